@@ -1,0 +1,56 @@
+"""Command-line entry point: ``slicer-energy COMMAND ...``.
+
+Each command lives in ``slicer_energy/commands/<name>.py`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func``. Errors
+derived from :class:`SlicerEnergyError` become one line on stderr and exit
+code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import SlicerEnergyError
+
+# Order here is the order in --help.
+COMMAND_MODULES = ("voxelize", "samples")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slicer-energy",
+        description=(
+            "Predict the print time and electrical energy of 3D prints (home FDM printers, "
+            "polymer SLS, metal laser melting) from a part's geometry or from G-code; log and "
+            "calibrate real printers; turn energy into LCA impacts."
+        ),
+        epilog="Run 'slicer-energy COMMAND --help' for each command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f".commands.{name}", __package__).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SlicerEnergyError as exc:
+        print(f"slicer-energy: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("slicer-energy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

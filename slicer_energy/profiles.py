@@ -1,0 +1,137 @@
+"""Sourced TOML profiles: every number names where it came from.
+
+Convention for files in ``hardware/``, ``lca/`` and ``calib/``:
+
+* A table may carry ``source = "..."``; it covers every number directly in it.
+* A single number may instead be an inline table ``{ value = 38, source = "..." }``
+  (optionally with ``unit``), which overrides the table's source.
+* A source that is a guess starts with ``"assumption:"`` and says why.
+
+:func:`load_sourced_toml` returns plain values (inline tables collapsed to their
+``value``) plus a flat ``{"table.key": source}`` map, and refuses a number that
+has no source, naming the file and key. Typed profile dataclasses are built
+from the plain values by each process module, with bounds checked at load.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ProfileError
+from .resources import data_dir
+
+
+@dataclass
+class SourcedProfile:
+    """Values of a profile file, the source of each number, and the file it came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def source_of(self, dotted_key: str) -> str:
+        return self.sources.get(dotted_key, "")
+
+    def assumptions(self) -> dict[str, str]:
+        """The keys whose source is marked as an assumption."""
+        return {k: s for k, s in self.sources.items() if s.lower().startswith("assumption")}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _collapse(
+    table: Mapping[str, Any], prefix: str, inherited: str | None, sources: dict[str, str], where: str
+) -> dict[str, Any]:
+    own = table.get("source", inherited)
+    out: dict[str, Any] = {}
+    for key, v in table.items():
+        if key == "source":
+            continue
+        dotted = f"{prefix}{key}"
+        if isinstance(v, Mapping) and "value" in v:
+            if "source" not in v and own is None:
+                raise ProfileError(f"{where}: {dotted} has no source")
+            sources[dotted] = str(v.get("source", own))
+            out[key] = v["value"]
+        elif isinstance(v, Mapping):
+            out[key] = _collapse(v, dotted + ".", own, sources, where)
+        elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
+            out[key] = [
+                _collapse(x, f"{dotted}[{i}].", own, sources, where) for i, x in enumerate(v)
+            ]
+        else:
+            numbers = v if isinstance(v, list) else [v]
+            if any(_is_number(x) for x in numbers):
+                if own is None:
+                    raise ProfileError(
+                        f"{where}: {dotted} = {v!r} has no source; add source = \"...\" to its "
+                        "table or write it as { value = ..., source = \"...\" }"
+                    )
+                sources[dotted] = str(own)
+            out[key] = v
+    return out
+
+
+def load_sourced_toml(path: str | Path) -> SourcedProfile:
+    """Read a sourced TOML file; raise :class:`ProfileError` naming file and key on any problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: profile file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    sources: dict[str, str] = {}
+    values = _collapse(raw, "", None, sources, str(path))
+    return SourcedProfile(values=values, sources=sources, path=path)
+
+
+def find_profile(folder: str, name: str) -> Path:
+    """Resolve a profile by name (``prusa-mk3s``) in a data folder, or by explicit path.
+
+    Looks for ``<name>.toml`` anywhere below ``folder``; an existing file path is
+    returned as is. The error lists the available names.
+    """
+    p = Path(name)
+    if p.suffix == ".toml" and p.is_file():
+        return p
+    root = data_dir(folder)
+    matches = sorted(root.rglob(f"{name}.toml"))
+    if matches:
+        return matches[0]
+    known = sorted(q.stem for q in root.rglob("*.toml"))
+    raise ProfileError(
+        f"no profile {name!r} in {folder}/; available: {', '.join(known) or '(none)'}"
+    )
+
+
+def check_range(
+    where: str, key: str, value: float, lo: float | None = None, hi: float | None = None
+) -> float:
+    """Bounds check at load time: error names the file/key, the value and the allowed range."""
+    if not _is_number(value):
+        raise ProfileError(f"{where}: {key} must be a number, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        raise ProfileError(f"{where}: {key} = {value} is outside the allowed range {rng}")
+    return float(value)
+
+
+def check_known_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    """Unknown keys are errors, not silence (a typo must not fall back to a default)."""
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ProfileError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
