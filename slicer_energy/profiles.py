@@ -51,7 +51,11 @@ def _is_number(v: Any) -> bool:
 
 
 def _collapse(
-    table: Mapping[str, Any], prefix: str, inherited: str | None, sources: dict[str, str], where: str
+    table: Mapping[str, Any],
+    prefix: str,
+    inherited: str | None,
+    sources: dict[str, str],
+    where: str,
 ) -> dict[str, Any]:
     own = table.get("source", inherited)
     out: dict[str, Any] = {}
@@ -75,8 +79,8 @@ def _collapse(
             if any(_is_number(x) for x in numbers):
                 if own is None:
                     raise ProfileError(
-                        f"{where}: {dotted} = {v!r} has no source; add source = \"...\" to its "
-                        "table or write it as { value = ..., source = \"...\" }"
+                        f'{where}: {dotted} = {v!r} has no source; add source = "..." to its '
+                        'table or write it as { value = ..., source = "..." }'
                     )
                 sources[dotted] = str(own)
             out[key] = v

@@ -22,6 +22,6 @@ def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = No
         return
     widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(max(map(len, cells)))]
     for n, r in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
         if header and n == 0:
             print("  ".join("-" * w for w in widths))
