@@ -39,7 +39,7 @@ _BYTES_PER_SLAB_CELL = 12
 
 @dataclass
 class LayerGrid:
-    """Occupancy of a part on an anisotropic grid: ``occupancy[k, j, i]`` for layer k, row j, column i.
+    """Occupancy of a part on an anisotropic grid: ``occupancy[k, j, i]`` (layer, row, column).
 
     Cell (k, j, i) spans ``origin + (i, j, k) * (pitch_xy, pitch_xy, pitch_z)`` to the next
     corner; it is solid when its centre is inside the mesh. With ``origin[2] = 0`` and
