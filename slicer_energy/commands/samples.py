@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..samples import SAMPLES, sample_mesh, write_samples
 from ._output import print_table
+from .voxelize import SAMPLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..samples import sample_mesh, write_samples
+
     paths = write_samples(args.out)
     rows = []
     for name, path in zip(SAMPLES, paths, strict=True):

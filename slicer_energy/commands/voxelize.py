@@ -6,10 +6,10 @@ import argparse
 import sys
 import time
 
-from ..backend import CHOICES, get_xp
-from ..samples import SAMPLES, resolve_part
-from ..voxelize import voxelize
+from ..backend import CHOICES
 from ._output import print_json, print_table
+
+SAMPLES = ("phone_case", "bracket", "bracket_bionic")  # kept in step with samples.SAMPLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..backend import get_xp
     from ..errors import SettingsError
+    from ..samples import resolve_part
+    from ..voxelize import voxelize
 
     if not (0 < args.pitch <= 50 and 0 < args.layer_height <= 50):
         raise SettingsError(
