@@ -33,8 +33,8 @@ from .backend import backend_name, get_xp, to_numpy
 
 # Work arrays per scattered sample: ~10 float64/int64 temporaries.
 _BYTES_PER_SAMPLE = 96
-# Slab accumulator: float64 bincount + int16 cumsum + bool out per cell.
-_BYTES_PER_SLAB_CELL = 12
+# Slab accumulator: int16 (NumPy) or int32 (CuPy) signed crossing counts per cell.
+_BYTES_PER_SLAB_CELL = 4
 
 
 @dataclass
@@ -210,7 +210,7 @@ def voxelize(
     px = -n[:, 0] / n[:, 2]
     py = -n[:, 1] / n[:, 2]
     p0 = tris_np[:, 0, 2] - px * tris_np[:, 0, 0] - py * tris_np[:, 0, 1]
-    sign = np.where(area2 < 0, 1.0, -1.0)  # normal down: entering the solid
+    sign = np.where(area2 < 0, 1, -1).astype(np.int16)  # normal down: entering the solid
 
     # Canonical edges: endpoints ordered by (y, x) so both triangles of an edge agree.
     edges = []
@@ -228,15 +228,17 @@ def voxelize(
     ty_lo = tris_np[:, :, 1].min(1)
     ty_hi = tris_np[:, :, 1].max(1)
 
-    # Slab size from the budget.
+    # Slab size from the budget. CuPy's add.at has no int16 atomics: int32 there.
+    acc_dtype = xp.int16 if backend_name(xp) == "numpy" else xp.int32
     out_bytes = nz * ny * nx
-    budget = (memory_budget_mb * 2**20) if memory_budget_mb else max(64 * 2**20, out_bytes)
+    budget = (memory_budget_mb * 2**20) if memory_budget_mb else max(16 * 2**20, out_bytes)
     slab_layers = int(max(1, min(nz, (budget / 2) // (_BYTES_PER_SLAB_CELL * ny * nx))))
     max_samples = int(max(1 << 16, (budget / 2) // _BYTES_PER_SAMPLE))
     n_slabs = math.ceil(nz / slab_layers)
     info.update(slab_layers=slab_layers, slabs=n_slabs)
 
-    carry = xp.zeros((ny, nx), dtype=xp.int16)
+    # Running winding number of each column below the current layer.
+    running = xp.zeros((ny, nx), dtype=acc_dtype)
     samples_total = 0
     for s in range(n_slabs):
         k0, k1 = s * slab_layers, min(nz, (s + 1) * slab_layers)
@@ -244,10 +246,11 @@ def voxelize(
         z_lo = -np.inf if k0 == 0 else zc_np[k0 - 1]
         z_hi = zc_np[k1 - 1]
         sel = np.nonzero((tz_hi >= z_lo) & (tz_lo < z_hi))[0]
-        acc = None
         if sel.size:
-            acc = _scatter_slab(
+            acc = xp.zeros((k1 - k0) * ny * nx, dtype=acc_dtype)
+            samples_total += _scatter_slab(
                 xp,
+                acc,
                 sel,
                 k0,
                 k1,
@@ -266,17 +269,14 @@ def voxelize(
                 sign,
                 max_samples,
             )
-            samples_total += int(acc[1])
-            acc = acc[0]
-        if acc is None:
-            layers = xp.broadcast_to(carry, (k1 - k0, ny, nx))
+            acc = acc.reshape(k1 - k0, ny, nx)
+            # Prefix sum along z, one layer at a time: contiguous adds, no int64 temporaries.
+            for k in range(k0, k1):
+                running += acc[k - k0]
+                xp.not_equal(running, 0, out=out[k])
+            del acc
         else:
-            acc = acc.reshape(k1 - k0, ny, nx).astype(xp.int16)
-            acc[0] += carry
-            layers = xp.cumsum(acc, axis=0, dtype=xp.int16)
-        out[k0:k1] = layers != 0
-        carry = xp.ascontiguousarray(layers[-1]).astype(xp.int16)
-        del acc, layers
+            out[k0:k1] = (running != 0)[None]
         if progress:
             progress(s + 1, n_slabs)
     info["samples"] = samples_total
@@ -288,6 +288,7 @@ def voxelize(
 
 def _scatter_slab(
     xp: ModuleType,
+    acc: Any,
     sel: np.ndarray,
     k0: int,
     k1: int,
@@ -305,10 +306,8 @@ def _scatter_slab(
     py: np.ndarray,
     sign: np.ndarray,
     max_samples: int,
-) -> tuple[Any, int]:
-    """Signed crossing counts of the selected triangles in layers [k0, k1), flattened."""
-    slab_cells = (k1 - k0) * ny * nx
-    acc = xp.zeros(slab_cells, dtype=xp.float64)
+) -> int:
+    """Add the signed crossings of the selected triangles in layers [k0, k1) into ``acc``."""
     n_samples = 0
     # Rows covered by each triangle (half-open in y: ty_lo <= yc < ty_hi).
     row_lo_all = xp.searchsorted(yc, xp.asarray(ty_lo[sel]), side="left")
@@ -345,7 +344,7 @@ def _scatter_slab(
             max_samples,
         )
         start = stop
-    return acc, n_samples
+    return n_samples
 
 
 def _scatter_chunk(
@@ -389,7 +388,8 @@ def _scatter_chunk(
     cols = xp.where(ok, col_hi - col_lo, 0)
     del lo, hi, active, dy, safe_dy, xe, xl, xr, ok
 
-    p0x, pxx, pyx, sx = (xp.asarray(v[tri]) for v in (p0, px, py, sign))
+    p0x, pxx, pyx = (xp.asarray(v[tri]) for v in (p0, px, py))
+    sx = xp.asarray(sign[tri]).astype(acc.dtype)
     cum = to_numpy(xp.cumsum(cols))
     total = int(cum[-1]) if cum.size else 0
     start = 0
@@ -409,6 +409,6 @@ def _scatter_chunk(
             k = xp.searchsorted(zc, z, side="right")  # first layer whose centre is above
             inside = (k >= k0) & (k < k1)
             flat = ((k - k0) * ny + jj) * nx + i
-            acc += xp.bincount(flat[inside], weights=sx[t][inside], minlength=acc.shape[0])
+            xp.add.at(acc, flat[inside], sx[t][inside])
         start = stop
     return total

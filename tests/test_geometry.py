@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import trimesh
 
-from conftest import CORPUS, need_shared
 from slicer_energy.errors import MeshError
 from slicer_energy.geometry import load_mesh
 from slicer_energy.voxelize import voxelize
+
+from conftest import CORPUS, need_shared
 
 CORPUS_STL = sorted((CORPUS / "stl").glob("*.stl")) if (CORPUS / "stl").exists() else []
 
@@ -183,8 +184,11 @@ def test_nan_vertices(tmp_path):
 
 def test_zero_volume(tmp_path):
     p = tmp_path / "flat.stl"
-    tri = trimesh.Trimesh([[0, 0, 0], [10, 0, 0], [0, 10, 0], [10, 10, 0]], [[0, 1, 2], [1, 3, 2],
-                          [2, 1, 0], [2, 3, 1]], process=False)
+    tri = trimesh.Trimesh(
+        [[0, 0, 0], [10, 0, 0], [0, 10, 0], [10, 10, 0]],
+        [[0, 1, 2], [1, 3, 2], [2, 1, 0], [2, 3, 1]],
+        process=False,
+    )
     tri.export(p)
     with pytest.raises(MeshError, match="flat.stl: .*(zero volume|degenerate|not a closed)"):
         load_mesh(p)

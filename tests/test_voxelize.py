@@ -96,7 +96,9 @@ def _centres_between(lo: float, hi: float, origin: float, pitch: float) -> int:
     return max(0, last - first + 1)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     size=st.tuples(*[st.floats(0.05, 6.0)] * 3),
     offset=st.tuples(*[st.floats(-3.0, 3.0)] * 3),
