@@ -28,7 +28,16 @@ from typing import Any
 
 from .errors import ProfileError, SettingsError
 from .estimate import J_PER_KWH, Estimate
-from .packing import Chamber, Packing, allocated_estimates, stacked_profile, utilisation
+from .packing import (
+    Chamber,
+    Packing,
+    allocated_estimates,
+    fill,
+    pack,
+    stacked_profile,
+    utilisation,
+)
+from .powderbed import part_layers
 from .profiles import check_known_keys, check_range, find_profile, load_sourced_toml
 
 VARIANTS = ("nominal", "low", "high")
@@ -356,3 +365,29 @@ def part_estimates(job: MlsJob) -> list[Estimate]:
             "laser_energy_kwh": job.laser_optical_j / J_PER_KWH,
         },
     )
+
+
+DEFAULT_PITCH_MM = 0.5  # xy pitch and z sampling; equal so the support rule is 45°
+
+
+def predict_mls(
+    mesh: Any,
+    machine: str = "eos-m290",
+    material: str = "AlSi10Mg",
+    variant: str = "nominal",
+    copies: int = 1,
+    fill_build: bool = False,
+    pitch_mm: float = DEFAULT_PITCH_MM,
+    name: str = "part",
+) -> tuple[Estimate, MlsJob]:
+    """Energy per copy of ``mesh`` on a metal laser-melting machine."""
+    mach = load_mls_machine(machine)
+    mach.material(material)
+    if variant not in VARIANTS:
+        raise SettingsError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    if not fill_build and (int(copies) != copies or copies < 1):
+        raise SettingsError(f"copies must be a whole number >= 1, got {copies}")
+    layers = part_layers(mesh, pitch_mm, pitch_mm, name=name, with_supports=True)
+    pk = fill(layers, mach.chamber) if fill_build else pack([layers], [int(copies)], mach.chamber)
+    job = simulate_job(pk, mach, material, variant)
+    return part_estimates(job)[0], job

@@ -24,7 +24,16 @@ from typing import Any
 
 from .errors import ProfileError, SettingsError
 from .estimate import J_PER_KWH, Estimate
-from .packing import Chamber, Packing, allocated_estimates, stacked_profile, utilisation
+from .packing import (
+    Chamber,
+    Packing,
+    allocated_estimates,
+    fill,
+    pack,
+    stacked_profile,
+    utilisation,
+)
+from .powderbed import part_layers
 from .profiles import check_known_keys, check_range, find_profile, load_sourced_toml
 
 STUDY_WASTE_FRACTIONS = (0.30, 0.60)  # IÖW 206/14 scenarios H3/H4
@@ -324,3 +333,29 @@ def part_estimates(job: SlsJob, process: str = "sls") -> list[Estimate]:
             f"{round(w * 100)}%": est.material_g * w / (1 - w) for w in STUDY_WASTE_FRACTIONS
         }
     return ests
+
+
+DEFAULT_PITCH_XY_MM = 0.4  # areas/contours; finer changes energy by < 1 % on the corpus parts
+
+
+def predict_sls(
+    mesh: Any,
+    machine: str = "eosint-p390",
+    material: str = "PA12",
+    copies: int = 1,
+    fill_build: bool = False,
+    pitch_xy_mm: float = DEFAULT_PITCH_XY_MM,
+    name: str = "part",
+) -> tuple[Estimate, SlsJob]:
+    """Energy per copy of ``mesh`` on an SLS machine, alone or with copies / a full build."""
+    mach = load_sls_machine(machine)
+    mach.material(material)  # fail early on a material the machine cannot process
+    if not fill_build and (int(copies) != copies or copies < 1):
+        raise SettingsError(f"copies must be a whole number >= 1, got {copies}")
+    layers = part_layers(mesh, pitch_xy_mm, mach.layer_mm, name=name)
+    if fill_build:
+        pk = fill(layers, mach.chamber)
+    else:
+        pk = pack([layers], [int(copies)], mach.chamber)
+    job = simulate_job(pk, mach, material)
+    return part_estimates(job)[0], job
