@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import trimesh
+from conftest import need_shared
 
 from slicer_energy.errors import ProfileError, SettingsError
 from slicer_energy.geometry import load_mesh, prepare_mesh
@@ -14,8 +15,6 @@ from slicer_energy.packing import fill, pack
 from slicer_energy.powderbed import contour_length_per_layer_mm, part_layers
 from slicer_energy.sls import load_sls_machine, part_estimates, predict_sls, simulate_job
 from slicer_energy.voxelize import voxelize
-
-from conftest import need_shared
 
 ENVELOPE_KWH_PER_KG = (16.9, 1347.0)  # Baumers et al. 2011, 61-4849 MJ/kg
 
@@ -72,8 +71,10 @@ def test_laser_energy_density_is_of_published_order_and_a_small_share(p390, case
 
 @pytest.mark.parametrize("copies", [1, 20, "full"])
 def test_heating_covers_sensible_heat_of_powder_cake(p390, case_layers, copies):
-    pk = fill(case_layers, p390.chamber) if copies == "full" else pack(
-        [case_layers], [copies], p390.chamber
+    pk = (
+        fill(case_layers, p390.chamber)
+        if copies == "full"
+        else pack([case_layers], [copies], p390.chamber)
     )
     job = simulate_job(pk, p390)
     mat = p390.material("PA12")
