@@ -151,3 +151,20 @@ def test_profile_errors_name_file_and_key(tmp_path):
     bad.write_text(src.replace("layer_mm = 0.12", "layer_mm = 5.0"))
     with pytest.raises(ProfileError, match=r"layer_mm = 5.0 is outside"):
         load_sls_machine(str(bad))
+
+
+def test_contour_estimator_same_on_every_backend(xp):
+    disc = trimesh.creation.cylinder(radius=12.0, height=0.6, sections=128)
+    disc.apply_translation(-disc.bounds[0])
+    per = contour_length_per_layer_mm(voxelize(disc, 0.2, 0.12, xp=xp))
+    assert per[2] == pytest.approx(2 * math.pi * 12.0, rel=0.03)
+
+
+def test_mixed_build_allocates_whole_job(p390, case_layers):
+    box = part_layers(_box(50.0, 40.0, 30.0), 0.4, p390.layer_mm, name="box")
+    job = simulate_job(pack([case_layers, box], [6, 3], p390.chamber), p390)
+    ests = {e.extra["part"]: e for e in part_estimates(job)}
+    total = 6 * ests["phone_case"].energy_j + 3 * ests["box"].energy_j
+    assert total == pytest.approx(job.energy_j, rel=1e-9)
+    assert ests["box"].energy_j > ests["phone_case"].energy_j  # taller and more volume
+    assert 0 < job.utilisation < 1

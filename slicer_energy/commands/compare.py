@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding
+from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding, load_casting
 from ..errors import SlicerEnergyError
 from .predict import _fmt_table, predict_part, record, resolve_part
 
@@ -43,8 +43,9 @@ def compare_records(
     for mt in IM_MACHINE_TYPES:
         rows.append(record(injection_moulding(sls_one["material_g"], mt, mould_run)))
     if include_metal:
-        al_g = loaded.volume_mm3 / 1000.0 * 2.68
-        rows.append(record(casting_machining(al_g)))
+        cast = load_casting()
+        al_g = loaded.volume_mm3 / 1000.0 * cast.density_g_cm3
+        rows.append(record(casting_machining(al_g, cast)))
     return rows
 
 
