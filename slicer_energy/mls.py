@@ -151,9 +151,9 @@ def load_mls_machine(name_or_path: str) -> MlsMachine:
     path = find_profile("hardware", name_or_path)
     prof = load_sourced_toml(path)
     v, where = prof.values, str(path)
-    check_known_keys(where, v, _TOP)
     if v.get("process") != "mls":
         raise ProfileError(f"{where}: process = {v.get('process')!r}, expected 'mls'")
+    check_known_keys(where, v, _TOP)
 
     def checked(t: dict[str, Any]) -> dict[str, float]:
         return {k: check_range(where, k, val, *_BOUNDS[k]) for k, val in t.items()}

@@ -125,9 +125,9 @@ def load_sls_machine(name_or_path: str) -> SlsMachine:
     path = find_profile("hardware", name_or_path)
     prof = load_sourced_toml(path)
     v, where = prof.values, str(path)
-    check_known_keys(where, v, _TOP)
     if v.get("process") != "sls":
         raise ProfileError(f"{where}: process = {v.get('process')!r}, expected 'sls'")
+    check_known_keys(where, v, _TOP)
     c = _table(v, "chamber", where, _CHAMBER)
     p = _table(v, "exposure", where, _EXPOSURE)
     w = _table(v, "power", where, _POWER)

@@ -168,3 +168,8 @@ def test_mixed_build_allocates_whole_job(p390, case_layers):
     assert total == pytest.approx(job.energy_j, rel=1e-9)
     assert ests["box"].energy_j > ests["phone_case"].energy_j  # taller and more volume
     assert 0 < job.utilisation < 1
+
+
+def test_wrong_kind_of_profile_is_named():
+    with pytest.raises(ProfileError, match="process = 'mls', expected 'sls'"):
+        load_sls_machine("eos-m290")
