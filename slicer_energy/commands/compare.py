@@ -1,0 +1,82 @@
+"""``slicer-energy compare PART``: one part made by FDM, SLS, MLS and conventionally."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding, load_casting
+from ..errors import SlicerEnergyError
+from .predict import _fmt_table, predict_part, record, resolve_part
+
+EPILOG = """\
+examples:
+  slicer-energy compare phone_case.stl           FDM, SLS alone/full, MLS, moulding, casting
+  slicer-energy compare part.stl --json          a list of records, each with a 'process' key
+  slicer-energy compare part.stl --mould-run 10000   add the mould's energy over 10,000 parts
+
+Rows: fdm (when the FDM model is installed), sls with one part and with a full build
+(PA12, EOSINT P 390), mls low and high (AlSi10Mg, EOS M 290), injection moulding by
+machine type (PA12 part mass), and aluminium casting + machining (mass in aluminium).
+"""
+
+
+def compare_records(
+    loaded: Any, mould_run: int | None = None, include_metal: bool = True
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    try:
+        rows.append(record(predict_part(loaded, "fdm")))
+    except SlicerEnergyError as exc:
+        if "not installed" not in str(exc):
+            raise
+    sls_one = record(predict_part(loaded, "sls", copies=1))
+    sls_one["case"] = "single part"
+    sls_full = record(predict_part(loaded, "sls", fill_build=True))
+    sls_full["case"] = "full build"
+    rows += [sls_one, sls_full]
+    if include_metal:
+        for variant in ("low", "high"):
+            r = record(predict_part(loaded, "mls", variant=variant))
+            r["case"] = f"variant {variant}"
+            rows.append(r)
+    for mt in IM_MACHINE_TYPES:
+        rows.append(record(injection_moulding(sls_one["material_g"], mt, mould_run)))
+    if include_metal:
+        cast = load_casting()
+        al_g = loaded.volume_mm3 / 1000.0 * cast.density_g_cm3
+        rows.append(record(casting_machining(al_g, cast)))
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = resolve_part(args.part, args.units)
+    rows = compare_records(loaded, args.mould_run, not args.no_metal)
+    if args.json:
+        from ._output import print_json
+
+        print_json(rows)
+    else:
+        _fmt_table(rows)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="one part by FDM, SLS, MLS, injection moulding and casting, side by side",
+        description=(
+            "Time, energy per part and material per part of PART made by each process: "
+            "the numbers behind 'laser sintering needs far more energy than home printing'."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("part", metavar="PART", help="mesh file (STL/3MF/OBJ/PLY) or sample name")
+    p.add_argument("--units", default="mm", help="length unit of the mesh file (default: mm)")
+    p.add_argument(
+        "--mould-run", type=int, help="spread the mould's energy over this many moulded parts"
+    )
+    p.add_argument("--no-metal", action="store_true", help="leave out MLS and casting rows")
+    p.add_argument("--json", action="store_true", help="print a JSON list of records")
+    p.set_defaults(func=run)

@@ -1,0 +1,214 @@
+"""``slicer-energy predict PART``: time, energy and material of one part by process."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import Any
+
+from ..errors import SlicerEnergyError
+from ..estimate import J_PER_KWH, Estimate
+from ._output import print_json, print_table
+
+PROCESSES = ("fdm", "sls", "mls")
+DEFAULT_MACHINE = {"sls": "eosint-p390", "mls": "eos-m290"}
+DEFAULT_MATERIAL = {"sls": "PA12", "mls": "AlSi10Mg"}
+
+EPILOG = """\
+examples:
+  slicer-energy predict part.stl --process sls                    one part alone in the P 390
+  slicer-energy predict part.stl --process sls --copies 20        twenty copies share the job
+  slicer-energy predict part.stl --process sls --fill --json      a full build, JSON record
+  slicer-energy predict bracket.stl --process mls --variant high  EOS M 290, study's 'Max' case
+
+Energy per part is the job's energy shared out: laser energy by scanned volume, everything
+time-dependent (warm-up, heaters, gas, recoating, cool-down) by build-height share. Machine
+numbers that are assumptions are listed in the README (section 'Laser sintering').
+"""
+
+
+def resolve_part(arg: str, units: str = "mm") -> Any:
+    """A sample name or a mesh path -> LoadedMesh (samples via slicer_energy.samples if present)."""
+    try:
+        samples = importlib.import_module("slicer_energy.samples")
+    except ImportError:
+        samples = None
+    if samples is not None and hasattr(samples, "resolve_part"):
+        return samples.resolve_part(arg, units)
+    from ..geometry import load_mesh
+
+    if not Path(arg).exists() and "." not in Path(arg).name:
+        raise SlicerEnergyError(
+            f"{arg}: no such file (sample part names need slicer_energy.samples, "
+            "not in this version; pass a mesh file path)"
+        )
+    return load_mesh(arg, units=units)
+
+
+def record(est: Estimate) -> dict[str, Any]:
+    """Flat JSON record of an estimate (the keys documented in the README)."""
+    ex = est.extra
+    return {
+        "process": est.process,
+        "machine": est.machine,
+        "material": est.settings.get("material"),
+        "case": ex.get("case", ""),
+        "time_s": est.time_s,
+        "energy_kwh": est.energy_kwh,
+        "job_energy_kwh": ex.get("job_energy_kwh", est.energy_kwh),
+        "copies": ex.get("copies", 1),
+        "utilisation": ex.get("utilisation"),
+        "material_g": est.material_g,
+        "powder_waste_g": ex.get("powder_waste_g", est.waste_g),
+        "kwh_per_kg": ex.get("kwh_per_kg"),
+        "by_phase": {k: v / J_PER_KWH for k, v in est.energy_by_phase_j.items()},
+        "by_component": {k: v / J_PER_KWH for k, v in est.energy_by_component_j.items()},
+        "settings": est.settings,
+        "extra": ex,
+        "provenance": est.provenance,
+    }
+
+
+def predict_part(
+    loaded: Any,
+    process: str,
+    machine: str | None = None,
+    material: str | None = None,
+    copies: int = 1,
+    fill_build: bool = False,
+    variant: str = "nominal",
+) -> Estimate:
+    """Dispatch by process name (the CLI's and compare's one entry point)."""
+    name = getattr(loaded, "name", "part")
+    if process == "sls":
+        from ..sls import predict_sls
+
+        return predict_sls(
+            loaded,
+            machine or DEFAULT_MACHINE["sls"],
+            material or DEFAULT_MATERIAL["sls"],
+            copies=copies,
+            fill_build=fill_build,
+            name=name,
+        )[0]
+    if process == "mls":
+        from ..mls import predict_mls
+
+        return predict_mls(
+            loaded,
+            machine or DEFAULT_MACHINE["mls"],
+            material or DEFAULT_MATERIAL["mls"],
+            variant=variant,
+            copies=copies,
+            fill_build=fill_build,
+            name=name,
+        )[0]
+    if process == "fdm":
+        try:
+            fdm = importlib.import_module("slicer_energy.fdm.predict")
+        except ImportError:
+            raise SlicerEnergyError(
+                "the FDM model is not installed in this version; use --process sls or mls"
+            ) from None
+        kwargs = {k: v for k, v in (("machine", machine), ("material", material)) if v}
+        return fdm.predict_fdm(loaded, **kwargs)
+    raise SlicerEnergyError(f"unknown process {process!r}; choose one of {', '.join(PROCESSES)}")
+
+
+def _fmt_table(rows: list[dict[str, Any]]) -> None:
+    print_table(
+        [
+            [
+                r["process"],
+                r.get("case", ""),
+                r["machine"],
+                r["material"] or "",
+                f"{r['time_s'] / 3600:.2f}",
+                f"{r['energy_kwh']:.3f}",
+                f"{r['job_energy_kwh']:.2f}",
+                r["copies"],
+                "" if r["utilisation"] is None else f"{r['utilisation']:.3f}",
+                f"{r['material_g']:.1f}",
+                "" if r["powder_waste_g"] is None else f"{r['powder_waste_g']:.1f}",
+                "" if r["kwh_per_kg"] is None else f"{r['kwh_per_kg']:.1f}",
+            ]
+            for r in rows
+        ],
+        header=[
+            "process",
+            "case",
+            "machine",
+            "material",
+            "job h",
+            "kWh/part",
+            "job kWh",
+            "copies",
+            "util.",
+            "part g",
+            "waste g",
+            "kWh/kg",
+        ],
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.copies is not None and args.copies < 1:
+        raise SlicerEnergyError(f"--copies must be >= 1, got {args.copies}")
+    loaded = resolve_part(args.part, args.units)
+    est = predict_part(
+        loaded,
+        args.process,
+        machine=args.machine,
+        material=args.material,
+        copies=args.copies or 1,
+        fill_build=args.fill,
+        variant=args.variant,
+    )
+    rec = record(est)
+    if args.json:
+        print_json(rec)
+    else:
+        _fmt_table([rec])
+        if rec["by_phase"]:
+            print(
+                "per part, by phase (kWh): "
+                + ", ".join(f"{k} {v:.3f}" for k, v in rec["by_phase"].items())
+            )
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="time, energy and material of a part by process (FDM, SLS, MLS)",
+        description=(
+            "Predict print time, electrical energy at the plug and material of PART. For "
+            "laser sintering the whole build job is modelled (warm-up, layers, cool-down) "
+            "and its energy shared among the parts in it, so energy per part depends on "
+            "how full the machine is (--copies, --fill)."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("part", metavar="PART", help="mesh file (STL/3MF/OBJ/PLY) or sample name")
+    p.add_argument(
+        "--process", choices=PROCESSES, default="fdm", help="process model (default: fdm)"
+    )
+    p.add_argument(
+        "--machine",
+        help="machine profile name or .toml path (default: eosint-p390 for sls, eos-m290 for mls)",
+    )
+    p.add_argument("--material", help="material (default: PA12 for sls, AlSi10Mg for mls)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--copies", type=int, help="copies of PART in one build (default: 1)")
+    g.add_argument("--fill", action="store_true", help="as many copies as fit one build")
+    p.add_argument(
+        "--variant",
+        choices=("nominal", "low", "high"),
+        default="nominal",
+        help="mls: the study's low/high energy variant (default: nominal)",
+    )
+    p.add_argument("--units", default="mm", help="length unit of the mesh file (default: mm)")
+    p.add_argument("--json", action="store_true", help="print one JSON record")
+    p.set_defaults(func=run)

@@ -1,0 +1,32 @@
+"""The README's sintering validation table is what the models compute now."""
+
+from __future__ import annotations
+
+from conftest import REPO, SHARED, need_shared
+
+from slicer_energy.validation_sintering import markdown, rows
+
+
+def _readme_table() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("<!-- section: sintering -->")
+    end = text.index("<!-- section:", start + 1)
+    section = text[start:end]
+    lines = section.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("| case | source |"))
+    table = []
+    for line in lines[i:]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    return "\n".join(table)
+
+
+def test_readme_table_is_recomputed_and_every_check_holds():
+    need_shared("corpus", "stl", "iphone6_case_thing3532190.stl")
+    rs = rows(SHARED)
+    assert _readme_table() == markdown(rs), (
+        "README table is stale; regenerate with: python -m slicer_energy.validation_sintering"
+    )
+    failed = [r.case for r in rs if not r.passed]
+    assert not failed, failed
