@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from conftest import need_shared
 
 from slicer_energy.baselines import casting_machining, injection_moulding, load_injection_moulding
 from slicer_energy.errors import SettingsError
 from slicer_energy.geometry import load_mesh
 from slicer_energy.sls import predict_sls
+
+from conftest import need_shared
 
 
 def test_injection_moulding_electricity_from_case_study():

@@ -6,13 +6,14 @@ import math
 
 import pytest
 import trimesh
-from conftest import need_shared
 
 from slicer_energy.errors import SettingsError
 from slicer_energy.geometry import load_mesh, prepare_mesh
 from slicer_energy.mls import load_mls_machine, part_estimates, predict_mls, simulate_job
 from slicer_energy.packing import pack
 from slicer_energy.powderbed import part_layers
+
+from conftest import need_shared
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import trimesh
-from conftest import need_shared
 
 from slicer_energy.errors import ProfileError, SettingsError
 from slicer_energy.geometry import load_mesh, prepare_mesh
@@ -15,6 +14,8 @@ from slicer_energy.packing import fill, pack
 from slicer_energy.powderbed import contour_length_per_layer_mm, part_layers
 from slicer_energy.sls import load_sls_machine, part_estimates, predict_sls, simulate_job
 from slicer_energy.voxelize import voxelize
+
+from conftest import need_shared
 
 ENVELOPE_KWH_PER_KG = (16.9, 1347.0)  # Baumers et al. 2011, 61-4849 MJ/kg
 

@@ -6,9 +6,10 @@ import importlib.util
 import json
 
 import pytest
-from conftest import need_shared
 
 from slicer_energy.cli import main
+
+from conftest import need_shared
 
 KEYS = {
     "time_s",

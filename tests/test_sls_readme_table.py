@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import REPO, SHARED, need_shared
-
 from slicer_energy.validation_sintering import markdown, rows
+
+from conftest import REPO, SHARED, need_shared
 
 
 def _readme_table() -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding, load_casting
 from ..errors import SlicerEnergyError
-from .predict import _fmt_table, predict_part, record, resolve_part
+from .predict import _fmt_table, predict_part, record
 
 EPILOG = """\
 examples:
@@ -50,6 +50,8 @@ def compare_records(
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..samples import resolve_part
+
     loaded = resolve_part(args.part, args.units)
     rows = compare_records(loaded, args.mould_run, not args.no_metal)
     if args.json:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from pathlib import Path
 from typing import Any
 
 from ..errors import SlicerEnergyError
@@ -26,24 +25,6 @@ Energy per part is the job's energy shared out: laser energy by scanned volume, 
 time-dependent (warm-up, heaters, gas, recoating, cool-down) by build-height share. Machine
 numbers that are assumptions are listed in the README (section 'Laser sintering').
 """
-
-
-def resolve_part(arg: str, units: str = "mm") -> Any:
-    """A sample name or a mesh path -> LoadedMesh (samples via slicer_energy.samples if present)."""
-    try:
-        samples = importlib.import_module("slicer_energy.samples")
-    except ImportError:
-        samples = None
-    if samples is not None and hasattr(samples, "resolve_part"):
-        return samples.resolve_part(arg, units)
-    from ..geometry import load_mesh
-
-    if not Path(arg).exists() and "." not in Path(arg).name:
-        raise SlicerEnergyError(
-            f"{arg}: no such file (sample part names need slicer_energy.samples, "
-            "not in this version; pass a mesh file path)"
-        )
-    return load_mesh(arg, units=units)
 
 
 def record(est: Estimate) -> dict[str, Any]:
@@ -155,6 +136,8 @@ def _fmt_table(rows: list[dict[str, Any]]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.copies is not None and args.copies < 1:
         raise SlicerEnergyError(f"--copies must be >= 1, got {args.copies}")
+    from ..samples import resolve_part
+
     loaded = resolve_part(args.part, args.units)
     est = predict_part(
         loaded,
