@@ -47,7 +47,9 @@ class System:
 def build_matrices(system: System, method: Method, categories: Sequence[str] = CATEGORIES):
     """Load step: (technosphere_matrix, biosphere_matrix, characterization_matrix, flows)."""
     n = len(system.activities)
-    rows, cols, vals = zip(*system.technosphere) if system.technosphere else ((), (), ())
+    rows = [r for r, _, _ in system.technosphere]
+    cols = [c for _, c, _ in system.technosphere]
+    vals = [v for _, _, v in system.technosphere]
     technosphere_matrix = sp.csc_matrix((vals, (rows, cols)), shape=(n, n), dtype=float)
     flows: list[Flow] = list(dict.fromkeys([f for f, _, _ in system.biosphere]))
     fidx = {f: i for i, f in enumerate(flows)}

@@ -263,7 +263,8 @@ def _parse_scenario(
         mode = str(_req(w, leg, "mode"))
         if f"transport:{mode}" not in db.processes:
             raise ProfileError(
-                f"{w}.mode: unknown transport mode {mode!r}; known: {', '.join(db.ids('transport'))}"
+                f"{w}.mode: unknown transport mode {mode!r}; "
+                f"known: {', '.join(db.ids('transport'))}"
             )
         carries = str(leg.get("carries", "part"))
         if carries not in CARRIES:
