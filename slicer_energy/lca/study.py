@@ -41,8 +41,9 @@ class ScenarioResult:
         cats = {}
         for c in CATEGORIES:
             key = method.categories[c]["key"]
+            unknown = bool(self.missing[c]) and self.totals[c] == 0.0
             cats[key] = {
-                "total": self.totals[c],
+                "total": None if unknown else self.totals[c],
                 "by_stage": self.by_stage[c],
                 "complete": not self.missing[c],
                 "missing": self.missing[c],
