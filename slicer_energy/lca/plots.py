@@ -58,7 +58,8 @@ def plot_study(
         gwp_note = f", GWP set {method.gwp_set}" if cat == "gwp100" else ""
         ax.set_title(f"{study}: {meta['label']} per functional unit (CML-IA 4.8{gwp_note})")
         ax.tick_params(axis="x", rotation=45)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         fig.tight_layout()
         p = out / f"{study}_{meta['key']}.png"
         fig.savefig(p, dpi=120)
