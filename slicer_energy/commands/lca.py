@@ -115,6 +115,13 @@ def run(args: argparse.Namespace) -> int:
         doc["plots"] = [str(p) for p in
                         __import__("slicer_energy.lca.plots", fromlist=["plot_study"]).plot_study(
                             results, run_.method, args.plots, args.study)]  # fmt: skip
+    if args.brightway_project:
+        from ..lca.brightway import export_study
+
+        exp = export_study(run_, args.brightway_project)
+        doc["brightway"] = {k: v for k, v in exp.items() if k != "methods"} | {
+            "methods": {c: list(m) for c, m in exp["methods"].items()}
+        }
     if args.json:
         print_json(doc)
         return 0
@@ -163,4 +170,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if "plots" in doc:
         print("\nplots: " + ", ".join(doc["plots"]))
+    if "brightway" in doc:
+        b = doc["brightway"]
+        print(f"\nBrightway project {args.brightway_project}: {b['foreground']}, {b['biosphere']}")
     return 0
