@@ -32,6 +32,10 @@ for study in ("phone-case", "aircraft-part"):
             lca.lci()
             lca.lcia()
             out[f"{sid}/{cat}"] = [float(lca.score), ours[sid][cat]]
+from slicer_energy.cli import main
+assert main(["lca", "aircraft-part", "--energy", "pinned", "--json",
+             "--brightway-project", "cli-project"]) == 0
+assert "cli-project" in bd.projects
 print("RESULT " + json.dumps(out))
 """
 

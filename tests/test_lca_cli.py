@@ -117,6 +117,9 @@ def test_monte_carlo_is_seeded_and_brackets_nominal():
         assert g["p5"] <= g["p50"] <= g["p95"]
         assert g["p5"] < nominal[sid] * 1.5 and g["p95"] > nominal[sid] * 0.5
     assert 0.0 <= a["p_gwp_order_holds"] <= 1.0
+    p = a["p_gwp_lower"]
+    assert p["H5-A"]["H1"] + p["H1"]["H5-A"] == pytest.approx(1.0)
+    assert p["H5-B-long"]["H5-B"] > 0.8  # a longer life (1.5-3x) almost always wins
     assert "bg:material:pla_virgin|GWP100, pre-characterised|aggregate" in a["parameters"]
     assert "H4-30.processing[0].pinned_kwh_per_kg" in a["parameters"]
 

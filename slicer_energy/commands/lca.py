@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="one-at-a-time GWP sensitivity: grid, utilisation, recycling, life",
     )
+    p.add_argument(
+        "--brightway-project",
+        metavar="NAME",
+        help="also write the systems and CFs into Brightway 2.5 project NAME (optional extra "
+        "'brightway'; the BRIGHTWAY2_DIR environment variable chooses the data directory)",
+    )
     p.set_defaults(func=run)
 
 

@@ -217,6 +217,11 @@ def monte_carlo(run: StudyRun, iterations: int = 200, seed: int = 42) -> dict[st
         "scenarios": {},
         "gwp_nominal_order": order,
         "p_gwp_order_holds": float(same_rank.mean()),
+        # P(row scenario has lower GWP than column scenario), same draws for both
+        "p_gwp_lower": {
+            a: {b: float((g[:, i] < g[:, j]).mean()) for j, b in enumerate(ids) if b != a}
+            for i, a in enumerate(ids)
+        },
     }
     for si, sid in enumerate(ids):
         out["scenarios"][sid] = {
