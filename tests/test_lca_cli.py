@@ -184,3 +184,18 @@ def test_provider_dispatches_to_a_process_model(monkeypatch):
     assert res.by_stage["gwp100"]["processing"] == pytest.approx(0.4 * 0.380)
     # FDM has no model importable here: auto falls back to the pinned figure, and says so
     assert run.energies["H5-A"][0].provenance["basis"] == "pinned"
+
+
+def test_cli_rejects_a_broken_scenario_file_naming_file_and_key(tmp_path, capsys):
+    from slicer_energy.lca.scenarios import study_path
+
+    text = study_path("aircraft-part").read_text(encoding="utf-8")
+    bad = tmp_path / "my-study.toml"
+    bad.write_text(text.replace('mode = "air_freight"', 'mode = "zeppelin"', 1), encoding="utf-8")
+    assert main(["lca", str(bad), "--energy", "pinned"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "scenario FZ1: transport[2].mode" in err and "zeppelin" in err
+    good = tmp_path / "copy.toml"
+    good.write_text(text, encoding="utf-8")
+    doc = _json(capsys, ["lca", str(good), "--energy", "pinned", "--json"])
+    assert doc["study"] == "aircraft-part" and "FZ1" in doc["scenarios"]

@@ -26,6 +26,8 @@ examples:
   slicer-energy lca aircraft-part --json       machine-readable, per scenario id
   slicer-energy lca phone-case --plots out/    PNG bar charts stacked by stage
   slicer-energy lca phone-case --energy pinned --monte-carlo 500 --sensitivity
+  slicer-energy lca my-scenarios.toml          your own scenario file (same format as
+                                               lca/scenarios/phone-case.toml)
 
 Processing energy comes from this project's process models (FDM, SLS, MLS, baselines);
 --energy pinned uses the figure stored with its source in lca/scenarios/*.toml instead,
@@ -48,7 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("study", choices=sorted(STUDIES), help="which study to compute")
+    p.add_argument(
+        "study",
+        metavar="STUDY",
+        help=f"{' | '.join(sorted(STUDIES))}, or the path of your own scenario file (.toml)",
+    )
     p.add_argument("--grid", help="electricity mix for every processing step (e.g. DE, CN, FR)")
     p.add_argument(
         "--energy",
@@ -90,9 +96,14 @@ def compute(args: argparse.Namespace) -> tuple[StudyRun, list, dict[str, Any]]:
     run = StudyRun.create(args.study, grid=args.grid, energy_mode=args.energy,
                           gwp_set=args.gwp_set)  # fmt: skip
     results = run.results()
-    findings = (phone_case_findings if args.study == "phone-case" else aircraft_findings)(results)
+    finder = {"phone-case": phone_case_findings, "aircraft-part": aircraft_findings}
+    findings = (
+        finder[run.study.name](results)
+        if run.study.name in finder and (args.study in STUDIES)
+        else []
+    )
     doc: dict[str, Any] = {
-        "study": args.study,
+        "study": run.study.name,
         "title": run.study.title,
         "functional_unit": run.study.functional_unit,
         "source": run.study.source,
@@ -120,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         doc["plots"] = [str(p) for p in
                         __import__("slicer_energy.lca.plots", fromlist=["plot_study"]).plot_study(
-                            results, run_.method, args.plots, args.study)]  # fmt: skip
+                            results, run_.method, args.plots, run_.study.name)]  # fmt: skip
     if args.brightway_project:
         from ..lca.brightway import export_study
 
