@@ -154,36 +154,24 @@ def test_help_teaches():
         main(["lca", "--help"])
 
 
-def test_provider_dispatches_to_a_process_model(monkeypatch):
-    """Wiring only: an importable slicer_energy.sls module is called with the step's sample
-    part and machine, its job Estimate is reduced to one part, and auto mode prefers it to
-    the pinned figure. (The real models live on other branches; this checks the contract.)"""
-    import sys
-    import types
+def test_auto_mode_takes_processing_energy_from_the_process_models():
+    """H4 (SLS at a full build) gets its kWh from the same dispatch as ``predict --fill``,
+    and the processing stage's GWP is that energy times the scenario's grid factor."""
+    import importlib.util
 
-    from slicer_energy.estimate import Estimate
+    from slicer_energy.commands.predict import predict_part
+    from slicer_energy.samples import resolve_part
 
-    calls = {}
-    samples = types.ModuleType("slicer_energy.samples")
-    samples.sample_mesh = lambda name: f"mesh:{name}"
-    sls = types.ModuleType("slicer_energy.sls")
-
-    def predict_part(mesh, machine, **kw):
-        calls.update(mesh=mesh, machine=machine, **kw)
-        return Estimate("sls", machine, 3600.0, 40 * 3.6e6, extra={"copies": 100})
-
-    sls.predict_part = predict_part
-    monkeypatch.setitem(sys.modules, "slicer_energy.samples", samples)
-    monkeypatch.setitem(sys.modules, "slicer_energy.sls", sls)
     run = StudyRun.create("phone-case", energy_mode="auto")
     est = run.energies["H4-30"][0]
-    assert calls == {"mesh": "mesh:phone_case", "machine": "eosint-p390", "fill": True}
-    assert est.energy_kwh == pytest.approx(0.4)  # 40 kWh job / 100 copies
+    direct = predict_part(resolve_part("phone_case"), "sls", machine="eosint-p390", fill_build=True)
     assert est.provenance["basis"] == "model"
+    assert est.energy_kwh == pytest.approx(direct.energy_kwh, rel=1e-9)
     res = {r.id: r for r in run.results()}["H4-30"]
-    assert res.by_stage["gwp100"]["processing"] == pytest.approx(0.4 * 0.380)
-    # FDM has no model importable here: auto falls back to the pinned figure, and says so
-    assert run.energies["H5-A"][0].provenance["basis"] == "pinned"
+    assert res.by_stage["gwp100"]["processing"] == pytest.approx(est.energy_kwh * 0.380)
+    # FDM: the model where it is installed, else the pinned figure, and the run says which.
+    fdm_here = importlib.util.find_spec("slicer_energy.fdm") is not None
+    assert run.energies["H5-A"][0].provenance["basis"] == ("model" if fdm_here else "pinned")
 
 
 def test_cli_rejects_a_broken_scenario_file_naming_file_and_key(tmp_path, capsys):

@@ -37,12 +37,12 @@ class MissingEnergy(SlicerEnergyError):
     """A step's energy is marked missing in the scenario file and no model can supply it."""
 
 
-# process name -> (module, function). Each function takes (step, overrides) and returns
+# process name -> (module, function). Each function takes (step, utilisation, part mass) and returns
 # an Estimate for ONE part (per-part share of a job for batch processes).
 _MODELS: dict[str, tuple[str, str]] = {
     "fdm": ("slicer_energy.lca.energy", "_fdm_model"),
-    "sls": ("slicer_energy.lca.energy", "_sls_model"),
-    "mls": ("slicer_energy.lca.energy", "_mls_model"),
+    "sls": ("slicer_energy.lca.energy", "_batch_model"),
+    "mls": ("slicer_energy.lca.energy", "_batch_model"),
     "injection-moulding": ("slicer_energy.lca.energy", "_baseline_model"),
     "casting": ("slicer_energy.lca.energy", "_baseline_model"),
 }
@@ -71,50 +71,49 @@ def _entry(module: str, names: tuple[str, ...], process: str) -> Callable[..., A
     )
 
 
-def _sample_mesh(name: str) -> Any:
+def _sample_part(name: str) -> Any:
     samples = _import("slicer_energy.samples", "sample parts")
-    return samples.sample_mesh(name)
+    return samples.resolve_part(name)
 
 
-def _per_part(est: Estimate) -> Estimate:
-    """Batch models may return a job; keep the per-part share (documented in Estimate.extra)."""
-    per_part_j = est.extra.get("energy_per_part_j")
-    if per_part_j is None and est.extra.get("copies"):
-        per_part_j = est.energy_j / float(est.extra["copies"])
-    if per_part_j is not None:
-        est.extra.setdefault("job_energy_j", est.energy_j)
-        est.energy_j = float(per_part_j)
-    return est
+def _predict(step: ProcessingStep, **kwargs: Any) -> Estimate:
+    """The CLI's one dispatch (``predict --process ...``), so LCA and predict agree."""
+    predict_part = _entry("slicer_energy.commands.predict", ("predict_part",), step.process)
+    return predict_part(_sample_part(step.part_sample), step.process, **kwargs)
 
 
-def _fdm_model(step: ProcessingStep, utilisation: float | None) -> Estimate:
-    predict = _entry("slicer_energy.fdm", ("predict_part", "predict"), "fdm")
-    return predict(_sample_mesh(step.part_sample), printer=step.machine, **step.settings)
+def _batch_model(step: ProcessingStep, utilisation: float | None, part_mass_kg: float) -> Estimate:
+    """SLS/MLS: energy per part at the step's build utilisation (1 = a full build)."""
+    kwargs: dict[str, Any] = {"machine": step.machine}
+    if "variant" in step.settings:
+        kwargs["variant"] = step.settings["variant"]
+    if "material" in step.settings:
+        kwargs["material"] = step.settings["material"]
+    full = _predict(step, fill_build=True, **kwargs)
+    if utilisation is None or utilisation >= 1.0:
+        return full
+    capacity = int(full.extra.get("copies", 1))
+    copies = max(1, round(utilisation * capacity))
+    return _predict(step, copies=copies, **kwargs)
 
 
-def _sls_model(step: ProcessingStep, utilisation: float | None) -> Estimate:
-    predict = _entry("slicer_energy.sls", ("predict_part", "predict"), "sls")
-    kwargs = dict(step.settings)
-    if utilisation is not None and utilisation >= 1.0:
-        kwargs.setdefault("fill", True)
-    elif utilisation is not None:
-        kwargs.setdefault("utilisation", utilisation)
-    return _per_part(predict(_sample_mesh(step.part_sample), machine=step.machine, **kwargs))
+def _fdm_model(step: ProcessingStep, utilisation: float | None, part_mass_kg: float) -> Estimate:
+    _import("slicer_energy.fdm.predict", "fdm")  # ProcessModelUnavailable until it exists
+    return _predict(step, machine=step.machine, **step.settings)
 
 
-def _mls_model(step: ProcessingStep, utilisation: float | None) -> Estimate:
-    predict = _entry("slicer_energy.mls", ("predict_part", "predict"), "mls")
-    return _per_part(predict(_sample_mesh(step.part_sample), machine=step.machine, **step.settings))
+def _baseline_model(
+    step: ProcessingStep, utilisation: float | None, part_mass_kg: float
+) -> Estimate:
+    baselines = _import("slicer_energy.baselines", step.process)
+    if step.process == "injection-moulding":
+        return baselines.injection_moulding(part_mass_kg * 1000.0, machine_type=step.machine)
+    return baselines.casting_machining(part_mass_kg * 1000.0)
 
 
-def _baseline_model(step: ProcessingStep, utilisation: float | None) -> Estimate:
-    predict = _entry("slicer_energy.baselines", ("predict_part", "predict"), step.process)
-    return predict(
-        _sample_mesh(step.part_sample), process=step.process, machine=step.machine, **step.settings
-    )
-
-
-def processing_estimate(step: ProcessingStep, utilisation: float | None = None) -> Estimate:
+def processing_estimate(
+    step: ProcessingStep, utilisation: float | None = None, part_mass_kg: float | None = None
+) -> Estimate:
     """Estimate of one part for ``step`` from this project's process model.
 
     Raises :class:`ProcessModelUnavailable` naming the module when the model is absent.
@@ -131,7 +130,7 @@ def processing_estimate(step: ProcessingStep, utilisation: float | None = None) 
         if utilisation is not None
         else (step.utilisation.value if step.utilisation else None)
     )
-    est = fn(step, util)
+    est = fn(step, util, part_mass_kg)
     if not isinstance(est, Estimate) or not math.isfinite(est.energy_j) or est.energy_j < 0:
         raise ProcessModelUnavailable(
             f"process model for {step.process!r} returned {type(est).__name__} "
@@ -206,10 +205,10 @@ def step_energy(
         if step.pinned_kwh is None and step.pinned_kwh_per_kg is None:
             return None
     if mode == "model":
-        return processing_estimate(step, utilisation)
+        return processing_estimate(step, utilisation, part_mass_kg)
     if mode == "auto":
         try:
-            return processing_estimate(step, utilisation)
+            return processing_estimate(step, utilisation, part_mass_kg)
         except ProcessModelUnavailable:
             if (
                 step.missing_reason is not None
