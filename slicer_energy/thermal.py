@@ -95,7 +95,6 @@ def heater_interval(
         return t0_c, 0.0
     if t_set_c <= 0.0 or t_set_c <= model.t_amb_c:
         return model.step(t0_c, 0.0, dt_s, g_flow_w_per_k), 0.0
-    g = 1.0 / model.r_k_per_w + g_flow_w_per_k
     hold_w = model.holding_duty(t_set_c, g_flow_w_per_k) * model.p_max_w
     if t0_c < t_set_c:
         t_r = model.time_to_reach_s(t0_c, t_set_c, g_flow_w_per_k)

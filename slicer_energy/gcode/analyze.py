@@ -342,7 +342,8 @@ def analyze_file(
 
     _last = [0.0, 0.0, 0.0]
     n_moves = 0
-    for chunk, st in iter_chunks(path, chunk_lines):
+    for chunk, state in iter_chunks(path, chunk_lines):
+        st = state
         if planner is None:
             planner = _planner(mode, machine, path)
         n_moves += len(chunk.moves)

@@ -281,7 +281,8 @@ def parse_file(path: str | Path) -> tuple[Moves, list[Event], ParseState]:
     """Whole file at once (convenient for tests and small files)."""
     parts, events = [], []
     st = None
-    for chunk, st in iter_chunks(path):
+    for chunk, state in iter_chunks(path):
+        st = state
         parts.append(chunk.moves)
         events.extend(chunk.events)
     assert st is not None
@@ -373,7 +374,7 @@ def _iter_lines(fh, st: ParseState, chunk_lines: int) -> Iterator[tuple[Chunk, P
                 if "F" in params:
                     st.f_mm_s = params["F"] / 60.0
                 if any(v is not None and math.isnan(v) for v in (x, y, z, e)):
-                    raise _err(st, raw, "axis word without a number")
+                    raise _err(st, raw, "axis word without a number") from None
             if st.inches:
                 x, y, z, e = (None if v is None else v * 25.4 for v in (x, y, z, e))
             if st.abs_xyz:
