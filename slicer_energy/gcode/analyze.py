@@ -112,7 +112,8 @@ def slicer_estimate_s(st: ParseState) -> float | None:
             if tok[:-1].isdigit() and tok[-1] in units:
                 total += int(tok[:-1]) * units[tok[-1]]
         return float(total)
-    return st.extra_estimate_s if hasattr(st, "extra_estimate_s") else None
+    cura = st.slicer_comments.get("cura_time_s")
+    return float(cura) if cura else None
 
 
 class _Timeline:

@@ -269,12 +269,25 @@ def iter_chunks(
     try:
         yield from _iter_lines(fh, st, chunk_lines)
     except UnicodeDecodeError as exc:
+        n = _first_bad_line(path)
         raise GcodeError(
-            f"{path}:{st.line + 1}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
+            f"{path}:{n}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
             "is this a binary file?"
         ) from None
     finally:
         fh.close()
+
+
+def _first_bad_line(path: Path) -> int:
+    """Line number of the first line that is not UTF-8 (the decoder works in blocks)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return n
+    return 0
 
 
 def parse_file(path: str | Path) -> tuple[Moves, list[Event], ParseState]:
@@ -415,6 +428,10 @@ def _iter_lines(fh, st: ParseState, chunk_lines: int) -> Iterator[tuple[Chunk, P
                 _comment(st, comment, events)
             if not s:
                 continue
+        if "(" in s:  # RS274 comment '(Reset after prime)'
+            s = re.sub(r"\([^)]*\)?", " ", s).strip()
+            if not s:
+                continue
         if s[0] == "N" and " " in s:  # line number 'N123 G1 ... *71'
             s = s.split(" ", 1)[1]
         star = s.find("*")
@@ -459,6 +476,8 @@ def _comment(st: ParseState, c: str, events: list[Event]) -> None:
         except (IndexError, ValueError):
             raise _err(st, c, "ESTIMATOR_ADD_TIME needs seconds") from None
         events.append(Event(st.n_moves, st.line, "ESTIMATOR_ADD_TIME", {"S": secs}))
+    elif c.startswith("TIME:") and c[5:].strip().replace(".", "", 1).isdigit():
+        st.slicer_comments.setdefault("cura_time_s", c[5:].strip())  # Cura ;TIME:6142
     elif c.startswith(" ") and " = " in c:
         k, _, v = c[1:].partition(" = ")
         st.slicer_comments[k.strip()] = v.strip()

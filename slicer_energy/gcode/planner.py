@@ -257,7 +257,7 @@ class FirmwarePlanner:
         """Classic jerk junction speeds (MP:2816-2911)."""
         absv = np.abs(v_axis)
         with np.errstate(divide="ignore"):
-            r = np.where(absv > jerk, jerk / absv, 1.0)
+            r = np.where(absv > jerk, jerk / np.where(absv > 0, absv, 1.0), 1.0)
         safe = vnom * r.min(axis=1)
         prev_v = np.vstack([self.prev_v[None, :], v_axis[:-1]])
         prev_nom = np.concatenate(([self.prev_nom], vnom[:-1]))
