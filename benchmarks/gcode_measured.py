@@ -41,7 +41,8 @@ def main() -> None:
     )
     rows = measured_table(shared)
     print(
-        "| file | ours time_s | ours motion s | slicer est s | measured s | ours err % | slicer err % |"
+        "| file | ours time_s | ours motion s | slicer est s | measured s "
+        "| ours err % | slicer err % |"
     )
     print("|---|---|---|---|---|---|---|")
     eo, es = [], []
@@ -52,8 +53,8 @@ def main() -> None:
         short = name.replace("theshamot__", "").replace(".gcode.gz", "")
         print(f"| {short} | {t:.0f} | {pt:.0f} | {est:.0f} | {meas:.0f} | {e1:+.1f} | {e2:+.1f} |")
     print(
-        f"\nmedian |error|: ours {statistics.median(eo):.1f} %, slicer {statistics.median(es):.1f} %"
-        f" over {len(rows)} prints"
+        f"\nmedian |error|: ours {statistics.median(eo):.1f} %, "
+        f"slicer {statistics.median(es):.1f} % over {len(rows)} prints"
     )
 
 
