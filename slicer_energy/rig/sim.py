@@ -154,8 +154,14 @@ class VirtualPrinter:
         faults: Faults | None = None,
         *,
         advanced_ok: bool = False,
+        ok_after_resend: bool = True,
+        busy_interval_s: float | None = BUSY_INTERVAL_S,
+        autoreport: bool = True,
     ) -> None:
         self.params = params
+        self.ok_after_resend = ok_after_resend
+        self.busy_interval_s = busy_interval_s
+        self.autoreport = autoreport
         self.clock = clock or SimClock(1.0)
         self.faults = faults or Faults()
         self.advanced_ok = advanced_ok
@@ -304,7 +310,8 @@ class VirtualPrinter:
     def _resend(self, why: str) -> None:
         self._send(f"Error:{why}, Last Line: {self.last_n}")
         self._send(f"Resend: {self.last_n + 1}")
-        self._send("ok")
+        if self.ok_after_resend:
+            self._send("ok")
 
     def _reset(self) -> None:
         with self._room:
@@ -355,7 +362,7 @@ class VirtualPrinter:
         elif word == "M105":
             self.now()
             self._send(self.temp_line())
-        elif word == "M155":
+        elif word == "M155" and self.autoreport:
             self.autoreport_s = args.get("S", 0.0)
         elif word in ("M106", "M107"):
             self._planner_add(
@@ -379,6 +386,8 @@ class VirtualPrinter:
                 "PROTOCOL_VERSION:1.0 MACHINE_TYPE:Virtual EXTRUDER_COUNT:1 UUID:none"
             )
             for k, v in CAPS.items():
+                if k == "AUTOREPORT_TEMP":
+                    v = int(self.autoreport)
                 self._send(f"Cap:{k}:{v}")
         elif word == "M73":
             if "P" in args:
@@ -466,15 +475,25 @@ class VirtualPrinter:
                 next_report = t + 1.0
             self.clock.sleep_until(t + 0.2, self._stop)
 
+    def _busy(self, t: float, next_busy: float) -> float:
+        """Send a keepalive when due; returns the next due time (inf when disabled)."""
+        if self.busy_interval_s is None:
+            return math.inf
+        if t >= next_busy:
+            self._send("echo:busy: processing")
+            return t + self.busy_interval_s
+        return next_busy
+
+    def _first_busy(self) -> float:
+        return math.inf if self.busy_interval_s is None else self.now() + self.busy_interval_s
+
     def _block_for(self, t_end: float) -> None:
-        next_busy = self.now() + BUSY_INTERVAL_S
+        next_busy = self._first_busy()
         while not self._stop.is_set():
             t = self.now()
             if t >= t_end:
                 return
-            if t >= next_busy:
-                self._send("echo:busy: processing")
-                next_busy = t + BUSY_INTERVAL_S
+            next_busy = self._busy(t, next_busy)
             self.clock.sleep_until(min(t_end, next_busy), self._stop)
 
     def _move(self, word: str, a: dict[str, float]) -> None:
@@ -515,28 +534,22 @@ class VirtualPrinter:
     def _planner_add(self, block: _Block) -> None:
         """Queue a block; while the buffer is full the command (and its ok) waits, with busy:
         keepalives, as Marlin does."""
-        next_busy = self.now() + BUSY_INTERVAL_S
+        next_busy = self._first_busy()
         with self._room:
             while len(self._planner) >= PLANNER_BLOCKS and not self._stop.is_set():
                 self._room.wait(0.02)
-                t = self.now()
-                if t >= next_busy:
-                    self._send("echo:busy: processing")
-                    next_busy = t + BUSY_INTERVAL_S
+                next_busy = self._busy(self.now(), next_busy)
             if block.moving:
                 self.physics.steppers_on = True
             self._planner.append(block)
             self._room.notify_all()
 
     def _wait_planner(self) -> None:
-        next_busy = self.now() + BUSY_INTERVAL_S
+        next_busy = self._first_busy()
         with self._room:
             while (self._planner or self._executing) and not self._stop.is_set():
                 self._room.wait(0.02)
-                t = self.now()
-                if t >= next_busy:
-                    self._send("echo:busy: processing")
-                    next_busy = t + BUSY_INTERVAL_S
+                next_busy = self._busy(self.now(), next_busy)
 
     # ------------------------------------------------------------------ motion and reports
     def _execute(self) -> None:
