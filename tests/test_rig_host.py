@@ -66,8 +66,10 @@ def test_handshake_and_m115(make_printer):
             time.sleep(0.02)
         assert "T0" in host.temps and "B" in host.temps
         assert host.temps["T0"].pwm_raw is not None
-        pos = P.parse_position(host.command("M114")[0])
-        assert pos is not None and pos["X"] == 0.0
+        answer = host.command("M114")
+        positions = [p for p in map(P.parse_position, answer) if p]
+        assert positions and positions[0]["X"] == 0.0
+        assert host.position == positions[0]
     finally:
         host.close()
 
