@@ -131,6 +131,12 @@ def run_demo(
         "time_scale": scale,
         "true_energy_kwh_session": (e_end_j - e_start_j) / 3.6e6,
         "true_session_s": t_end - t_start,
+        "true_energy_kwh_metered_window": (
+            (vmeter.true_log[-1][1] - vmeter.true_log[0][1]) / 3.6e6 if vmeter.true_log else 0.0
+        ),
+        "metered_window_s": (
+            vmeter.true_log[-1][0] - vmeter.true_log[0][0] if vmeter.true_log else 0.0
+        ),
         "params": params.to_dict(),
         "ranges": {
             k: {"low": lo, "high": hi, "source": src} for k, (lo, hi, src) in PARAM_RANGES.items()

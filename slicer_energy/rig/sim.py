@@ -630,6 +630,8 @@ class VirtualMeter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="vmeter", daemon=True)
         self.requests = 0
+        # (t_s, true wall energy J) at every reading: the truth a calibration is checked against
+        self.true_log: list[tuple[float, float]] = []
 
     def start(self) -> VirtualMeter:
         self._thread.start()
@@ -646,6 +648,7 @@ class VirtualMeter:
         p = self.physics.mean_power_w(1.0) * (1.0 + self.rng.gauss(0.0, self.noise_frac))
         v = self.voltage_v * (1.0 + self.rng.gauss(0.0, 0.002))
         e_wh = self.physics.energy_j / 3600.0 - self.energy_offset_wh
+        self.true_log.append((t, self.physics.energy_j))
         return M.MeterSample(
             t_s=t,
             power_w=max(0.0, p),
