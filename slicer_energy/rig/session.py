@@ -87,7 +87,9 @@ class MeterPoller:
         next_t = time.monotonic()
         while not self._stop.is_set():
             try:
-                s = self.meter.read(self.clock())
+                t0 = self.clock()
+                s = self.meter.read(t0)
+                s.t_s = 0.5 * (t0 + self.clock())  # stamp the middle of the exchange
                 self.last = s
                 self.logger.power(s)
             except MeterError as exc:
