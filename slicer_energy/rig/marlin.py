@@ -11,7 +11,8 @@ Recovery rules (what real firmware does, see ``tests/test_rig_host.py``):
   a resend request with an ``ok``; some firmwares do not, so if no ``ok`` arrives within
   ``resend_grace_s`` the credit is restored anyway, and that firmware's habit is remembered.
 - No ``ok`` for ``timeout_s`` (``echo:busy:`` lines and heating reports during M109/M190
-  restart the clock): the ``ok`` is assumed lost, M105 is sent to nudge the printer, and the
+  restart the clock), or a ``wait`` (idle printer) while a line is in flight: the ``ok`` is
+  assumed lost, M105 is sent to nudge the printer, and the
   stream goes on; after ``max_nudges`` nudges in a row without an answer the job fails.
 - ``start`` after the handshake means the board reset: the print is stopped with a message.
 - The port vanishing (USB pulled) stops everything cleanly; what was logged stays logged.
@@ -20,6 +21,7 @@ Recovery rules (what real firmware does, see ``tests/test_rig_host.py``):
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -66,6 +68,7 @@ class _Sent:
     cmd: str
     job: bool
     waiter: _Waiter | None = None
+    acked: bool = False
 
 
 @dataclass
@@ -365,8 +368,13 @@ class MarlinHost:
                 self._on_ok(line, now)
             elif (n := P.parse_resend(line)) is not None:
                 self._on_resend(n, now)
-            elif P.is_busy(line) or line == "wait":
+            elif P.is_busy(line):
                 self._last_progress = now
+            elif line == "wait":
+                # an idle printer (Marlin 1.0 style) while we wait for an ok: it lost our line
+                # or its ok; act now instead of waiting out the timeout
+                if self._inflight and self._resend_wait_ok_since is None:
+                    self._last_progress = -math.inf
             elif P.is_start(line):
                 self._on_reset()
             elif (err := P.error_text(line)) is not None:
@@ -407,13 +415,18 @@ class MarlinHost:
         self._credits = min(self.window, self._credits + 1)
         if self._inflight:
             n = self._inflight.popleft()
-            sent = self._history.get(n)
-            if sent is not None:
-                if sent.waiter is not None:
-                    sent.waiter.event.set()
-                if sent.job:
-                    self.job.acked += 1
+            self._acknowledge(self._history.get(n))
         self._maybe_job_done()
+
+    def _acknowledge(self, sent: _Sent | None) -> None:
+        """Count a line once, even if a timeout assumed it done and it was resent later."""
+        if sent is None or sent.acked:
+            return
+        sent.acked = True
+        if sent.waiter is not None:
+            sent.waiter.event.set()
+        if sent.job:
+            self.job.acked += 1
 
     def _on_resend(self, n: int, now: float) -> None:
         self._last_progress = now
@@ -534,12 +547,7 @@ class MarlinHost:
             self._inflight.clear()
             return
         lost = self._inflight.popleft()
-        sent = self._history.get(lost)
-        if sent is not None:
-            if sent.job:
-                self.job.acked += 1
-            if sent.waiter is not None:
-                sent.waiter.event.set()
+        self._acknowledge(self._history.get(lost))
         self._credits = min(self.window, self._credits + 1)
         self._last_progress = now
         self._log(
