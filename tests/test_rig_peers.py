@@ -23,7 +23,7 @@ from slicer_energy.rig.simphysics import SimClock, draw_printer
 
 pytestmark = pytest.mark.timeout(120)
 
-HOST_CMDS = {"M105", "M115", "M155", "M110", "M27", "M21", "M113", "M114"}
+HOST_CMDS = {"M105", "M115", "M155", "M110", "M27", "M21", "M113", "M114", "M400"}
 
 
 def _job_only(received):
@@ -163,6 +163,9 @@ def test_our_host_on_octoprint_virtual_printer(octoprint_env, broken_resend):
     bridge = PtyBridge(vp)
     program = _corpus_program()
     host = None
+    # let the boot banner ("start" ...) reach the pty before the host opens it; a "start" after
+    # the handshake would (rightly) be taken for a reset
+    time.sleep(0.5)
     try:
         host = connect(bridge.path, 115200, timeout_s=1.5, resend_grace_s=0.4)
         assert "Virtual Marlin" in host.firmware.name
