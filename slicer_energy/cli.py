@@ -16,7 +16,7 @@ from . import __version__
 from .errors import SlicerEnergyError
 
 # Order here is the order in --help.
-COMMAND_MODULES = ("voxelize", "samples")
+COMMAND_MODULES = ("voxelize", "samples", "rig")
 
 
 def build_parser() -> argparse.ArgumentParser:

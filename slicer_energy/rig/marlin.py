@@ -259,7 +259,11 @@ class MarlinHost:
         self.event("print resumed")
 
     def cancel(self, cooldown: tuple[str, ...] = ("M104 S0", "M140 S0", "M107")) -> None:
-        """Stop feeding the job and switch the heaters and the part fan off."""
+        """Stop feeding the job and switch the heaters and the part fan off. With Marlin's
+        emergency parser, M108 first breaks a running M109/M190 wait so the cooldown is not
+        stuck behind it."""
+        if self.firmware.cap("EMERGENCY_PARSER") and self.connected:
+            self._raw_write("M108")
         with self._cond:
             if not self.job.finished:
                 self._finish_job("cancelled", "cancelled by the user")

@@ -162,6 +162,7 @@ def run_session(
     except KeyboardInterrupt:
         status_str = "interrupted"
         host.cancel()
+        host.wait_idle(5.0)  # let the cooldown commands reach the printer
         raise
     finally:
         if poller is not None:

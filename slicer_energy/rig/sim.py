@@ -183,6 +183,7 @@ class VirtualPrinter:
         self.progress_pct: float | None = None
         self.print_start_s: float | None = None
         self.received: list[str] = []  # accepted commands in order (for tests)
+        self._inbuf = b""
         self.reset_done = False
         self._threads: list[threading.Thread] = []
 
@@ -247,25 +248,46 @@ class VirtualPrinter:
 
     # ------------------------------------------------------------------ input
     def _serve(self) -> None:
-        buf = b""
         while not self._stop.is_set():
             data = self.pty.read(0.05)
             if data is None:
                 return
-            if not data:
+            if not data and b"\n" not in self._inbuf:
                 continue
-            buf += data
-            while b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
+            self._inbuf += data
+            while b"\n" in self._inbuf:
+                raw, self._inbuf = self._inbuf.split(b"\n", 1)
                 line = raw.decode("ascii", "replace").strip()
                 if line:
                     try:
                         self._handle_line(line)
                     except _Reset:
-                        buf = b""
+                        self._inbuf = b""
                         break
                 if self._stop.is_set():
                     return
+
+    def _poll_emergency(self) -> bool:
+        """Marlin's EMERGENCY_PARSER: M108 (break a heating wait) and M112 act even while a
+        command blocks the queue. Called from the wait loops; True if M108 arrived."""
+        data = self.pty.read(0.0)
+        if data:
+            self._inbuf += data
+        if b"M108" not in self._inbuf and b"M112" not in self._inbuf:
+            return False
+        lines = self._inbuf.split(b"\n")
+        keep, hit = [], False
+        for i, ln in enumerate(lines):
+            complete = i < len(lines) - 1
+            if complete and b"M112" in ln:
+                self._send("Error:Printer halted. kill() called!")
+                self._stop.set()
+            elif complete and b"M108" in ln:
+                hit = True
+            else:
+                keep.append(ln)
+        self._inbuf = b"\n".join(keep)
+        return hit
 
     def _handle_line(self, line: str) -> None:
         n, cmd, cs = P.split_numbered(line)
@@ -455,6 +477,9 @@ class VirtualPrinter:
         settled_since = None
         next_report = self.now()
         while not self._stop.is_set():
+            if self._poll_emergency():
+                self._send("echo:Wait for heating cancelled (M108)")
+                return
             t = self.now()
             cur = ph.t_hotend_c if heater == "hotend" else ph.t_bed_c
             tgt = ph.target_hotend_c if heater == "hotend" else ph.target_bed_c
@@ -490,6 +515,7 @@ class VirtualPrinter:
     def _block_for(self, t_end: float) -> None:
         next_busy = self._first_busy()
         while not self._stop.is_set():
+            self._poll_emergency()
             t = self.now()
             if t >= t_end:
                 return
