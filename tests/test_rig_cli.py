@@ -26,8 +26,21 @@ CLI = [sys.executable, "-m", "slicer_energy.cli"]
 
 def test_demo_json(tmp_path, capsys):
     rc = main(
-        ["rig", "demo", "--out", str(tmp_path), "--printer-seed", "3", "--seed", "1",
-         "--scale", "300", "--tail", "5", "--json"]
+        [
+            "rig",
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--printer-seed",
+            "3",
+            "--seed",
+            "1",
+            "--scale",
+            "300",
+            "--tail",
+            "5",
+            "--json",
+        ]
     )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
@@ -50,7 +63,9 @@ def test_ports_json(capsys):
 
 
 def test_bad_meter_spec_is_one_line_error(tmp_path, capsys):
-    rc = main(["rig", "log", "--printer", "/dev/null", "--meter", "watts:x", "--out", str(tmp_path)])
+    rc = main(
+        ["rig", "log", "--printer", "/dev/null", "--meter", "watts:x", "--out", str(tmp_path)]
+    )
     assert rc == 2
     assert "expected KIND" in capsys.readouterr().err
 
@@ -72,9 +87,26 @@ def test_simulate_then_log_a_print(tmp_path):
     gfile.write_text("\n".join(demo_gcode(layers=2)) + "\n")
     try:
         run = subprocess.run(
-            [*CLI, "rig", "log", "--printer", info["printer"], "--baud", "115200",
-             "--meter", f"pzem:{info['meter']}", "--print", str(gfile), "--out",
-             str(tmp_path / "logs"), "--tail", "0.5", "--meter-interval", "0.1", "--quiet"],
+            [
+                *CLI,
+                "rig",
+                "log",
+                "--printer",
+                info["printer"],
+                "--baud",
+                "115200",
+                "--meter",
+                f"pzem:{info['meter']}",
+                "--print",
+                str(gfile),
+                "--out",
+                str(tmp_path / "logs"),
+                "--tail",
+                "0.5",
+                "--meter-interval",
+                "0.1",
+                "--quiet",
+            ],
             capture_output=True,
             text=True,
             timeout=90,
@@ -99,9 +131,22 @@ def test_ctrl_c_during_a_print_keeps_the_log(tmp_path):
     gfile = tmp_path / "part.gcode"
     gfile.write_text("\n".join(demo_gcode(layers=2)) + "\n")
     log = subprocess.Popen(
-        [*CLI, "rig", "log", "--printer", info["printer"], "--baud", "115200",
-         "--meter", f"pzem:{info['meter']}", "--print", str(gfile), "--out",
-         str(tmp_path / "logs"), "--quiet"],
+        [
+            *CLI,
+            "rig",
+            "log",
+            "--printer",
+            info["printer"],
+            "--baud",
+            "115200",
+            "--meter",
+            f"pzem:{info['meter']}",
+            "--print",
+            str(gfile),
+            "--out",
+            str(tmp_path / "logs"),
+            "--quiet",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -15,8 +15,8 @@ import time
 import tty
 
 import pytest
-
 from conftest import CORPUS, need_shared
+
 from slicer_energy.rig.marlin import _job_command, connect
 from slicer_energy.rig.sim import Faults, VirtualPrinter, demo_gcode
 from slicer_energy.rig.simphysics import SimClock, draw_printer

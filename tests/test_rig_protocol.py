@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import CORPUS, need_shared
 
 from slicer_energy.rig import protocol as P
-
-from conftest import CORPUS, need_shared
 
 # (line as the firmware printed it, expected {sensor: (actual, target, pwm_raw, watts)}, source)
 TEMP_TABLE = [
@@ -84,7 +83,8 @@ TEMP_TABLE = [
             "H0": (23.9, 0.0, None, None),
             "H1": (24.5, 210.0, None, None),
         },
-        "RepRapFirmware 1.x: Duet3D/RepRapFirmware src/GCodes.cpp M105 ('T:' ' B:' ' H%d:%.1f/%.1f')",
+        "RepRapFirmware 1.x: Duet3D/RepRapFirmware src/GCodes.cpp M105 "
+        "('T:' ' B:' ' H%d:%.1f/%.1f')",
     ),
     (
         "T:20.00 B:-1.00 @:0",

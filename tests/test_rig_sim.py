@@ -59,9 +59,7 @@ def test_wall_power_and_energy_bookkeeping():
     ph.target_hotend_c = 250.0
     ph.advance_to(10.0)
     e = params.electrical
-    expected_w = (
-        params.bed.p_max_w + params.hotend.p_max_w + e.p_electronics_w
-    ) / e.psu_efficiency
+    expected_w = (params.bed.p_max_w + params.hotend.p_max_w + e.p_electronics_w) / e.psu_efficiency
     assert ph.power_w == pytest.approx(expected_w)
     assert ph.energy_j == pytest.approx(expected_w * 10.0, rel=1e-9)
     assert ph.mean_power_w(1.0) == pytest.approx(expected_w)
@@ -89,7 +87,9 @@ def test_demo_session_is_complete_and_consistent(demo):
     truth = tomllib.loads(res.truth_path.read_text())
     # integral of the logged (noisy, 1 s averaged) meter samples vs the simulator's true energy
     # over the same window
-    assert s.summary["energy_kwh"] == pytest.approx(truth["true_energy_kwh_metered_window"], rel=0.01)
+    assert s.summary["energy_kwh"] == pytest.approx(
+        truth["true_energy_kwh_metered_window"], rel=0.01
+    )
     # the meter's 1 Wh counter agrees only to its resolution
     assert abs(s.summary["meter_counter_kwh"] - s.summary["energy_kwh"]) <= 0.0011
     # temperatures were recorded from M155 auto-reports with PWM

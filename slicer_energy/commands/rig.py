@@ -63,11 +63,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=LOG_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    log.add_argument("--printer", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0")
-    log.add_argument("--baud", type=int, default=None, help="baud rate (default: try 250000, 115200)")
+    log.add_argument(
+        "--printer", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0"
+    )
+    log.add_argument(
+        "--baud", type=int, default=None, help="baud rate (default: try 250000, 115200)"
+    )
     log.add_argument("--meter", default=None, help="KIND:PORT_OR_HOST (see below); default none")
     log.add_argument("--print", dest="gcode", default=None, help="G-code file to print")
-    log.add_argument("--out", default="firmware_logs", help="parent folder (default ./firmware_logs)")
+    log.add_argument(
+        "--out", default="firmware_logs", help="parent folder (default ./firmware_logs)"
+    )
     log.add_argument("--label", default=None, help="session name suffix (default: G-code name)")
     log.add_argument(
         "--meter-interval", type=float, default=1.0, help="seconds between meter reads (1.0)"
@@ -126,7 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=int, default=0, help="noise and faults (0)")
     demo.add_argument("--gcode", default=None, help="G-code file (default: built-in demo part)")
     demo.add_argument("--scale", type=float, default=50.0, help="simulated s per real s (50)")
-    demo.add_argument("--meter-kind", default="pzem", choices=("pzem", "sdm120", "sdm230", "sdm630"))
+    demo.add_argument(
+        "--meter-kind", default="pzem", choices=("pzem", "sdm120", "sdm230", "sdm630")
+    )
     demo.add_argument("--tail", type=float, default=60.0, help="seconds logged after the print")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=cmd_demo)
@@ -268,12 +276,21 @@ def _print_summary(folder, summary, status, messages) -> None:
     if not summary:
         return
     rows = [
-        ("total", f"{summary['duration_s']:.0f}", f"{summary['energy_kwh']:.5f}",
-         f"{summary['mean_power_w']:.1f}")
+        (
+            "total",
+            f"{summary['duration_s']:.0f}",
+            f"{summary['energy_kwh']:.5f}",
+            f"{summary['mean_power_w']:.1f}",
+        )
     ]
     for name, ph in summary.get("phases", {}).items():
         rows.append(
-            (name, f"{ph['duration_s']:.0f}", f"{ph['energy_kwh']:.5f}", f"{ph['mean_power_w']:.1f}")
+            (
+                name,
+                f"{ph['duration_s']:.0f}",
+                f"{ph['energy_kwh']:.5f}",
+                f"{ph['mean_power_w']:.1f}",
+            )
         )
     print_table(rows, ("phase", "seconds", "kWh", "mean W"))
     if "meter_counter_kwh" in summary:

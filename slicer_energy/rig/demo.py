@@ -124,7 +124,9 @@ def run_demo(
         if not logger.closed:
             logger.close("error")
     truth = {
-        "warning": "hidden parameters of a simulated printer; calibration must never read this file",
+        "warning": (
+            "hidden parameters of a simulated printer; calibration must never read this file"
+        ),
         "session_folder": result.folder.name,
         "printer_seed": printer_seed,
         "noise_seed": seed,

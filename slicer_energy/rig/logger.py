@@ -50,7 +50,10 @@ POWER_COLUMNS = (
     "power_factor",
 )
 TEMP_COLUMNS = ("t_s", "wall_s", "sensor", "actual_c", "target_c", "pwm_raw", "power_w")
-SERIAL_HEADER = "# slicer-energy serial log v1: t_s<TAB>wall_utc<TAB>dir(> sent, < received, # event)<TAB>text\n"
+SERIAL_HEADER = (
+    "# slicer-energy serial log v1: t_s<TAB>wall_utc<TAB>dir(> sent, < received, # event)"
+    "<TAB>text\n"
+)
 FORMAT_VERSION = 1
 
 
@@ -71,7 +74,7 @@ def _wall_iso(t: float) -> str:
 
 
 class SessionLogger:
-    """Writes one session folder. Thread-safe; every writer call is O(1) and never blocks on disk."""
+    """Writes one session folder. Thread-safe; writer calls only append to a buffer."""
 
     def __init__(
         self,

@@ -369,7 +369,7 @@ METERS: dict[str, Callable[[str], object]] = {
 
 
 def open_meter(spec: str):
-    """``KIND:WHERE`` -> driver, e.g. ``pzem:/dev/ttyUSB1``, ``sdm120:COM4``, ``shelly:10.0.0.7``."""
+    """``KIND:WHERE`` -> driver: ``pzem:/dev/ttyUSB1``, ``sdm120:COM4``, ``shelly:10.0.0.7``."""
     kind, sep, where = spec.partition(":")
     if not sep or not where or kind.lower() not in METERS:
         raise MeterError(

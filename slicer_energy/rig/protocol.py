@@ -264,7 +264,7 @@ _POS = re.compile(r"(?<![A-Za-z])([XYZE])\s*:\s*(-?\d+(?:\.\d+)?)")
 
 
 def parse_position(line: str) -> dict[str, float] | None:
-    """M114: ``X:10.00 Y:20.00 Z:0.30 E:1.50 Count X:800 ...`` -> {"X": 10.0, ...} (before Count)."""
+    """M114: ``X:10.00 Y:20.00 Z:0.30 E:1.50 Count X:800 ...`` -> {"X": 10.0, ...}."""
     s = line.split("Count", 1)[0]
     if s.startswith("ok"):
         s = s[2:]
