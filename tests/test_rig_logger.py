@@ -143,3 +143,23 @@ def test_dump_toml_round_trip():
         "t": {"x": 1, "u": {"deep": "yes"}},
     }
     assert tomllib.loads(dump_toml(d)) == d
+
+
+def test_committed_example_session_reads_back():
+    """The example in firmware_logs/ (packaged data) parses with the readers and its
+    summary.toml equals a fresh summary of its files."""
+    from slicer_energy.resources import data_dir
+
+    folders = [p for p in data_dir("firmware_logs").iterdir() if p.is_dir()]
+    assert folders, "no example session in firmware_logs/"
+    for folder in folders:
+        meta = read_meta(folder)
+        assert meta["format_version"] == 1
+        stored = tomllib.loads((folder / "summary.toml").read_text())
+        fresh = summarize(folder)
+        assert fresh["energy_kwh"] == pytest.approx(stored["energy_kwh"], rel=1e-9)
+        assert set(fresh["phases"]) == set(stored["phases"])
+        assert len(read_power(folder)) == stored["samples"]
+        truth = folder.parent / (folder.name + ".sim_truth.toml")
+        if meta["printer"].get("simulated"):
+            assert truth.is_file()
