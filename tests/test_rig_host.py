@@ -276,3 +276,16 @@ def test_attach_listens_and_polls_without_reset(make_printer):
 def test_no_printer_raises_clear_error(tmp_path):
     with pytest.raises(PrinterError, match="cannot open"):
         connect(str(tmp_path / "ttyNOPE"), 115200)
+
+
+def test_print_time_and_sd_status(make_printer):
+    printer = make_printer()
+    host = _connect(printer)
+    try:
+        _print(host, ["M75", "G4 S30", "M140 S50"])
+        host.command("M31")
+        assert host.print_time_s is not None and host.print_time_s >= 30
+        host.command("M27")
+        assert host.sd_progress is None  # "Not SD printing"
+    finally:
+        host.close()

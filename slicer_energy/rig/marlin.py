@@ -120,6 +120,7 @@ class MarlinHost:
         self._nudges = 0
         self._closing = False
         self.connected = False
+        self.baud: int | None = getattr(ser, "baudrate", None)
         self.handshaken = False
         self.numbered = True
         self.error: str | None = None
@@ -607,7 +608,13 @@ def connect(
     """
     errors = []
     for b in (baud,) if baud else DEFAULT_BAUDS:
-        ser = open_serial(port, b)
+        try:
+            ser = open_serial(port, b)
+        except PrinterError as exc:
+            if baud:
+                raise
+            errors.append(str(exc))
+            continue
         host = MarlinHost(ser, on_line=on_line, clock=clock, **host_kw)
         host.event(f"opened {port} at {b} baud")
         try:

@@ -239,17 +239,13 @@ class SdmMeter(_ModbusSerial):
             hi, lo = self.read_registers(reg, 2)
             return regs_float(hi, lo)
 
+        # One request per value: single-phase SDMs do not define every register in between.
         power_reg = SDM630_TOTAL_POWER if self.kind == "sdm630" else SDM_REGISTERS["power_w"]
-        # V..A..W are within 0x00-0x0D: one request; then Hz and kWh separately.
-        block = self.read_registers(0x00, 0x0E)
-        v = regs_float(block[0], block[1])
-        a = regs_float(block[6], block[7])
-        w = regs_float(block[12], block[13]) if power_reg == 0x0C else f(power_reg)
         return MeterSample(
             t_s=t_s,
-            power_w=w,
-            voltage_v=v,
-            current_a=a,
+            power_w=f(power_reg),
+            voltage_v=f(SDM_REGISTERS["voltage_v"]),
+            current_a=f(SDM_REGISTERS["current_a"]),
             frequency_hz=f(SDM_REGISTERS["frequency_hz"]),
             energy_wh=f(SDM_REGISTERS["energy_kwh"]) * 1000.0,
         )

@@ -643,7 +643,7 @@ class VirtualMeter:
         if kind not in ("pzem", "sdm120", "sdm230", "sdm630"):
             raise ValueError(f"unknown meter kind {kind!r}")
         self.kind = kind
-        self.address = address if address is not None else (1 if kind != "pzem" else 1)
+        self.address = 1 if address is None else address
         self.physics = physics
         self.clock = clock
         self.rng = random.Random(f"meter-{seed}")
