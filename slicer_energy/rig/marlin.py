@@ -111,6 +111,7 @@ class MarlinHost:
         self._inflight: collections.deque[int] = collections.deque()
         self._credits = self.window
         self._resend_from: int | None = None
+        self._swallow_oks = 0  # oks owed to lines sent outside the numbering (M108)
         self._resend_wait_ok_since: float | None = None
         self.ok_after_resend: bool | None = None  # learned from the firmware
         self._urgent: collections.deque[tuple[str, _Waiter | None]] = collections.deque()
@@ -264,6 +265,8 @@ class MarlinHost:
         emergency parser, M108 first breaks a running M109/M190 wait so the cooldown is not
         stuck behind it."""
         if self.firmware.cap("EMERGENCY_PARSER") and self.connected:
+            with self._cond:
+                self._swallow_oks += 1  # the M108 line also reaches the queue and gets an ok
             self._raw_write("M108")
         with self._cond:
             if not self.job.finished:
@@ -417,6 +420,9 @@ class MarlinHost:
         adv = P.parse_advanced_ok(line)
         if adv is not None:
             self.advanced_ok = adv
+        if self._swallow_oks > 0:
+            self._swallow_oks -= 1
+            return
         self._credits = min(self.window, self._credits + 1)
         if self._inflight:
             n = self._inflight.popleft()

@@ -268,26 +268,17 @@ class VirtualPrinter:
                     return
 
     def _poll_emergency(self) -> bool:
-        """Marlin's EMERGENCY_PARSER: M108 (break a heating wait) and M112 act even while a
-        command blocks the queue. Called from the wait loops; True if M108 arrived."""
+        """Marlin's EMERGENCY_PARSER: M108 (break a heating wait) and M112 act on the bytes as
+        they arrive, even while a command blocks the queue. The line still reaches the queue
+        afterwards (and gets its ok), as in Marlin. Called from the wait loops; True on M108."""
         data = self.pty.read(0.0)
-        if data:
-            self._inbuf += data
-        if b"M108" not in self._inbuf and b"M112" not in self._inbuf:
+        if not data:
             return False
-        lines = self._inbuf.split(b"\n")
-        keep, hit = [], False
-        for i, ln in enumerate(lines):
-            complete = i < len(lines) - 1
-            if complete and b"M112" in ln:
-                self._send("Error:Printer halted. kill() called!")
-                self._stop.set()
-            elif complete and b"M108" in ln:
-                hit = True
-            else:
-                keep.append(ln)
-        self._inbuf = b"\n".join(keep)
-        return hit
+        self._inbuf += data
+        if b"M112" in data:
+            self._send("Error:Printer halted. kill() called!")
+            self._stop.set()
+        return b"M108" in data
 
     def _handle_line(self, line: str) -> None:
         n, cmd, cs = P.split_numbered(line)
@@ -427,6 +418,7 @@ class VirtualPrinter:
             self._send("Error:Printer halted. kill() called!")
             self._stop.set()
         elif word in (
+            "M108",
             "M110",
             "M75",
             "M76",
