@@ -1,0 +1,9 @@
+"""Calibration rig: talk to a Marlin/RepRap printer and a power meter, log both, simulate both.
+
+- :mod:`.protocol`: pure parsers and formatters of the Marlin serial protocol (no I/O).
+- :mod:`.marlin`: the host (handshake, line numbers, resends, streaming) over pyserial.
+- :mod:`.meters`: power meter drivers (PZEM-004T, Eastron SDM, Tasmota, Shelly).
+- :mod:`.logger`: the append-only session folder.
+- :mod:`.sim`: a virtual Marlin printer and a virtual meter on pseudo-terminals.
+- :mod:`.session`: wires a host, a meter and a logger into one recorded session.
+"""
