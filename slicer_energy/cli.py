@@ -16,7 +16,17 @@ from . import __version__
 from .errors import SlicerEnergyError
 
 # Order here is the order in --help.
-COMMAND_MODULES = ("predict", "compare", "gcode", "rig", "voxelize", "samples", "lca", "claim")
+COMMAND_MODULES = (
+    "predict",
+    "compare",
+    "gcode",
+    "rig",
+    "voxelize",
+    "samples",
+    "lca",
+    "claim",
+    "calibrate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
