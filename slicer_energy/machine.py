@@ -94,6 +94,8 @@ class FdmMachine:
     path: str = ""
     # real machine time / planner time outside heater waits, from calibration (1 = uncalibrated)
     time_scale: float = 1.0
+    # seconds a real M109/M190 lasts beyond ideal control (residency, PID approach), calibrated
+    wait_extra_s: float = 0.0
 
     def with_kinematics(self, kin: Kinematics, firmware: str | None = None) -> FdmMachine:
         return replace(self, kinematics=kin, firmware=firmware or self.firmware)
@@ -277,7 +279,7 @@ def load_machine(name_or_path: str | Path) -> FdmMachine:
     return machine_from_profile(prof)
 
 
-OVERLAY_TABLES = ("hotend", "bed", "electrical")
+OVERLAY_TABLES = ("hotend", "bed", "electrical", "gcode")
 
 
 def _overlay_calibration(prof: SourcedProfile) -> FdmMachine:
@@ -296,10 +298,10 @@ def _overlay_calibration(prof: SourcedProfile) -> FdmMachine:
     sources = dict(base_prof.sources)
     for t in OVERLAY_TABLES:
         over = prof.values.get(t, {})
-        check_known_keys(f"{where} [{t}]", over, set(values.get(t, {})) | set(over) & {"t_amb_c"})
         values.setdefault(t, {}).update(over)
         sources.update({k: v for k, v in prof.sources.items() if k.startswith(t + ".")})
     values["name"] = prof.values.get("name", f"{values.get('name', 'fdm')}-calibrated")
     m = machine_from_profile(SourcedProfile(values, sources, prof.path))
     ts = check_range(where, "calibration.time_scale", cal.get("time_scale", 1.0), 0.2, 5.0)
-    return replace(m, time_scale=ts)
+    extra = check_range(where, "calibration.wait_extra_s", cal.get("wait_extra_s", 0.0), 0, 600)
+    return replace(m, time_scale=ts, wait_extra_s=extra)

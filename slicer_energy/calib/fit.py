@@ -72,6 +72,8 @@ class FitResult:
     notes: list[str] = field(default_factory=list)
     time_scale: float = 1.0
     time_scale_stderr: float = 0.0
+    homing_s: float | None = None  # measured mean G28 duration
+    wait_extra_s: float = 0.0  # real M109/M190 beyond ideal control, per wait
 
     def value(self, key: str) -> float:
         return self.params[key].value
@@ -290,4 +292,12 @@ def calibrated_machine(machine: FdmMachine, fit: FitResult) -> FdmMachine:
         kw = {k.split(".")[1]: fit.params[k].value for k in fit.params if k.startswith(name + ".")}
         return replace(obj, **kw)
 
-    return replace(machine, hotend=grp("hotend"), bed=grp("bed"), electrical=grp("electrical"))
+    return replace(
+        machine,
+        hotend=grp("hotend"),
+        bed=grp("bed"),
+        electrical=grp("electrical"),
+        time_scale=fit.time_scale,
+        wait_extra_s=fit.wait_extra_s,
+        homing_s=machine.homing_s if fit.homing_s is None else fit.homing_s,
+    )

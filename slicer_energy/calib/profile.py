@@ -46,6 +46,8 @@ def write_profile(
         "sessions = [" + ", ".join(_q(s) for s in fit.sessions) + "]",
         f"time_scale = {{ value = {fit.time_scale:.6g}, stderr = {_num(fit.time_scale_stderr)},"
         f" source = {_q(src + ': real print time / planner time')} }}",
+        f"wait_extra_s = {{ value = {fit.wait_extra_s:.4g}, source = "
+        f"{_q(src + ': measured M109/M190 time beyond ideal control, per wait')} }}",
         f"r2 = {{ value = {fit.r2:.6f}, source = {_q(src)} }}",
         f"rms_w = {{ value = {fit.rms_w:.4f}, source = {_q(src)} }}",
         f"n_power_samples = {{ value = {fit.n_power}, source = {_q(src)} }}",
@@ -68,6 +70,12 @@ def write_profile(
                 f"{k} = {{ value = {p.value:.6g}, stderr = {_num(p.stderr)}, "
                 f"identified = {'true' if p.identified else 'false'}, source = {_q(s)} }}"
             )
+    if fit.homing_s is not None:
+        lines += [
+            "",
+            "[gcode]",
+            f"homing_s = {{ value = {fit.homing_s:.4g}, source = {_q(src + ': mean G28 time')} }}",
+        ]
     if holdout:
         lines += ["", "# held-out validation"]
         for h in holdout:

@@ -100,6 +100,7 @@ class Session:
     moving: StepFn
     fan: StepFn
     waits_s: float = 0.0  # job time in M109/M190/G4 (sent to acknowledged)
+    homing_s: list[float] = field(default_factory=list)  # each G28, sent to acknowledged
     duty_known: bool = True  # heater PWM is in the data (rig, Klipper) or not (plug + G-code)
     meta: dict = field(default_factory=dict)
 
@@ -392,6 +393,7 @@ def load_session(folder: str | Path) -> Session:
         moving=moving,
         fan=fan,
         waits_s=waits_s,
+        homing_s=[ta - ts for ts, ta, ln in events if _word(ln) == "G28"],
         meta=meta,
     )
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..gcode.analyze import GcodeResult, analyze_file
 from ..machine import FdmMachine
+from .fit import FitResult, calibrated_machine, fit_sessions
 from .session import Session
 
 
@@ -54,10 +55,10 @@ def analyze_lines(
 
 
 def _non_wait(res: GcodeResult) -> tuple[float, float]:
-    """(seconds, joules) of the timeline outside heater waits (what the time scale scales)."""
+    """(seconds, joules) of the timeline's planned motion (what the time scale scales)."""
     t = e = 0.0
     for r in res.timeline:
-        if r.kind != "wait":
+        if r.kind == "motion":
             t += r.t1_s - r.t0_s
             e += r.energy_j
     return t, e
@@ -87,9 +88,15 @@ def time_scale_factor(sessions: list[Session], machine: FdmMachine) -> tuple[flo
         if not lines:
             continue
         res = analyze_lines(lines, machine, thermal=False)
-        real = s.job_t1_s - s.print_t0_s
-        if res.time_s > 0 and real > 0:
-            ratios.append(real / res.time_s)
+        planned = sum(r.t1_s - r.t0_s for r in res.timeline if r.kind == "motion")
+        homing = sum(
+            ta - ts
+            for (ts, ta), ln in zip(s.line_t_s, s.gcode_lines, strict=True)
+            if ts >= s.print_t0_s and ln.split(";")[0].strip().upper().startswith("G28")
+        )
+        real = s.job_t1_s - s.print_t0_s - homing
+        if planned > 0 and real > 0:
+            ratios.append(real / planned)
     if not ratios:
         return 1.0, math.nan
     r = np.array(ratios)
@@ -100,11 +107,74 @@ def _timeline_waits(res: GcodeResult) -> float:
     return sum(r.t1_s - r.t0_s for r in res.timeline if r.kind == "wait")
 
 
-def predict_session(s: Session, machine: FdmMachine, time_scale: float = 1.0) -> Prediction:
+def _hold_power_w(res: GcodeResult, machine: FdmMachine) -> float:
+    """Wall power at the end of the last heater wait (both heaters holding, steppers as then)."""
+    waits = [r for r in res.timeline if r.kind == "wait"]
+    if not waits:
+        return 0.0
+    r = waits[-1]
+    el = machine.electrical
+    p = el.p_electronics_w + r.fan * el.p_fans_w
+    p += (
+        machine.hotend.holding_duty(r.hotend_set_c) * machine.hotend.p_max_w
+        if r.hotend_set_c > 0
+        else 0
+    )
+    p += machine.bed.holding_duty(r.bed_set_c) * machine.bed.p_max_w if r.bed_set_c > 0 else 0
+    return p / el.psu_efficiency
+
+
+def homing_time_s(sessions: list[Session]) -> float | None:
+    """Mean measured G28 duration (sent to acknowledged), None when no session homed."""
+    d = [x for s in sessions for x in s.homing_s]
+    return float(np.mean(d)) if d else None
+
+
+def calibrate_sessions(
+    sessions: list[Session], base: FdmMachine, fix: dict[str, float] | None = None
+) -> tuple[FitResult, FdmMachine]:
+    """Fit the thermal/electrical parameters, then homing time and the time scale (with the
+    fitted machine), and return the fit and the calibrated machine."""
+    fit = fit_sessions(sessions, base, fix=fix)
+    fit.homing_s = homing_time_s(sessions)
+    cm = calibrated_machine(base, fit)
+    fit.time_scale, fit.time_scale_stderr = time_scale_factor(sessions, cm)
+    fit.wait_extra_s = wait_extra_s(sessions, cm)
+    return fit, calibrated_machine(base, fit)
+
+
+def _n_waits(lines: list[str]) -> int:
+    return sum(1 for ln in lines if ln.split(";")[0].strip()[:4].upper() in ("M109", "M190"))
+
+
+def wait_extra_s(sessions: list[Session], machine: FdmMachine) -> float:
+    """Mean seconds a real M109/M190 lasts beyond the ideal-control heat-up of the timeline:
+    the firmware's residency time (Marlin TEMP_RESIDENCY_TIME, TEMP_WINDOW) and the slower
+    PID approach inside its functional range, which the timeline does not model."""
+    extra, n = 0.0, 0
+    for s in sessions:
+        k = _n_waits(s.gcode_lines)
+        if not k:
+            continue
+        res = analyze_lines(s.gcode_lines, machine)
+        extra += s.waits_s - _timeline_waits(res)
+        n += k
+    return max(0.0, extra / n) if n else 0.0
+
+
+def predict_session(s: Session, machine: FdmMachine, time_scale: float | None = None) -> Prediction:
+    """Energy and duration of ``s``'s job predicted from its G-code; ``time_scale`` defaults
+    to the machine's (1 for an uncalibrated profile)."""
+    time_scale = machine.time_scale if time_scale is None else time_scale
     res = analyze_lines(s.gcode_lines, machine)
     t_motion, e_motion = _non_wait(res)
     t_pred = res.time_s + (time_scale - 1.0) * t_motion
     e_pred = res.energy_j + (time_scale - 1.0) * e_motion
+    # waits last longer than ideal control by the calibrated extra; the heaters then hold
+    n_w = _n_waits(s.gcode_lines)
+    if n_w and machine.wait_extra_s > 0:
+        t_pred += n_w * machine.wait_extra_s
+        e_pred += n_w * machine.wait_extra_s * _hold_power_w(res, machine)
     return Prediction(
         session=s.name,
         energy_kwh_measured=s.job_energy_j / 3.6e6,

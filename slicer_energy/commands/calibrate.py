@@ -10,13 +10,11 @@ from ..calib.fit import (
     HEATERS,
     _model_power,
     _model_temp,
-    calibrated_machine,
-    fit_sessions,
     prepare,
 )
 from ..calib.profile import write_profile
 from ..calib.session import load_session
-from ..calib.validate import predict_session, time_scale_factor
+from ..calib.validate import calibrate_sessions, predict_session
 from ..errors import CalibrationError
 from ..machine import load_machine
 from ._output import print_json, print_table
@@ -88,11 +86,9 @@ def run(args: argparse.Namespace) -> int:
     fix = {}
     if args.fix_psu_efficiency is not None:
         fix["electrical.psu_efficiency"] = args.fix_psu_efficiency
-    fit = fit_sessions(fit_s, base, fix=fix)
-    cm = calibrated_machine(base, fit)
-    ts, ts_se = time_scale_factor(fit_s, cm)
-    fit.time_scale, fit.time_scale_stderr = ts, ts_se
-    holdout = [predict_session(s, cm, ts).as_dict() for s in hold_s]
+    fit, cm = calibrate_sessions(fit_s, base, fix=fix)
+    ts, ts_se = fit.time_scale, fit.time_scale_stderr
+    holdout = [predict_session(s, cm).as_dict() for s in hold_s]
     out = Path(args.out) if args.out else Path("calib") / f"{base.name}-calibrated.toml"
     if out.exists() and out.is_dir():
         raise CalibrationError(f"{out}: is a directory; --out needs a .toml file path")
@@ -120,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
                     "n_temp": fit.n_temp,
                     "time_scale": ts,
                     "time_scale_stderr": ts_se,
+                    "homing_s": fit.homing_s,
                     "sessions": fit.sessions,
                     "notes": fit.notes,
                 },
