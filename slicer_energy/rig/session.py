@@ -93,10 +93,17 @@ class MeterPoller:
                 self.last = s
                 self.logger.power(s)
             except MeterError as exc:
-                self.errors += 1
-                self.logger.event(f"meter: {exc}")
+                self._error(str(exc))
+            except Exception as exc:  # noqa: BLE001 - never let the logging thread die
+                self._error(f"unexpected {type(exc).__name__}: {exc}")
             next_t += self.interval_s
             self._stop.wait(max(0.0, next_t - time.monotonic()))
+
+    def _error(self, msg: str) -> None:
+        """Log the first failure and then one in 60, so a dead meter does not flood the log."""
+        self.errors += 1
+        if self.errors == 1 or self.errors % 60 == 0:
+            self.logger.event(f"meter: {msg} (failure {self.errors})")
 
     def stop(self) -> None:
         self._stop.set()
