@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,33 @@ def test_same_printer_seed_same_physics(tmp_path):
     expected = draw_printer(4).bed.time_to_reach_s(22.0, 50.0)
     for res in (a, b):
         assert _bed_rise_s(res.session.folder) == pytest.approx(expected, abs=3.0)
+
+
+def test_meter_lost_mid_session_the_print_goes_on(tmp_path):
+    from slicer_energy.rig.logger import SessionLogger, read_serial
+    from slicer_energy.rig.marlin import connect
+    from slicer_energy.rig.meters import PzemMeter
+    from slicer_energy.rig.session import MeterPoller, run_session
+    from slicer_energy.rig.sim import VirtualMeter, VirtualPrinter, demo_gcode
+    from slicer_energy.rig.simphysics import SimClock
+
+    clock = SimClock(200.0)
+    printer = VirtualPrinter(draw_printer(5), clock).start()
+    vm = VirtualMeter(printer.physics, clock, "pzem").start()
+    log = SessionLogger(tmp_path, "meter-lost", clock=clock.now)
+    meter = PzemMeter(vm.path, timeout_s=0.1)
+    try:
+        host = connect(printer.path, 115200, on_line=log.serial, clock=clock.now)
+        poller = MeterPoller(meter, log, clock.now, 1.0 / 200).start()
+        timer = threading.Timer(0.5, vm.stop)  # the meter's USB adapter is pulled mid-print
+        timer.start()
+        res = run_session(host, log, poller, gcode_lines=demo_gcode(layers=2))
+        timer.join()
+    finally:
+        meter.close()
+        vm.stop()
+        printer.stop()
+    assert res.status == "finished" and res.job.state == "done"
+    events = [t for _ts, _w, d, t in read_serial(res.folder) if d == "#"]
+    assert any(t.startswith("meter: ") for t in events)
+    assert len(read_power(res.folder)) > 10  # what was measured before stays
