@@ -123,6 +123,7 @@ class VirtualPrinter:
         self.progress_pct: float | None = None
         self.print_start_s: float | None = None
         self.received: list[str] = []  # accepted commands in order (for tests)
+        self.motion_time_s = 0.0  # simulated seconds spent executing planner blocks
         self._inbuf = b""
         self.reset_done = False
         self._threads: list[threading.Thread] = []
@@ -539,6 +540,7 @@ class VirtualPrinter:
                     ph.set_flow(block.e_rate_mm_s)
             if block.duration_s > 0:
                 self.clock.sleep_until(t0 + block.duration_s, self._stop)
+                self.motion_time_s += block.duration_s
 
     def _report(self) -> None:
         next_t = self.clock.now()
