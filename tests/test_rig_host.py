@@ -289,3 +289,19 @@ def test_print_time_and_sd_status(make_printer):
         assert host.sd_progress is None  # "Not SD printing"
     finally:
         host.close()
+
+
+def test_status_line(make_printer):
+    from slicer_energy.rig.session import status_line
+
+    printer = make_printer()
+    host = _connect(printer)
+    try:
+        host.start_temperature_reports(1.0)
+        _print(host, ["M140 S40", "G4 S5"])
+        time.sleep(0.2)
+        line = status_line(host, None, 0.0, 3725.0)
+        assert line.startswith("01:02:05 | ")
+        assert "B " in line and "/40" in line and "100.0 %" in line
+    finally:
+        host.close()
