@@ -174,3 +174,16 @@ def test_meter_lost_mid_session_the_print_goes_on(tmp_path):
     events = [t for _ts, _w, d, t in read_serial(res.folder) if d == "#"]
     assert any(t.startswith("meter: ") for t in events)
     assert len(read_power(res.folder)) > 10  # what was measured before stays
+
+
+def test_arc_length():
+    from slicer_energy.rig.sim import arc_length_mm
+
+    # quarter circle of radius 10 from (10,0) to (0,10) around the origin
+    ccw = arc_length_mm((10.0, 0.0), (0.0, 10.0), (-10.0, 0.0), clockwise=False)
+    cw = arc_length_mm((10.0, 0.0), (0.0, 10.0), (-10.0, 0.0), clockwise=True)
+    assert ccw == pytest.approx(10 * math.pi / 2)
+    assert cw == pytest.approx(10 * 3 * math.pi / 2)
+    assert arc_length_mm((5.0, 0.0), (5.0, 0.0), (-5.0, 0.0), clockwise=True) == pytest.approx(
+        10 * math.pi
+    )

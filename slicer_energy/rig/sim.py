@@ -468,8 +468,13 @@ class VirtualPrinter:
             (self.pos["X"], self.pos["Y"], self.pos["Z"]), (new["X"], new["Y"], new["Z"])
         )
         if word in ("G2", "G3") and ("I" in a or "J" in a):
-            r = math.hypot(a.get("I", 0.0), a.get("J", 0.0))
-            dxyz = max(dxyz, r * math.pi / 2)  # coarse arc length stand-in
+            dxyz = arc_length_mm(
+                (self.pos["X"], self.pos["Y"]),
+                (new["X"], new["Y"]),
+                (a.get("I", 0.0), a.get("J", 0.0)),
+                clockwise=word == "G2",
+                dz_mm=new["Z"] - self.pos["Z"],
+            )
         de = new["E"] - self.pos["E"]
         dist = dxyz if dxyz > 0 else abs(de)
         feed = min(self.feed_mm_s, self.params.max_feed_mm_s)
@@ -556,6 +561,27 @@ class VirtualPrinter:
 
 class _Reset(Exception):
     pass
+
+
+def arc_length_mm(
+    start: tuple[float, float],
+    end: tuple[float, float],
+    center_offset: tuple[float, float],
+    *,
+    clockwise: bool,
+    dz_mm: float = 0.0,
+) -> float:
+    """Length of a G2 (clockwise) / G3 arc with centre ``start + (I, J)``; start == end is a
+    full circle, as in Marlin. A helix adds its Z rise."""
+    cx, cy = start[0] + center_offset[0], start[1] + center_offset[1]
+    r = math.hypot(center_offset[0], center_offset[1])
+    a0 = math.atan2(start[1] - cy, start[0] - cx)
+    a1 = math.atan2(end[1] - cy, end[0] - cx)
+    sweep = (a0 - a1) if clockwise else (a1 - a0)
+    sweep %= 2 * math.pi
+    if sweep < 1e-9:
+        sweep = 2 * math.pi
+    return math.hypot(r * sweep, dz_mm)
 
 
 def demo_gcode(layers: int = 6, size_mm: float = 20.0, layer_mm: float = 0.2) -> list[str]:
