@@ -116,14 +116,20 @@ def test_resend_without_trailing_ok(make_printer):
         host.close()
 
 
-def test_window_of_three_with_resends(make_printer):
+def test_advanced_ok_opens_the_window_and_resends_still_work(make_printer):
+    """The virtual printer answers "ok N.. P.. B3": the host starts with one line in flight and
+    widens to three; corrupted lines are still resent exactly once each."""
     printer = make_printer(Faults(corrupt_lines={9, 30, 31}), advanced_ok=True)
     lines = demo_gcode(layers=2)
-    host = _connect(printer, window=3)
+    seen_inflight = []
+    host = _connect(printer)
+    host.on_line = lambda d, t, ts: seen_inflight.append(len(host._inflight))
     try:
+        assert host.window == 3  # after the M115 answer's advanced ok
         job = _print(host, lines)
         assert job.state == "done", job.message
         assert host.advanced_ok is not None and host.advanced_ok.buffer_free == 3
+        assert max(seen_inflight) >= 2
         assert _job_only(printer.received) == _expected(lines)
     finally:
         host.close()
