@@ -154,6 +154,9 @@ def _corpus_program(n_lines=160):
 
 
 @pytest.mark.slow
+# OctoPrint's VirtualPrinter.close() sets its queues to None while its buffer thread still runs
+# (virtual.py _processBuffer -> AttributeError 'task_done'); that is the peer's shutdown race.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize("broken_resend", [False, True], ids=["ok-after-resend", "no-ok"])
 def test_our_host_on_octoprint_virtual_printer(octoprint_env, broken_resend):
     errors = ["30:resend", "60:missing_lineno", "90:checksum_mismatch", "120:resend"]
