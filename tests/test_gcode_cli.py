@@ -6,9 +6,10 @@ import csv
 import json
 
 import pytest
-from conftest import need_shared
 
 from slicer_energy.cli import main
+
+from conftest import need_shared
 
 
 def test_cli_json_timeline_plot(tmp_path, capsys):

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, REPO, need_shared
 
 from slicer_energy.gcode.analyze import analyze_file
 from slicer_energy.gcode.klipper_config import machine_from_klipper_config, parse_klipper_cfg
 from slicer_energy.machine import load_machine
+
+from conftest import CORPUS, REPO, need_shared
 
 FILES = sorted((CORPUS / "gcode").glob("*.gcode.gz")) if (CORPUS / "gcode").exists() else []
 

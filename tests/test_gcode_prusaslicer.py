@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import need_shared
 
 from slicer_energy.gcode.analyze import analyze_file
 from slicer_energy.machine import load_machine
+
+from conftest import need_shared
 
 PRUSA = shutil.which("prusa-slicer")
 pytestmark = [

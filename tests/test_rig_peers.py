@@ -15,11 +15,12 @@ import time
 import tty
 
 import pytest
-from conftest import CORPUS, need_shared
 
 from slicer_energy.rig.marlin import _job_command, connect
 from slicer_energy.rig.sim import Faults, VirtualPrinter, demo_gcode
 from slicer_energy.rig.simphysics import SimClock, draw_printer
+
+from conftest import CORPUS, need_shared
 
 pytestmark = pytest.mark.timeout(120)
 
