@@ -27,6 +27,26 @@ from .planner import FirmwarePlanner
 from .prusa_planner import PrusaTimeMachine
 
 MODES = ("marlin", "klipper", "prusa")
+# commands the timeline reacts to (others, e.g. M204 or M73, do not split it)
+_TIMELINE_CMDS = frozenset(
+    {
+        "M104",
+        "M109",
+        "M140",
+        "M190",
+        "M106",
+        "M107",
+        "M18",
+        "M84",
+        "G4",
+        "G28",
+        "G29",
+        "G80",
+        "BED_MESH_CALIBRATE",
+        "ESTIMATOR_ADD_TIME",
+        "SET_HEATER_TEMPERATURE",
+    }
+)
 
 
 @dataclass
@@ -319,12 +339,12 @@ def analyze_file(
         # timeline: split at events and layer changes
         cum = np.concatenate(([0.0], np.cumsum(dur)))
         ecum = np.concatenate(([0.0], np.cumsum(np.where(extr, mv.de, 0.0))))
+        evs = sorted((e for e in ch.events if e.cmd in _TIMELINE_CMDS), key=lambda e: e.index)
         cuts = sorted(
             {0, len(mv)}
             | set(np.flatnonzero(np.diff(mv.layer) != 0) + 1)
-            | {min(max(e.index - ch.start, 0), len(mv)) for e in ch.events}
+            | {min(max(e.index - ch.start, 0), len(mv)) for e in evs}
         )
-        evs = sorted(ch.events, key=lambda e: e.index)
         ei = 0
         for a, b in zip(cuts[:-1], cuts[1:], strict=False):
             while ei < len(evs) and evs[ei].index - ch.start <= a:

@@ -55,8 +55,8 @@ class _Fallback(Exception):
 class _Split(Exception):
     """A command that depends on the position reached so far: parse the block in two."""
 
-    def __init__(self, offset: int) -> None:
-        self.offset = offset
+    def __init__(self, offsets: list[int]) -> None:
+        self.offsets = offsets
 
 
 def _ffill(vals: np.ndarray, init: float) -> np.ndarray:
@@ -65,26 +65,6 @@ def _ffill(vals: np.ndarray, init: float) -> np.ndarray:
     idx = np.where(np.isnan(v), 0, np.arange(len(v)))
     np.maximum.accumulate(idx, out=idx)
     return v[idx][1:]
-
-
-_MODE_PATTERNS = (b"\nG90", b"\nG91", b"\nM82", b"\nM83", b"\nG20", b"\nG21")
-
-
-def _cut_points(buf: bytes) -> list[int]:
-    """Offsets of lines that start a new mode (G90/G91, M82/M83, G20/G21) or G92 X/Y/Z."""
-    cuts = []
-    for pat in (*_MODE_PATTERNS, b"\nG92"):
-        i = buf.find(pat)
-        while i >= 0:
-            j = i + 1
-            end = buf.find(b"\n", j)
-            line = buf[j:end]
-            nxt = line[3:4]
-            if not (nxt.isdigit() or nxt == b"."):
-                if pat != b"\nG92" or any(c in line.split(b";", 1)[0] for c in (b"X", b"Y", b"Z")):
-                    cuts.append(j)
-            i = buf.find(pat, end)
-    return cuts
 
 
 def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None:
@@ -97,23 +77,29 @@ def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None
     """
     from .parse import _parse_piece_slow
 
-    cuts = [0, *_cut_points(buf), len(buf)]
-    cuts = sorted(set(cuts))
+    snap = _snapshot(st)
+    n_ev = len(events)
+    try:
+        return _parse_block(buf, st, events, cut_check=True)
+    except _Split as sp:
+        cuts = [0, *sp.offsets, len(buf)]
+    except _Fallback:
+        _restore(st, snap)
+        del events[n_ev:]
+        return None
+    _restore(st, snap)
+    del events[n_ev:]
     parts = []
-    n_fast = 0
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=False):
         piece = buf[lo:hi]
         snap = _snapshot(st)
         n_ev = len(events)
         try:
-            parts.append(_parse_block(piece, st, events))
-            n_fast += 1
+            parts.append(_parse_block(piece, st, events, cut_check=False))
             continue
         except (_Fallback, _Split):
             _restore(st, snap)
             del events[n_ev:]
-        if len(cuts) == 2:
-            return None
         mv, ev = _parse_piece_slow(piece, st)
         parts.append(mv)
         events.extend(ev)
@@ -132,7 +118,7 @@ def _restore(st: ParseState, snap: dict) -> None:
     st.__dict__.update(snap)
 
 
-def _parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves:
+def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: bool) -> Moves:
     a = np.frombuffer(buf, np.uint8)
     nl = np.flatnonzero(a == _NL)
     if len(nl) == 0 or nl[-1] != len(a) - 1:
@@ -159,6 +145,27 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves:
     code = (b1.astype(np.int32) << 16) | (b2.astype(np.int32) << 8) | b3
     useful = np.isin(code, _COMMENT_CODES) | (b1 == _SP)
     slow_lines = np.flatnonzero(~is_move & ~blank & ((b0 != _SC) | useful))
+    # lines after which moves must be read differently (mode change, G92 on X/Y/Z):
+    # cut the block there, once, before any real work (see parse_block)
+    if cut_check:
+        b3s = a[np.minimum(starts + 3, la - 1)]
+        head = (b0 == _G) & (
+            ((b1 == ord("9")) & ((b2 == ord("0")) | (b2 == ord("1")) | (b2 == ord("2"))))
+            | ((b1 == ord("2")) & ((b2 == ord("0")) | (b2 == ord("1"))))
+        ) | ((b0 == ord("M")) & (b1 == ord("8")) & ((b2 == ord("2")) | (b2 == ord("3"))))
+        head &= ~((b3s >= 48) & (b3s <= 57) | (b3s == 46)) | (length == 3)
+        first_move = int(mv_lines[0]) if len(mv_lines) else n_lines
+        cand = np.flatnonzero(head)
+        cuts = []
+        for li in cand[cand > first_move].tolist():
+            line = buf[starts[li] : ends[li]]
+            if line[:3] == b"G92" and not any(
+                c in line.split(b";", 1)[0] for c in (b"X", b"Y", b"Z")
+            ):
+                continue
+            cuts.append(int(starts[li]))
+        if cuts:
+            raise _Split(cuts)
 
     # ---- numbers of the move lines, all at once ----
     me = ends[mv_lines]
@@ -251,7 +258,7 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves:
             # these depend on (or change how to read) the position reached so far:
             # fine before the block's first move, otherwise split the block here
             if moved and (cmd == "G92" or _mode_changes(st, cmd)):
-                raise _Split(int(starts[li]))
+                raise _Split([int(starts[li])])
             if not st.abs_xyz and first_move < n_lines:
                 raise _Fallback
             _command(st, cmd, params, s, events, None)
@@ -366,8 +373,8 @@ def _row_states(row_line, state_line, state_vals, init_state):
 def _decimals(chars: np.ndarray) -> np.ndarray:
     """Parse columns of ASCII decimals ('-12.5', '.8', '3 ') to float64, exactly like float().
 
-    ``chars`` is (width, n) uint8, zero padded. The digits form an integer n (< 2**53)
-    and k digits follow the point; n / 10**k is one correctly rounded IEEE division of
+    ``chars`` is (width, n) uint8, zero padded. The digits form an integer m (< 2**53)
+    and k digits follow the point; m / 10**k is one correctly rounded IEEE division of
     two exact numbers, hence the same double as the correctly rounded decimal that
     float() returns. Anything else (exponents, stray characters, more than 15 digits)
     raises _Fallback.
@@ -375,31 +382,34 @@ def _decimals(chars: np.ndarray) -> np.ndarray:
     w, n_tok = chars.shape
     if n_tok == 0:
         return np.zeros(0)
-    blank = _IS_BLANK[chars] | (chars == 13)
-    ended = np.logical_or.accumulate(blank, axis=0)
-    if (ended & (chars != 0) & ~blank).any():
-        raise _Fallback  # text after the number inside the word
-    c = np.where(ended, 0, chars)
-    neg = c[0] == ord("-")
-    sign = neg | (c[0] == ord("+"))
-    c[0, sign] = 0
-    is_dig = (c >= 48) & (c <= 57)
-    is_dot = c == 46
-    if ((c != 0) & ~is_dig & ~is_dot).any() or (is_dot.sum(axis=0) > 1).any():
+    cls = _CLASS[chars]  # 0 pad, 1 digit, 2 dot, 3 sign, 4 blank, 5 other
+    if (cls == 5).any() or (cls[1:] == 3).any():
         raise _Fallback
+    blank = cls == 4
+    if blank.any():
+        ended = np.logical_or.accumulate(blank, axis=0)
+        if (ended & (cls != 0) & ~blank).any():
+            raise _Fallback  # text after the number inside the word
+    is_dig = cls == 1
+    is_dot = cls == 2
     n_dig = is_dig.sum(axis=0)
-    if (n_dig == 0).any() or n_dig.max() > 15:
+    if (n_dig == 0).any() or n_dig.max() > 15 or (is_dot.sum(axis=0) > 1).any():
         raise _Fallback
-    after = np.logical_or.accumulate(is_dot, axis=0)
-    k = (is_dig & after).sum(axis=0)
-    v = np.zeros(n_tok, np.int64)
-    for r in range(w):
-        dig = is_dig[r]
-        v[dig] = v[dig] * 10 + (c[r, dig] - 48)
-    out = v.astype(np.float64) / _POW10[k]
-    return np.where(neg, -out, out)
+    below = np.cumsum(is_dig[::-1], axis=0)[::-1] - is_dig  # digits after this row
+    digit = np.where(is_dig, chars.astype(np.int64) - 48, 0)
+    m = (digit * _POW10_INT[below]).sum(axis=0)
+    k = (is_dig & np.logical_or.accumulate(is_dot, axis=0)).sum(axis=0)
+    out = m.astype(np.float64) / _POW10[k]
+    return np.where(chars[0] == ord("-"), -out, out)
 
 
+_CLASS = np.full(256, 5, np.uint8)
+_CLASS[0] = 0
+_CLASS[48:58] = 1
+_CLASS[ord(".")] = 2
+_CLASS[[ord("-"), ord("+")]] = 3
+_CLASS[[32, 9, 13]] = 4
+_POW10_INT = 10 ** np.arange(19, dtype=np.int64)
 _POW10 = 10.0 ** np.arange(23)
 _IS_BLANK = np.zeros(256, bool)
 _IS_BLANK[[32, 9]] = True

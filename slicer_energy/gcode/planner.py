@@ -117,6 +117,12 @@ class _Blocks:
         )
 
 
+def _columns(snaps: list[Limits]) -> dict[str, np.ndarray]:
+    """Limit snapshots as columns (one row per snapshot) for gathering per block."""
+    names = [f for f in Limits.__dataclass_fields__]
+    return {n: np.array([getattr(s, n) for s in snaps]) for n in names}
+
+
 class FirmwarePlanner:
     """Streaming planner. ``feed`` returns (rows, seconds) of moves whose timing is final."""
 
@@ -197,18 +203,18 @@ class FirmwarePlanner:
         dv = np.concatenate([dxyz[rows], de[rows, None]], axis=1)  # (nb, 4)
         sl = sel[rows]
         # per-block limits gathered from the snapshot table
-        tab = snaps
-        max_f = np.array([s.max_f for s in tab])[sl]
-        max_a = np.array([s.max_a for s in tab])[sl]
-        jerk = np.array([s.jerk for s in tab])[sl]
-        efac = np.array([s.e_factor for s in tab])[sl]
-        sfac = np.array([s.speed_factor for s in tab])[sl]
+        tab = _columns(snaps)
+        max_f = tab["max_f"][sl]
+        max_a = tab["max_a"][sl]
+        jerk = tab["jerk"][sl]
+        efac = tab["e_factor"][sl]
+        sfac = tab["speed_factor"][sl]
         dv[:, 3] *= efac
         f = mv.f[rows] * sfac
         moving_e = de[rows] != 0
         if self.fw == "marlin":
-            min_ext = np.array([s.min_ext for s in tab])[sl]
-            min_tr = np.array([s.min_travel for s in tab])[sl]
+            min_ext = tab["min_ext"][sl]
+            min_tr = tab["min_travel"][sl]
             f = np.where(moving_e, np.maximum(f, min_ext), np.maximum(f, min_tr))
             blocks = self._marlin_blocks(
                 rows + start,
@@ -239,9 +245,9 @@ class FirmwarePlanner:
         factor = np.minimum(1.0, ratio.min(axis=1))
         vnom = f * factor
         v_axis *= factor[:, None]
-        acc_p = np.array([s.acc_print for s in tab])[sl]
-        acc_r = np.array([s.acc_retract for s in tab])[sl]
-        acc_t = np.array([s.acc_travel for s in tab])[sl]
+        acc_p = tab["acc_print"][sl]
+        acc_r = tab["acc_retract"][sl]
+        acc_t = tab["acc_travel"][sl]
         acc = np.where(e_only, acc_r, np.where(moving_e, acc_p, acc_t))
         with np.errstate(divide="ignore"):
             lim = np.where(absd > 0, max_a * d[:, None] / absd, np.inf)
@@ -314,10 +320,10 @@ class FirmwarePlanner:
 
     def _klipper_blocks(self, rows, d, dv, f, sl, tab, e_only, seg_start) -> _Blocks:
         k = self.kin
-        vel = np.array([s.k_velocity for s in tab])[sl]
-        acc = np.array([s.k_accel for s in tab])[sl]
-        mcr = np.array([s.k_min_cruise_ratio for s in tab])[sl]
-        scv = np.array([s.k_scv for s in tab])[sl]
+        vel = tab["k_velocity"][sl]
+        acc = tab["k_accel"][sl]
+        mcr = tab["k_min_cruise_ratio"][sl]
+        scv = tab["k_scv"][sl]
         v = np.minimum(f, vel)
         dz = np.abs(dv[:, 2])
         with np.errstate(divide="ignore", invalid="ignore"):
