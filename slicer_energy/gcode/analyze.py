@@ -91,6 +91,7 @@ class GcodeResult:
     events: list[Event] = field(default_factory=list)
     slicer_estimate_s: float | None = None
     layers: int = 0
+    energy_by_phase_j: dict[str, float] = field(default_factory=dict)
 
     def to_estimate(self, machine: FdmMachine) -> Estimate:
         return Estimate(
@@ -99,7 +100,7 @@ class GcodeResult:
             time_s=self.time_s,
             energy_j=self.energy_j,
             time_by_phase_s=dict(self.time_by_phase_s),
-            energy_by_phase_j=self._energy_by_phase(),
+            energy_by_phase_j=dict(self.energy_by_phase_j),
             time_by_feature_s=dict(self.time_by_feature_s),
             energy_by_component_j=dict(self.energy_by_component_j),
             material_g=machine.filament.mass_g(self.filament_mm),
@@ -113,13 +114,6 @@ class GcodeResult:
                 "layers": self.layers,
             },
         )
-
-    def _energy_by_phase(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for r in self.timeline:
-            key = "heat_up" if r.kind == "wait" else ("print" if r.kind == "motion" else r.kind)
-            out[key] = out.get(key, 0.0) + r.energy_j
-        return out
 
 
 def slicer_estimate_s(st: ParseState) -> float | None:
@@ -155,6 +149,7 @@ class _Timeline:
         self.rows: list[TimelineRow] = []
         self.comp = {k: 0.0 for k in ("bed", "hotend", "electronics", "steppers", "fans")}
         self.phase = {k: 0.0 for k in ("motion", "wait", "dwell", "homing", "leveling")}
+        self.phase_energy: dict[str, float] = {}
         self.keep_rows = keep_rows
 
     def advance(self, dt: float, kind: str, moving: bool, extruded_mm: float = 0.0) -> None:
@@ -179,6 +174,7 @@ class _Timeline:
         for k, v in parts.items():
             self.comp[k] += v / eta
             total += v / eta
+        self.phase_energy[kind] = self.phase_energy.get(kind, 0.0) + total
         if self.keep_rows:
             self.rows.append(
                 TimelineRow(
@@ -414,6 +410,7 @@ def analyze_file(
         filament_by_feature_mm={names[i]: v for i, v in sorted(feat_fil.items())},
         time_by_feature_s=by_feature,
         time_by_phase_s=phases,
+        energy_by_phase_j=dict(tl.phase_energy),
         energy_by_component_j=dict(tl.comp),
         energy_j=float(sum(tl.comp.values())),
         n_lines=st.line,
