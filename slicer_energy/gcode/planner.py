@@ -372,7 +372,9 @@ class FirmwarePlanner:
         no_junction = (
             seg_start | (prev_v2 <= 0) | ~(np.any(u != 0, axis=1) & np.any(prev_u != 0, axis=1))
         )
-        max2 = np.where(seg_start, 0.0, np.where(no_junction, np.minimum(max2, ev2), max2))
+        # Move.calc_junction returns early unless both moves are kinematic: the junction
+        # with an extrude-only move (retract, unretract) keeps max_start_v2 = 0 (TH:65-70)
+        max2 = np.where(no_junction, 0.0, max2)
         atd = acc * (1.0 - mcr)
         self.prev_u = np.concatenate((u[-1], [0.0]))
         self.prev_nom, self.prev_a, self.prev_d = v[-1], acc[-1], d[-1]
