@@ -196,7 +196,7 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
     if len(tok) and (width.min() < 1 or width.max() > _MAX_NUM):
         raise _Fallback
     wmax = int(width.max()) if len(tok) else 1
-    idx = tok[None, :] + 1 + np.arange(wmax)[:, None]  # column-major: (wmax, n_tok)
+    idx = tok.astype(np.int32)[None, :] + np.arange(1, wmax + 1, dtype=np.int32)[:, None]
     chars = a[np.minimum(idx, la - 1)]
     chars[np.arange(wmax)[:, None] >= width[None, :]] = 0
     vals = _decimals(chars)
