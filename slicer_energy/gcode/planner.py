@@ -117,10 +117,20 @@ class _Blocks:
         )
 
 
-def _columns(snaps: list[Limits]) -> dict[str, np.ndarray]:
+_SCALARS = [f for f in Limits.__dataclass_fields__ if f not in ("max_f", "max_a", "jerk")]
+
+
+def _snap(lim: Limits) -> tuple:
+    """One flat row of the limits (cheap to take at every M204)."""
+    return (*lim.max_f, *lim.max_a, *lim.jerk, *(getattr(lim, f) for f in _SCALARS))
+
+
+def _columns(snaps: list[tuple]) -> dict[str, np.ndarray]:
     """Limit snapshots as columns (one row per snapshot) for gathering per block."""
-    names = [f for f in Limits.__dataclass_fields__]
-    return {n: np.array([getattr(s, n) for s in snaps]) for n in names}
+    t = np.array(snaps, np.float64)
+    cols = {"max_f": t[:, 0:4], "max_a": t[:, 4:8], "jerk": t[:, 8:12]}
+    cols.update({f: t[:, 12 + i] for i, f in enumerate(_SCALARS)})
+    return cols
 
 
 class FirmwarePlanner:
@@ -151,7 +161,7 @@ class FirmwarePlanner:
     def _settings_arrays(self, n: int, start: int, events: list[Event]):
         """Per-move limit snapshots and stop flags from the chunk's events."""
         apply = apply_marlin if self.fw == "marlin" else apply_klipper
-        snaps = [self.lim.copy()]
+        snaps = [_snap(self.lim)]
         idx = [0]
         stop_before = np.zeros(n + 1, bool)
         for ev in events:
@@ -159,9 +169,9 @@ class FirmwarePlanner:
             if ev.cmd in LIMIT_CMDS:
                 apply(self.lim, ev)
                 if idx[-1] == j:
-                    snaps[-1] = self.lim.copy()
+                    snaps[-1] = _snap(self.lim)
                 else:
-                    snaps.append(self.lim.copy())
+                    snaps.append(_snap(self.lim))
                     idx.append(j)
             elif ev.cmd in STOP_CMDS:
                 stop_before[min(max(j, 0), n)] = True
