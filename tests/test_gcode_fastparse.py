@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CORPUS
 
 from slicer_energy.gcode.fastparse import _decimals
 from slicer_energy.gcode.parse import Moves, iter_chunks
+
+from conftest import CORPUS
 
 FILES = sorted((CORPUS / "gcode").glob("*.gcode.gz")) if (CORPUS / "gcode").exists() else []
 
