@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import CORPUS, need_shared
 
 from slicer_energy.calib.klipper import fit_heatup, heatups, read_klippy_stats
 from slicer_energy.errors import CalibrationError
+
+from conftest import CORPUS, need_shared
 
 
 def test_remyjardin_bed_heatup():
