@@ -85,11 +85,12 @@ def read_power_trace(path: str | Path) -> PowerTrace:
     return PowerTrace(str(path), ta - ta[0], np.array(p))
 
 
-def job_window(tr: PowerTrace, on_w: float = 100.0) -> tuple[float, float]:
-    """Heat-up start (first sample above ``on_w``, or the first sample if it starts hot) to
-    the last sample above the idle level after it (the printer's own tail trimmed)."""
+def job_window(tr: PowerTrace, rise_w: float = 8.0) -> tuple[float, float]:
+    """Job start (first sample ``rise_w`` above the idle level of the first samples; the first
+    sample if the trace starts hot) to the last sample above the idle level at the end (the
+    printer's own idle tail trimmed)."""
     p, t = tr.power_w, tr.t_s
-    hi = np.nonzero(p > on_w)[0]
+    hi = np.nonzero(p > float(np.median(p[:5])) + rise_w)[0]
     i0 = int(hi[0]) if hi.size else 0
     idle = float(np.median(p[-20:]))
     active = np.nonzero(p > idle + max(3.0, 0.15 * idle))[0]
@@ -206,7 +207,7 @@ def fit_traces(runs: list[TraceRun], m: FdmMachine) -> tuple[FdmMachine, dict[st
             1.0,
         ]
     )
-    lo, hi = x0 * 0.3, x0 * 3.0
+    lo, hi = x0 * 0.1, x0 * 5.0
     lo[-1], hi[-1] = 0.5, 2.0
     meas = [r.measured() for r in runs]
 
