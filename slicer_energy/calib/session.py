@@ -325,7 +325,11 @@ def load_session(folder: str | Path) -> Session:
         meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CalibrationError(f"{meta_path}: not valid TOML ({exc})") from exc
-    full_scale = float(meta.get("calibration", {}).get("pwm_full_scale", _full_scale(meta)))
+    full_scale = float(
+        meta.get("printer", {}).get("pwm_full_scale")
+        or meta.get("settings", {}).get("pwm_full_scale")
+        or _full_scale(meta)
+    )
     serial = read_serial_log(folder / "serial.log")
     heaters = read_temps_csv(folder / "temps.csv", full_scale)
     pt, pw = read_power_csv(folder / "power.csv")
