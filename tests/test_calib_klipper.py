@@ -35,3 +35,20 @@ def test_no_stats_lines(tmp_path):
     p.write_text("Starting Klippy...\n")
     with pytest.raises(CalibrationError, match="klippy.log: no 'Stats"):
         read_klippy_stats(p)
+
+
+def test_bare_power_trace_reader_matches_the_files_own_counter():
+    """Ender-3 PZEM-017 trace: our integral of W over the Delta Time column against the
+    file's cumulative Wh column (the logger's own counter) and the README's totals."""
+    import csv
+
+    from slicer_energy.calib.trace import job_window, read_power_trace
+
+    p = need_shared("corpus", "power", "ender3_pzem017", "raw_baseline_l3.csv")
+    tr = read_power_trace(p)
+    with p.open() as f:
+        last = list(csv.reader(f))[-1]
+    assert tr.energy_j() / 3600 == pytest.approx(float(last[-1]), rel=0.01)
+    assert tr.energy_j() / 3600 == pytest.approx(143.4, rel=0.01)  # corpus power/README.md
+    a, b = job_window(tr)
+    assert a < 60 and (b - a) / 60 == pytest.approx(108.8, abs=2.0)
