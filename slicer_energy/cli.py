@@ -16,7 +16,7 @@ from . import __version__
 from .errors import SlicerEnergyError
 
 # Order here is the order in --help.
-COMMAND_MODULES = ("voxelize", "samples", "predict", "compare")
+COMMAND_MODULES = ("predict", "compare", "gcode", "voxelize", "samples", "lca", "claim")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,3 +23,7 @@ class ProfileError(SlicerEnergyError):
 
 class SettingsError(SlicerEnergyError):
     """Print or process settings are out of range or inconsistent."""
+
+
+class GcodeError(SlicerEnergyError):
+    """A G-code file cannot be read: binary data, a malformed number, an impossible command."""

@@ -80,3 +80,40 @@ class ElectricalModel:
         if steppers_enabled:
             p += self.p_steppers_enabled_w + (self.p_steppers_moving_w if moving else 0.0)
         return p / self.psu_efficiency
+
+
+def heater_interval(
+    model: HeaterModel, t0_c: float, t_set_c: float, dt_s: float, g_flow_w_per_k: float = 0.0
+) -> tuple[float, float]:
+    """Temperature and electrical energy after ``dt_s`` of ideal control towards ``t_set_c``.
+
+    Full power until the set point is reached, then the holding power; off
+    (duty 0) while cooling down to it, or for ``t_set_c <= 0`` (heater off).
+    Exact for any ``dt_s`` (no time stepping). Returns ``(t_end_c, energy_j)``.
+    """
+    if dt_s <= 0.0:
+        return t0_c, 0.0
+    if t_set_c <= 0.0 or t_set_c <= model.t_amb_c:
+        return model.step(t0_c, 0.0, dt_s, g_flow_w_per_k), 0.0
+    hold_w = model.holding_duty(t_set_c, g_flow_w_per_k) * model.p_max_w
+    if t0_c < t_set_c:
+        t_r = model.time_to_reach_s(t0_c, t_set_c, g_flow_w_per_k)
+        if t_r >= dt_s:
+            return model.step(t0_c, 1.0, dt_s, g_flow_w_per_k), model.p_max_w * dt_s
+        return t_set_c, model.p_max_w * t_r + hold_w * (dt_s - t_r)
+    t_c = time_to_cool_s(model, t0_c, t_set_c, g_flow_w_per_k)
+    if t_c >= dt_s:
+        return model.step(t0_c, 0.0, dt_s, g_flow_w_per_k), 0.0
+    return t_set_c, hold_w * (dt_s - t_c)
+
+
+def time_to_cool_s(
+    model: HeaterModel, t0_c: float, t_set_c: float, g_flow_w_per_k: float = 0.0
+) -> float:
+    """Seconds with the heater off from ``t0_c`` down to ``t_set_c`` (inf if never)."""
+    if t_set_c >= t0_c:
+        return 0.0
+    if t_set_c <= model.t_amb_c:
+        return math.inf
+    g = 1.0 / model.r_k_per_w + g_flow_w_per_k
+    return model.c_j_per_k / g * math.log((t0_c - model.t_amb_c) / (t_set_c - model.t_amb_c))

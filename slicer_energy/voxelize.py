@@ -162,22 +162,30 @@ def voxelize(
     xp : module or "numpy"/"cupy"/"auto"
         Array backend; default from ``SLICER_ENERGY_BACKEND``.
     memory_budget_mb : float, optional
-        Working memory on top of the output grid; default max(64 MB, output size).
+        Working memory on top of the output grid and the triangles; default: the size of
+        the output grid (at least 16 MB).
     progress : callable(done_slabs, total_slabs), optional
 
     Returns
     -------
     LayerGrid
-        ``occupancy`` on the chosen backend; ``info`` has timing and slab counts.
+        ``occupancy`` on the chosen backend; ``info`` has timing, slab and sample counts.
     """
     t_start = time.perf_counter()
     if not (pitch_xy > 0 and pitch_z > 0):
         raise ValueError(f"pitches must be positive, got pitch_xy={pitch_xy}, pitch_z={pitch_z}")
     if xp is None or isinstance(xp, str):
         xp = get_xp(xp)
-    tris_np = _as_triangles(mesh)
+    tris = _as_triangles(mesh)
+    # (n, 3 coordinates, 3 vertices): tri_xyz[:, c] holds coordinate c of each vertex.
+    tri_xyz = np.ascontiguousarray(tris.transpose(0, 2, 1))
+    del tris
+    v0, v1, v2 = tri_xyz[:, :, 0], tri_xyz[:, :, 1], tri_xyz[:, :, 2]
+    lo3, hi3 = np.minimum(np.minimum(v0, v1), v2), np.maximum(np.maximum(v0, v1), v2)
+    del v0, v1, v2
+    lo, hi = lo3.T, hi3.T  # lo[c]: per-triangle minimum of coordinate c
     if origin is None or shape is None:
-        bounds = np.array([tris_np.reshape(-1, 3).min(0), tris_np.reshape(-1, 3).max(0)])
+        bounds = np.array([[m.min() for m in lo], [m.max() for m in hi]])
         o, s = grid_for(bounds, pitch_xy, pitch_z)
         origin = origin or o
         shape = shape or s
@@ -186,54 +194,25 @@ def voxelize(
         raise ValueError(f"grid shape must be positive, got {shape}")
     x0, y0, z0 = (float(v) for v in origin)
 
-    # Projected signed area: its sign is the face normal's z direction; vertical faces
-    # (zero projected area) never cover a column centre and are dropped.
-    a, b, c = tris_np[:, 0], tris_np[:, 1], tris_np[:, 2]
-    area2 = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    keep = area2 != 0
-    tris_np, area2 = tris_np[keep], area2[keep]
-
     out = xp.zeros((nz, ny, nx), dtype=xp.bool_)
-    info: dict[str, Any] = {"backend": backend_name(xp), "triangles": int(keep.sum())}
-    if tris_np.shape[0] == 0:
-        info["seconds"] = time.perf_counter() - t_start
-        return LayerGrid(out, (x0, y0, z0), float(pitch_xy), float(pitch_z), info)
+    info: dict[str, Any] = {"backend": backend_name(xp), "triangles": int(tri_xyz.shape[0])}
 
     # Cell-centre coordinates, computed once so every comparison uses the same floats.
-    xc = xp.asarray(x0 + (np.arange(nx) + 0.5) * pitch_xy)
-    yc = xp.asarray(y0 + (np.arange(ny) + 0.5) * pitch_xy)
+    xc_np = x0 + (np.arange(nx) + 0.5) * pitch_xy
+    yc_np = y0 + (np.arange(ny) + 0.5) * pitch_xy
     zc_np = z0 + (np.arange(nz) + 0.5) * pitch_z
-    zc = xp.asarray(zc_np)
-
-    # Plane z = p0 + px*x + py*y per triangle, and the down/up sign.
-    n = np.cross(tris_np[:, 1] - tris_np[:, 0], tris_np[:, 2] - tris_np[:, 0])
-    px = -n[:, 0] / n[:, 2]
-    py = -n[:, 1] / n[:, 2]
-    p0 = tris_np[:, 0, 2] - px * tris_np[:, 0, 0] - py * tris_np[:, 0, 1]
-    sign = np.where(area2 < 0, 1, -1).astype(np.int16)  # normal down: entering the solid
-
-    # Canonical edges: endpoints ordered by (y, x) so both triangles of an edge agree.
-    edges = []
-    for e0, e1 in ((0, 1), (1, 2), (2, 0)):
-        p, q = tris_np[:, e0, :2], tris_np[:, e1, :2]
-        swap = (p[:, 1] > q[:, 1]) | ((p[:, 1] == q[:, 1]) & (p[:, 0] > q[:, 0]))
-        lo = np.where(swap[:, None], q, p)
-        hi = np.where(swap[:, None], p, q)
-        edges.append((lo, hi))
-    elo = np.stack([e[0] for e in edges], axis=1)  # (t, 3, 2)
-    ehi = np.stack([e[1] for e in edges], axis=1)
-
-    tz_lo = tris_np[:, :, 2].min(1)
-    tz_hi = tris_np[:, :, 2].max(1)
-    ty_lo = tris_np[:, :, 1].min(1)
-    ty_hi = tris_np[:, :, 1].max(1)
+    centres = (xp.asarray(xc_np), xp.asarray(yc_np), xp.asarray(zc_np))
+    # Rows each triangle's projection can cover (half-open: y_lo <= yc < y_hi); host side,
+    # so that chunks can be sized before any device work.
+    row_lo = np.searchsorted(yc_np, lo[1], side="left")
+    rows = np.searchsorted(yc_np, hi[1], side="left") - row_lo
 
     # Slab size from the budget. CuPy's add.at has no int16 atomics: int32 there.
-    acc_dtype = xp.int16 if backend_name(xp) == "numpy" else xp.int32
+    acc_dtype = xp.int16 if info["backend"] == "numpy" else xp.int32
     out_bytes = nz * ny * nx
     budget = (memory_budget_mb * 2**20) if memory_budget_mb else max(16 * 2**20, out_bytes)
     slab_layers = int(max(1, min(nz, (budget / 2) // (_BYTES_PER_SLAB_CELL * ny * nx))))
-    max_samples = int(max(1 << 16, (budget / 2) // _BYTES_PER_SAMPLE))
+    max_samples = int(max(1 << 15, (budget / 2) // _BYTES_PER_SAMPLE))
     n_slabs = math.ceil(nz / slab_layers)
     info.update(slab_layers=slab_layers, slabs=n_slabs)
 
@@ -244,30 +223,11 @@ def voxelize(
         k0, k1 = s * slab_layers, min(nz, (s + 1) * slab_layers)
         # A crossing lands in layer k iff zc[k-1] <= z < zc[k]; select triangles that can.
         z_lo = -np.inf if k0 == 0 else zc_np[k0 - 1]
-        z_hi = zc_np[k1 - 1]
-        sel = np.nonzero((tz_hi >= z_lo) & (tz_lo < z_hi))[0]
+        sel = np.nonzero((hi[2] >= z_lo) & (lo[2] < zc_np[k1 - 1]) & (rows > 0))[0]
         if sel.size:
             acc = xp.zeros((k1 - k0) * ny * nx, dtype=acc_dtype)
             samples_total += _scatter_slab(
-                xp,
-                acc,
-                sel,
-                k0,
-                k1,
-                nx,
-                ny,
-                xc,
-                yc,
-                zc,
-                elo,
-                ehi,
-                ty_lo,
-                ty_hi,
-                p0,
-                px,
-                py,
-                sign,
-                max_samples,
+                xp, acc, tri_xyz, sel, row_lo, rows, (k0, k1, ny, nx), centres, max_samples
             )
             acc = acc.reshape(k1 - k0, ny, nx)
             # Prefix sum along z, one layer at a time: contiguous adds, no int64 temporaries.
@@ -289,58 +249,34 @@ def voxelize(
 def _scatter_slab(
     xp: ModuleType,
     acc: Any,
+    tri_xyz: np.ndarray,
     sel: np.ndarray,
-    k0: int,
-    k1: int,
-    nx: int,
-    ny: int,
-    xc: Any,
-    yc: Any,
-    zc: Any,
-    elo: np.ndarray,
-    ehi: np.ndarray,
-    ty_lo: np.ndarray,
-    ty_hi: np.ndarray,
-    p0: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
-    sign: np.ndarray,
+    row_lo: np.ndarray,
+    rows: np.ndarray,
+    slab: tuple[int, int, int, int],
+    centres: tuple[Any, Any, Any],
     max_samples: int,
 ) -> int:
-    """Add the signed crossings of the selected triangles in layers [k0, k1) into ``acc``."""
-    n_samples = 0
-    # Rows covered by each triangle (half-open in y: ty_lo <= yc < ty_hi).
-    row_lo_all = xp.searchsorted(yc, xp.asarray(ty_lo[sel]), side="left")
-    row_hi_all = xp.searchsorted(yc, xp.asarray(ty_hi[sel]), side="left")
-    rows_all = row_hi_all - row_lo_all
-    # Triangle chunks bounded by their (triangle, row) pair count.
-    rows_np = to_numpy(rows_all)
-    cum = np.cumsum(rows_np)
+    """Add the signed crossings of triangles ``sel`` in layers [k0, k1) into ``acc``.
+
+    Triangles go in chunks bounded by their (triangle, row) pair count, pairs in
+    sub-chunks bounded by their sample count, so work memory stays within the budget.
+    """
+    cum = np.cumsum(rows[sel])
     pair_cap = max(1, max_samples // 4)
-    start = 0
+    n_samples, start = 0, 0
     while start < sel.size:
         base = cum[start - 1] if start else 0
-        stop = int(np.searchsorted(cum, base + pair_cap, side="right"))
-        stop = max(stop, start + 1)
+        stop = max(int(np.searchsorted(cum, base + pair_cap, side="right")), start + 1)
+        chunk = sel[start:stop]
         n_samples += _scatter_chunk(
             xp,
             acc,
-            sel[start:stop],
-            row_lo_all[start:stop],
-            rows_all[start:stop],
-            k0,
-            k1,
-            nx,
-            ny,
-            xc,
-            yc,
-            zc,
-            elo,
-            ehi,
-            p0,
-            px,
-            py,
-            sign,
+            xp.asarray(tri_xyz[chunk]),
+            xp.asarray(row_lo[chunk]),
+            xp.asarray(rows[chunk]),
+            slab,
+            centres,
             max_samples,
         )
         start = stop
@@ -348,67 +284,72 @@ def _scatter_slab(
 
 
 def _scatter_chunk(
-    xp,
-    acc,
-    tri,
-    row_lo,
-    rows,
-    k0,
-    k1,
-    nx,
-    ny,
-    xc,
-    yc,
-    zc,
-    elo,
-    ehi,
-    p0,
-    px,
-    py,
-    sign,
-    max_samples,
+    xp: ModuleType,
+    acc: Any,
+    t: Any,
+    row_lo: Any,
+    rows: Any,
+    slab: tuple[int, int, int, int],
+    centres: tuple[Any, Any, Any],
+    max_samples: int,
 ) -> int:
-    if int(rows.sum()) == 0:
-        return 0
-    owner, rank = _ragged(xp, rows)
-    j = row_lo[owner] + rank  # row index of each (triangle, row) pair
-    y = yc[j]
-    lo = xp.asarray(elo[tri])[owner]  # (p, 3, 2)
-    hi = xp.asarray(ehi[tri])[owner]
-    # Edge active for this row when lo_y <= y < hi_y (horizontal edges never are).
-    active = (lo[:, :, 1] <= y[:, None]) & (y[:, None] < hi[:, :, 1])
-    dy = hi[:, :, 1] - lo[:, :, 1]
-    safe_dy = xp.where(active, dy, 1.0)
-    xe = lo[:, :, 0] + (y[:, None] - lo[:, :, 1]) * (hi[:, :, 0] - lo[:, :, 0]) / safe_dy
-    xl = xp.where(active, xe, xp.inf).min(axis=1)
-    xr = xp.where(active, xe, -xp.inf).max(axis=1)
-    ok = active.sum(axis=1) == 2
-    col_lo = xp.searchsorted(xc, xl, side="left")
-    col_hi = xp.searchsorted(xc, xr, side="left")
-    cols = xp.where(ok, col_hi - col_lo, 0)
-    del lo, hi, active, dy, safe_dy, xe, xl, xr, ok
+    """Scanline one chunk of triangles ``t`` (m, 3 coords, 3 vertices) on the device."""
+    k0, k1, ny, nx = slab
+    xc, yc, zc = centres
+    x, y, z = t[:, 0], t[:, 1], t[:, 2]  # (m, 3) each
+    # Projected doubled signed area: its sign is the normal's z (down = entering the solid).
+    area2 = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
+    flat_tri = area2 == 0  # vertical faces cover no column centre
+    sign = xp.where(area2 < 0, 1, -1).astype(acc.dtype)
+    # Plane z = p0 + px*x + py*y (from the normal n = (b - a) x (c - a), n_z = area2).
+    ux, uy, uz = x[:, 1] - x[:, 0], y[:, 1] - y[:, 0], z[:, 1] - z[:, 0]
+    vx, vy, vz = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0], z[:, 2] - z[:, 0]
+    safe = xp.where(flat_tri, 1.0, area2)
+    px = -(uy * vz - uz * vy) / safe
+    py = -(uz * vx - ux * vz) / safe
+    p0 = z[:, 0] - px * x[:, 0] - py * y[:, 0]
+    rows = xp.where(flat_tri, 0, rows)
 
-    p0x, pxx, pyx = (xp.asarray(v[tri]) for v in (p0, px, py))
-    sx = xp.asarray(sign[tri]).astype(acc.dtype)
+    # (triangle, row) pairs.
+    owner, rank = _ragged(xp, rows)
+    j = row_lo[owner] + rank
+    yr = yc[j]
+    # Each edge's x at this row, from endpoints ordered by (y, x) so that both triangles
+    # of a shared edge compute the same float; active when lo_y <= y < hi_y.
+    xl = xp.full(yr.shape, xp.inf)
+    xr = xp.full(yr.shape, -xp.inf)
+    n_active = xp.zeros(yr.shape, dtype=xp.int8)
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        xa, ya, xb, yb = x[:, a], y[:, a], x[:, b], y[:, b]
+        swap = (ya > yb) | ((ya == yb) & (xa > xb))
+        lx, ly = xp.where(swap, xb, xa)[owner], xp.where(swap, yb, ya)[owner]
+        hx, hy = xp.where(swap, xa, xb)[owner], xp.where(swap, ya, yb)[owner]
+        active = (ly <= yr) & (yr < hy)
+        xe = lx + (yr - ly) * (hx - lx) / xp.where(active, hy - ly, 1.0)
+        xl = xp.where(active, xp.minimum(xl, xe), xl)
+        xr = xp.where(active, xp.maximum(xr, xe), xr)
+        n_active += active
+    col_lo = xp.searchsorted(xc, xl, side="left")
+    cols = xp.where(n_active == 2, xp.searchsorted(xc, xr, side="left") - col_lo, 0)
+    del xl, xr, n_active, yr
+
     cum = to_numpy(xp.cumsum(cols))
     total = int(cum[-1]) if cum.size else 0
-    start = 0
-    n_pairs = int(cols.shape[0])
+    start, n_pairs = 0, int(cols.shape[0])
     while start < n_pairs and total:
         base = cum[start - 1] if start else 0
-        stop = int(np.searchsorted(cum, base + max_samples, side="right"))
-        stop = max(stop, start + 1)
+        stop = max(int(np.searchsorted(cum, base + max_samples, side="right")), start + 1)
         c = cols[start:stop]
         if int(c.sum()):
             sub_owner, sub_rank = _ragged(xp, c)
             pair = start + sub_owner
             i = col_lo[pair] + sub_rank
             jj = j[pair]
-            t = owner[pair]
-            z = p0x[t] + pxx[t] * xc[i] + pyx[t] * yc[jj]
-            k = xp.searchsorted(zc, z, side="right")  # first layer whose centre is above
+            tt = owner[pair]
+            zs = p0[tt] + px[tt] * xc[i] + py[tt] * yc[jj]
+            k = xp.searchsorted(zc, zs, side="right")  # first layer whose centre is above
             inside = (k >= k0) & (k < k1)
             flat = ((k - k0) * ny + jj) * nx + i
-            xp.add.at(acc, flat[inside], sx[t][inside])
+            xp.add.at(acc, flat[inside], sign[tt][inside])
         start = stop
     return total

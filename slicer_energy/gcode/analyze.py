@@ -1,0 +1,418 @@
+"""G-code file -> planned motion -> thermal/electrical timeline -> :class:`Estimate`.
+
+Streams the file: chunks of moves go through a planner (``prusa`` emulates
+PrusaSlicer 2.5's estimator, ``marlin``/``klipper`` the firmwares), and as soon as
+a chunk's move times are final it is integrated into the timeline: intervals
+between state changes (set points, fan, layer changes) during which the heaters
+follow the first-order model of :mod:`slicer_energy.thermal`. Waits (M109/M190,
+TEMPERATURE_WAIT) last as long as the heater model needs to reach the set point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GcodeError
+from ..estimate import Estimate
+from ..machine import FdmMachine
+from ..thermal import heater_interval, time_to_cool_s
+from .limits import prusa_kinematics_from_config
+from .parse import FLAG_HOME, Event, ParseState, iter_chunks, read_footer_config
+from .planner import FirmwarePlanner
+from .prusa_planner import PrusaTimeMachine
+
+MODES = ("marlin", "klipper", "prusa")
+
+
+@dataclass
+class TimelineRow:
+    t0_s: float
+    t1_s: float
+    kind: str  # "motion", "wait", "dwell", "homing", "leveling"
+    layer: int
+    z_mm: float
+    hotend_set_c: float
+    hotend_c: float
+    bed_set_c: float
+    bed_c: float
+    fan: float
+    energy_j: float  # wall energy in this interval
+
+    @property
+    def power_w(self) -> float:
+        dt = self.t1_s - self.t0_s
+        return self.energy_j / dt if dt > 0 else 0.0
+
+
+@dataclass
+class GcodeResult:
+    path: str
+    mode: str
+    machine: str
+    time_s: float  # everything: motion + waits + dwell + homing/levelling
+    print_time_s: float  # motion only (what slicers estimate)
+    filament_mm: float
+    filament_by_feature_mm: dict[str, float]
+    time_by_feature_s: dict[str, float]
+    time_by_phase_s: dict[str, float]
+    energy_by_component_j: dict[str, float]
+    energy_j: float
+    n_lines: int
+    n_moves: int
+    unknown_commands: dict[str, int]
+    warnings: list[str]
+    timeline: list[TimelineRow] = field(default_factory=list)
+    duration_s: np.ndarray | None = None  # per move row (keep_rows=True)
+    events: list[Event] = field(default_factory=list)
+    slicer_estimate_s: float | None = None
+    layers: int = 0
+
+    def to_estimate(self, machine: FdmMachine) -> Estimate:
+        return Estimate(
+            process="fdm",
+            machine=self.machine,
+            time_s=self.time_s,
+            energy_j=self.energy_j,
+            time_by_phase_s=dict(self.time_by_phase_s),
+            energy_by_phase_j=self._energy_by_phase(),
+            time_by_feature_s=dict(self.time_by_feature_s),
+            energy_by_component_j=dict(self.energy_by_component_j),
+            material_g=machine.filament.mass_g(self.filament_mm),
+            settings={"gcode": self.path, "planner": self.mode},
+            provenance={"profile": machine.path, "kind": "default"},
+            extra={
+                "print_time_s": self.print_time_s,
+                "filament_mm": self.filament_mm,
+                "slicer_estimate_s": self.slicer_estimate_s,
+                "unknown_commands": dict(self.unknown_commands),
+                "layers": self.layers,
+            },
+        )
+
+    def _energy_by_phase(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for r in self.timeline:
+            key = "heat_up" if r.kind == "wait" else ("print" if r.kind == "motion" else r.kind)
+            out[key] = out.get(key, 0.0) + r.energy_j
+        return out
+
+
+def slicer_estimate_s(st: ParseState) -> float | None:
+    """The slicer's own estimate written in the file (PrusaSlicer, Cura, ideaMaker)."""
+    txt = st.slicer_comments.get("estimated printing time (normal mode)")
+    if txt:
+        units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+        total = 0
+        for tok in txt.split():
+            if tok[:-1].isdigit() and tok[-1] in units:
+                total += int(tok[:-1]) * units[tok[-1]]
+        return float(total)
+    cura = st.slicer_comments.get("cura_time_s")
+    return float(cura) if cura else None
+
+
+class _Timeline:
+    """Integrates heaters, fans, steppers over time; state changes come as events."""
+
+    def __init__(self, m: FdmMachine, thermal: bool, keep_rows: bool) -> None:
+        self.m = m
+        self.thermal = thermal
+        self.t = 0.0
+        amb = m.hotend.t_amb_c
+        self.he_set = 0.0
+        self.bed_set = 0.0
+        self.he_c = amb
+        self.bed_c = m.bed.t_amb_c
+        self.fan = 0.0
+        self.steppers = False
+        self.layer = 0
+        self.z = 0.0
+        self.rows: list[TimelineRow] = []
+        self.comp = {k: 0.0 for k in ("bed", "hotend", "electronics", "steppers", "fans")}
+        self.phase = {k: 0.0 for k in ("motion", "wait", "dwell", "homing", "leveling")}
+        self.keep_rows = keep_rows
+
+    def advance(self, dt: float, kind: str, moving: bool, extruded_mm: float = 0.0) -> None:
+        if dt <= 0:
+            return
+        self.phase[kind] = self.phase.get(kind, 0.0) + dt
+        m, el = self.m, self.m.electrical
+        e_he = e_bed = 0.0
+        h0, b0 = self.he_c, self.bed_c
+        if self.thermal:
+            g_flow = m.filament.mass_g(extruded_mm) / dt * m.filament.cp_j_per_gk
+            self.he_c, e_he = heater_interval(m.hotend, self.he_c, self.he_set, dt, g_flow)
+            self.bed_c, e_bed = heater_interval(m.bed, self.bed_c, self.bed_set, dt)
+        eta = el.psu_efficiency
+        e_el = el.p_electronics_w * dt
+        e_st = 0.0
+        if self.steppers:
+            e_st = (el.p_steppers_enabled_w + (el.p_steppers_moving_w if moving else 0.0)) * dt
+        e_fan = self.fan * el.p_fans_w * dt
+        parts = {"bed": e_bed, "hotend": e_he, "electronics": e_el, "steppers": e_st, "fans": e_fan}
+        total = 0.0
+        for k, v in parts.items():
+            self.comp[k] += v / eta
+            total += v / eta
+        if self.keep_rows:
+            self.rows.append(
+                TimelineRow(
+                    self.t,
+                    self.t + dt,
+                    kind,
+                    self.layer,
+                    self.z,
+                    self.he_set,
+                    0.5 * (h0 + self.he_c),
+                    self.bed_set,
+                    0.5 * (b0 + self.bed_c),
+                    self.fan,
+                    total,
+                )
+            )
+        self.t += dt
+
+    def event(self, ev: Event) -> None:
+        c, p, m = ev.cmd, ev.params, self.m
+
+        def val(key: str, default: float = 0.0) -> float:
+            v = p.get(key, default)
+            return default if v != v else v
+
+        if c in ("M104", "M109"):
+            if "T" in p and val("T") != 0:
+                return  # other tools are not modelled
+            if "S" in p or "R" in p:
+                self.he_set = val("S") if "S" in p else val("R")
+            if c == "M109" and self.thermal:
+                cool_ok = "R" in p
+                self._wait(m.hotend, "he", cool_ok)
+        elif c in ("M140", "M190"):
+            if "S" in p or "R" in p:
+                self.bed_set = val("S") if "S" in p else val("R")
+            if c == "M190" and self.thermal:
+                self._wait(m.bed, "bed", "R" in p)
+        elif c == "SET_HEATER_TEMPERATURE":
+            pass  # HEATER=name is a string; not resolvable without the macro context
+        elif c == "M106":
+            self.fan = (
+                min(1.0, max(0.0, val("S", 255.0) / 255.0))
+                if "P" not in p or val("P") == 0
+                else self.fan
+            )
+        elif c == "M107":
+            self.fan = 0.0
+        elif c in ("M18", "M84"):
+            self.steppers = False
+        elif c == "G4":
+            dwell = val("P") / 1000.0 if "P" in p else val("S")
+            self.advance(dwell, "dwell", False)
+        elif c == "G28":
+            self.steppers = True
+            self.advance(m.homing_s, "homing", True)
+        elif c in ("G29", "G80", "BED_MESH_CALIBRATE"):
+            self.advance(m.bed_leveling_s, "leveling", True)
+        elif c == "ESTIMATOR_ADD_TIME":
+            self.advance(val("S"), "dwell", False)
+
+    def _wait(self, model, which: str, cool_ok: bool) -> None:
+        cur = self.he_c if which == "he" else self.bed_c
+        target = self.he_set if which == "he" else self.bed_set
+        if target <= 0:
+            return
+        if cur < target - 0.5:
+            dt = model.time_to_reach_s(cur, target)
+        elif cool_ok and cur > target + 0.5:
+            dt = time_to_cool_s(model, cur, target)
+        else:
+            dt = 0.0
+        if math.isinf(dt):
+            raise GcodeError(
+                f"set point {target:.0f} °C is above what the {which} heater model can reach "
+                f"({model.max_temp_c():.0f} °C); check the machine profile"
+            )
+        self.advance(dt, "wait", False)
+        if which == "he":
+            self.he_c = target
+        else:
+            self.bed_c = target
+
+
+def _planner(mode: str, machine: FdmMachine, path: Path):
+    if mode == "prusa":
+        cfg = read_footer_config(path)
+        kin = prusa_kinematics_from_config(cfg) or machine.kinematics
+        flavor = cfg.get("gcode_flavor", "marlin")
+        return PrusaTimeMachine(kin, flavor_mm_s=flavor in ("marlin", "marlin2", "smoothie"))
+    return FirmwarePlanner(machine.kinematics, mode)
+
+
+def analyze_file(
+    path: str | Path,
+    machine: FdmMachine,
+    mode: str | None = None,
+    thermal: bool = True,
+    keep_rows: bool = True,
+    timeline: bool = False,
+    chunk_lines: int = 200_000,
+) -> GcodeResult:
+    """Plan and integrate one G-code file. ``mode`` defaults to the machine's firmware.
+
+    ``prusa`` reads the limits from the file's PrusaSlicer config block when there
+    is one (as PrusaSlicer does when it loads G-code), else from ``machine``.
+    """
+    mode = mode or machine.firmware
+    if mode not in MODES:
+        raise GcodeError(f"unknown planner mode {mode!r}; choose one of {', '.join(MODES)}")
+    path = Path(path)
+    planner = None
+    tl = _Timeline(machine, thermal, timeline)
+    feat_t: dict[int, float] = {}
+    feat_fil: dict[int, float] = {}
+    travel_t = retract_t = 0.0
+    filament = 0.0
+    pending: deque = deque()
+    kept_dur: list[np.ndarray] = []
+    events_all: list[Event] = []
+    st: ParseState | None = None
+
+    def release(upto: int | None) -> None:
+        nonlocal travel_t, retract_t
+        while pending:
+            ch, dur = pending[0]
+            end = ch.start + len(ch.moves)
+            if upto is not None and end > upto:
+                return
+            pending.popleft()
+            _consume(ch, dur)
+
+    def _consume(ch, dur) -> None:
+        nonlocal travel_t, retract_t, filament
+        mv = ch.moves
+        if keep_rows:
+            kept_dur.append(dur)
+        moving_xy = (np.diff(np.concatenate(([_last[0]], mv.x))) != 0) | (
+            np.diff(np.concatenate(([_last[1]], mv.y))) != 0
+        )
+        dz = np.diff(np.concatenate(([_last[2]], mv.z)))
+        if len(mv):
+            _last[:] = [mv.x[-1], mv.y[-1], mv.z[-1]]
+        extr = (mv.de > 0) & moving_xy
+        filament += float(mv.de[extr].sum())
+        fil_f = np.bincount(mv.feature[extr].astype(np.int64), weights=mv.de[extr])
+        for i, v in enumerate(fil_f):
+            if v:
+                feat_fil[i] = feat_fil.get(i, 0.0) + float(v)
+        e_only = ~moving_xy & (dz == 0) & (mv.de != 0)
+        travel = ~extr & ~e_only
+        travel_t += float(dur[travel].sum())
+        retract_t += float(dur[e_only].sum())
+        fsum = np.bincount(mv.feature[extr].astype(np.int64), weights=dur[extr])
+        for i, v in enumerate(fsum):
+            if v:
+                feat_t[i] = feat_t.get(i, 0.0) + float(v)
+        # timeline: split at events and layer changes
+        cum = np.concatenate(([0.0], np.cumsum(dur)))
+        ecum = np.concatenate(([0.0], np.cumsum(np.where(extr, mv.de, 0.0))))
+        cuts = sorted(
+            {0, len(mv)}
+            | set(np.flatnonzero(np.diff(mv.layer) != 0) + 1)
+            | {min(max(e.index - ch.start, 0), len(mv)) for e in ch.events}
+        )
+        evs = sorted(ch.events, key=lambda e: e.index)
+        ei = 0
+        for a, b in zip(cuts[:-1], cuts[1:], strict=False):
+            while ei < len(evs) and evs[ei].index - ch.start <= a:
+                tl.event(evs[ei])
+                ei += 1
+            if b > a:
+                tl.layer = int(mv.layer[b - 1])
+                tl.z = float(mv.z[b - 1])
+                if (mv.flags[a:b] & FLAG_HOME).any():
+                    tl.steppers = True
+                tl.steppers = True if cum[b] > cum[a] else tl.steppers
+                tl.advance(float(cum[b] - cum[a]), "motion", True, float(ecum[b] - ecum[a]))
+        while ei < len(evs):
+            tl.event(evs[ei])
+            ei += 1
+
+    _last = [0.0, 0.0, 0.0]
+    n_moves = 0
+    for chunk, state in iter_chunks(path, chunk_lines):
+        st = state
+        if planner is None:
+            planner = _planner(mode, machine, path)
+        n_moves += len(chunk.moves)
+        if keep_rows:
+            events_all.extend(chunk.events)
+        dur = np.zeros(len(chunk.moves))
+        pending.append((chunk, dur))
+        if mode == "prusa":
+            planner.moves(chunk.moves, chunk.start, chunk.events)
+            rows, ts = planner.pop_commits()
+        else:
+            rows, ts = planner.feed(chunk.moves, chunk.start, chunk.events)
+        _scatter(pending, rows, ts)
+        release(planner.pending_row())
+    if st is None or planner is None:
+        raise GcodeError(f"{path}: empty file")
+    if mode == "prusa":
+        planner.finish()
+        rows, ts = planner.pop_commits()
+    else:
+        rows, ts = planner.finish()
+    _scatter(pending, rows, ts)
+    release(None)
+    if n_moves == 0:
+        raise GcodeError(f"{path}: no moves (G0/G1/G2/G3) found; is this G-code?")
+    names = st.features
+    by_feature = {names[i]: v for i, v in sorted(feat_t.items())}
+    if travel_t:
+        by_feature["travel"] = by_feature.get("travel", 0.0) + travel_t
+    if retract_t:
+        by_feature["retract"] = by_feature.get("retract", 0.0) + retract_t
+    print_time = float(sum(by_feature.values()))
+    phases = {k: v for k, v in tl.phase.items() if v}
+    warnings = list(st.warnings)
+    for cmd, cnt in sorted(st.unknown.items()):
+        warnings.append(
+            f"{path}:{st.unknown_first_line[cmd]}: unknown command {cmd} "
+            f"(ignored, {cnt} time{'s' if cnt > 1 else ''})"
+        )
+    return GcodeResult(
+        path=str(path),
+        mode=mode,
+        machine=machine.name,
+        time_s=tl.t,
+        print_time_s=print_time,
+        filament_mm=filament,
+        filament_by_feature_mm={names[i]: v for i, v in sorted(feat_fil.items())},
+        time_by_feature_s=by_feature,
+        time_by_phase_s=phases,
+        energy_by_component_j=dict(tl.comp),
+        energy_j=float(sum(tl.comp.values())),
+        n_lines=st.line,
+        n_moves=n_moves,
+        unknown_commands=dict(st.unknown),
+        warnings=warnings,
+        timeline=tl.rows,
+        duration_s=np.concatenate(kept_dur) if keep_rows and kept_dur else None,
+        events=events_all,
+        slicer_estimate_s=slicer_estimate_s(st),
+        layers=int(tl.layer),
+    )
+
+
+def _scatter(pending: deque, rows: np.ndarray, ts: np.ndarray) -> None:
+    if len(rows) == 0:
+        return
+    for ch, dur in pending:
+        lo, hi = ch.start, ch.start + len(ch.moves)
+        m = (rows >= lo) & (rows < hi)
+        if m.any():
+            dur[rows[m] - lo] = ts[m]

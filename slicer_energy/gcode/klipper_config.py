@@ -1,0 +1,120 @@
+"""Read the motion limits of a Klipper ``printer.cfg`` into an :class:`FdmMachine`.
+
+Only what the planner needs: ``[printer]`` max_velocity, max_accel,
+minimum_cruise_ratio (or the deprecated max_accel_to_decel, mapped as
+``1 − atd/max_accel``, TH:627-660), square_corner_velocity, max_z_velocity,
+max_z_accel; ``[extruder]`` max_extrude_only_velocity/_accel,
+instantaneous_corner_velocity, filament_diameter. Defaults are Klipper's own
+(TH:224-235, EX:204-235). Bounds are checked where the value is read, naming
+file, section and option, like Klipper's ConfigWrapper.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import ProfileError
+from ..machine import FdmMachine, Filament
+
+
+def parse_klipper_cfg(path: str | Path) -> dict[str, dict[str, str]]:
+    """Sections -> options (lower case), ignoring comments and the SAVE_CONFIG block."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read Klipper config: {exc}") from None
+    sections: dict[str, dict[str, str]] = {}
+    cur: dict[str, str] | None = None
+    key = None
+    for n, raw in enumerate(text.splitlines(), 1):
+        if raw.startswith("#*#"):
+            break
+        line = re.split(r"\s[#;]|^[#;]", raw, maxsplit=1)[0].rstrip()
+        if not line.strip():
+            continue
+        m = re.match(r"^\[([^\]]+)\]\s*$", line)
+        if m:
+            cur = sections.setdefault(m.group(1).strip().lower(), {})
+            key = None
+            continue
+        if line[0].isspace() and cur is not None and key is not None:
+            cur[key] += "\n" + line.strip()  # continuation (gcode macros)
+            continue
+        m = re.match(r"^([A-Za-z0-9_]+)\s*[:=]\s*(.*)$", line)
+        if not m or cur is None:
+            raise ProfileError(f"{path}:{n}: cannot parse Klipper config line {raw!r}")
+        key = m.group(1).lower()
+        cur[key] = m.group(2).strip()
+    return sections
+
+
+def _getfloat(path, sections, sec, opt, default, minval=None, maxval=None, above=None):
+    raw = sections.get(sec, {}).get(opt)
+    if raw is None:
+        return default
+    try:
+        v = float(raw)
+    except ValueError:
+        raise ProfileError(f"{path}: [{sec}] {opt} = {raw!r} is not a number") from None
+    if minval is not None and v < minval:
+        raise ProfileError(f"{path}: [{sec}] {opt} = {v} must be >= {minval}")
+    if maxval is not None and v > maxval:
+        raise ProfileError(f"{path}: [{sec}] {opt} = {v} must be <= {maxval}")
+    if above is not None and v <= above:
+        raise ProfileError(f"{path}: [{sec}] {opt} = {v} must be above {above}")
+    return v
+
+
+def machine_from_klipper_config(path: str | Path, base: FdmMachine) -> FdmMachine:
+    """``base`` (heaters, electrical) with the kinematics of a Klipper printer.cfg."""
+    path = Path(path)
+    s = parse_klipper_cfg(path)
+    if "printer" not in s:
+        raise ProfileError(f"{path}: no [printer] section; is this a Klipper printer.cfg?")
+
+    def g(sec, opt, default, **kw):
+        return _getfloat(path, s, sec, opt, default, **kw)
+
+    max_v = g("printer", "max_velocity", None, above=0.0)
+    max_a = g("printer", "max_accel", None, above=0.0)
+    if max_v is None or max_a is None:
+        raise ProfileError(f"{path}: [printer] needs max_velocity and max_accel")
+    mcr = g("printer", "minimum_cruise_ratio", None, minval=0.0, maxval=1.0)
+    if mcr is None:
+        atd = g("printer", "max_accel_to_decel", None, above=0.0)
+        mcr = 0.5 if atd is None else 1.0 - min(1.0, atd / max_a)
+    scv = g("printer", "square_corner_velocity", 5.0, minval=0.0)
+    max_zv = g("printer", "max_z_velocity", max_v, above=0.0, maxval=max_v)
+    max_za = g("printer", "max_z_accel", max_a, above=0.0, maxval=max_a)
+    nozzle = g("extruder", "nozzle_diameter", 0.4, above=0.0)
+    fil_d = g("extruder", "filament_diameter", base.filament.diameter_mm, minval=nozzle)
+    area = 3.141592653589793 * fil_d**2 / 4
+    def_eo_v = max_v * (4.0 * nozzle**2) / area  # EX:204-210 default
+    def_eo_a = max_a * (4.0 * nozzle**2) / area
+    eo_v = g("extruder", "max_extrude_only_velocity", def_eo_v, above=0.0)
+    eo_a = g("extruder", "max_extrude_only_accel", def_eo_a, above=0.0)
+    icv = g("extruder", "instantaneous_corner_velocity", 1.0, minval=0.0)
+    kin = base.kinematics.with_(
+        klipper_max_velocity_mm_s=max_v,
+        klipper_max_accel_mm_s2=max_a,
+        klipper_minimum_cruise_ratio=mcr,
+        klipper_square_corner_velocity_mm_s=scv,
+        klipper_max_z_velocity_mm_s=max_zv,
+        klipper_max_z_accel_mm_s2=max_za,
+        klipper_max_extrude_only_velocity_mm_s=eo_v,
+        klipper_max_extrude_only_accel_mm_s2=eo_a,
+        klipper_instantaneous_corner_velocity_mm_s=icv,
+    )
+    fil = Filament(fil_d, base.filament.density_g_cm3, base.filament.cp_j_per_gk)
+    from dataclasses import replace
+
+    return replace(
+        base,
+        kinematics=kin,
+        firmware="klipper",
+        filament=fil,
+        name=f"{base.name}+{path.name}",
+        path=f"{base.path} + {path}",
+    )

@@ -1,0 +1,266 @@
+"""FDM machine profile: kinematics, heaters, electrical loads, filament.
+
+One dataclass per concern, loaded from a sourced TOML file in ``hardware/fdm/``
+(see :mod:`slicer_energy.profiles`). Used by the G-code planner/timeline, the
+geometry-based FDM prediction and calibration, so it holds what a printer *is*,
+not how one print is sliced. Bounds are checked at load; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ProfileError
+from .profiles import (
+    SourcedProfile,
+    check_known_keys,
+    check_range,
+    find_profile,
+    load_sourced_toml,
+)
+from .thermal import ElectricalModel, HeaterModel
+
+FIRMWARES = ("marlin", "klipper")
+
+
+@dataclass(frozen=True)
+class Kinematics:
+    """Motion limits as the firmware applies them (mm, mm/s, mm/s²).
+
+    Classic jerk when ``junction_deviation_mm`` is 0 (Prusa MK3S firmware),
+    otherwise Marlin junction deviation. The ``klipper_*`` values are used by
+    the Klipper planner only.
+    """
+
+    max_feedrate_mm_s: tuple[float, float, float, float] = (500.0, 500.0, 12.0, 120.0)
+    max_accel_mm_s2: tuple[float, float, float, float] = (9000.0, 9000.0, 500.0, 10000.0)
+    accel_print_mm_s2: float = 1500.0
+    accel_retract_mm_s2: float = 1500.0
+    accel_travel_mm_s2: float = 1500.0
+    jerk_mm_s: tuple[float, float, float, float] = (10.0, 10.0, 0.2, 2.5)
+    junction_deviation_mm: float = 0.0
+    min_extruding_rate_mm_s: float = 0.0
+    min_travel_rate_mm_s: float = 0.0
+    min_planner_speed_mm_s: float = 0.05
+    block_buffer_size: int = 16
+    # Klipper [printer] / [extruder]
+    klipper_max_velocity_mm_s: float = 300.0
+    klipper_max_accel_mm_s2: float = 3000.0
+    klipper_minimum_cruise_ratio: float = 0.5
+    klipper_square_corner_velocity_mm_s: float = 5.0
+    klipper_max_z_velocity_mm_s: float = 25.0
+    klipper_max_z_accel_mm_s2: float = 100.0
+    klipper_max_extrude_only_velocity_mm_s: float = 50.0
+    klipper_max_extrude_only_accel_mm_s2: float = 1500.0
+    klipper_instantaneous_corner_velocity_mm_s: float = 1.0
+
+    def with_(self, **kw: Any) -> Kinematics:
+        return replace(self, **kw)
+
+
+@dataclass(frozen=True)
+class Filament:
+    diameter_mm: float = 1.75
+    density_g_cm3: float = 1.24
+    cp_j_per_gk: float = 1.8
+
+    @property
+    def area_mm2(self) -> float:
+        return math.pi * self.diameter_mm**2 / 4.0
+
+    def mass_g(self, length_mm: float) -> float:
+        return length_mm * self.area_mm2 * self.density_g_cm3 / 1000.0
+
+
+@dataclass(frozen=True)
+class FdmMachine:
+    """Everything the time and energy models need to know about one FDM printer."""
+
+    name: str
+    firmware: str  # "marlin" | "klipper"
+    kinematics: Kinematics
+    hotend: HeaterModel
+    bed: HeaterModel
+    electrical: ElectricalModel
+    filament: Filament
+    homing_s: float = 10.0  # G28
+    bed_leveling_s: float = 60.0  # G29 / G80 / BED_MESH_CALIBRATE
+    firmware_retract_mm: float = 0.8  # G10/G11 length
+    firmware_retract_speed_mm_s: float = 35.0
+    source: dict[str, str] = field(default_factory=dict)  # dotted key -> source
+    path: str = ""
+
+    def with_kinematics(self, kin: Kinematics, firmware: str | None = None) -> FdmMachine:
+        return replace(self, kinematics=kin, firmware=firmware or self.firmware)
+
+
+_TOP = {
+    "name",
+    "description",
+    "firmware",
+    "kinematics",
+    "hotend",
+    "bed",
+    "electrical",
+    "filament",
+    "gcode",
+    "klipper",
+    "source",
+}
+
+
+def _quad(where: str, t: dict, key: str, lo: float, hi: float) -> tuple[float, ...]:
+    v = t.get(key)
+    if not (isinstance(v, list) and len(v) == 4):
+        raise ProfileError(f"{where}: {key} must be a list of 4 numbers [x, y, z, e], got {v!r}")
+    return tuple(check_range(where, f"{key}[{i}]", x, lo, hi) for i, x in enumerate(v))
+
+
+def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
+    """Build and bounds-check an :class:`FdmMachine` from a loaded sourced TOML."""
+    where = str(prof.path)
+    v = prof.values
+    check_known_keys(where, v, _TOP)
+    fw = v.get("firmware", "marlin")
+    if fw not in FIRMWARES:
+        raise ProfileError(f"{where}: firmware = {fw!r}; allowed: {', '.join(FIRMWARES)}")
+
+    k = v.get("kinematics", {})
+    kin_keys = {
+        "max_feedrate_mm_s",
+        "max_accel_mm_s2",
+        "accel_print_mm_s2",
+        "accel_retract_mm_s2",
+        "accel_travel_mm_s2",
+        "jerk_mm_s",
+        "junction_deviation_mm",
+        "min_extruding_rate_mm_s",
+        "min_travel_rate_mm_s",
+        "min_planner_speed_mm_s",
+        "block_buffer_size",
+    }
+    check_known_keys(where + " [kinematics]", k, kin_keys)
+    kw: dict[str, Any] = {}
+    for key in ("max_feedrate_mm_s", "max_accel_mm_s2", "jerk_mm_s"):
+        if key in k:
+            kw[key] = _quad(where, k, key, 0.0, 1e6)
+    for key in ("accel_print_mm_s2", "accel_retract_mm_s2", "accel_travel_mm_s2"):
+        if key in k:
+            kw[key] = check_range(where, f"kinematics.{key}", k[key], 1.0, 1e6)
+    for key, lo, hi in (
+        ("junction_deviation_mm", 0.0, 1.0),
+        ("min_extruding_rate_mm_s", 0, 100),
+        ("min_travel_rate_mm_s", 0, 100),
+        ("min_planner_speed_mm_s", 0, 10),
+    ):
+        if key in k:
+            kw[key] = check_range(where, f"kinematics.{key}", k[key], lo, hi)
+    if "block_buffer_size" in k:
+        kw["block_buffer_size"] = int(
+            check_range(where, "kinematics.block_buffer_size", k["block_buffer_size"], 2, 1024)
+        )
+    kl = v.get("klipper", {})
+    kl_keys = {
+        f.removeprefix("klipper_")
+        for f in Kinematics.__dataclass_fields__
+        if f.startswith("klipper_")
+    }
+    check_known_keys(where + " [klipper]", kl, kl_keys)
+    for key, val in kl.items():
+        kw["klipper_" + key] = check_range(where, f"klipper.{key}", val, 0.0, 1e6)
+    kin = Kinematics(**kw)
+
+    def heater(name: str) -> HeaterModel:
+        h = v.get(name)
+        if h is None:
+            raise ProfileError(f"{where}: missing [{name}] table (p_max_w, r_k_per_w, c_j_per_k)")
+        check_known_keys(f"{where} [{name}]", h, {"p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c"})
+        return HeaterModel(
+            p_max_w=check_range(where, f"{name}.p_max_w", h.get("p_max_w"), 1.0, 5000.0),
+            r_k_per_w=check_range(where, f"{name}.r_k_per_w", h.get("r_k_per_w"), 0.01, 1000.0),
+            c_j_per_k=check_range(where, f"{name}.c_j_per_k", h.get("c_j_per_k"), 0.1, 1e6),
+            t_amb_c=check_range(where, f"{name}.t_amb_c", h.get("t_amb_c", 22.0), -20.0, 60.0),
+        )
+
+    e = v.get("electrical")
+    if e is None:
+        raise ProfileError(f"{where}: missing [electrical] table")
+    el_keys = {
+        "p_electronics_w",
+        "p_steppers_enabled_w",
+        "p_steppers_moving_w",
+        "p_fans_w",
+        "psu_efficiency",
+    }
+    check_known_keys(f"{where} [electrical]", e, el_keys)
+    missing = sorted(el_keys - set(e))
+    if missing:
+        raise ProfileError(f"{where}: [electrical] lacks {', '.join(missing)}")
+    elec = ElectricalModel(
+        p_electronics_w=check_range(
+            where, "electrical.p_electronics_w", e["p_electronics_w"], 0, 500
+        ),
+        p_steppers_enabled_w=check_range(
+            where, "electrical.p_steppers_enabled_w", e["p_steppers_enabled_w"], 0, 500
+        ),
+        p_steppers_moving_w=check_range(
+            where, "electrical.p_steppers_moving_w", e["p_steppers_moving_w"], 0, 500
+        ),
+        p_fans_w=check_range(where, "electrical.p_fans_w", e["p_fans_w"], 0, 200),
+        psu_efficiency=check_range(
+            where, "electrical.psu_efficiency", e["psu_efficiency"], 0.3, 1.0
+        ),
+    )
+    fil = v.get("filament", {})
+    check_known_keys(f"{where} [filament]", fil, {"diameter_mm", "density_g_cm3", "cp_j_per_gk"})
+    filament = Filament(
+        diameter_mm=check_range(
+            where, "filament.diameter_mm", fil.get("diameter_mm", 1.75), 0.5, 5.0
+        ),
+        density_g_cm3=check_range(
+            where, "filament.density_g_cm3", fil.get("density_g_cm3", 1.24), 0.5, 10.0
+        ),
+        cp_j_per_gk=check_range(
+            where, "filament.cp_j_per_gk", fil.get("cp_j_per_gk", 1.8), 0.1, 10.0
+        ),
+    )
+    g = v.get("gcode", {})
+    check_known_keys(
+        f"{where} [gcode]",
+        g,
+        {"homing_s", "bed_leveling_s", "firmware_retract_mm", "firmware_retract_speed_mm_s"},
+    )
+    return FdmMachine(
+        name=str(v.get("name", prof.path.stem if prof.path else "fdm")),
+        firmware=fw,
+        kinematics=kin,
+        hotend=heater("hotend"),
+        bed=heater("bed"),
+        electrical=elec,
+        filament=filament,
+        homing_s=check_range(where, "gcode.homing_s", g.get("homing_s", 10.0), 0, 600),
+        bed_leveling_s=check_range(
+            where, "gcode.bed_leveling_s", g.get("bed_leveling_s", 60.0), 0, 3600
+        ),
+        firmware_retract_mm=check_range(
+            where, "gcode.firmware_retract_mm", g.get("firmware_retract_mm", 0.8), 0, 20
+        ),
+        firmware_retract_speed_mm_s=check_range(
+            where,
+            "gcode.firmware_retract_speed_mm_s",
+            g.get("firmware_retract_speed_mm_s", 35.0),
+            0.1,
+            500,
+        ),
+        source=dict(prof.sources),
+        path=str(prof.path),
+    )
+
+
+def load_machine(name_or_path: str | Path) -> FdmMachine:
+    """Load ``hardware/fdm/<name>.toml`` (or an explicit .toml path)."""
+    p = find_profile("hardware", str(name_or_path))
+    return machine_from_profile(load_sourced_toml(p))

@@ -1,0 +1,53 @@
+"""The ``slicer-energy gcode`` command end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from conftest import need_shared
+
+from slicer_energy.cli import main
+
+
+def test_cli_json_timeline_plot(tmp_path, capsys):
+    g = need_shared("corpus", "gcode", "theshamot__cube_0.2mm_PLA_ENDER3_11m.gcode.gz")
+    out_csv, out_png = tmp_path / "t.csv", tmp_path / "t.png"
+    rc = main(
+        [
+            "gcode",
+            str(g),
+            "--printer",
+            "ender3-v2",
+            "--json",
+            "--timeline",
+            str(out_csv),
+            "--plot",
+            str(out_png),
+        ]
+    )
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    for key in ("time_s", "print_time_s", "energy_kwh", "filament_mm", "by_feature"):
+        assert key in d
+    assert d["estimate"]["process"] == "fdm"
+    assert d["time_s"] > d["print_time_s"] > 0
+    assert sum(d["by_feature"].values()) == pytest.approx(d["print_time_s"])
+    rows = list(csv.DictReader(out_csv.open()))
+    assert float(rows[-1]["t1_s"]) == pytest.approx(d["time_s"], rel=1e-6)
+    assert sum(float(r["energy_j"]) for r in rows) / 3.6e6 == pytest.approx(d["energy_kwh"])
+    assert out_png.stat().st_size > 10_000
+
+
+def test_cli_klipper_config_and_errors(tmp_path, capsys):
+    g = need_shared("corpus", "gcode", "theshamot__cube_0.2mm_PLA_ENDER3_11m.gcode.gz")
+    cfg = need_shared("corpus", "gcode", "printer_configs", "theshamot_klipper_printer.cfg")
+    assert main(["gcode", str(g), "--printer", "ender3-v2", "--printer-config", str(cfg)]) == 0
+    assert "klipper" in capsys.readouterr().out
+    bad = tmp_path / "bad.gcode"
+    bad.write_text("G1 X1 F600\nG1 Xoops\n")
+    assert main(["gcode", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.gcode:2" in err
+    assert main(["gcode", str(g), "--printer", "no-such-printer"]) == 2
