@@ -90,12 +90,12 @@ class TimeConstants:
     Fitted on the training parts named in the README (accuracy is reported on others).
     """
 
-    gyroid_piece_mm: float = 5.0  # the wavy gyroid line slows to the jerk speed this often
+    gyroid_piece_mm: float = 3.85  # the wavy gyroid line slows to the jerk speed this often
     corners_per_loop: float = 4.0  # sharp corners of a contour loop (when no mesh is given)
-    travels_per_island: float = 2.0  # retraction cycles per island per layer
+    travels_per_island: float = 2.06  # retraction cycles per island per layer
     travels_per_loop: float = 0.0  # extra cycles per contour loop (holes)
     travels_per_region: float = 0.0  # extra cycles per connected infill region
-    travels_per_break: float = 0.0  # extra cycles per solid line cut by a hole
+    travels_per_break: float = 0.276  # extra cycles per solid line cut by a hole
     travel_island_factor: float = 1.0  # travel move / sqrt(island area)
     naive_travel_fraction: float = 0.6  # travel share counted by the cooling estimate
 
@@ -246,11 +246,13 @@ def layer_times(
     for i, k in enumerate(names):
         n = np.maximum(N[i], np.where(L[i] > 0, 1.0, 0.0))
         piece = np.where(n > 0, L[i] / np.maximum(n, 1e-9), 0.0)
-        t = n * trapezoid_s(piece, V_eff[i], A[i], vj)
+        # Fill lines run at 45°: the per-axis jerk allows √2 times the jerk at their ends.
+        vj_k = vj * math.sqrt(2.0) if k in _LINES or k == "internal_infill" else vj
+        t = n * trapezoid_s(piece, V_eff[i], A[i], vj_k)
         if k in _LINES:
             # Turn at each line end: a connector about one line spacing long, from rest-ish.
             sp = s.spacing_mm(getattr(s, _WIDTH[k]), s.layer_height_mm) * math.sqrt(2.0)
-            t = t + n * trapezoid_s(sp, V_eff[i], A[i], vj)
+            t = t + n * trapezoid_s(sp, V_eff[i], A[i], vj_k)
         if k in ("external_perimeter", "perimeter"):
             loops = np.maximum(feat.loops, 1) * (1 if k == "external_perimeter" else
                                                   max(s.perimeters - 1, 0))
