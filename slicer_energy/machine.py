@@ -271,7 +271,9 @@ def _build_volume(where: str, b: dict) -> tuple[float, float, float] | None:
     v = b["volume_mm"]
     if not (isinstance(v, list) and len(v) == 3):
         raise ProfileError(f"{where}: build.volume_mm must be [x, y, z] in mm, got {v!r}")
-    return tuple(check_range(where, f"build.volume_mm[{i}]", x, 1.0, 5000.0) for i, x in enumerate(v))
+    return tuple(
+        check_range(where, f"build.volume_mm[{i}]", x, 1.0, 5000.0) for i, x in enumerate(v)
+    )
 
 
 def load_machine(name_or_path: str | Path) -> FdmMachine:

@@ -1,4 +1,4 @@
-"""FDM model from geometry: presets vs PrusaSlicer's .ini, features on known solids, time, bad input."""
+"""FDM model from geometry: presets vs PrusaSlicer's .ini, features, time, bad input."""
 
 from __future__ import annotations
 
@@ -38,8 +38,12 @@ def _read_ini(path):
 
 
 @pytest.mark.parametrize(
-    "preset,ini", [("0.20mm-quality", "mk3s_pla_020.ini"), ("0.15mm-quality", "mk3s_pla_015.ini"),
-                   ("0.30mm-draft", "mk3s_pla_030.ini")]
+    "preset,ini",
+    [
+        ("0.20mm-quality", "mk3s_pla_020.ini"),
+        ("0.15mm-quality", "mk3s_pla_015.ini"),
+        ("0.30mm-draft", "mk3s_pla_030.ini"),
+    ],
 )
 def test_presets_mirror_prusaslicer_ini(preset, ini):
     cfg = _read_ini(need_shared("reference", "prusaslicer", ini))
@@ -127,9 +131,10 @@ def test_box_perimeter_lengths_and_shells():
     f, s = _features(_box(20, 20, 10))
     mid = 25
     # External loop centre line: w/2 inside the 20 mm square, length 4·(20 − w) − rounding.
-    t1 = s.w_external_perimeter_mm / 2 + (
-        s.spacing_mm(s.w_external_perimeter_mm) + s.spacing_mm(s.w_perimeter_mm)
-    ) / 4
+    t1 = (
+        s.w_external_perimeter_mm / 2
+        + (s.spacing_mm(s.w_external_perimeter_mm) + s.spacing_mm(s.w_perimeter_mm)) / 4
+    )
     expect = 80 - 4 * t1  # band area / band width of a square band
     assert f.length_mm["external_perimeter"][mid] == pytest.approx(expect, rel=0.01)
     assert f.islands[mid] == 1 and f.loops[mid] == 1
@@ -195,7 +200,11 @@ def test_trapezoid_matches_integration():
     for t in ts:
         if t > total:
             break
-        vel = vj + a * t if t < t_acc else (vp if t < t_acc + t_cruise else vp - a * (t - t_acc - t_cruise))
+        vel = (
+            vj + a * t
+            if t < t_acc
+            else (vp if t < t_acc + t_cruise else vp - a * (t - t_acc - t_cruise))
+        )
         pos += vel * dt
     assert pos == pytest.approx(L, rel=1e-3)
     assert float(trapezoid_s(L, v, a, vj)) == pytest.approx(total, rel=1e-9)
@@ -239,8 +248,20 @@ def test_predict_estimate_splits_time_energy_and_filament():
 def test_cli_json_and_errors(tmp_path):
     p = tmp_path / "box.stl"
     _box(20, 20, 5).export(p)
-    cmd = [sys.executable, "-m", "slicer_energy.cli", "predict", str(p), "--json",
-           "--price-per-kwh", "0.3", "--grid-gco2-per-kwh", "400", "--infill", "20"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "slicer_energy.cli",
+        "predict",
+        str(p),
+        "--json",
+        "--price-per-kwh",
+        "0.3",
+        "--grid-gco2-per-kwh",
+        "400",
+        "--infill",
+        "20",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     rec = json.loads(out.stdout)
     for key in ("time_s", "material_g", "energy_kwh", "by_feature", "by_phase", "profile"):
@@ -252,7 +273,9 @@ def test_cli_json_and_errors(tmp_path):
     assert bad.returncode == 2 and "80 %" in bad.stderr
     helptext = subprocess.run(
         [sys.executable, "-m", "slicer_energy.cli", "predict", "--help"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "--printer" in helptext and "--supports" in helptext
 

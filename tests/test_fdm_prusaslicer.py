@@ -22,13 +22,22 @@ from slicer_energy.geometry import load_mesh
 from conftest import CORPUS, SHARED
 
 pytestmark = pytest.mark.skipif(
-    prusaslicer.executable() is None, reason="prusa-slicer not installed (apt-get install prusa-slicer)"
+    prusaslicer.executable() is None,
+    reason="prusa-slicer not installed (apt-get install prusa-slicer)",
 )
 
 INTRO_LINE_MM = 21.5  # the MK3S start G-code's intro line, which PrusaSlicer does not count
 
-FAST = ["block", "thin_box", "tower", "phone_case", "headphone_stand_sup", "calibration_cube",
-        "iphone6s_case", "keychain"]
+FAST = [
+    "block",
+    "thin_box",
+    "tower",
+    "phone_case",
+    "headphone_stand_sup",
+    "calibration_cube",
+    "iphone6s_case",
+    "keychain",
+]
 SLOW = ["bracket", "bracket_bionic", "iphone6_case_sup"]
 KNOWN_MISS = {
     "keychain": "time +11.5 %: solid infill between many raised letters (travel between cut lines)",
@@ -75,7 +84,9 @@ def _param(name):
 @pytest.mark.parametrize("name", [_param(n) for n in FAST + SLOW])
 def test_time_and_filament_match_prusaslicer(sliced, name):
     est, ref, t_err, f_err = _check(sliced, name)
-    assert abs(f_err) <= 0.05, f"{name}: filament {est.extra['filament_mm']:.0f} mm vs {ref.filament_mm:.0f}"
+    assert abs(f_err) <= 0.05, (
+        f"{name}: filament {est.extra['filament_mm']:.0f} mm vs {ref.filament_mm:.0f}"
+    )
     assert abs(t_err) <= 0.10, f"{name}: time {est.extra['print_time_s']:.0f} s vs {ref.time_s:.0f}"
 
 

@@ -32,7 +32,8 @@ electronics, steppers and fan are integrated over that timeline (the same electr
 as 'slicer-energy gcode'). Presets mirror PrusaSlicer 2.5's MK3S profiles; accuracy against
 PrusaSlicer is in the README (section 'FDM prediction').
 
-Sintering: energy per part is the job's energy shared out: laser energy by scanned volume, everything
+Sintering: energy per part is the job's energy shared out: laser energy by scanned volume,
+everything
 time-dependent (warm-up, heaters, gas, recoating, cool-down) by build-height share. Machine
 numbers that are assumptions are listed in the README (section 'Laser sintering').
 """
@@ -196,8 +197,9 @@ def _fdm_table(r: dict[str, Any]) -> None:
         f"(printing {r['print_time_s'] / 60:.1f} min), filament {r['filament_m']:.2f} m = "
         f"{r['material_g']:.1f} g, energy {r['energy_kwh']:.3f} kWh at the plug"
     )
-    rows = [[k, f"{r['by_phase_s'].get(k, 0.0) / 60:.1f}", f"{v:.4f}"] for k, v in
-            r["by_phase"].items()]
+    rows = [
+        [k, f"{r['by_phase_s'].get(k, 0.0) / 60:.1f}", f"{v:.4f}"] for k, v in r["by_phase"].items()
+    ]
     print_table(rows, header=["phase", "min", "kWh"])
     print_table(
         [[k, f"{v:.4f}"] for k, v in r["by_component"].items()], header=["component", "kWh"]

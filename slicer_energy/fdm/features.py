@@ -59,6 +59,9 @@ ANCHOR_BOUNDARY_FACTOR = 0.374
 # PrusaSlicer 2.5 grows support regions (closing radius, grid style) beyond the projected
 # overhang; fitted on the headphone stand with supports (held out: the iPhone 6 case).
 SUPPORT_AREA_FACTOR = 2.0
+# Fill lines (with a turn each) per row chord of a region, as fitted together with the
+# travel and gyroid constants of time.py (the same training parts).
+CHORD_FACTOR = 1.0 / math.sqrt(2.0)
 SUPPORT_INTERFACE_AREA_FACTOR = 1.8
 # Cells of working memory per slab cell (EDT float64, labels int32, masks).
 _BYTES_PER_CELL = 40
@@ -123,28 +126,40 @@ def _edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
     return out
 
 
-def _runs(mask: Any, direction: str) -> Any:
-    """Run starts per layer of ``mask`` (nz, ny, nx) along a direction ('x', 'd1', 'd2').
+def _beyond(xp: Any, d: Any, t: Any, p: float) -> np.ndarray:
+    """Per layer, the number of cells beyond distance ``t``, counting partial cells.
+
+    A cell whose centre is at distance ``d`` covers ``d ± p/2``; the fraction of it beyond
+    ``t`` is ``clip((d − t)/p + 1/2, 0, 1)``. This keeps band areas accurate to well under
+    a cell width, so coarse grids still measure perimeters correctly.
+    """
+    return to_numpy(xp.clip((d - t) / p + 0.5, 0.0, 1.0).sum(axis=(1, 2)))
+
+
+def _runs(mask: Any) -> Any:
+    """Run starts per layer of ``mask`` (nz, ny, nx) along the rows (x).
 
     A one-cell gap does not start a new run: staircase edges of a voxelised outline
-    would otherwise split one chord of the region into many.
+    would otherwise split one chord of the region into many. Rows (not the 45° fill
+    direction itself) are used because a staircase along a diagonal splits chords at
+    every step; for compact regions the chord count differs little between directions.
     """
     xp = array_module(mask)
-    if direction == "x":
-        m = mask
-    else:
-        # Shear so that the diagonal becomes a row: row j shifts by j (d1) or -j (d2).
-        nz, ny, nx = mask.shape
-        jj = xp.arange(ny)[:, None]
-        ii = xp.arange(nx + ny)[None, :]
-        src = ii - (jj if direction == "d1" else (ny - 1 - jj))
-        ok = (src >= 0) & (src < nx)
-        m = xp.where(ok[None], mask[:, jj, xp.clip(src, 0, nx - 1)], False)
-    prev1 = xp.zeros_like(m)
-    prev1[:, :, 1:] = m[:, :, :-1]
-    prev2 = xp.zeros_like(m)
-    prev2[:, :, 2:] = m[:, :, :-2]
-    return (m & ~prev1 & ~prev2).sum(axis=(1, 2))
+    P = xp.pad(mask, ((0, 0), (0, 0), (2, 0)))
+    nx = mask.shape[2]
+    cur, p1, p2 = P[:, :, 2 : nx + 2], P[:, :, 1 : nx + 1], P[:, :, 0:nx]
+    return (cur & ~p1 & ~p2).sum(axis=(1, 2))
+
+
+def _fill_holes(ndi: Any, xp: Any, mask: Any, struct: Any) -> Any:
+    """``mask`` with its in-plane holes filled (background not connected to the border)."""
+    bg = ~mask
+    lab, n = ndi.label(bg, structure=struct)
+    border = xp.zeros(int(n) + 1, dtype=bool)
+    for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
+        border[edge.ravel()] = True
+    border[0] = True
+    return mask | ~border[lab]
 
 
 def decompose(
@@ -190,7 +205,6 @@ def decompose(
         return t1, tshell, se, sp
 
     lim_first, lim = shell_limits(True), shell_limits(False)
-    out: dict[str, np.ndarray] = {k: np.zeros(nz) for k in FEATURES}
     area = {k: np.zeros(nz) for k in FEATURES}
     pieces = {k: np.zeros(nz) for k in FEATURES}
     small_frac = np.zeros(nz)
@@ -271,11 +285,9 @@ def decompose(
             small_frac[k0:k1] = to_numpy(sm[:nz][k0:k1] / xp.maximum(tot[k0:k1], 1))
             loops[k0:k1] = to_numpy(xp.bincount(lay, minlength=nz)[:nz][k0:k1])
         del lab, rlab
-        # Band areas with sub-cell accuracy: each cell counts the fraction of it beyond t.
-        def beyond(t: Any) -> np.ndarray:
-            return to_numpy(xp.clip((dc - t) / p + 0.5, 0.0, 1.0).sum(axis=(1, 2))) * cell_a
 
-        a_all, a_t1, a_ts = beyond(0.0), beyond(t1), beyond(ts)
+        # Band areas with sub-cell accuracy: each cell counts the fraction of it beyond t.
+        a_all, a_t1, a_ts = (_beyond(xp, dc, t, p) * cell_a for t in (0.0, t1, ts))
         area["external_perimeter"][k0:k1] = a_all - a_t1
         area["perimeter"][k0:k1] = a_t1 - a_ts
         n_core = to_numpy(core.sum(axis=(1, 2))).astype(float)
@@ -289,27 +301,22 @@ def decompose(
         # Separate fill regions and fill lines cut by holes: each costs a travel.
         filled = solid_int | top | bridge
         lab_reg, n_reg = ndi.label(filled | sparse, structure=struct)
-        regions_n[k0:k1] = to_numpy(
-            _per_layer_count(xp, lab_reg, int(n_reg), kcell, nz)[k0:k1]
-        )
+        regions_n[k0:k1] = to_numpy(_per_layer_count(xp, lab_reg, int(n_reg), kcell, nz)[k0:k1])
         del lab_reg
-        no_holes = ndi.binary_fill_holes(filled, structure=struct)
-        cut = _runs(filled, "d1") - _runs(no_holes, "d1")
-        breaks[k0:k1] = to_numpy(cut).astype(float) * (p / math.sqrt(2.0))
+        no_holes = _fill_holes(ndi, xp, filled, struct)
+        cut = _runs(filled) - _runs(no_holes)
+        breaks[k0:k1] = to_numpy(cut).astype(float) * p * CHORD_FACTOR
         del no_holes, filled
         for name, m in regions.items():
             area[name][k0:k1] = to_numpy(m.sum(axis=(1, 2))) * cell_a * scale
-            # Chords of the region along the fill diagonal (alternating per layer).
-            r1 = to_numpy(_runs(m, "d1")).astype(float)
-            r2 = to_numpy(_runs(m, "d2")).astype(float)
-            runs = np.where((np.arange(k0, k1) % 2) == 0, r1, r2)
-            # Runs are counted on diagonals p/√2 apart; one run = one chord of the region.
-            pieces[name][k0:k1] = runs * (p / math.sqrt(2.0))
+            # Chords of the region (one fill line each, before thinning by the spacing).
+            rx = to_numpy(_runs(m)).astype(float)
+            pieces[name][k0:k1] = rx * p * CHORD_FACTOR
             if name == "internal_infill":
-                # Crofton: boundary length from crossings in four directions.
-                rx = to_numpy(_runs(m, "x")).astype(float)
-                ry = to_numpy(_runs(m.transpose(0, 2, 1), "x")).astype(float)
-                cross = 2 * p * (rx + ry + (r1 + r2) / math.sqrt(2.0))
+                # Outline length from crossings of rows and columns (Cauchy-Crofton style;
+                # its constant factor is absorbed by the fitted ANCHOR_BOUNDARY_FACTOR).
+                ry = to_numpy(_runs(m.transpose(0, 2, 1))).astype(float)
+                cross = 2 * p * (rx + ry + math.sqrt(2.0) * rx)
                 boundary[k0:k1] = (math.pi / 2) * cross / 4
         if s.supports:
             nS = ~Sc
@@ -324,8 +331,9 @@ def decompose(
     h_l = np.where(first, s.first_layer_height_mm, h)
 
     def sp(width: float) -> np.ndarray:
-        return np.where(first, s.spacing_mm(s.w_first_layer_mm, s.first_layer_height_mm),
-                        s.spacing_mm(width, h))
+        return np.where(
+            first, s.spacing_mm(s.w_first_layer_mm, s.first_layer_height_mm), s.spacing_mm(width, h)
+        )
 
     t1_l = np.where(first, lim_first[0], lim[0])
     band_inner = np.where(first, lim_first[1] - lim_first[0], lim[1] - lim[0])
@@ -461,7 +469,7 @@ def _supports(
             recent.insert(0, contact_at[src])
         else:
             recent.insert(0, None)
-        recent = recent[:max(1, n_if)]
+        recent = recent[: max(1, n_if)]
         solid_k = d_out[k] <= -p / 2 + 1e-9
         col = col & ~solid_k
         region = col & (d_out[k] > xy_gap)
@@ -476,7 +484,7 @@ def _supports(
         a_if[k] = float(iface.sum()) * p * p
         base = region & ~iface
         a_base[k] = float(base.sum()) * p * p
-        runs_base[k] = float(_runs(base[None], "x")[0]) * p
+        runs_base[k] = float(_runs(base[None])[0]) * p
     sp = s.spacing_mm(s.w_support_mm, h)
     dens_base = sp / (s.support_spacing_mm + sp)
     dens_if = min(1.0, sp / (s.support_interface_spacing_mm + sp))

@@ -65,7 +65,9 @@ def slice_stl(
     """Slice ``stl`` with ``ini`` into ``out`` and return PrusaSlicer's own estimate."""
     exe = executable()
     if exe is None:
-        raise SlicerEnergyError("prusa-slicer is not installed (Debian: apt-get install prusa-slicer)")
+        raise SlicerEnergyError(
+            "prusa-slicer is not installed (Debian: apt-get install prusa-slicer)"
+        )
     cmd = [exe, "--export-gcode", "--load", str(ini)]
     if supports:
         cmd.append("--support-material")

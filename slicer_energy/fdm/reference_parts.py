@@ -18,7 +18,14 @@ from ..samples import sample_mesh
 
 # Parts whose PrusaSlicer estimates fitted GYROID_AREA_FACTOR, ANCHOR_BOUNDARY_FACTOR
 # (features.py) and TimeConstants (time.py); all others are held out.
-TRAINING = ("calibration_cube", "block", "tower", "benchy", "headphone_stand", "headphone_stand_sup")
+TRAINING = (
+    "calibration_cube",
+    "block",
+    "tower",
+    "benchy",
+    "headphone_stand",
+    "headphone_stand_sup",
+)
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,7 @@ def _box(x: float, y: float, z: float) -> trimesh.Trimesh:
 
 
 def _manifold(m: trimesh.Trimesh) -> mf.Manifold:
-    return mf.Manifold(
-        mf.Mesh(np.asarray(m.vertices, np.float32), np.asarray(m.faces, np.uint32))
-    )
+    return mf.Manifold(mf.Mesh(np.asarray(m.vertices, np.float32), np.asarray(m.faces, np.uint32)))
 
 
 def thin_walled_box(wall_mm: float = 1.2) -> trimesh.Trimesh:
@@ -79,7 +84,9 @@ CORPUS = {
 }
 
 
-def reference_parts(out_dir: Path, corpus_stl: Path, names: list[str] | None = None) -> list[RefPart]:
+def reference_parts(
+    out_dir: Path, corpus_stl: Path, names: list[str] | None = None
+) -> list[RefPart]:
     """Write the made parts to ``out_dir`` and list them with the corpus ones (by name)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     parts: list[RefPart] = []

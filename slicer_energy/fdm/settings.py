@@ -97,7 +97,10 @@ _BOOLS = {
     "supports": ("support", "enabled"),
     "support_buildplate_only": ("support", "buildplate_only"),
 }
-_STRINGS = {"infill_pattern": ("shell", "infill_pattern"), "solid_pattern": ("shell", "solid_pattern")}
+_STRINGS = {
+    "infill_pattern": ("shell", "infill_pattern"),
+    "solid_pattern": ("shell", "solid_pattern"),
+}
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ class PrintSettings:
 
 def validate(s: PrintSettings) -> None:
     """Settings a printer cannot print are errors (layer height vs nozzle, negative infill...)."""
-    for f, (_t, key, lo, hi) in _SPEC.items():
+    for f, (_t, _key, lo, hi) in _SPEC.items():
         v = getattr(s, f)
         if not (lo <= v <= hi):
             raise SettingsError(f"{s.name}: {f} = {v} is outside the allowed range [{lo}, {hi}]")
@@ -223,7 +226,7 @@ def validate(s: PrintSettings) -> None:
 
 
 def load_preset(name_or_path: str | Path = DEFAULT_PRESET) -> PrintSettings:
-    """Load ``hardware/fdm-print/<name>.toml`` (or a .toml path); bounds checked, no unknown keys."""
+    """Load ``hardware/fdm-print/<name>.toml`` or a .toml path; bounds checked, no unknown keys."""
     path = find_profile("hardware", str(name_or_path))
     prof = load_sourced_toml(path)
     where = str(path)

@@ -146,8 +146,9 @@ def retraction_cycles_s(
     return t + trapezoid_s(travel_mm, vt, min(a_xy, m.max_accel_xy_mm_s2), m.jerk_xy_mm_s)
 
 
-def _cooling_cap(lengths: np.ndarray, speeds: np.ndarray, fixed_s: np.ndarray,
-                 target_s: float, v_min: float) -> np.ndarray:
+def _cooling_cap(
+    lengths: np.ndarray, speeds: np.ndarray, fixed_s: np.ndarray, target_s: float, v_min: float
+) -> np.ndarray:
     """Per layer, the feedrate cap F that makes Σ L/min(v, F) + fixed = target (inf: none)."""
     nz = lengths.shape[1]
     naive = (lengths / speeds).sum(axis=0) + fixed_s
@@ -254,11 +255,13 @@ def layer_times(
             sp = s.spacing_mm(getattr(s, _WIDTH[k]), s.layer_height_mm) * math.sqrt(2.0)
             t = t + n * trapezoid_s(sp, V_eff[i], A[i], vj_k)
         if k in ("external_perimeter", "perimeter"):
-            loops = np.maximum(feat.loops, 1) * (1 if k == "external_perimeter" else
-                                                  max(s.perimeters - 1, 0))
+            loops = np.maximum(feat.loops, 1) * (
+                1 if k == "external_perimeter" else max(s.perimeters - 1, 0)
+            )
             if corners_per_layer is not None:
-                corners = corners_per_layer * (1 if k == "external_perimeter" else
-                                               max(s.perimeters - 1, 0))
+                corners = corners_per_layer * (
+                    1 if k == "external_perimeter" else max(s.perimeters - 1, 0)
+                )
             else:
                 corners = loops * c.corners_per_loop
             corners = np.where(L[i] > 0, corners, 0.0)
