@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(
                 "| part | fitted on | time ours | time PrusaSlicer | error | filament ours m "
-                "| PrusaSlicer m | error | predict s | PrusaSlicer slice s |"
+                "| PrusaSlicer m | error |"
             )
             print("|---|---|---|---|---|---|---|---|")
             worst_t = worst_f = 0.0

@@ -13,17 +13,21 @@ For every layer it finds the regions PrusaSlicer fills and how:
 * **solid infill** where the interior (``d > t_shell``) is not interior in all of the
   ``top`` layers above or ``bottom`` layers below: top and bottom skins and the extra
   solid that ``ensure_vertical_shell_thickness`` adds under slopes; of it, **top solid**
-  where the layer above is air and **bridge** where the layer below is air.
+  where the layer above is air and **bridge** where the layer below is air or sparse infill.
 * **sparse infill**: the rest of the interior.
 * **supports**: overhangs steeper than the threshold (cells farther than
   ``h / tan(threshold)`` from the layer below) are projected down until they meet the part
   or the plate, kept ``xy_spacing`` from the part; the top ``interface_layers`` are dense.
-* **islands** per layer (each costs a travel and a retraction) and the **skirt**.
+* **islands**, connected infill regions and solid lines cut by holes per layer (each
+  costs travels and retractions), and the **skirt** (convex hull of the first layer,
+  enough loops for ``min_skirt_length`` of filament).
 
 Path length of a region = area / line spacing (× density for sparse infill and supports);
 extruded volume = length × spacing × layer height (PrusaSlicer's bead cross-section).
-Line pieces per region (for acceleration penalties) come from run counts of the region
-along the fill direction.
+Sparse infill adds the anchors that join line ends along the region's outline. Line
+pieces per region (for acceleration penalties) come from the region's chords along the
+grid rows. The few free constants below were fitted to PrusaSlicer 2.5 (README, 'FDM
+prediction', names the training parts; accuracy is reported on the others).
 """
 
 from __future__ import annotations
@@ -51,19 +55,19 @@ FEATURES = (
     "support_material_interface",
     "skirt_brim",
 )
-# Fitted to PrusaSlicer 2.5 G-code (training parts cube, block, tower; README): the gyroid's
-# line length per area is 0.867 of area·density/spacing, and its anchors trace 0.45 of the
-# sparse region's outline.
+# Fitted to PrusaSlicer 2.5's G-code of the training parts (reference_parts.TRAINING): the
+# gyroid's path per area is 0.967 of area·density/spacing, and its anchors add 0.374 of the
+# sparse region's outline estimate.
 GYROID_AREA_FACTOR = 0.967
 ANCHOR_BOUNDARY_FACTOR = 0.374
 # PrusaSlicer 2.5 grows support regions (closing radius, grid style) beyond the projected
 # overhang; fitted on the headphone stand with supports (held out: the iPhone 6 case).
 SUPPORT_AREA_FACTOR = 2.0
+SUPPORT_INTERFACE_AREA_FACTOR = 1.8
 # Fill lines (with a turn each) per row chord of a region, as fitted together with the
 # travel and gyroid constants of time.py (the same training parts).
 CHORD_FACTOR = 1.0 / math.sqrt(2.0)
-SUPPORT_INTERFACE_AREA_FACTOR = 1.8
-# Cells of working memory per slab cell (EDT float64, labels int32, masks).
+# Bytes of working memory per slab cell (EDT float64, labels, masks).
 _BYTES_PER_CELL = 40
 
 
@@ -230,7 +234,9 @@ def decompose(
         tshell = xp.where(kk == 0, lim_first[1], lim[1])[:, None, None]
         interior = d > tshell
         # Vertical shells: solid where the interior is not interior throughout the window.
-        ii = interior.astype(xp.int16)
+        # Neighbours count as interior within one cell of tolerance, so that the voxel
+        # staircase of a vertical wall does not make slivers of "sloped" solid.
+        ii = (d > tshell - p).astype(xp.int16)
         csum = xp.concatenate([xp.zeros((1,) + ii.shape[1:], dtype=xp.int16), xp.cumsum(ii, 0)])
         j0 = max(0, k0 - 1)  # one layer below the slab: is its interior sparse?
         loc = xp.arange(j0 - a0, k1 - a0)
@@ -258,8 +264,15 @@ def decompose(
                 [xp.zeros((1,) + Sc.shape[1:], dtype=bool), sparse_all[:-1]]
             )
         top = solid & ~above
-        # Solid over air or over sparse infill is laid as a bridge (PrusaSlicer's bridge infill).
-        bridge = solid & (below_air | below_sparse) & ~top
+        # Solid over air, or a top skin's lowest layer over sparse infill, is laid as a
+        # bridge (PrusaSlicer's bridge infill); vertical-shell solid over sparse is not.
+        sc = xp.concatenate(
+            [xp.zeros((1,) + S.shape[1:], dtype=xp.int16), xp.cumsum(S, 0, dtype=xp.int16)]
+        )
+        lk = xp.arange(k0 - a0, k1 - a0)
+        s_up = sc[xp.minimum(lk + 1 + nt, a1 - a0)] - sc[lk + 1]
+        air_above = (s_up < nt) | ((lk + a0 + nt) >= nz)[:, None, None]
+        bridge = solid & (below_air | (below_sparse & air_above)) & ~top
         solid_int = solid & ~top & ~bridge
         dc = d[sl]
         k_here = xp.arange(k0, k1)

@@ -24,10 +24,12 @@ from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
 from .time import MotionLimits, TimeConstants, layer_times
 
 DEFAULT_MACHINE = "prusa-mk3s"
-# Grid cells the CPU path works on (pitch grows for big parts; perimeters are measured
+# Grid cells the CPU path aims at (pitch grows for big parts; perimeters are measured
 # with sub-cell accuracy, so 0.3 mm cells still give their length within ~2 %).
 DEFAULT_CELL_BUDGET = 5e6
 MIN_PITCH_MM = 0.1
+MAX_PITCH_MM = 0.5
+MAX_CELLS = 4e7
 # PrusaSlicer's MK3S start G-code extrudes a 100 mm intro line (G1 X60 E9, G1 X100 E12.5)
 # that its "filament used" does not count; the energy timeline does not either.
 
@@ -64,10 +66,14 @@ def check_fits(extents_mm: Any, machine: FdmMachine) -> None:
 
 
 def choose_pitch_mm(extents_mm: Any, layer_height_mm: float, budget_cells: float) -> float:
-    """xy cell size: at least 0.1 mm, coarser for big parts so the grid fits the budget."""
+    """xy cell size: 0.1 mm, coarser for big parts so the grid fits ``budget_cells``, but
+    not coarser than ``MAX_PITCH_MM`` (about one line width: walls would blur) unless the
+    grid would then exceed ``MAX_CELLS``."""
     x, y, z = (float(v) for v in extents_mm)
     nz = max(1.0, z / layer_height_mm)
-    return max(MIN_PITCH_MM, math.sqrt(max(x * y, 1e-6) * nz / budget_cells))
+    area = max(x * y, 1e-6)
+    pitch = min(MAX_PITCH_MM, max(MIN_PITCH_MM, math.sqrt(area * nz / budget_cells)))
+    return max(pitch, math.sqrt(area * nz / MAX_CELLS))
 
 
 def predict_fdm(
