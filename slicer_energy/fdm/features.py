@@ -67,6 +67,10 @@ SUPPORT_INTERFACE_AREA_FACTOR = 1.8
 # Fill lines (with a turn each) per row chord of a region, as fitted together with the
 # travel and gyroid constants of time.py (the same training parts).
 CHORD_FACTOR = 1.0 / math.sqrt(2.0)
+# Neighbouring layers count as interior within this many cells of the shell limit, so the
+# voxel staircase of a vertical wall does not make slivers of solid (checked on the cookie
+# cutter, held out, and the training parts).
+SHELL_TOLERANCE_CELLS = 0.75
 # Bytes of working memory per slab cell (EDT float64, labels, masks).
 _BYTES_PER_CELL = 40
 
@@ -234,9 +238,9 @@ def decompose(
         tshell = xp.where(kk == 0, lim_first[1], lim[1])[:, None, None]
         interior = d > tshell
         # Vertical shells: solid where the interior is not interior throughout the window.
-        # Neighbours count as interior within one cell of tolerance, so that the voxel
-        # staircase of a vertical wall does not make slivers of "sloped" solid.
-        ii = (d > tshell - p).astype(xp.int16)
+        # Neighbours count as interior within a tolerance, so that the voxel staircase
+        # of a vertical wall does not make slivers of "sloped" solid.
+        ii = (d > tshell - SHELL_TOLERANCE_CELLS * p).astype(xp.int16)
         csum = xp.concatenate([xp.zeros((1,) + ii.shape[1:], dtype=xp.int16), xp.cumsum(ii, 0)])
         j0 = max(0, k0 - 1)  # one layer below the slab: is its interior sparse?
         loc = xp.arange(j0 - a0, k1 - a0)
