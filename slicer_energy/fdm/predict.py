@@ -28,7 +28,7 @@ DEFAULT_MACHINE = "prusa-mk3s"
 # with sub-cell accuracy, so 0.3 mm cells still give their length within ~2 %).
 DEFAULT_CELL_BUDGET = 5e6
 MIN_PITCH_MM = 0.1
-MAX_PITCH_MM = 0.5
+MAX_PITCH_MM = 0.7
 MAX_CELLS = 4e7
 # PrusaSlicer's MK3S start G-code extrudes a 100 mm intro line (G1 X60 E9, G1 X100 E12.5)
 # that its "filament used" does not count; the energy timeline does not either.
