@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from . import __version__
 from .errors import SlicerEnergyError
 
 # Order here is the order in --help.
-COMMAND_MODULES = ("predict", "compare", "gcode", "voxelize", "samples", "lca", "claim")
+COMMAND_MODULES = (
+    "predict",
+    "compare",
+    "gcode",
+    "rig",
+    "voxelize",
+    "samples",
+    "lca",
+    "claim",
+    "calibrate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A shell without job control starts background commands with SIGINT ignored, and
+    # Python then never raises KeyboardInterrupt; long commands (rig log, batch) rely on
+    # it to close their logs cleanly, so take SIGINT back.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -1,0 +1,373 @@
+"""``slicer-energy rig``: log a real printer and power meter, or simulate both.
+
+Subcommands: ``ports`` (list serial ports), ``log`` (record a session), ``simulate`` (virtual
+printer and meter on ptys until Ctrl-C), ``demo`` (a whole simulated session end to end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..errors import SlicerEnergyError
+from ._output import print_json, print_table
+
+LOG_EPILOG = """\
+examples:
+  slicer-energy rig ports
+  slicer-energy rig log --printer /dev/ttyUSB0 --meter pzem:/dev/ttyUSB1 --print part.gcode
+  slicer-energy rig log --printer /dev/ttyACM0 --meter shelly:192.168.1.40 --out my_logs
+  slicer-energy rig log --printer /dev/ttyACM0 --baud 115200 --attach --meter tasmota:plug.local
+  slicer-energy rig simulate --json          # then: rig log --printer PTY --meter pzem:PTY
+  slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1
+
+Meters: pzem:PORT (PZEM-004T v3, Modbus RTU 9600 8N1, address 0xF8), sdm120:PORT,
+sdm230:PORT, sdm630:PORT (Eastron, address 1), tasmota:HOST, shelly:HOST (Gen1 or Gen2).
+Each session is a folder (serial.log, power.csv, temps.csv, meta.toml; summary.toml and
+Parquet copies at the end); see firmware_logs/README.md for the format.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rig",
+        help="log a printer and a power meter, or simulate both",
+        description=(
+            "Calibration rig: talk to a Marlin/RepRap printer over USB serial and to a power "
+            "meter, record everything append-only, or run a virtual printer and meter."
+        ),
+        epilog=LOG_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rsub = p.add_subparsers(dest="rig_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    ports = rsub.add_parser("ports", help="list serial ports with their descriptions")
+    ports.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ports.set_defaults(func=cmd_ports)
+
+    log = rsub.add_parser(
+        "log",
+        help="record a printer (and meter) session; optionally stream a G-code file",
+        description=(
+            "Connect to the printer (handshake M110, M115), start temperature reports (M155 "
+            "or M105 polling), poll the meter, optionally print a G-code file, and write one "
+            "session folder. Ctrl-C stops cleanly (the print is cancelled, heaters off); "
+            "everything recorded stays on disk."
+        ),
+        epilog=LOG_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    log.add_argument(
+        "--printer", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0"
+    )
+    log.add_argument(
+        "--baud", type=int, default=None, help="baud rate (default: try 250000, 115200)"
+    )
+    log.add_argument("--meter", default=None, help="KIND:PORT_OR_HOST (see below); default none")
+    log.add_argument("--print", dest="gcode", default=None, help="G-code file to print")
+    log.add_argument(
+        "--out", default="firmware_logs", help="parent folder (default ./firmware_logs)"
+    )
+    log.add_argument("--label", default=None, help="session name suffix (default: G-code name)")
+    log.add_argument(
+        "--meter-interval", type=float, default=1.0, help="seconds between meter reads (1.0)"
+    )
+    log.add_argument(
+        "--temp-interval", type=float, default=1.0, help="seconds between temperature reports"
+    )
+    log.add_argument(
+        "--tail", type=float, default=60.0, help="seconds to keep logging after the print (60)"
+    )
+    log.add_argument(
+        "--duration", type=float, default=None, help="without --print: log this many seconds"
+    )
+    log.add_argument(
+        "--attach",
+        action="store_true",
+        help="listen only (printer prints from SD); WARNING: opening the port resets many "
+        "Arduino-Mega boards and can kill a running print",
+    )
+    log.add_argument("--quiet", action="store_true", help="no live status line")
+    log.set_defaults(func=cmd_log)
+
+    sim = rsub.add_parser(
+        "simulate",
+        help="run a virtual Marlin printer and power meter on ptys until Ctrl-C",
+        description=(
+            "Starts a virtual Marlin 2.x printer and a virtual PZEM/SDM meter on pseudo-"
+            "terminals and prints their paths; any host (ours, OctoPrint, Pronterface) can "
+            "open them like USB ports. Runs until Ctrl-C."
+        ),
+        epilog="example: slicer-energy rig simulate --json --scale 10",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sim.add_argument("--json", action="store_true", help='one line {"printer":..,"meter":..}')
+    sim.add_argument("--printer-seed", type=int, default=1, help="hidden physics draw (1)")
+    sim.add_argument("--seed", type=int, default=0, help="noise and fault draw (0)")
+    sim.add_argument("--meter-kind", default="pzem", choices=("pzem", "sdm120", "sdm230", "sdm630"))
+    sim.add_argument("--scale", type=float, default=1.0, help="simulated s per real s (1)")
+    sim.add_argument("--noise", type=float, default=0.0, help="fraction of lines corrupted (0)")
+    sim.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
+    sim.set_defaults(func=cmd_simulate)
+
+    demo = rsub.add_parser(
+        "demo",
+        help="a whole simulated session end to end (printer + meter + logger)",
+        description=(
+            "Runs a virtual printer and meter, connects our host and logger to them over ptys, "
+            "prints a G-code file (a small built-in part by default), and writes a session "
+            "folder plus <session>.sim_truth.toml with the hidden parameters beside it."
+        ),
+        epilog="example: slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--out", required=True, help="parent folder of the session")
+    demo.add_argument("--printer-seed", type=int, default=1, help="same seed = same printer (1)")
+    demo.add_argument("--seed", type=int, default=0, help="noise and faults (0)")
+    demo.add_argument("--gcode", default=None, help="G-code file (default: built-in demo part)")
+    demo.add_argument("--scale", type=float, default=50.0, help="simulated s per real s (50)")
+    demo.add_argument(
+        "--meter-kind", default="pzem", choices=("pzem", "sdm120", "sdm230", "sdm630")
+    )
+    demo.add_argument("--tail", type=float, default=60.0, help="seconds logged after the print")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.set_defaults(func=cmd_demo)
+
+
+# ------------------------------------------------------------------ ports
+
+
+def cmd_ports(args) -> int:
+    from serial.tools import list_ports
+
+    rows = []
+    for p in sorted(list_ports.comports(), key=lambda p: p.device):
+        vid = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None else ""
+        rows.append(
+            {
+                "port": p.device,
+                "description": p.description or "",
+                "usb_id": vid,
+                "manufacturer": p.manufacturer or "",
+                "serial_number": p.serial_number or "",
+            }
+        )
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("no serial ports found (is the printer plugged in and powered?)")
+    else:
+        print_table(
+            [(r["port"], r["description"], r["usb_id"], r["manufacturer"]) for r in rows],
+            ("port", "description", "usb id", "manufacturer"),
+        )
+    return 0
+
+
+# ------------------------------------------------------------------ log
+
+
+def _status_printer(quiet: bool, clock):
+    t0 = clock()
+    last = [0.0]
+
+    def status(host, poller):
+        from ..rig.session import status_line
+
+        if quiet or time.monotonic() - last[0] < 0.5:
+            return
+        last[0] = time.monotonic()
+        sys.stderr.write("\r" + status_line(host, poller, t0, clock())[:150].ljust(150))
+        sys.stderr.flush()
+
+    return status
+
+
+def cmd_log(args) -> int:
+    from ..rig.logger import SessionLogger
+    from ..rig.marlin import ATTACH_WARNING, attach, connect
+    from ..rig.meters import open_meter
+    from ..rig.session import MeterPoller, file_sha256, run_session
+
+    gcode_lines = None
+    if args.gcode:
+        path = Path(args.gcode)
+        try:
+            gcode_lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            raise SlicerEnergyError(f"cannot read G-code file {path}: {exc}") from exc
+    if args.attach and args.gcode:
+        raise SlicerEnergyError("--attach only listens; it cannot --print a file")
+    if args.attach and not args.baud:
+        raise SlicerEnergyError("--attach needs --baud (no handshake is tried)")
+    label = args.label or (Path(args.gcode).stem if args.gcode else "session")
+    meta = {
+        "printer": {"port": args.printer, "baud": args.baud or 0, "attach": bool(args.attach)},
+        "meter": {"spec": args.meter or ""},
+        "settings": {
+            "meter_interval_s": args.meter_interval,
+            "temp_interval_s": args.temp_interval,
+            "tail_s": args.tail,
+        },
+    }
+    if args.gcode:
+        meta["gcode"] = {
+            "path": str(Path(args.gcode).resolve()),
+            "sha256": file_sha256(args.gcode),
+            "lines": len(gcode_lines or []),
+        }
+    meter = open_meter(args.meter) if args.meter else None
+    logger = SessionLogger(args.out, label, meta=meta)
+    print(f"session folder: {logger.folder}", file=sys.stderr)
+    if args.attach:
+        print(f"warning: {ATTACH_WARNING}", file=sys.stderr)
+    poller = None
+    try:
+        if args.attach:
+            host = attach(args.printer, args.baud, on_line=logger.serial)
+        else:
+            host = connect(args.printer, args.baud, on_line=logger.serial)
+        host.on_temps = logger.temps
+        logger.update_meta(
+            printer={"baud": getattr(host, "baud", args.baud or 0)},
+            firmware={"name": host.firmware.name, "fields": host.firmware.fields},
+            capabilities=dict(host.firmware.caps),
+        )
+        if not args.attach:
+            mode = host.start_temperature_reports(args.temp_interval)
+            logger.update_meta(settings={"temperature_reports": mode})
+        if meter is not None:
+            poller = MeterPoller(meter, logger, time.monotonic, args.meter_interval).start()
+        tail = args.tail if gcode_lines else (args.duration if args.duration else 1e12)
+        result = run_session(
+            host,
+            logger,
+            poller,
+            gcode_lines=gcode_lines,
+            gcode_name=Path(args.gcode).name if args.gcode else "",
+            tail_s=tail,
+            status=_status_printer(args.quiet, time.monotonic),
+        )
+    except BaseException:
+        if poller is not None:
+            poller.stop()
+        if not logger.closed:
+            logger.close("interrupted" if sys.exc_info()[0] is KeyboardInterrupt else "error")
+        print(f"\nsession kept in {logger.folder}", file=sys.stderr)
+        raise
+    finally:
+        if meter is not None:
+            meter.close()
+    if not args.quiet:
+        sys.stderr.write("\n")
+    _print_summary(result.folder, result.summary, result.status, result.messages)
+    return 0 if result.status == "finished" else 1
+
+
+def _print_summary(folder, summary, status, messages) -> None:
+    print(f"session: {folder}")
+    print(f"status:  {status}" + (f" ({'; '.join(m for m in messages if m)})" if messages else ""))
+    if not summary:
+        return
+    rows = [
+        (
+            "total",
+            f"{summary['duration_s']:.0f}",
+            f"{summary['energy_kwh']:.5f}",
+            f"{summary['mean_power_w']:.1f}",
+        )
+    ]
+    for name, ph in summary.get("phases", {}).items():
+        rows.append(
+            (
+                name,
+                f"{ph['duration_s']:.0f}",
+                f"{ph['energy_kwh']:.5f}",
+                f"{ph['mean_power_w']:.1f}",
+            )
+        )
+    print_table(rows, ("phase", "seconds", "kWh", "mean W"))
+    if "meter_counter_kwh" in summary:
+        print(f"meter counter: {summary['meter_counter_kwh']:.4f} kWh (1 Wh resolution)")
+
+
+# ------------------------------------------------------------------ simulate
+
+
+def cmd_simulate(args) -> int:
+    from ..rig.sim import Faults, VirtualMeter, VirtualPrinter
+    from ..rig.simphysics import SimClock, draw_printer
+
+    clock = SimClock(args.scale)
+    printer = VirtualPrinter(
+        draw_printer(args.printer_seed), clock, Faults(noise_rate=args.noise, seed=args.seed)
+    ).start()
+    meter = VirtualMeter(printer.physics, clock, args.meter_kind, seed=args.seed).start()
+    info = {
+        "printer": printer.path,
+        "meter": meter.path,
+        "meter_kind": args.meter_kind,
+        "baud": 115200,
+        "time_scale": args.scale,
+    }
+    if args.json:
+        print(json.dumps(info), flush=True)
+    else:
+        print(f"virtual printer: {printer.path}  (Marlin 2.x, any baud)")
+        print(f"virtual meter:   {meter.path}  ({args.meter_kind}, Modbus RTU)")
+        print(
+            f"try: slicer-energy rig log --printer {printer.path} "
+            f"--meter {args.meter_kind}:{meter.path}"
+        )
+        print("Ctrl-C to stop.", flush=True)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    try:
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            stop.wait(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        meter.stop()
+        printer.stop()
+    return 0
+
+
+# ------------------------------------------------------------------ demo
+
+
+def cmd_demo(args) -> int:
+    from ..rig.demo import run_demo
+
+    res = run_demo(
+        args.out,
+        printer_seed=args.printer_seed,
+        seed=args.seed,
+        gcode_path=args.gcode,
+        scale=args.scale,
+        meter_kind=args.meter_kind,
+        tail_s=args.tail,
+    )
+    s = res.session
+    if args.json:
+        print_json(
+            {
+                "session": str(s.folder),
+                "truth": str(res.truth_path),
+                "status": s.status,
+                "messages": s.messages,
+                "summary": s.summary,
+            }
+        )
+    else:
+        _print_summary(s.folder, s.summary, s.status, s.messages)
+        print(f"hidden parameters (not for calibration): {res.truth_path}")
+    return 0 if s.status == "finished" else 1

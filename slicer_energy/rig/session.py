@@ -1,0 +1,205 @@
+"""One recorded session: a printer host, a meter and a logger wired together (thin glue).
+
+Used by ``slicer-energy rig log`` (real hardware) and ``rig demo`` (virtual printer and meter).
+Phases written to the log: ``idle`` before the job, ``heatup`` from the job start until the
+first extruding move is acknowledged, ``print`` until the last line is acknowledged, then
+``after`` while the tail is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SlicerEnergyError
+from .logger import SessionLogger
+from .marlin import JobState, MarlinHost, _job_command
+from .meters import MeterError, MeterSample
+
+
+@dataclass
+class SessionResult:
+    folder: Path
+    job: JobState
+    summary: dict[str, Any] | None
+    status: str
+    messages: list[str] = field(default_factory=list)
+
+
+def first_extrusion_index(commands: list[str]) -> int | None:
+    """Index (in the stripped command list) of the first move that extrudes forward."""
+    absolute_e = True
+    e = 0.0
+    for i, c in enumerate(commands):
+        w = c.split(None, 1)[0].upper() if c else ""
+        if w in ("M82", "G90"):
+            absolute_e = True
+        elif w in ("M83", "G91"):
+            absolute_e = False
+        elif w == "G92":
+            m = re.search(r"E(-?\d*\.?\d+)", c.upper())
+            if m:
+                e = float(m.group(1))
+        elif w in ("G1", "G2", "G3"):
+            m = re.search(r"E(-?\d*\.?\d+)", c.upper())
+            if not m:
+                continue
+            v = float(m.group(1))
+            de = v - e if absolute_e else v
+            e = v if absolute_e else e + v
+            if de > 0 and re.search(r"[XY]-?\d", c.upper()):
+                return i
+    return None
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class MeterPoller:
+    """Reads a meter every ``interval_s`` (real seconds) in a thread and logs each sample."""
+
+    def __init__(self, meter, logger: SessionLogger, clock: Callable[[], float], interval_s: float):
+        self.meter = meter
+        self.logger = logger
+        self.clock = clock
+        self.interval_s = interval_s
+        self.last: MeterSample | None = None
+        self.energy_j = 0.0  # running trapezoid integral of the samples (live display)
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="meter-poll", daemon=True)
+
+    def start(self) -> MeterPoller:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                t0 = self.clock()
+                s = self.meter.read(t0)
+                s.t_s = 0.5 * (t0 + self.clock())  # stamp the middle of the exchange
+                if self.last is not None and s.t_s > self.last.t_s:
+                    self.energy_j += 0.5 * (s.power_w + self.last.power_w) * (s.t_s - self.last.t_s)
+                self.last = s
+                self.logger.power(s)
+            except MeterError as exc:
+                self._error(str(exc))
+            except Exception as exc:  # noqa: BLE001 - never let the logging thread die
+                self._error(f"unexpected {type(exc).__name__}: {exc}")
+            next_t += self.interval_s
+            self._stop.wait(max(0.0, next_t - time.monotonic()))
+
+    def _error(self, msg: str) -> None:
+        """Log the first failure and then one in 60, so a dead meter does not flood the log."""
+        self.errors += 1
+        if self.errors == 1 or self.errors % 60 == 0:
+            self.logger.event(f"meter: {msg} (failure {self.errors})")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+def run_session(
+    host: MarlinHost,
+    logger: SessionLogger,
+    poller: MeterPoller | None,
+    *,
+    gcode_lines: list[str] | None = None,
+    gcode_name: str = "",
+    tail_s: float = 0.0,
+    real_per_session_s: float = 1.0,
+    status: Callable[[MarlinHost, MeterPoller | None], None] | None = None,
+    stop: threading.Event | None = None,
+    job_timeout_s: float | None = None,
+) -> SessionResult:
+    """Stream ``gcode_lines`` (if given) while the poller logs power; then record ``tail_s``
+    session-seconds more. ``real_per_session_s`` converts session time to real time (1/scale
+    in a simulation). Returns the job's end state and the summary of the closed log."""
+    stop = stop or threading.Event()
+    messages: list[str] = []
+    logger.phase("idle")
+    commands = [c for c in (_job_command(ln) for ln in (gcode_lines or [])) if c]
+    extrude_at = first_extrusion_index(commands)
+    t_real0 = time.monotonic()
+    status_str = "finished"
+    try:
+        if commands:
+            host.start_print(commands, name=gcode_name, total=len(commands))
+            logger.phase("heatup" if extrude_at else "print")
+            in_print = not extrude_at
+            while True:
+                job = host.job
+                if not in_print and extrude_at is not None and job.acked > extrude_at:
+                    logger.phase("print")
+                    in_print = True
+                if status:
+                    status(host, poller)
+                if job.finished:
+                    break
+                if stop.is_set():
+                    host.cancel()
+                    messages.append("cancelled (interrupt)")
+                if job_timeout_s is not None and time.monotonic() - t_real0 > job_timeout_s:
+                    host.cancel()
+                    messages.append(f"job timeout after {job_timeout_s:g} s")
+                time.sleep(0.05)
+            if host.job.state != "done":
+                status_str = host.job.state
+                messages.append(host.job.message)
+            logger.phase("after")
+        t_tail_end = time.monotonic() + tail_s * real_per_session_s
+        while time.monotonic() < t_tail_end and not stop.is_set() and host.connected:
+            if status:
+                status(host, poller)
+            time.sleep(0.05)
+        if not host.connected and status_str == "finished":
+            status_str = "port lost"
+            messages.append(host.error or "port lost")
+    except KeyboardInterrupt:
+        status_str = "interrupted"
+        host.cancel()
+        host.wait_idle(5.0)  # let the cooldown commands reach the printer
+        raise
+    finally:
+        if poller is not None:
+            poller.stop()
+        if host.error and host.error not in messages:
+            messages.append(host.error)
+        host.close()
+        summary = logger.close(status_str)
+    return SessionResult(logger.folder, host.job, summary, status_str, messages)
+
+
+def status_line(host: MarlinHost, poller: MeterPoller | None, t0: float, now: float) -> str:
+    """``elapsed | W | kWh | temperatures | progress`` for the live display."""
+    el = max(0.0, now - t0)
+    h, rem = divmod(int(el), 3600)
+    m, s = divmod(rem, 60)
+    parts = [f"{h:02d}:{m:02d}:{s:02d}"]
+    if poller is not None and poller.last is not None:
+        parts.append(f"{poller.last.power_w:7.1f} W")
+        parts.append(f"{poller.energy_j / 3.6e6:.5f} kWh")
+    for name, r in sorted(host.temps.items()):
+        tgt = "" if r.target_c is None else f"/{r.target_c:.0f}"
+        parts.append(f"{name} {r.actual_c:.1f}{tgt}")
+    if host.job.total:
+        parts.append(f"{100 * host.job.acked / host.job.total:5.1f} %")
+    return " | ".join(parts)
+
+
+class RigSetupError(SlicerEnergyError):
+    """The session could not start (printer or meter missing)."""

@@ -1,0 +1,284 @@
+"""Hidden physics of the virtual printer: parameters drawn from sourced ranges, heaters under
+PI control, wall power, and a clock that may run faster than real time.
+
+The heater and wall-power equations are those of :mod:`slicer_energy.thermal` (HeaterModel,
+ElectricalModel); nothing here is a second thermal model. A printer seed draws one set of
+parameters (:func:`draw_printer`), so a calibration test can check that it recovers them.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from ..thermal import ElectricalModel, HeaterModel
+
+# Ranges the hidden parameters are drawn from, each with where it comes from
+# (../shared/reference/machine-data.md and ../shared/corpus/power/README.md).
+PARAM_RANGES: dict[str, tuple[float, float, str]] = {
+    "hotend_p_max_w": (
+        35.0,
+        50.0,
+        "Prusa-Firmware@0c9bf5d thermal_model/e3d_v6.h L5 (38 W), e3d_REVO.h L5 (40 W); "
+        "Prusa-Firmware-Buddy issue 4268 (50 W board limit)",
+    ),
+    "hotend_r_k_per_w": (
+        18.0,
+        31.0,
+        "Prusa-Firmware@0c9bf5d e3d_v6.h L10 (20.5 K/W), e3d_REVO_HF_60W.h (30.6 K/W)",
+    ),
+    "hotend_c_j_per_k": (
+        8.5,
+        12.5,
+        "Prusa-Firmware@0c9bf5d e3d_REVO.h (8.77 J/K), e3d_v6.h L9 (12.1 J/K)",
+    ),
+    "bed_p_max_w": (
+        100.0,
+        220.0,
+        "Prusa-Firmware-Buddy@818d812 selftest_MK4.cpp L157-158 (bed full-load window)",
+    ),
+    "bed_gain_k": (
+        110.0,
+        180.0,
+        "steady rise at full power P*R: RRF M303 on a MK3S bed, 155.3 K "
+        "(corpus power/notes/rrf_heater_models_prusa_mk3s_duet3.csv)",
+    ),
+    "bed_tau_s": (
+        350.0,
+        650.0,
+        "R*C: RRF M303 on a MK3S bed, 497.5 s (same file); Klipper logs 23->60 C in 131 s",
+    ),
+    "p_electronics_w": (
+        4.0,
+        11.0,
+        "corpus power/notes/neptune4pro_power_usage_PeterVRC.md (idle 11 W at the wall)",
+    ),
+    "p_steppers_enabled_w": (
+        6.0,
+        12.0,
+        "same notes: steppers held 22.5 W vs idle 11 W",
+    ),
+    "p_steppers_moving_w": (
+        2.0,
+        9.0,
+        "same notes: homing 31 W vs held 22.5 W",
+    ),
+    "p_fans_w": (1.0, 4.0, "assumption: 40-50 mm 24 V blower, 0.05-0.15 A"),
+    "psu_efficiency": (0.80, 0.90, "assumption: 80 PLUS-class open-frame 24 V supplies"),
+}
+
+T_AMB_C = 22.0  # assumption: room temperature of the simulated session
+FILAMENT_DIAMETER_MM = 1.75
+PLA_DENSITY_G_PER_MM3 = 1.24e-3  # NatureWorks 4043D TDS via machine-data.md C (1.24 g/cm3)
+PLA_CP_J_PER_GK = 1.8  # assumption: not found in the stored sources (machine-data.md "Not found")
+PWM_FULL_SCALE = (
+    127  # Marlin 1.1.9 prints @:127 at full heat (corpus serial/guidugast_pronterface.log)
+)
+
+
+@dataclass(frozen=True)
+class PrinterParams:
+    """The virtual printer's hidden physical parameters."""
+
+    hotend: HeaterModel
+    bed: HeaterModel
+    electrical: ElectricalModel
+    accel_mm_s2: float = 1000.0
+    max_feed_mm_s: float = 200.0
+    max_z_feed_mm_s: float = 12.0
+
+    def to_dict(self) -> dict:
+        return {
+            "hotend": {
+                "p_max_w": self.hotend.p_max_w,
+                "r_k_per_w": self.hotend.r_k_per_w,
+                "c_j_per_k": self.hotend.c_j_per_k,
+                "t_amb_c": self.hotend.t_amb_c,
+            },
+            "bed": {
+                "p_max_w": self.bed.p_max_w,
+                "r_k_per_w": self.bed.r_k_per_w,
+                "c_j_per_k": self.bed.c_j_per_k,
+                "t_amb_c": self.bed.t_amb_c,
+            },
+            "electrical": {
+                "p_electronics_w": self.electrical.p_electronics_w,
+                "p_steppers_enabled_w": self.electrical.p_steppers_enabled_w,
+                "p_steppers_moving_w": self.electrical.p_steppers_moving_w,
+                "p_fans_w": self.electrical.p_fans_w,
+                "psu_efficiency": self.electrical.psu_efficiency,
+            },
+            "kinematics": {
+                "accel_mm_s2": self.accel_mm_s2,
+                "max_feed_mm_s": self.max_feed_mm_s,
+                "max_z_feed_mm_s": self.max_z_feed_mm_s,
+            },
+        }
+
+
+def draw_printer(seed: int) -> PrinterParams:
+    """One virtual printer: every parameter uniform in its sourced range (see PARAM_RANGES)."""
+    rng = random.Random(f"printer-{seed}")
+    d = {k: rng.uniform(lo, hi) for k, (lo, hi, _src) in PARAM_RANGES.items()}
+    bed_r = d["bed_gain_k"] / d["bed_p_max_w"]
+    return PrinterParams(
+        hotend=HeaterModel(
+            d["hotend_p_max_w"], d["hotend_r_k_per_w"], d["hotend_c_j_per_k"], T_AMB_C
+        ),
+        bed=HeaterModel(d["bed_p_max_w"], bed_r, d["bed_tau_s"] / bed_r, T_AMB_C),
+        electrical=ElectricalModel(
+            d["p_electronics_w"],
+            d["p_steppers_enabled_w"],
+            d["p_steppers_moving_w"],
+            d["p_fans_w"],
+            d["psu_efficiency"],
+        ),
+        # machine-data.md A1/A3: accel 500 (Ender-3 V2) .. 1250 (MK3S), feed 200 mm/s
+        accel_mm_s2=rng.uniform(500.0, 1250.0),
+        max_feed_mm_s=200.0,
+    )
+
+
+class SimClock:
+    """Simulated seconds = real seconds × ``scale`` (continuous, so idle time counts too)."""
+
+    def __init__(self, scale: float = 1.0, start_s: float = 0.0) -> None:
+        if scale <= 0:
+            raise ValueError(f"time scale must be > 0, got {scale}")
+        self.scale = scale
+        self._t0_real = time.monotonic()
+        self._t0_sim = start_s
+
+    def now(self) -> float:
+        return self._t0_sim + (time.monotonic() - self._t0_real) * self.scale
+
+    def sleep_until(self, t_sim: float, stop: threading.Event | None = None) -> None:
+        while True:
+            left = (t_sim - self.now()) / self.scale
+            if left <= 0:
+                return
+            if stop is not None:
+                if stop.wait(min(left, 0.05)):
+                    return
+            else:
+                time.sleep(min(left, 0.05))
+
+
+# Proportional gains of real firmware, converted from Marlin's 0..255 PID output to duty per K:
+# hotend Kp 16.13 (MK3S) .. 28.72 (Ender-3 V2), bed Kp 126.13 (MK3S); machine-data.md A1, A3.
+KP_HOTEND_PER_K = 22.0 / 255.0
+KP_BED_PER_K = 126.13 / 255.0
+
+
+class _PI:
+    """Firmware-style heater control: full power or off outside ±``band_c`` of the target
+    (Marlin's PID_FUNCTIONAL_RANGE, default 10 K), PI with anti-windup inside. The gain is a
+    real firmware's Kp; the integral time follows the SIMC rule (Skogestad 2003, J. Process
+    Control 13:291): with closed-loop time λ = τ/(K·kp), Ti = min(τ, 4λ), K = P·R."""
+
+    band_c = 10.0
+
+    def __init__(self, model: HeaterModel, kp_per_k: float) -> None:
+        k = model.p_max_w * model.r_k_per_w
+        self.kp = kp_per_k
+        lam_s = model.tau_s / (k * kp_per_k)
+        self.ki = self.kp / min(model.tau_s, 4.0 * lam_s)
+        self.integral = 0.0
+
+    def duty(self, t_c: float, target_c: float, dt_s: float) -> float:
+        if target_c <= 0:
+            self.integral = 0.0
+            return 0.0
+        e = target_c - t_c
+        if abs(e) > self.band_c:
+            self.integral = 0.0
+            return 1.0 if e > 0 else 0.0
+        u = self.kp * e + self.ki * self.integral
+        if 0.0 < u < 1.0 or (u >= 1.0 and e < 0) or (u <= 0.0 and e > 0):
+            self.integral += e * dt_s
+        return min(1.0, max(0.0, u))
+
+
+class Physics:
+    """State of the virtual printer integrated lazily up to any simulated time.
+
+    Inputs (targets, motion, flow, fan) are piecewise constant: callers set them after
+    :meth:`advance_to` the time of the change. True wall energy is accumulated exactly per
+    sub-step, and a short history serves the virtual meter's 1-second average.
+    """
+
+    DT_S = 0.1
+
+    def __init__(self, params: PrinterParams, t0_s: float = 0.0) -> None:
+        self.p = params
+        self.lock = threading.RLock()
+        self.t_s = t0_s
+        self.t_hotend_c = params.hotend.t_amb_c
+        self.t_bed_c = params.bed.t_amb_c
+        self.target_hotend_c = 0.0
+        self.target_bed_c = 0.0
+        self.duty_hotend = 0.0
+        self.duty_bed = 0.0
+        self.moving = False
+        self.steppers_on = False
+        self.fan = 0.0
+        self.flow_g_per_k = 0.0
+        self.energy_j = 0.0
+        self.power_w = self._wall_power()
+        self._pi_h = _PI(params.hotend, KP_HOTEND_PER_K)
+        self._pi_b = _PI(params.bed, KP_BED_PER_K)
+        self.history: collections.deque[tuple[float, float]] = collections.deque(maxlen=600)
+        self.history.append((self.t_s, 0.0))
+
+    def _wall_power(self) -> float:
+        return self.p.electrical.wall_power_w(
+            self.duty_bed * self.p.bed.p_max_w,
+            self.duty_hotend * self.p.hotend.p_max_w,
+            steppers_enabled=self.steppers_on,
+            moving=self.moving,
+            fan_fraction=self.fan,
+        )
+
+    def advance_to(self, t_s: float) -> None:
+        with self.lock:
+            while self.t_s < t_s - 1e-9:
+                dt = min(self.DT_S, t_s - self.t_s)
+                self.duty_hotend = self._pi_h.duty(self.t_hotend_c, self.target_hotend_c, dt)
+                self.duty_bed = self._pi_b.duty(self.t_bed_c, self.target_bed_c, dt)
+                self.power_w = self._wall_power()
+                self.energy_j += self.power_w * dt
+                self.t_hotend_c = self.p.hotend.step(
+                    self.t_hotend_c, self.duty_hotend, dt, self.flow_g_per_k
+                )
+                self.t_bed_c = self.p.bed.step(self.t_bed_c, self.duty_bed, dt)
+                self.t_s += dt
+                if self.t_s - self.history[-1][0] >= 0.2 - 1e-9:
+                    self.history.append((self.t_s, self.energy_j))
+
+    def mean_power_w(self, window_s: float = 1.0) -> float:
+        """Average wall power over the last ``window_s`` (what a meter reports)."""
+        with self.lock:
+            t_now, e_now = self.t_s, self.energy_j
+            for t, e in reversed(self.history):
+                if t_now - t >= window_s - 1e-9:
+                    return (e_now - e) / (t_now - t)
+            t, e = self.history[0]
+            return (e_now - e) / (t_now - t) if t_now > t else self.power_w
+
+    def set_flow(self, e_mm_per_s: float) -> None:
+        area = math.pi * (FILAMENT_DIAMETER_MM / 2) ** 2
+        self.flow_g_per_k = max(0.0, e_mm_per_s) * area * PLA_DENSITY_G_PER_MM3 * PLA_CP_J_PER_GK
+
+
+def move_time_s(dist_mm: float, feed_mm_s: float, accel_mm_s2: float) -> float:
+    """Trapezoid (or triangle) profile from and to standstill; a simple stand-in until the
+    G-code planner exists (junction speeds are ignored, so this is an upper bound)."""
+    if dist_mm <= 0 or feed_mm_s <= 0:
+        return 0.0
+    if dist_mm >= feed_mm_s**2 / accel_mm_s2:
+        return dist_mm / feed_mm_s + feed_mm_s / accel_mm_s2
+    return 2.0 * math.sqrt(dist_mm / accel_mm_s2)
