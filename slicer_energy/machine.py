@@ -288,7 +288,13 @@ def load_machine(name_or_path: str | Path) -> FdmMachine:
     electrical values in place. This is the one place that resolves it, for ``gcode``,
     ``predict`` and calibration alike.
     """
-    p = find_profile("hardware", str(name_or_path))
+    try:
+        p = find_profile("hardware", str(name_or_path))
+    except ProfileError as exc:
+        try:  # a calibrated profile saved in calib/ is found by its name too
+            p = find_profile("calib", str(name_or_path))
+        except ProfileError:
+            raise exc from None
     prof = load_sourced_toml(p)
     if "calibration" in prof.values:
         return _overlay_calibration(prof)

@@ -65,7 +65,7 @@ def test_ordering_sls_far_above_injection_moulding():
     reason="FDM model (another issue) not in this version",
 )
 def test_ordering_sls_above_home_fdm_above_moulding():  # pragma: no cover - needs FDM
-    from slicer_energy.commands.predict import predict_part
+    from slicer_energy.predict import predict_part
 
     mesh = load_mesh(need_shared("corpus", "stl", "iphone6_case_thing3532190.stl"))
     fdm = predict_part(mesh, "fdm")

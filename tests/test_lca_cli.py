@@ -159,7 +159,7 @@ def test_auto_mode_takes_processing_energy_from_the_process_models():
     and the processing stage's GWP is that energy times the scenario's grid factor."""
     import importlib.util
 
-    from slicer_energy.commands.predict import predict_part
+    from slicer_energy.predict import predict_part
     from slicer_energy.samples import resolve_part
 
     run = StudyRun.create("phone-case", energy_mode="auto")

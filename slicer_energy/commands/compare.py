@@ -8,7 +8,8 @@ from typing import Any
 
 from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding, load_casting
 from ..errors import SettingsError, SlicerEnergyError
-from .predict import _fmt_table, predict_part, record
+from ..predict import predict_part, record
+from .predict import _fmt_table
 
 EPILOG = """\
 examples:

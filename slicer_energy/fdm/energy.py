@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..gcode.analyze import _Timeline
+from ..gcode.analyze import Timeline
 from ..gcode.parse import Event
 from ..machine import FdmMachine
 from .settings import PrintSettings
@@ -47,7 +47,7 @@ def print_energy(
     ``layer_s`` and ``layer_filament_mm`` are per layer (motion time, filament length);
     ``start_end_s`` is the motion of the start and end G-code (intro line, park).
     """
-    tl = _Timeline(machine, thermal=True, keep_rows=False)
+    tl = Timeline(machine, thermal=True, keep_rows=False)
     phase_j: dict[str, float] = {}
 
     def run(label: str, fn) -> None:

@@ -130,7 +130,7 @@ def slicer_estimate_s(st: ParseState) -> float | None:
     return float(cura) if cura else None
 
 
-class _Timeline:
+class Timeline:
     """Integrates heaters, fans, steppers over time; state changes come as events."""
 
     def __init__(self, m: FdmMachine, thermal: bool, keep_rows: bool) -> None:
@@ -297,7 +297,7 @@ def analyze_file(
         raise GcodeError(f"unknown planner mode {mode!r}; choose one of {', '.join(MODES)}")
     path = Path(path)
     planner = None
-    tl = _Timeline(machine, thermal, timeline)
+    tl = Timeline(machine, thermal, timeline)
     if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
         tl.time_scale, tl.wait_extra_s = 1.0, 0.0
     feat_t: dict[int, float] = {}

@@ -78,7 +78,7 @@ def _sample_part(name: str) -> Any:
 
 def _predict(step: ProcessingStep, **kwargs: Any) -> Estimate:
     """The CLI's one dispatch (``predict --process ...``), so LCA and predict agree."""
-    predict_part = _entry("slicer_energy.commands.predict", ("predict_part",), step.process)
+    predict_part = _entry("slicer_energy.predict", ("predict_part",), step.process)
     return predict_part(_sample_part(step.part_sample), step.process, **kwargs)
 
 
