@@ -16,7 +16,18 @@ from . import __version__
 from .errors import SlicerEnergyError
 
 # Order here is the order in --help.
-COMMAND_MODULES = ("predict", "compare", "gcode", "rig", "voxelize", "samples", "lca", "claim")
+COMMAND_MODULES = (
+    "predict",
+    "compare",
+    "batch",
+    "batch_report",
+    "gcode",
+    "rig",
+    "voxelize",
+    "samples",
+    "lca",
+    "claim",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

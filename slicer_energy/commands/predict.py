@@ -59,8 +59,14 @@ def predict_part(
     copies: int = 1,
     fill_build: bool = False,
     variant: str = "nominal",
+    layers: Any = None,
 ) -> Estimate:
-    """Dispatch by process name (the CLI's and compare's one entry point)."""
+    """Dispatch by process name (the CLI's and compare's one entry point).
+
+    ``layers``: sls/mls only, the part's precomputed
+    :class:`~slicer_energy.powderbed.PartLayers` for that process's layer grid (see
+    :func:`slicer_energy.batch.layer_grid`); a batch passes it to skip re-voxelising.
+    """
     name = getattr(loaded, "name", "part")
     if process == "sls":
         from ..sls import predict_sls
@@ -72,6 +78,7 @@ def predict_part(
             copies=copies,
             fill_build=fill_build,
             name=name,
+            layers=layers,
         )[0]
     if process == "mls":
         from ..mls import predict_mls
@@ -84,6 +91,7 @@ def predict_part(
             copies=copies,
             fill_build=fill_build,
             name=name,
+            layers=layers,
         )[0]
     if process == "fdm":
         try:
