@@ -784,7 +784,7 @@ def make_client(scheduler: str = "local", workers: int | None = None) -> tuple[A
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: never clash with another cluster
             silence_logs=40,
         )
         return Client(cluster), cluster
