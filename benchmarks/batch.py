@@ -1,6 +1,6 @@
 """Batch throughput on a Dask LocalCluster: 1 vs 2 workers, grid reuse vs none, vs a plain loop.
 
-Parts: generated solids of varied size (boxes, cylinders, spheres, tori, 5..120 mm) plus
+Parts: generated solids of varied size (boxes, cylinders, spheres, tori, 5..80 mm) plus
 the sample parts (phone case, bracket, bionic bracket). Sweep: SLS copies 1..16 and a
 full build; MLS copies 1..4 and full build × the three energy variants. The peer is what
 a user would write without this module: a serial loop calling ``predict_part`` per job
@@ -48,7 +48,7 @@ def make_parts(folder: Path, n: int, seed: int = 1) -> list[str]:
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(n):
-        s = float(rng.uniform(5, 120))
+        s = float(rng.uniform(5, 80))
         kind = i % 4
         if kind == 0:
             m = trimesh.creation.box(s * rng.uniform(0.3, 1.0, 3))
@@ -82,6 +82,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", type=int, default=60, help="parts in all (3 are samples)")
     ap.add_argument("--loop-jobs", type=int, default=60, help="jobs timed in the serial loop")
+    ap.add_argument(
+        "--no-reuse-workers",
+        type=int,
+        nargs="*",
+        default=[1],
+        help="worker counts to also run without grid reuse (default: 1)",
+    )
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,11 +119,19 @@ def main() -> int:
         loop_rate = len(sample) / (time.perf_counter() - t0)
 
         rows = []
-        for workers, reuse in ((1, True), (2, True), (1, False), (2, False)):
+        configs = [(1, True), (2, True)] + [(w, False) for w in args.no_reuse_workers]
+        for workers, reuse in configs:
             out = tmp / f"out-{workers}-{reuse}"
             dt, n, err = timed_batch(parts, sweep, out, workers, reuse)
             rows.append((workers, reuse, dt, n, err))
             assert len(read_results(out)) == len(jobs)
+            print(f"  {workers} worker(s), reuse {reuse}: {dt:.1f} s, {err} error rows")
+        # Reused grids must not change a single number.
+        a = read_results(tmp / "out-1-True").set_index("job_id").sort_index()
+        for w in args.no_reuse_workers:
+            b = read_results(tmp / f"out-{w}-False").set_index("job_id").loc[a.index]
+            diff = (a["energy_kwh"] - b["energy_kwh"]).abs().max()
+            print(f"  largest kWh difference, reuse vs none ({w} worker(s)): {diff:.3g}")
         base = {r: dt for w, r, dt, _, _ in rows if w == 1}
         print()
         print("workers  grid reuse  seconds  jobs/s  speed-up vs 1 worker  vs serial loop")
@@ -127,7 +142,7 @@ def main() -> int:
                 f"{base[r] / dt:20.2f}  {rate / loop_rate:13.2f}"
             )
         print(f"serial loop over predict_part ({len(sample)} jobs): {loop_rate:.1f} jobs/s")
-        for w in (1, 2):
+        for w in args.no_reuse_workers:
             t_re = next(dt for ww, r, dt, _, _ in rows if ww == w and r)
             t_no = next(dt for ww, r, dt, _, _ in rows if ww == w and not r)
             print(

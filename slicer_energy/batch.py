@@ -22,232 +22,43 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import itertools
 import json
-import math
 import os
-import re
 import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .batch_results import Progress, ResultWriter, done_job_ids, read_results
 from .commands.predict import predict_part, record  # the one dispatch (CLI, compare, LCA)
 from .errors import SettingsError, SlicerEnergyError
+from .sweep import (
+    DEFAULT_SWEEP,
+    FDM_OPTION,
+    MODEL_AXES,
+    Sweep,
+    layer_grid,
+    load_sweep,
+    parse_sweep,
+)
 
-PROCESSES = ("fdm", "sls", "mls")
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One sweep axis: the processes it applies to and how a value is checked."""
-
-    processes: tuple[str, ...]
-    check: Callable[[Any], Any]  # returns the normalised value or raises ValueError
-    help: str
-
-
-def _str(v: Any) -> str:
-    if not isinstance(v, str) or not v:
-        raise ValueError("expected a non-empty string")
-    return v
-
-
-def _process(v: Any) -> str:
-    if v not in PROCESSES:
-        raise ValueError(f"expected one of {', '.join(PROCESSES)}")
-    return v
-
-
-def _copies(v: Any) -> str:
-    if v == "fill":
-        return "fill"
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError('expected a whole number >= 1 or "fill"')
-    return str(v)
-
-
-def _number(lo: float, hi: float) -> Callable[[Any], float]:
-    def check(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            raise ValueError(f"expected a number in {lo}..{hi}")
-        return float(v)
-
-    return check
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError("expected true or false")
-    return v
-
-
-def _variant(v: Any) -> str:
-    if v not in ("nominal", "low", "high"):
-        raise ValueError("expected nominal, low or high")
-    return v
-
-
-AXES: dict[str, Axis] = {
-    "process": Axis(PROCESSES, _process, "fdm, sls, mls"),
-    "machine": Axis(PROCESSES, _str, "machine profile name (hardware/...) or .toml path"),
-    "material": Axis(PROCESSES, _str, "material name (machine default if absent)"),
-    "copies": Axis(("sls", "mls"), _copies, 'copies in one build, or "fill" (a full build)'),
-    "variant": Axis(("mls",), _variant, "the study's nominal/low/high energy variant"),
-    "preset": Axis(("fdm",), _str, "FDM print settings preset"),
-    "layer_height": Axis(("fdm",), _number(0.01, 1.0), "FDM layer height, mm"),
-    "infill": Axis(("fdm",), _number(0.0, 100.0), "FDM sparse infill, %"),
-    "supports": Axis(("fdm",), _bool, "FDM supports on/off"),
-    "grid": Axis(PROCESSES, _str, "electricity mix (lca/background/electricity.toml id)"),
-}
-ALIASES = {"printer": "machine"}
-# Axes that change the prediction (``grid`` only converts kWh to CO2e afterwards).
-MODEL_AXES = tuple(a for a in AXES if a != "grid")
-FDM_OPTION = {
-    "preset": "preset",
-    "layer_height": "layer_height_mm",
-    "infill": "infill_percent",
-    "supports": "supports",
-}
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """Per process, the axes and their values (the job list is their cross product)."""
-
-    by_process: dict[str, dict[str, tuple[Any, ...]]]
-    grids: tuple[str, ...] = ()
-    path: Path | None = None
-
-    def settings(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every (process, settings) combination, in a stable order."""
-        out = []
-        for proc, axes in self.by_process.items():
-            names = list(axes)
-            for combo in itertools.product(*(axes[n] for n in names)):
-                out.append((proc, dict(zip(names, combo, strict=True))))
-        return out
-
-
-def _line_of(text: str, key: str) -> str:
-    """' line N' of the first ``key =`` or ``[key]`` in a TOML text (for messages)."""
-    pat = re.compile(rf"^\s*(\[\s*{re.escape(key)}\s*\]|\"?{re.escape(key)}\"?\s*=)", re.M)
-    m = pat.search(text)
-    return f" line {text.count(chr(10), 0, m.start()) + 1}" if m else ""
-
-
-def _grid_ids() -> list[str]:
-    from .lca.data import load_background
-
-    return load_background().ids("electricity")
-
-
-def parse_sweep(values: dict[str, Any], where: str = "sweep", text: str = "") -> Sweep:
-    """Check a sweep table: top-level axes apply to every process that takes them,
-    ``[sls]``/``[mls]``/``[fdm]`` tables set axes for one process only.
-
-    Raises :class:`SettingsError` naming the file, line, axis and value on any unknown
-    axis or value (before any work starts: a sweep is cheap to fix, hours are not).
-    """
-
-    def bad(key: str, msg: str) -> SettingsError:
-        return SettingsError(f"{where}{_line_of(text, key)}: {msg}")
-
-    def values_of(key: str, raw: Any, proc: str | None) -> tuple[Any, ...]:
-        name = ALIASES.get(key, key)
-        if name not in AXES:
-            known = ", ".join(sorted([*AXES, *ALIASES]))
-            raise bad(key, f"unknown axis {key!r}; known axes: {known}")
-        if proc and proc not in AXES[name].processes:
-            raise bad(key, f"[{proc}] takes no axis {key!r} (it applies to {AXES[name].processes})")
-        vals = raw if isinstance(raw, list) else [raw]
-        if not vals:
-            raise bad(key, f"axis {key!r} has no values")
-        out = []
-        for v in vals:
-            try:
-                out.append(AXES[name].check(v))
-            except ValueError as exc:
-                raise bad(key, f"axis {key!r}: value {v!r} is not valid ({exc})") from None
-        if len(set(out)) != len(out):
-            raise bad(key, f"axis {key!r} repeats a value: {vals}")
-        return tuple(out)
-
-    top: dict[str, tuple[Any, ...]] = {}
-    per: dict[str, dict[str, tuple[Any, ...]]] = {}
-    for key, raw in values.items():
-        if key in PROCESSES and isinstance(raw, dict):
-            per[key] = {ALIASES.get(k, k): values_of(k, v, key) for k, v in raw.items()}
-        else:
-            top[ALIASES.get(key, key)] = values_of(key, raw, None)
-    grids = top.pop("grid", ())
-    for tbl in per.values():
-        if "grid" in tbl:
-            raise bad("grid", "set the 'grid' axis at the top level (it applies to all jobs)")
-    if grids:
-        known = _grid_ids()
-        for g in grids:
-            if g not in known:
-                raise bad("grid", f"axis 'grid': unknown electricity mix {g!r}; known: {known}")
-    procs = top.pop("process", None) or tuple(per) or ("sls",)
-    for p in per:
-        if p not in procs:
-            raise bad(p, f"table [{p}] but process {p!r} is not in the 'process' axis {procs}")
-    by_process: dict[str, dict[str, tuple[Any, ...]]] = {}
-    for p in procs:
-        axes = {k: v for k, v in top.items() if p in AXES[k].processes}
-        axes.update(per.get(p, {}))
-        by_process[p] = axes
-    _check_profiles(by_process, where, text)
-    return Sweep(by_process=by_process, grids=tuple(grids))
-
-
-def _check_profiles(by_process: dict[str, dict[str, tuple]], where: str, text: str) -> None:
-    """Machines and materials must exist for their process (named in the error)."""
-    for proc, axes in by_process.items():
-        if proc == "fdm":
-            continue  # checked by the FDM model itself; failures become error rows
-        for machine in axes.get("machine", (None,)):
-            try:
-                mach = layer_grid_machine(proc, machine)
-            except SlicerEnergyError as exc:
-                raise SettingsError(
-                    f"{where}{_line_of(text, 'machine')}: {proc} machine {machine!r}: {exc}"
-                ) from None
-            for material in axes.get("material", ()):
-                try:
-                    mach.material(material)
-                except SlicerEnergyError as exc:
-                    raise SettingsError(
-                        f"{where}{_line_of(text, 'material')}: axis 'material': {exc}"
-                    ) from None
-
-
-def load_sweep(path: str | os.PathLike) -> Sweep:
-    """Read and check a sweep TOML file."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-        values = tomllib.loads(text)
-    except FileNotFoundError:
-        raise SettingsError(f"{p}: sweep file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{p}: not valid TOML ({exc})") from None
-    sw = parse_sweep(values, where=str(p), text=text)
-    return Sweep(by_process=sw.by_process, grids=sw.grids, path=p)
-
-
-DEFAULT_SWEEP = Sweep(by_process={"sls": {}})
-
+__all__ = [
+    "DEFAULT_SWEEP",
+    "Job",
+    "PartSpec",
+    "load_sweep",
+    "make_client",
+    "parse_sweep",
+    "part_spec",
+    "plan_jobs",
+    "read_manifest",
+    "read_results",
+    "run_batch",
+]
 
 # ---- parts -------------------------------------------------------------------------
 
@@ -315,7 +126,7 @@ def read_manifest(path: str | os.PathLike) -> list[PartSpec]:
         parts = []
         for i, row in enumerate(reader, start=2):
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            where = f"{mpath} row {i}"
+            where = f"{mpath} line {i}"
             src = row.get("path", "")
             if not src:
                 parts.append(PartSpec("", "", where=where, error=f"{where}: empty 'path'"))
@@ -344,54 +155,29 @@ class Job:
         return dict(self.settings).get(name, default)
 
 
-def layer_grid_machine(process: str, machine: str | None) -> Any:
-    """The machine profile a job of ``process`` runs on (its layer thickness sets the grid)."""
-    from .commands.predict import DEFAULT_MACHINE
-
-    if process == "sls":
-        from .sls import load_sls_machine
-
-        return load_sls_machine(machine or DEFAULT_MACHINE["sls"])
-    if process == "mls":
-        from .mls import load_mls_machine
-
-        return load_mls_machine(machine or DEFAULT_MACHINE["mls"])
-    raise SettingsError(f"no shared layer grid for process {process!r}")
-
-
-def layer_grid(process: str, machine: str | None) -> tuple | None:
-    """(pitch_xy_mm, dz_mm, with_supports) the process model would voxelise at, or None.
-
-    Must match what :func:`predict_sls` / :func:`predict_mls` compute themselves, so that
-    a reused grid gives the identical estimate (the batch test checks it).
-    """
-    if process == "sls":
-        from .sls import DEFAULT_PITCH_XY_MM
-
-        return (DEFAULT_PITCH_XY_MM, layer_grid_machine(process, machine).layer_mm, False)
-    if process == "mls":
-        from .mls import DEFAULT_PITCH_MM
-
-        return (DEFAULT_PITCH_MM, DEFAULT_PITCH_MM, True)
-    return None
-
-
 def plan_jobs(parts: Sequence[PartSpec], sweep: Sweep) -> list[Job]:
-    """Parts × settings, each with a stable id (content hash of part + settings)."""
+    """Parts × settings, each with a stable id (content hash of part + settings).
+
+    A part listed twice (same file, units and name) gives the same jobs once: they
+    would give the same rows. Unusable parts keep one set of error rows per listing.
+    """
     combos = sweep.settings()
     grid_cache: dict[tuple, tuple | None] = {}
-    jobs = []
+    jobs, seen = [], set()
     for i, part in enumerate(parts):
+        where = part.where if part.error else ""
         for proc, st in combos:
             key = (proc, st.get("machine"))
             if key not in grid_cache:
                 grid_cache[key] = layer_grid(*key)
             ident = json.dumps(
-                [part.digest, part.source, part.units, part.name, proc, sorted(st.items())],
+                [part.digest, part.source, part.units, part.name, where, proc, sorted(st.items())],
                 default=str,
             )
             jid = hashlib.sha1(ident.encode()).hexdigest()[:20]
-            jobs.append(Job(i, proc, tuple(sorted(st.items())), jid, grid_cache[key]))
+            if jid not in seen:
+                seen.add(jid)
+                jobs.append(Job(i, proc, tuple(sorted(st.items())), jid, grid_cache[key]))
     return jobs
 
 
@@ -525,73 +311,6 @@ def flatten(est: Any) -> dict[str, Any]:
 # ---- results on disk ---------------------------------------------------------------
 
 
-def read_results(out: str | os.PathLike) -> Any:
-    """All rows of a results directory as one DataFrame (files may differ in columns)."""
-    import pandas as pd
-
-    d = Path(out)
-    if d.is_file():
-        return pd.read_parquet(d)
-    files = sorted(d.glob("*.parquet")) if d.is_dir() else []
-    if not files:
-        raise SettingsError(f"{d}: no results (expected a directory of .parquet files)")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True, sort=False)
-
-
-def done_job_ids(out: Path) -> set[str]:
-    """Job ids already written to ``out`` (a rerun skips them)."""
-    import pyarrow.parquet as pq
-
-    if not out.is_dir():
-        return set()
-    ids: set[str] = set()
-    for f in sorted(out.glob("*.parquet")):
-        ids.update(pq.read_table(f, columns=["job_id"]).column("job_id").to_pylist())
-    return ids
-
-
-class ResultWriter:
-    """Appends rows to ``out/`` as Parquet files of at most a few seconds' work each.
-
-    Each file is written under a temporary name and renamed into place, so a kill at
-    any moment leaves only complete files; the rows in the buffer are recomputed on
-    the next run.
-    """
-
-    def __init__(self, out: Path, every_rows: int = 200, every_s: float = 10.0) -> None:
-        self.out = out
-        self.every_rows = max(1, every_rows)
-        self.every_s = every_s
-        self.rows: list[dict[str, Any]] = []
-        self.written = 0
-        self._last = time.monotonic()
-        self._run = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-        self._seq = 0
-        out.mkdir(parents=True, exist_ok=True)
-
-    def add(self, rows: Iterable[dict[str, Any]]) -> None:
-        self.rows.extend(rows)
-        if len(self.rows) >= self.every_rows or time.monotonic() - self._last >= self.every_s:
-            self.flush()
-
-    def flush(self) -> None:
-        import pandas as pd
-
-        self._last = time.monotonic()
-        if not self.rows:
-            return
-        df = pd.DataFrame(self.rows)
-        name = f"part-{self._run}-{self._seq:05d}.parquet"
-        tmp = self.out / f".{name}.tmp"
-        df.to_parquet(tmp, index=False)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.out / name)
-        self._seq += 1
-        self.written += len(self.rows)
-        self.rows = []
-
-
 # ---- electricity mix ---------------------------------------------------------------
 
 
@@ -630,45 +349,6 @@ def expand_grids(rows: list[dict[str, Any]], factors: dict[str, float]) -> list[
 
 
 # ---- progress ----------------------------------------------------------------------
-
-
-class Progress:
-    """``done/total jobs, rate, ETA`` on one line (a fresh line every 10 s off a terminal)."""
-
-    def __init__(self, total: int, stream: TextIO | None = sys.stderr, skipped: int = 0) -> None:
-        self.total, self.done, self.errors = total, 0, 0
-        self.stream = stream
-        self.t0 = time.monotonic()
-        self._last = -1e9
-        self.tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
-        if stream is not None and skipped:
-            print(f"resuming: {skipped} job(s) already in the results, skipped", file=stream)
-
-    def update(self, n: int = 1, errors: int = 0, final: bool = False) -> None:
-        self.done += n
-        self.errors += errors
-        now = time.monotonic()
-        if self.stream is None or (not final and now - self._last < (0.5 if self.tty else 10)):
-            return
-        self._last = now
-        el = now - self.t0
-        rate = self.done / el if el > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else math.inf
-        eta = "--" if math.isinf(left) else _hms(left)
-        frac = self.done / self.total if self.total else 1.0
-        bar = "#" * int(frac * 24)
-        line = (
-            f"[{bar:<24}] {self.done}/{self.total} jobs  {rate:.2f} jobs/s  "
-            f"ETA {eta}  elapsed {_hms(el)}  errors {self.errors}"
-        )
-        end = "\n" if final or not self.tty else ""
-        self.stream.write(("\r" if self.tty else "") + line + end)
-        self.stream.flush()
-
-
-def _hms(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 # ---- the batch ---------------------------------------------------------------------
@@ -724,6 +404,7 @@ def run_batch(
 
     # Parts that cannot even be found: their rows are written without touching Dask.
     futures = []
+    by_key: dict[Any, Job] = {}
     loads: dict[int, Any] = {}
     grids: dict[tuple[int, tuple], Any] = {}
     for j in todo:
@@ -749,16 +430,21 @@ def run_batch(
                 )
             layers = grids[gk]
             loaded = None  # the job needs only the small profile, not the mesh
-        futures.append(
-            client.submit(job_task, j, part, loaded, layers, key=f"job-{run}-{j.job_id}")
-        )
+        fut = client.submit(job_task, j, part, loaded, layers, key=f"job-{run}-{j.job_id}")
+        futures.append(fut)
+        by_key[fut.key] = j
     res.loads, res.layer_grids = len(loads), len(grids)
     # Drop our references: Dask frees a mesh or grid once its last job has run.
     loads.clear()
     grids.clear()
     try:
         for fut in as_completed(futures):
-            rows = fut.result()
+            try:
+                rows = fut.result()
+            except Exception as exc:  # the worker died (crash, out of memory): still a row
+                j = by_key[fut.key]
+                msg = f"worker lost while running this job ({type(exc).__name__}: {exc})"
+                rows = [{**_base_row(j, parts[j.part_index]), "error": msg}]
             fut.release()
             errs = sum(1 for r in rows if r.get("error"))
             if errs:

@@ -128,17 +128,19 @@ def test_bad_parts_become_error_rows(client, tmp_path):
     _write(tmp_path / "broken.stl", "solid nothing\nthis is not an STL\n")
     manifest = _write(
         tmp_path / "parts.csv",
-        "path,name\ncube.stl,cube\nmissing/gone.stl,gone\nbroken.stl,broken\nphone_case,\n",
+        "path,name\ncube.stl,cube\nmissing/gone.stl,gone\nbroken.stl,broken\nphone_case,\n"
+        "cube.stl,cube\n",  # listed twice: its jobs run once
     )
     parts = read_manifest(manifest)
-    assert parts[1].error == f"{manifest} row 3: {tmp_path / 'missing/gone.stl'}: no such file"
+    assert parts[1].error == f"{manifest} line 3: {tmp_path / 'missing/gone.stl'}: no such file"
     out = tmp_path / "res"
     sweep = load_sweep(_write(tmp_path / "s.toml", 'copies = [1, 2]\nprocess = ["sls"]\n'))
     res = run_batch(parts, sweep, out, client, progress=None)
+    assert len(parts) == 5
     assert (res.total, res.computed, res.errors) == (8, 8, 4)
     df = read_results(out).set_index("part")
-    assert df.loc["gone", "error"].str.contains("row 3").all()
-    assert df.loc["broken", "error"].str.contains(f"{manifest} row 4").all()
+    assert df.loc["gone", "error"].str.contains("line 3").all()
+    assert df.loc["broken", "error"].str.contains(f"{manifest} line 4").all()
     assert df.loc["cube", "error"].isna().all()
     assert df.loc["phone_case", "error"].isna().all()
     # The cube's volume is exact; its SLS energy is positive and falls with 2 copies.
