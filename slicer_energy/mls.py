@@ -38,7 +38,13 @@ from .packing import (
     utilisation,
 )
 from .powderbed import PartLayers, part_layers
-from .profiles import check_known_keys, check_range, find_profile, load_sourced_toml
+from .profiles import (
+    check_known_keys,
+    check_range,
+    find_profile,
+    load_sourced_toml,
+    required_table,
+)
 
 VARIANTS = ("nominal", "low", "high")
 
@@ -110,17 +116,6 @@ class MlsMachine:
         )
 
 
-def _table(v: dict[str, Any], key: str, where: str, allowed: set[str]) -> dict[str, Any]:
-    t = v.get(key)
-    if not isinstance(t, dict):
-        raise ProfileError(f"{where}: missing table [{key}]")
-    check_known_keys(f"{where} [{key}]", t, allowed)
-    missing = sorted(allowed - set(t))
-    if missing:
-        raise ProfileError(f"{where} [{key}]: missing key(s) {', '.join(missing)}")
-    return t
-
-
 _BOUNDS = {
     "layer_mm": (0.005, 0.2),
     "volume_rate_mm3_s": (0.1, 500),
@@ -158,7 +153,7 @@ def load_mls_machine(name_or_path: str) -> MlsMachine:
     def checked(t: dict[str, Any]) -> dict[str, float]:
         return {k: check_range(where, k, val, *_BOUNDS[k]) for k, val in t.items()}
 
-    c = _table(v, "chamber", where, _CHAMBER)
+    c = required_table(v, "chamber", where, _CHAMBER)
     chamber = Chamber(
         x_mm=check_range(where, "x_mm", c["x_mm"], 10, 2000),
         y_mm=check_range(where, "y_mm", c["y_mm"], 10, 2000),
@@ -193,10 +188,10 @@ def load_mls_machine(name_or_path: str) -> MlsMachine:
         name=str(v.get("name", path.stem)),
         chamber=chamber,
         base_support_mm=check_range(where, "base_support_mm", c["base_support_mm"], 0, 50),
-        exposure=checked(_table(v, "exposure", where, _EXPOSURE)),
-        power=checked(_table(v, "power", where, _POWER)),
-        phases=checked(_table(v, "phases", where, _PHASES)),
-        gas=checked(_table(v, "gas", where, _GAS)),
+        exposure=checked(required_table(v, "exposure", where, _EXPOSURE)),
+        power=checked(required_table(v, "power", where, _POWER)),
+        phases=checked(required_table(v, "phases", where, _PHASES)),
+        gas=checked(required_table(v, "gas", where, _GAS)),
         variants=variants,
         materials=mats,
         path=path,

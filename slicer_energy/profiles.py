@@ -139,3 +139,17 @@ def check_known_keys(where: str, table: Mapping[str, Any], allowed: set[str]) ->
         raise ProfileError(
             f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
         )
+
+
+def required_table(
+    values: Mapping[str, Any], key: str, where: str, allowed: set[str]
+) -> dict[str, Any]:
+    """Table ``[key]`` that must hold exactly the ``allowed`` keys: none missing, none unknown."""
+    t = values.get(key)
+    if not isinstance(t, dict):
+        raise ProfileError(f"{where}: missing table [{key}]")
+    check_known_keys(f"{where} [{key}]", t, allowed)
+    missing = sorted(allowed - set(t))
+    if missing:
+        raise ProfileError(f"{where} [{key}]: missing key(s) {', '.join(missing)}")
+    return t

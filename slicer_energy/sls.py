@@ -34,7 +34,13 @@ from .packing import (
     utilisation,
 )
 from .powderbed import PartLayers, part_layers
-from .profiles import check_known_keys, check_range, find_profile, load_sourced_toml
+from .profiles import (
+    check_known_keys,
+    check_range,
+    find_profile,
+    load_sourced_toml,
+    required_table,
+)
 
 STUDY_WASTE_FRACTIONS = (0.30, 0.60)  # IÖW 206/14 scenarios H3/H4
 
@@ -109,17 +115,6 @@ _PHASES = {"warmup_s", "cooldown_s"}
 _MATERIAL = {"part_density_g_cm3", "powder_bulk_density_g_cm3", "cp_j_per_kg_k", "refresh_fraction"}
 
 
-def _table(values: dict[str, Any], key: str, where: str, allowed: set[str]) -> dict[str, Any]:
-    t = values.get(key)
-    if not isinstance(t, dict):
-        raise ProfileError(f"{where}: missing table [{key}]")
-    check_known_keys(f"{where} [{key}]", t, allowed)
-    missing = sorted(allowed - set(t))
-    if missing:
-        raise ProfileError(f"{where} [{key}]: missing key(s) {', '.join(missing)}")
-    return t
-
-
 def load_sls_machine(name_or_path: str) -> SlsMachine:
     """Load ``hardware/sls/<name>.toml`` (or a path), checking keys and ranges."""
     path = find_profile("hardware", name_or_path)
@@ -128,10 +123,10 @@ def load_sls_machine(name_or_path: str) -> SlsMachine:
     if v.get("process") != "sls":
         raise ProfileError(f"{where}: process = {v.get('process')!r}, expected 'sls'")
     check_known_keys(where, v, _TOP)
-    c = _table(v, "chamber", where, _CHAMBER)
-    p = _table(v, "exposure", where, _EXPOSURE)
-    w = _table(v, "power", where, _POWER)
-    ph = _table(v, "phases", where, _PHASES)
+    c = required_table(v, "chamber", where, _CHAMBER)
+    p = required_table(v, "exposure", where, _EXPOSURE)
+    w = required_table(v, "power", where, _POWER)
+    ph = required_table(v, "phases", where, _PHASES)
 
     def rng(t: dict, key: str, lo: float, hi: float) -> float:
         return check_range(where, key, t[key], lo, hi)

@@ -130,11 +130,16 @@ def grid_for(
 
 
 def _ragged(xp: ModuleType, counts: Any) -> tuple[Any, Any]:
-    """For counts c_t, return (owner t, rank 0..c_t-1) of every element of the ragged expansion."""
-    total = int(counts.sum())
-    owner = xp.repeat(xp.arange(counts.shape[0]), counts)
-    starts = xp.cumsum(counts) - counts
-    rank = xp.arange(total) - starts[owner]
+    """For counts c_t, return (owner t, rank 0..c_t-1) of every element of the ragged expansion.
+
+    Built from a prefix sum and a binary search (no ``repeat`` with array counts, which
+    CuPy does not support), so it runs unchanged on both backends.
+    """
+    ends = xp.cumsum(counts)
+    total = int(ends[-1]) if counts.shape[0] else 0
+    element = xp.arange(total)
+    owner = xp.searchsorted(ends, element, side="right")
+    rank = element - (ends[owner] - counts[owner])
     return owner, rank
 
 

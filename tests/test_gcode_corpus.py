@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, REPO, need_shared
 
 from slicer_energy.gcode.analyze import analyze_file
 from slicer_energy.gcode.klipper_config import machine_from_klipper_config, parse_klipper_cfg
 from slicer_energy.machine import load_machine
+
+from conftest import CORPUS, REPO, need_shared
 
 FILES = sorted((CORPUS / "gcode").glob("*.gcode.gz")) if (CORPUS / "gcode").exists() else []
 
@@ -54,5 +55,6 @@ def test_klipper_times_beat_the_slicer_on_measured_prints():
     assert len(rows) >= 15
     ours = statistics.median(abs(t - m) / m for _, t, _, _, m in rows)
     slicer = statistics.median(abs(e - m) / m for _, _, _, e, m in rows)
-    assert ours < slicer
+    motion = statistics.median(abs(pt - m) / m for _, _, pt, _, m in rows)
+    assert ours < slicer and motion < slicer
     assert ours < 0.06

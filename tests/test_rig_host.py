@@ -116,14 +116,20 @@ def test_resend_without_trailing_ok(make_printer):
         host.close()
 
 
-def test_window_of_three_with_resends(make_printer):
+def test_advanced_ok_opens_the_window_and_resends_still_work(make_printer):
+    """The virtual printer answers "ok N.. P.. B3": the host starts with one line in flight and
+    widens to three; corrupted lines are still resent exactly once each."""
     printer = make_printer(Faults(corrupt_lines={9, 30, 31}), advanced_ok=True)
     lines = demo_gcode(layers=2)
-    host = _connect(printer, window=3)
+    seen_inflight = []
+    host = _connect(printer)
+    host.on_line = lambda d, t, ts: seen_inflight.append(len(host._inflight))
     try:
+        assert host.window == 3  # after the M115 answer's advanced ok
         job = _print(host, lines)
         assert job.state == "done", job.message
         assert host.advanced_ok is not None and host.advanced_ok.buffer_free == 3
+        assert max(seen_inflight) >= 2
         assert _job_only(printer.received) == _expected(lines)
     finally:
         host.close()
@@ -287,5 +293,21 @@ def test_print_time_and_sd_status(make_printer):
         assert host.print_time_s is not None and host.print_time_s >= 30
         host.command("M27")
         assert host.sd_progress is None  # "Not SD printing"
+    finally:
+        host.close()
+
+
+def test_status_line(make_printer):
+    from slicer_energy.rig.session import status_line
+
+    printer = make_printer()
+    host = _connect(printer)
+    try:
+        host.start_temperature_reports(1.0)
+        _print(host, ["M140 S40", "G4 S5"])
+        time.sleep(0.2)
+        line = status_line(host, None, 0.0, 3725.0)
+        assert line.startswith("01:02:05 | ")
+        assert "B " in line and "/40" in line and "100.0 %" in line
     finally:
         host.close()

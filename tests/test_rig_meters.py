@@ -340,3 +340,16 @@ def test_integral_beats_counter_for_short_prints():
     with pytest.raises(ValueError, match="backwards"):
         M.integrate_energy_j([0.0, 2.0, 1.0], [1.0, 1.0, 1.0])
     assert struct.calcsize(">f") == 4
+
+
+def test_meter_vanishing_is_a_clear_error():
+    clock = SimClock(10.0)
+    vm = VirtualMeter(_physics_at(), clock, "pzem", seed=1).start()
+    meter = M.PzemMeter(vm.path, timeout_s=0.2)
+    try:
+        assert meter.read().voltage_v is not None
+        vm.stop()  # the USB adapter is pulled
+        with pytest.raises(M.MeterError, match="meter"):
+            meter.read()
+    finally:
+        meter.close()

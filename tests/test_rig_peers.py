@@ -15,11 +15,12 @@ import time
 import tty
 
 import pytest
-from conftest import CORPUS, need_shared
 
 from slicer_energy.rig.marlin import _job_command, connect
 from slicer_energy.rig.sim import Faults, VirtualPrinter, demo_gcode
 from slicer_energy.rig.simphysics import SimClock, draw_printer
+
+from conftest import CORPUS, need_shared
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -154,6 +155,9 @@ def _corpus_program(n_lines=160):
 
 
 @pytest.mark.slow
+# OctoPrint's VirtualPrinter.close() sets its queues to None while its buffer thread still runs
+# (virtual.py _processBuffer -> AttributeError 'task_done'); that is the peer's shutdown race.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize("broken_resend", [False, True], ids=["ok-after-resend", "no-ok"])
 def test_our_host_on_octoprint_virtual_printer(octoprint_env, broken_resend):
     errors = ["30:resend", "60:missing_lineno", "90:checksum_mismatch", "120:resend"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CORPUS, need_shared
 
 from slicer_energy.rig import protocol as P
+
+from conftest import CORPUS, need_shared
 
 # (line as the firmware printed it, expected {sensor: (actual, target, pwm_raw, watts)}, source)
 TEMP_TABLE = [

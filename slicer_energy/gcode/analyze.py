@@ -27,6 +27,26 @@ from .planner import FirmwarePlanner
 from .prusa_planner import PrusaTimeMachine
 
 MODES = ("marlin", "klipper", "prusa")
+# commands the timeline reacts to (others, e.g. M204 or M73, do not split it)
+_TIMELINE_CMDS = frozenset(
+    {
+        "M104",
+        "M109",
+        "M140",
+        "M190",
+        "M106",
+        "M107",
+        "M18",
+        "M84",
+        "G4",
+        "G28",
+        "G29",
+        "G80",
+        "BED_MESH_CALIBRATE",
+        "ESTIMATOR_ADD_TIME",
+        "SET_HEATER_TEMPERATURE",
+    }
+)
 
 
 @dataclass
@@ -71,6 +91,7 @@ class GcodeResult:
     events: list[Event] = field(default_factory=list)
     slicer_estimate_s: float | None = None
     layers: int = 0
+    energy_by_phase_j: dict[str, float] = field(default_factory=dict)
 
     def to_estimate(self, machine: FdmMachine) -> Estimate:
         return Estimate(
@@ -79,7 +100,7 @@ class GcodeResult:
             time_s=self.time_s,
             energy_j=self.energy_j,
             time_by_phase_s=dict(self.time_by_phase_s),
-            energy_by_phase_j=self._energy_by_phase(),
+            energy_by_phase_j=dict(self.energy_by_phase_j),
             time_by_feature_s=dict(self.time_by_feature_s),
             energy_by_component_j=dict(self.energy_by_component_j),
             material_g=machine.filament.mass_g(self.filament_mm),
@@ -93,13 +114,6 @@ class GcodeResult:
                 "layers": self.layers,
             },
         )
-
-    def _energy_by_phase(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for r in self.timeline:
-            key = "heat_up" if r.kind == "wait" else ("print" if r.kind == "motion" else r.kind)
-            out[key] = out.get(key, 0.0) + r.energy_j
-        return out
 
 
 def slicer_estimate_s(st: ParseState) -> float | None:
@@ -135,6 +149,7 @@ class _Timeline:
         self.rows: list[TimelineRow] = []
         self.comp = {k: 0.0 for k in ("bed", "hotend", "electronics", "steppers", "fans")}
         self.phase = {k: 0.0 for k in ("motion", "wait", "dwell", "homing", "leveling")}
+        self.phase_energy: dict[str, float] = {}
         self.keep_rows = keep_rows
 
     def advance(self, dt: float, kind: str, moving: bool, extruded_mm: float = 0.0) -> None:
@@ -159,6 +174,7 @@ class _Timeline:
         for k, v in parts.items():
             self.comp[k] += v / eta
             total += v / eta
+        self.phase_energy[kind] = self.phase_energy.get(kind, 0.0) + total
         if self.keep_rows:
             self.rows.append(
                 TimelineRow(
@@ -319,12 +335,12 @@ def analyze_file(
         # timeline: split at events and layer changes
         cum = np.concatenate(([0.0], np.cumsum(dur)))
         ecum = np.concatenate(([0.0], np.cumsum(np.where(extr, mv.de, 0.0))))
+        evs = sorted((e for e in ch.events if e.cmd in _TIMELINE_CMDS), key=lambda e: e.index)
         cuts = sorted(
             {0, len(mv)}
             | set(np.flatnonzero(np.diff(mv.layer) != 0) + 1)
-            | {min(max(e.index - ch.start, 0), len(mv)) for e in ch.events}
+            | {min(max(e.index - ch.start, 0), len(mv)) for e in evs}
         )
-        evs = sorted(ch.events, key=lambda e: e.index)
         ei = 0
         for a, b in zip(cuts[:-1], cuts[1:], strict=False):
             while ei < len(evs) and evs[ei].index - ch.start <= a:
@@ -394,6 +410,7 @@ def analyze_file(
         filament_by_feature_mm={names[i]: v for i, v in sorted(feat_fil.items())},
         time_by_feature_s=by_feature,
         time_by_phase_s=phases,
+        energy_by_phase_j=dict(tl.phase_energy),
         energy_by_component_j=dict(tl.comp),
         energy_j=float(sum(tl.comp.values())),
         n_lines=st.line,

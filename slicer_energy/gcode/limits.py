@@ -8,7 +8,8 @@ rules and line citations are in ``shared/reference/time-estimators.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import dataclass
 
 from ..machine import Kinematics
 from .parse import Event
@@ -39,7 +40,9 @@ class Limits:
     k_scv: float = 5.0
 
     def copy(self) -> Limits:
-        return replace(self, max_f=list(self.max_f), max_a=list(self.max_a), jerk=list(self.jerk))
+        new = copy.copy(self)
+        new.max_f, new.max_a, new.jerk = list(self.max_f), list(self.max_a), list(self.jerk)
+        return new
 
 
 def limits_from_kinematics(k: Kinematics, prusa: bool = False) -> Limits:

@@ -260,34 +260,85 @@ def _is_number(s: str) -> bool:
 
 
 def iter_chunks(
-    path: str | Path, chunk_lines: int = 200_000, state: ParseState | None = None
+    path: str | Path,
+    chunk_lines: int = 200_000,
+    state: ParseState | None = None,
+    fast: bool = True,
 ) -> Iterator[tuple[Chunk, ParseState]]:
-    """Parse ``path`` (plain or .gz) in chunks of at most ``chunk_lines`` lines."""
+    """Parse ``path`` (plain or .gz) in chunks of at most ``chunk_lines`` lines.
+
+    ``fast`` uses the vectorised block parser (:mod:`.fastparse`) and falls back to
+    the per-line loop for blocks it does not handle; ``fast=False`` is the loop only.
+    """
     path = Path(path)
     st = state or ParseState(path=str(path))
-    fh = _open_text(path)
+    fh = _open_binary(path)
     try:
-        yield from _iter_lines(fh, st, chunk_lines)
-    except UnicodeDecodeError as exc:
-        n = _first_bad_line(path)
-        raise GcodeError(
-            f"{path}:{n}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
-            "is this a binary file?"
-        ) from None
+        yield from _iter_bytes(fh, st, chunk_lines, fast)
     finally:
         fh.close()
 
 
-def _first_bad_line(path: Path) -> int:
-    """Line number of the first line that is not UTF-8 (the decoder works in blocks)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        for n, raw in enumerate(fh, 1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return n
-    return 0
+def _open_binary(path: Path):
+    fh = _open_text(path)  # does the binary-data checks
+    raw = fh.detach()
+    raw.seek(0)
+    return raw
+
+
+def _iter_bytes(fh, st: ParseState, chunk_lines: int, fast: bool):
+    from .fastparse import parse_block
+
+    carry = b""
+    block_bytes = 1 << 20  # 1 MiB: NumPy temporaries stay small and cache-friendly
+    while True:
+        data = fh.read(block_bytes)
+        eof = not data
+        buf = carry + data
+        if eof:
+            block, carry = buf, b""
+        else:
+            cut = buf.rfind(b"\n") + 1
+            if cut == 0:
+                carry = buf
+                continue
+            block, carry = buf[:cut], buf[cut:]
+        for piece in _split_pieces(block, chunk_lines):
+            start = st.n_moves
+            events: list[Event] = []
+            moves = parse_block(piece, st, events) if fast else None
+            if moves is None:
+                moves, events = _parse_piece_slow(piece, st)
+            yield Chunk(moves, start, events), st
+        if eof:
+            break
+
+
+def _split_pieces(block: bytes, chunk_lines: int) -> list[bytes]:
+    if not block:
+        return []
+    if block.count(b"\n") <= chunk_lines:
+        return [block]
+    nl = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+    cuts = [0, *(int(nl[i]) + 1 for i in range(chunk_lines - 1, len(nl), chunk_lines))]
+    if cuts[-1] != len(block):
+        cuts.append(len(block))
+    return [block[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=False) if b > a]
+
+
+def _parse_piece_slow(piece: bytes, st: ParseState) -> tuple[Moves, list[Event]]:
+    try:
+        text = piece.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        n = st.line + piece.count(b"\n", 0, exc.start) + 1
+        raise GcodeError(
+            f"{st.path}:{n}: not UTF-8 text (byte {piece[exc.start]:#04x}); is this a binary file?"
+        ) from None
+    parts, events = [], []
+    for ch, _ in _iter_lines(io.StringIO(text), st, 1 << 62):
+        parts.append(ch.moves)
+        events.extend(ch.events)
+    return Moves.concat(parts), events
 
 
 def parse_file(path: str | Path) -> tuple[Moves, list[Event], ParseState]:

@@ -117,6 +117,22 @@ class _Blocks:
         )
 
 
+_SCALARS = [f for f in Limits.__dataclass_fields__ if f not in ("max_f", "max_a", "jerk")]
+
+
+def _snap(lim: Limits) -> tuple:
+    """One flat row of the limits (cheap to take at every M204)."""
+    return (*lim.max_f, *lim.max_a, *lim.jerk, *(getattr(lim, f) for f in _SCALARS))
+
+
+def _columns(snaps: list[tuple]) -> dict[str, np.ndarray]:
+    """Limit snapshots as columns (one row per snapshot) for gathering per block."""
+    t = np.array(snaps, np.float64)
+    cols = {"max_f": t[:, 0:4], "max_a": t[:, 4:8], "jerk": t[:, 8:12]}
+    cols.update({f: t[:, 12 + i] for i, f in enumerate(_SCALARS)})
+    return cols
+
+
 class FirmwarePlanner:
     """Streaming planner. ``feed`` returns (rows, seconds) of moves whose timing is final."""
 
@@ -145,7 +161,7 @@ class FirmwarePlanner:
     def _settings_arrays(self, n: int, start: int, events: list[Event]):
         """Per-move limit snapshots and stop flags from the chunk's events."""
         apply = apply_marlin if self.fw == "marlin" else apply_klipper
-        snaps = [self.lim.copy()]
+        snaps = [_snap(self.lim)]
         idx = [0]
         stop_before = np.zeros(n + 1, bool)
         for ev in events:
@@ -153,9 +169,9 @@ class FirmwarePlanner:
             if ev.cmd in LIMIT_CMDS:
                 apply(self.lim, ev)
                 if idx[-1] == j:
-                    snaps[-1] = self.lim.copy()
+                    snaps[-1] = _snap(self.lim)
                 else:
-                    snaps.append(self.lim.copy())
+                    snaps.append(_snap(self.lim))
                     idx.append(j)
             elif ev.cmd in STOP_CMDS:
                 stop_before[min(max(j, 0), n)] = True
@@ -197,18 +213,18 @@ class FirmwarePlanner:
         dv = np.concatenate([dxyz[rows], de[rows, None]], axis=1)  # (nb, 4)
         sl = sel[rows]
         # per-block limits gathered from the snapshot table
-        tab = snaps
-        max_f = np.array([s.max_f for s in tab])[sl]
-        max_a = np.array([s.max_a for s in tab])[sl]
-        jerk = np.array([s.jerk for s in tab])[sl]
-        efac = np.array([s.e_factor for s in tab])[sl]
-        sfac = np.array([s.speed_factor for s in tab])[sl]
+        tab = _columns(snaps)
+        max_f = tab["max_f"][sl]
+        max_a = tab["max_a"][sl]
+        jerk = tab["jerk"][sl]
+        efac = tab["e_factor"][sl]
+        sfac = tab["speed_factor"][sl]
         dv[:, 3] *= efac
         f = mv.f[rows] * sfac
         moving_e = de[rows] != 0
         if self.fw == "marlin":
-            min_ext = np.array([s.min_ext for s in tab])[sl]
-            min_tr = np.array([s.min_travel for s in tab])[sl]
+            min_ext = tab["min_ext"][sl]
+            min_tr = tab["min_travel"][sl]
             f = np.where(moving_e, np.maximum(f, min_ext), np.maximum(f, min_tr))
             blocks = self._marlin_blocks(
                 rows + start,
@@ -239,9 +255,9 @@ class FirmwarePlanner:
         factor = np.minimum(1.0, ratio.min(axis=1))
         vnom = f * factor
         v_axis *= factor[:, None]
-        acc_p = np.array([s.acc_print for s in tab])[sl]
-        acc_r = np.array([s.acc_retract for s in tab])[sl]
-        acc_t = np.array([s.acc_travel for s in tab])[sl]
+        acc_p = tab["acc_print"][sl]
+        acc_r = tab["acc_retract"][sl]
+        acc_t = tab["acc_travel"][sl]
         acc = np.where(e_only, acc_r, np.where(moving_e, acc_p, acc_t))
         with np.errstate(divide="ignore"):
             lim = np.where(absd > 0, max_a * d[:, None] / absd, np.inf)
@@ -314,10 +330,10 @@ class FirmwarePlanner:
 
     def _klipper_blocks(self, rows, d, dv, f, sl, tab, e_only, seg_start) -> _Blocks:
         k = self.kin
-        vel = np.array([s.k_velocity for s in tab])[sl]
-        acc = np.array([s.k_accel for s in tab])[sl]
-        mcr = np.array([s.k_min_cruise_ratio for s in tab])[sl]
-        scv = np.array([s.k_scv for s in tab])[sl]
+        vel = tab["k_velocity"][sl]
+        acc = tab["k_accel"][sl]
+        mcr = tab["k_min_cruise_ratio"][sl]
+        scv = tab["k_scv"][sl]
         v = np.minimum(f, vel)
         dz = np.abs(dv[:, 2])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -366,7 +382,9 @@ class FirmwarePlanner:
         no_junction = (
             seg_start | (prev_v2 <= 0) | ~(np.any(u != 0, axis=1) & np.any(prev_u != 0, axis=1))
         )
-        max2 = np.where(seg_start, 0.0, np.where(no_junction, np.minimum(max2, ev2), max2))
+        # Move.calc_junction returns early unless both moves are kinematic: the junction
+        # with an extrude-only move (retract, unretract) keeps max_start_v2 = 0 (TH:65-70)
+        max2 = np.where(no_junction, 0.0, max2)
         atd = acc * (1.0 - mcr)
         self.prev_u = np.concatenate((u[-1], [0.0]))
         self.prev_nom, self.prev_a, self.prev_d = v[-1], acc[-1], d[-1]

@@ -7,6 +7,8 @@ returns one credit. The parsing itself is in :mod:`.protocol` (pure functions).
 
 Recovery rules (what real firmware does, see ``tests/test_rig_host.py``):
 
+- One line in flight by default; when the firmware answers with ADVANCED_OK
+  (``ok N12 P15 B3``) the window follows its free command slots (``B``), up to ``max_window``.
 - ``Resend: N`` (or ``rs N``): lines from N on are sent again from the history. Marlin follows
   a resend request with an ``ok``; some firmwares do not, so if no ``ok`` arrives within
   ``resend_grace_s`` the credit is restored anyway, and that firmware's habit is remembered.
@@ -95,6 +97,7 @@ class MarlinHost:
         resend_grace_s: float = 0.5,
         max_nudges: int = 5,
         window: int = 1,
+        max_window: int = 4,
         history: int = 5000,
     ) -> None:
         self.ser = ser
@@ -104,6 +107,9 @@ class MarlinHost:
         self.resend_grace_s = resend_grace_s
         self.max_nudges = max_nudges
         self.window = max(1, window)
+        # With ADVANCED_OK ("ok N12 P15 B3") the window follows the free command slots B,
+        # up to max_window; without it the window stays as given (1: one line in flight).
+        self.max_window = max(self.window, max_window)
         self._history_len = history
         self._cond = threading.Condition()
         self._n = 0
@@ -420,6 +426,10 @@ class MarlinHost:
         adv = P.parse_advanced_ok(line)
         if adv is not None:
             self.advanced_ok = adv
+            new = max(1, min(self.max_window, adv.buffer_free))
+            if new != self.window:
+                self._credits += new - self.window
+                self.window = new
         if self._swallow_oks > 0:
             self._swallow_oks -= 1
             return

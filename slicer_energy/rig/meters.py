@@ -29,6 +29,13 @@ from dataclasses import asdict, dataclass
 
 from ..errors import SlicerEnergyError
 
+try:  # a vanished tty makes pyserial raise termios.error, which is not an OSError
+    import termios
+
+    _PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, termios.error)
+except ImportError:  # pragma: no cover - Windows
+    _PORT_ERRORS = (OSError,)
+
 
 class MeterError(SlicerEnergyError):
     """A power meter did not answer, answered garbage, or cannot be opened."""
@@ -204,14 +211,14 @@ class _ModbusSerial:
                 return parse_read_response(data, self.address, count)
             except MeterError as exc:
                 last = exc
-            except OSError as exc:  # includes SerialException
+            except _PORT_ERRORS as exc:  # includes SerialException
                 raise MeterError(f"meter port {self.port} failed: {exc}") from exc
         raise MeterError(f"no valid answer from meter on {self.port}: {last}")
 
     def close(self) -> None:
         try:
             self.ser.close()
-        except OSError:
+        except _PORT_ERRORS:
             pass
 
 

@@ -75,6 +75,7 @@ class MeterPoller:
         self.clock = clock
         self.interval_s = interval_s
         self.last: MeterSample | None = None
+        self.energy_j = 0.0  # running trapezoid integral of the samples (live display)
         self.errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="meter-poll", daemon=True)
@@ -90,13 +91,22 @@ class MeterPoller:
                 t0 = self.clock()
                 s = self.meter.read(t0)
                 s.t_s = 0.5 * (t0 + self.clock())  # stamp the middle of the exchange
+                if self.last is not None and s.t_s > self.last.t_s:
+                    self.energy_j += 0.5 * (s.power_w + self.last.power_w) * (s.t_s - self.last.t_s)
                 self.last = s
                 self.logger.power(s)
             except MeterError as exc:
-                self.errors += 1
-                self.logger.event(f"meter: {exc}")
+                self._error(str(exc))
+            except Exception as exc:  # noqa: BLE001 - never let the logging thread die
+                self._error(f"unexpected {type(exc).__name__}: {exc}")
             next_t += self.interval_s
             self._stop.wait(max(0.0, next_t - time.monotonic()))
+
+    def _error(self, msg: str) -> None:
+        """Log the first failure and then one in 60, so a dead meter does not flood the log."""
+        self.errors += 1
+        if self.errors == 1 or self.errors % 60 == 0:
+            self.logger.event(f"meter: {msg} (failure {self.errors})")
 
     def stop(self) -> None:
         self._stop.set()
@@ -182,8 +192,7 @@ def status_line(host: MarlinHost, poller: MeterPoller | None, t0: float, now: fl
     parts = [f"{h:02d}:{m:02d}:{s:02d}"]
     if poller is not None and poller.last is not None:
         parts.append(f"{poller.last.power_w:7.1f} W")
-        if poller.last.energy_wh is not None:
-            parts.append(f"{poller.last.energy_wh / 1000:.4f} kWh (meter)")
+        parts.append(f"{poller.energy_j / 3.6e6:.5f} kWh")
     for name, r in sorted(host.temps.items()):
         tgt = "" if r.target_c is None else f"/{r.target_c:.0f}"
         parts.append(f"{name} {r.actual_c:.1f}{tgt}")

@@ -14,19 +14,18 @@ port. Time may run faster than real time (``SimClock(scale)``).
 from __future__ import annotations
 
 import collections
-import errno
 import math
-import os
 import random
 import re
-import select
 import threading
-import tty
 from dataclasses import dataclass, field
 
-from . import meters as M
 from . import protocol as P
+from .simmeter import VirtualMeter
 from .simphysics import PWM_FULL_SCALE, Physics, PrinterParams, SimClock, move_time_s
+from .simpty import PtyPort
+
+__all__ = ["Faults", "VirtualMeter", "VirtualPrinter", "demo_gcode"]
 
 FIRMWARE_NAME = "Marlin 2.1.2.1 (slicer-energy virtual printer)"
 CAPS = {
@@ -77,65 +76,6 @@ class Faults:
     seed: int = 0
 
 
-class _Pty:
-    """Master side of a pty in raw mode; ``path`` is what a host opens. Writes never block
-    (output is dropped when nobody reads, as a UART with no listener)."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        tty.setraw(self.master)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
-        self.closed = False
-        self.wlock = threading.Lock()
-
-    def write(self, data: bytes) -> None:
-        with self.wlock:
-            if self.closed:
-                return
-            view = memoryview(data)
-            tries = 0
-            while view:
-                try:
-                    n = os.write(self.master, view)
-                    view = view[n:]
-                except BlockingIOError:
-                    tries += 1
-                    if tries > 200:
-                        return
-                    select.select([], [self.master], [], 0.01)
-                except OSError:
-                    return
-
-    def read(self, timeout_s: float) -> bytes | None:
-        """Bytes available (b"" on timeout), None once closed."""
-        if self.closed:
-            return None
-        try:
-            r, _, _ = select.select([self.master], [], [], timeout_s)
-            if not r:
-                return b""
-            return os.read(self.master, 4096)
-        except BlockingIOError:
-            return b""
-        except OSError as exc:
-            if exc.errno in (errno.EIO, errno.EBADF):
-                return b""
-            return None
-
-    def close(self) -> None:
-        with self.wlock:
-            if self.closed:
-                return
-            self.closed = True
-            for fd in (self.master, self.slave):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-
-
 @dataclass
 class _Block:
     duration_s: float
@@ -167,7 +107,7 @@ class VirtualPrinter:
         self.advanced_ok = advanced_ok
         self.rng = random.Random(f"faults-{self.faults.seed}")
         self.physics = Physics(params, self.clock.now())
-        self.pty = _Pty()
+        self.pty = PtyPort()
         self.path = self.pty.path
         self._stop = threading.Event()
         self._lock = threading.Lock()  # planner + printer state
@@ -183,6 +123,7 @@ class VirtualPrinter:
         self.progress_pct: float | None = None
         self.print_start_s: float | None = None
         self.received: list[str] = []  # accepted commands in order (for tests)
+        self.motion_time_s = 0.0  # simulated seconds spent executing planner blocks
         self._inbuf = b""
         self.reset_done = False
         self._threads: list[threading.Thread] = []
@@ -527,8 +468,13 @@ class VirtualPrinter:
             (self.pos["X"], self.pos["Y"], self.pos["Z"]), (new["X"], new["Y"], new["Z"])
         )
         if word in ("G2", "G3") and ("I" in a or "J" in a):
-            r = math.hypot(a.get("I", 0.0), a.get("J", 0.0))
-            dxyz = max(dxyz, r * math.pi / 2)  # coarse arc length stand-in
+            dxyz = arc_length_mm(
+                (self.pos["X"], self.pos["Y"]),
+                (new["X"], new["Y"]),
+                (a.get("I", 0.0), a.get("J", 0.0)),
+                clockwise=word == "G2",
+                dz_mm=new["Z"] - self.pos["Z"],
+            )
         de = new["E"] - self.pos["E"]
         dist = dxyz if dxyz > 0 else abs(de)
         feed = min(self.feed_mm_s, self.params.max_feed_mm_s)
@@ -599,6 +545,7 @@ class VirtualPrinter:
                     ph.set_flow(block.e_rate_mm_s)
             if block.duration_s > 0:
                 self.clock.sleep_until(t0 + block.duration_s, self._stop)
+                self.motion_time_s += block.duration_s
 
     def _report(self) -> None:
         next_t = self.clock.now()
@@ -616,112 +563,25 @@ class _Reset(Exception):
     pass
 
 
-class VirtualMeter:
-    """A PZEM-004T v3 (``kind="pzem"``) or Eastron SDM120/230/630 on a pty (Modbus RTU slave),
-    measuring the virtual printer's wall power (1 s average) with seeded noise."""
-
-    def __init__(
-        self,
-        physics: Physics,
-        clock: SimClock,
-        kind: str = "pzem",
-        *,
-        address: int | None = None,
-        seed: int = 0,
-        noise_frac: float = 0.005,
-        voltage_v: float = 230.0,
-        power_factor: float = 0.9,  # assumption: switch-mode PSU without PFC under load
-    ) -> None:
-        if kind not in ("pzem", "sdm120", "sdm230", "sdm630"):
-            raise ValueError(f"unknown meter kind {kind!r}")
-        self.kind = kind
-        self.address = 1 if address is None else address
-        self.physics = physics
-        self.clock = clock
-        self.rng = random.Random(f"meter-{seed}")
-        self.noise_frac = noise_frac
-        self.voltage_v = voltage_v
-        self.power_factor = power_factor
-        self.energy_offset_wh = 0.0
-        self.pty = _Pty()
-        self.path = self.pty.path
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="vmeter", daemon=True)
-        self.requests = 0
-        # (t_s, true wall energy J) at every reading: the truth a calibration is checked against
-        self.true_log: list[tuple[float, float]] = []
-
-    def start(self) -> VirtualMeter:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.pty.close()
-        self._thread.join(timeout=2.0)
-
-    def reading(self) -> M.MeterSample:
-        t = self.clock.now()
-        self.physics.advance_to(t)
-        p = self.physics.mean_power_w(1.0) * (1.0 + self.rng.gauss(0.0, self.noise_frac))
-        v = self.voltage_v * (1.0 + self.rng.gauss(0.0, 0.002))
-        e_wh = self.physics.energy_j / 3600.0 - self.energy_offset_wh
-        self.true_log.append((t, self.physics.energy_j))
-        return M.MeterSample(
-            t_s=t,
-            power_w=max(0.0, p),
-            voltage_v=v,
-            current_a=max(0.0, p) / (v * self.power_factor),
-            energy_wh=e_wh,
-            frequency_hz=50.0,
-            power_factor=self.power_factor,
-        )
-
-    def _serve(self) -> None:
-        buf = b""
-        while not self._stop.is_set():
-            data = self.pty.read(0.05)
-            if data is None:
-                return
-            if not data:
-                buf = b""  # inter-frame silence ends any partial frame
-                continue
-            buf += data
-            while len(buf) >= 4:
-                frame_len = 8 if buf[1] in (0x03, 0x04) else 4 if buf[1] == 0x42 else 0
-                if frame_len == 0 or (buf[0] not in (self.address, M.PZEM_GENERAL_ADDRESS)):
-                    buf = buf[1:]
-                    continue
-                if len(buf) < frame_len:
-                    break
-                frame, buf = buf[:frame_len], buf[frame_len:]
-                if M.crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
-                    continue
-                self.requests += 1
-                reply = self._answer(frame)
-                if reply:
-                    self.pty.write(reply)
-
-    def _answer(self, frame: bytes) -> bytes | None:
-        addr, func = frame[0], frame[1]
-        if func == 0x42 and self.kind == "pzem":
-            s = self.reading()
-            self.energy_offset_wh += s.energy_wh
-            return M.with_crc(bytes([addr, 0x42]))
-        if func not in (0x03, 0x04):
-            return M.with_crc(bytes([addr, func | 0x80, 0x01]))
-        start = int.from_bytes(frame[2:4], "big")
-        count = int.from_bytes(frame[4:6], "big")
-        s = self.reading()
-        if self.kind == "pzem":
-            regs = M.pzem_registers(s)
-        else:
-            regs = M.sdm_registers(s, self.kind)
-        if start + count > len(regs) and self.kind == "pzem":
-            return M.with_crc(bytes([addr, func | 0x80, 0x02]))
-        words = [regs[i] if i < len(regs) else 0 for i in range(start, start + count)]
-        payload = b"".join(w.to_bytes(2, "big") for w in words)
-        return M.with_crc(bytes([addr, func, len(payload)]) + payload)
+def arc_length_mm(
+    start: tuple[float, float],
+    end: tuple[float, float],
+    center_offset: tuple[float, float],
+    *,
+    clockwise: bool,
+    dz_mm: float = 0.0,
+) -> float:
+    """Length of a G2 (clockwise) / G3 arc with centre ``start + (I, J)``; start == end is a
+    full circle, as in Marlin. A helix adds its Z rise."""
+    cx, cy = start[0] + center_offset[0], start[1] + center_offset[1]
+    r = math.hypot(center_offset[0], center_offset[1])
+    a0 = math.atan2(start[1] - cy, start[0] - cx)
+    a1 = math.atan2(end[1] - cy, end[0] - cx)
+    sweep = (a0 - a1) if clockwise else (a1 - a0)
+    sweep %= 2 * math.pi
+    if sweep < 1e-9:
+        sweep = 2 * math.pi
+    return math.hypot(r * sweep, dz_mm)
 
 
 def demo_gcode(layers: int = 6, size_mm: float = 20.0, layer_mm: float = 0.2) -> list[str]:

@@ -1,0 +1,417 @@
+"""Vectorised fast path of the G-code parser (same output as :mod:`.parse`'s line loop).
+
+Most lines of a sliced file are plain ``G1 X.. Y.. E..`` moves. This module finds
+them in a block of bytes with NumPy (line starts, comment cut, word starts), turns
+all their numbers into floats in one ``astype`` call, and resolves modal values
+(feedrate, absolute X/Y/Z, absolute or relative E with ``G92 E`` resets) with
+forward-fills. Every other line goes through the ordinary per-line handlers in
+order. Anything unusual in a block (G2/G3, G91, G20, G92 on X/Y/Z, compact or
+lower-case words, bytes that do not parse) makes :func:`parse_block` return
+``None`` and the caller re-parses that block with the exact line loop, which
+also produces the precise error messages. ``tests/test_gcode_fastparse.py``
+checks that both paths give identical moves and events on every corpus file.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .parse import (
+    FLAG_HOME,
+    FLAG_WIPE,
+    Event,
+    Moves,
+    ParseState,
+    _command,
+    _comment,
+    _words,
+)
+
+_G, _SP, _SC, _NL, _CR = ord("G"), ord(" "), ord(";"), ord("\n"), ord("\r")
+_LETTERS = {ord(c): i for i, c in enumerate("XYZEF")}
+_MODE_CMDS = {"G90", "G91", "M82", "M83", "G20", "G21"}
+_FALLBACK_CMDS = {"G0", "G1", "G2", "G3"}
+_MAX_NUM = 24
+# first three characters after ';' of the comments parse._comment acts on
+_COMMENT_CODES = np.array(
+    [
+        (ord(w[0]) << 16) | (ord(w[1]) << 8) | ord(w[2])
+        for w in ("TYP", "LAY", "WIP", "COL", "PAU", "Gen", "Sli", "FLA", "TIM")
+    ],
+    np.int32,
+)
+_LUT = np.full(256, -1, np.int64)
+for _i, _c in enumerate("XYZEF"):
+    _LUT[ord(_c)] = _i
+_PAREN = re.compile(r"\([^)]*\)?")
+
+
+class _Fallback(Exception):
+    pass
+
+
+class _Split(Exception):
+    """A command that depends on the position reached so far: parse the block in two."""
+
+    def __init__(self, offsets: list[int]) -> None:
+        self.offsets = offsets
+
+
+def _ffill(vals: np.ndarray, init: float) -> np.ndarray:
+    """Replace NaN by the last non-NaN value before it (``init`` at the start)."""
+    v = np.concatenate(([init], vals))
+    idx = np.where(np.isnan(v), 0, np.arange(len(v)))
+    np.maximum.accumulate(idx, out=idx)
+    return v[idx][1:]
+
+
+def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None:
+    """Parse ``buf`` (whole lines, ending in a newline) or return None to fall back.
+
+    The block is first cut before every mode change (G90/G91, M82/M83, G20/G21)
+    and every G92 on X/Y/Z, so that each piece has one mode and one origin. Pieces
+    the vectorised path cannot take are parsed by the line loop. On None, ``st``
+    and ``events`` are left untouched.
+    """
+    from .parse import _parse_piece_slow
+
+    snap = _snapshot(st)
+    n_ev = len(events)
+    try:
+        return _parse_block(buf, st, events, cut_check=True)
+    except _Split as sp:
+        cuts = [0, *sp.offsets, len(buf)]
+    except _Fallback:
+        _restore(st, snap)
+        del events[n_ev:]
+        return None
+    _restore(st, snap)
+    del events[n_ev:]
+    parts = []
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=False):
+        piece = buf[lo:hi]
+        snap = _snapshot(st)
+        n_ev = len(events)
+        try:
+            parts.append(_parse_block(piece, st, events, cut_check=False))
+            continue
+        except (_Fallback, _Split):
+            _restore(st, snap)
+            del events[n_ev:]
+        mv, ev = _parse_piece_slow(piece, st)
+        parts.append(mv)
+        events.extend(ev)
+    return Moves.concat(parts)
+
+
+def _snapshot(st: ParseState) -> dict:
+    d = dict(st.__dict__)
+    for k, v in d.items():
+        if isinstance(v, (list, dict)):
+            d[k] = v.copy()
+    return d
+
+
+def _restore(st: ParseState, snap: dict) -> None:
+    st.__dict__.update(snap)
+
+
+def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: bool) -> Moves:
+    a = np.frombuffer(buf, np.uint8)
+    nl = np.flatnonzero(a == _NL)
+    if len(nl) == 0 or nl[-1] != len(a) - 1:
+        raise _Fallback
+    starts = np.concatenate(([0], nl[:-1] + 1))
+    ends = nl.copy()
+    n_lines = len(starts)
+    cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == _CR)
+    ends[cr] -= 1
+    la = len(a)
+    b0 = a[starts]
+    b1 = a[np.minimum(starts + 1, la - 1)]
+    b2 = a[np.minimum(starts + 2, la - 1)]
+    length = ends - starts
+    is_move = (
+        (b0 == _G)
+        & ((b1 == ord("1")) | (b1 == ord("0")))
+        & (((b2 == _SP) & (length > 2)) | (length == 2))
+    )
+    blank = ends == starts
+    mv_lines = np.flatnonzero(is_move)
+    # comment lines: only those whose first bytes can matter reach Python
+    b3 = a[np.minimum(starts + 3, la - 1)]
+    code = (b1.astype(np.int32) << 16) | (b2.astype(np.int32) << 8) | b3
+    useful = np.isin(code, _COMMENT_CODES) | (b1 == _SP)
+    slow_lines = np.flatnonzero(~is_move & ~blank & ((b0 != _SC) | useful))
+    # lines after which moves must be read differently (mode change, G92 on X/Y/Z):
+    # cut the block there, once, before any real work (see parse_block)
+    if cut_check:
+        b3s = a[np.minimum(starts + 3, la - 1)]
+        head = (b0 == _G) & (
+            ((b1 == ord("9")) & ((b2 == ord("0")) | (b2 == ord("1")) | (b2 == ord("2"))))
+            | ((b1 == ord("2")) & ((b2 == ord("0")) | (b2 == ord("1"))))
+        ) | ((b0 == ord("M")) & (b1 == ord("8")) & ((b2 == ord("2")) | (b2 == ord("3"))))
+        head &= ~((b3s >= 48) & (b3s <= 57) | (b3s == 46)) | (length == 3)
+        first_move = int(mv_lines[0]) if len(mv_lines) else n_lines
+        cand = np.flatnonzero(head)
+        cuts = []
+        for li in cand[cand > first_move].tolist():
+            line = buf[starts[li] : ends[li]]
+            if line[:3] == b"G92" and not any(
+                c in line.split(b";", 1)[0] for c in (b"X", b"Y", b"Z")
+            ):
+                continue
+            cuts.append(int(starts[li]))
+        if cuts:
+            raise _Split(cuts)
+
+    # ---- numbers of the move lines, all at once ----
+    me = ends[mv_lines]
+    ms = np.minimum(starts[mv_lines] + 3, me)
+    sc = np.append(np.flatnonzero(a == _SC), la)
+    me = np.minimum(me, sc[np.searchsorted(sc, ms)])
+    # body mask: bytes that belong to a move line's words
+    mark = np.zeros(la + 1, np.int8)
+    mark[ms] += 1  # ms (and me) are distinct across lines
+    mark[me] -= 1
+    body = np.cumsum(mark[:-1], dtype=np.int8).view(bool)
+    # words start with X/Y/Z/E/F right after a blank; a number runs to the next word
+    cand = np.flatnonzero(_IS_LETTER[a[1:]] & _IS_BLANK[a[:-1]]) + 1
+    tok = cand[body[cand]]
+    tok_line = np.searchsorted(ms, tok, side="right") - 1  # index into mv_lines
+    n_tok_line = np.bincount(tok_line, minlength=len(ms))
+    if ((me > ms) & (n_tok_line == 0)).any():
+        raise _Fallback  # a move body without X/Y/Z/E/F words
+    if len(tok):
+        first = np.concatenate(([0], np.flatnonzero(np.diff(tok_line)) + 1))
+        if (tok[first] != ms[tok_line[first]]).any():
+            raise _Fallback  # something before the first word ('G1  X', 'G1 A1 X')
+    letters = a[tok]
+    same = np.concatenate((tok_line[1:] == tok_line[:-1], [False]))
+    nxt = np.concatenate((tok[1:], [0]))
+    tend = np.where(same, nxt, me[tok_line])
+    width = tend - tok - 1
+    if len(tok) and (width.min() < 1 or width.max() > _MAX_NUM):
+        raise _Fallback
+    wmax = int(width.max()) if len(tok) else 1
+    idx = tok.astype(np.int32)[None, :] + np.arange(1, wmax + 1, dtype=np.int32)[:, None]
+    chars = a[np.minimum(idx, la - 1)]
+    chars[np.arange(wmax)[:, None] >= width[None, :]] = 0
+    vals = _decimals(chars)
+
+    # ---- the other lines, in order, through the ordinary handlers ----
+    line0 = st.line
+    base = st.n_moves
+    synth_lines: list[int] = []  # G28 rows (index into lines)
+    synth_axes: list[tuple[bool, bool, bool]] = []
+    resets_line: list[int] = []  # G92 E
+    resets_val: list[float] = []
+    state_line: list[int] = []
+    state_vals: list[tuple[int, int, bool]] = []
+    init_state = (st.feature, st.layer, st.wiping)
+    first_move = int(mv_lines[0]) if len(mv_lines) else n_lines
+    moves_before = np.searchsorted(mv_lines, slow_lines).tolist()
+    for li, s0, e0, mb in zip(
+        slow_lines.tolist(),
+        starts[slow_lines].tolist(),
+        ends[slow_lines].tolist(),
+        moves_before,
+        strict=True,
+    ):
+        try:
+            s = buf[s0:e0].decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise _Fallback from None
+        st.line = line0 + li + 1
+        st.n_moves = base + mb + len(synth_lines)
+        if s[0] == ";":
+            _comment(st, s[1:], events)
+            state_line.append(li)
+            state_vals.append((st.feature, st.layer, st.wiping))
+            continue
+        cpos = s.find(";")
+        if cpos >= 0:
+            comment = s[cpos + 1 :]
+            s = s[:cpos].strip()
+            if comment.startswith("TYPE:"):
+                _comment(st, comment, events)
+                state_line.append(li)
+                state_vals.append((st.feature, st.layer, st.wiping))
+            if not s:
+                continue
+        if "(" in s:
+            s = _PAREN.sub(" ", s).strip()
+            if not s:
+                continue
+        if s[0] == "N" or "*" in s:
+            raise _Fallback
+        try:
+            cmd, params = _words(st, s)
+        except Exception:
+            raise _Fallback from None
+        if cmd in _FALLBACK_CMDS:
+            raise _Fallback
+        moved = first_move < li or bool(synth_lines) or bool(resets_line)
+        if cmd in _MODE_CMDS or (cmd == "G92" and (set(params) - {"E"} or not params)):
+            # these depend on (or change how to read) the position reached so far:
+            # fine before the block's first move, otherwise split the block here
+            if moved and (cmd == "G92" or _mode_changes(st, cmd)):
+                raise _Split([int(starts[li])])
+            if not st.abs_xyz and first_move < n_lines:
+                raise _Fallback
+            _command(st, cmd, params, s, events, None)
+            continue
+        if cmd == "G92":
+            resets_line.append(li)
+            resets_val.append(params["E"])
+            events.append(Event(st.n_moves, st.line, cmd, params, s))
+            continue
+        if cmd == "G28":
+            if not st.abs_xyz:
+                raise _Fallback
+            named = tuple(ax in params for ax in "XYZ")
+            if not any(named):
+                named = (True, True, True)
+            events.append(Event(st.n_moves, st.line, cmd, params, s))
+            synth_lines.append(li)
+            synth_axes.append(named)
+            continue
+        _command(st, cmd, params, s, events, None)
+    if st.inches or not st.abs_xyz:
+        raise _Fallback
+
+    # ---- assemble rows: move lines and G28 rows, ordered by line ----
+    n_mv, n_syn = len(mv_lines), len(synth_lines)
+    cols = np.full((5, n_mv + n_syn), np.nan)
+    cols[_LUT[letters], tok_line] = vals
+    row_line = np.concatenate((mv_lines, np.asarray(synth_lines, np.int64)))
+    flags = np.zeros(n_mv + n_syn, np.uint8)
+    flags[n_mv:] = FLAG_HOME
+    for r, named in enumerate(synth_axes):
+        for ax in range(3):
+            if named[ax]:
+                cols[ax, n_mv + r] = 0.0
+    order = np.argsort(row_line, kind="stable")
+    row_line = row_line[order]
+    cols = cols[:, order]
+    flags = flags[order]
+    pos, origin = st.pos, st.origin
+    xyz = [origin[i] + _ffill(cols[i], pos[i] - origin[i]) for i in range(3)]
+    f_raw = cols[4] / 60.0
+    f = _ffill(f_raw, st.f_mm_s)
+    e_col = cols[3]
+    e_col[flags == FLAG_HOME] = np.nan
+    if st.abs_e:
+        # logical E sequence: moves with E, and G92 E resets, in line order
+        has_e = ~np.isnan(e_col)
+        seq_line = np.concatenate((row_line[has_e], np.asarray(resets_line, np.int64)))
+        seq_val = np.concatenate((e_col[has_e], np.asarray(resets_val, np.float64)))
+        seq_is_move = np.concatenate((np.ones(has_e.sum(), bool), np.zeros(len(resets_line), bool)))
+        so = np.argsort(seq_line, kind="stable")
+        seq_val, seq_is_move = seq_val[so], seq_is_move[so]
+        prev = np.concatenate(([pos[3] - origin[3]], seq_val[:-1]))
+        de_seq = seq_val - prev
+        de = np.zeros(n_mv + n_syn)
+        de[np.flatnonzero(has_e)] = de_seq[seq_is_move]
+        last_logical = seq_val[-1] if len(seq_val) else pos[3] - origin[3]
+        pos3 = pos[3] + float(de.sum())
+        origin[3] = pos3 - last_logical
+        pos[3] = pos3
+    else:
+        de = np.nan_to_num(e_col, nan=0.0)
+        pos[3] += float(de.sum())
+        if resets_line:
+            origin[3] = pos[3] - resets_val[-1]
+    # per-row feature / layer / wipe from the comment lines before it
+    feat, lay, wipe = _row_states(row_line, state_line, state_vals, init_state)
+    flags = flags | np.where(wipe, FLAG_WIPE, 0).astype(np.uint8)
+    n = n_mv + n_syn
+    if n:
+        pos[0], pos[1], pos[2] = float(xyz[0][-1]), float(xyz[1][-1]), float(xyz[2][-1])
+        st.f_mm_s = float(f[-1])
+    st.line = line0 + n_lines
+    st.n_moves = base + n
+    return Moves(
+        line=(row_line + line0 + 1).astype(np.int64),
+        x=xyz[0],
+        y=xyz[1],
+        z=xyz[2],
+        de=de,
+        f=f,
+        feature=feat.astype(np.int16),
+        layer=lay.astype(np.int32),
+        flags=flags,
+    )
+
+
+def _mode_changes(st: ParseState, cmd: str) -> bool:
+    return {
+        "G90": not st.abs_xyz,
+        "G91": st.abs_xyz,
+        "M82": not st.abs_e,
+        "M83": st.abs_e,
+        "G20": not st.inches,
+        "G21": st.inches,
+    }[cmd]
+
+
+def _row_states(row_line, state_line, state_vals, init_state):
+    n = len(row_line)
+    if not state_line:
+        return (
+            np.full(n, init_state[0]),
+            np.full(n, init_state[1]),
+            np.full(n, bool(init_state[2])),
+        )
+    sv = np.asarray([init_state, *state_vals], np.int64)
+    k = np.searchsorted(np.asarray(state_line, np.int64), row_line)  # 0 = before any comment
+    return sv[k, 0], sv[k, 1], sv[k, 2].astype(bool)
+
+
+def _decimals(chars: np.ndarray) -> np.ndarray:
+    """Parse columns of ASCII decimals ('-12.5', '.8', '3 ') to float64, exactly like float().
+
+    ``chars`` is (width, n) uint8, zero padded. The digits form an integer m (< 2**53)
+    and k digits follow the point; m / 10**k is one correctly rounded IEEE division of
+    two exact numbers, hence the same double as the correctly rounded decimal that
+    float() returns. Anything else (exponents, stray characters, more than 15 digits)
+    raises _Fallback.
+    """
+    w, n_tok = chars.shape
+    if n_tok == 0:
+        return np.zeros(0)
+    cls = _CLASS[chars]  # 0 pad, 1 digit, 2 dot, 3 sign, 4 blank, 5 other
+    if (cls == 5).any() or (cls[1:] == 3).any():
+        raise _Fallback
+    blank = cls == 4
+    if blank.any():
+        ended = np.logical_or.accumulate(blank, axis=0)
+        if (ended & (cls != 0) & ~blank).any():
+            raise _Fallback  # text after the number inside the word
+    is_dig = cls == 1
+    is_dot = cls == 2
+    n_dig = is_dig.sum(axis=0)
+    if (n_dig == 0).any() or n_dig.max() > 15 or (is_dot.sum(axis=0) > 1).any():
+        raise _Fallback
+    below = np.cumsum(is_dig[::-1], axis=0)[::-1] - is_dig  # digits after this row
+    digit = np.where(is_dig, chars.astype(np.int64) - 48, 0)
+    m = (digit * _POW10_INT[below]).sum(axis=0)
+    k = (is_dig & np.logical_or.accumulate(is_dot, axis=0)).sum(axis=0)
+    out = m.astype(np.float64) / _POW10[k]
+    return np.where(chars[0] == ord("-"), -out, out)
+
+
+_CLASS = np.full(256, 5, np.uint8)
+_CLASS[0] = 0
+_CLASS[48:58] = 1
+_CLASS[ord(".")] = 2
+_CLASS[[ord("-"), ord("+")]] = 3
+_CLASS[[32, 9, 13]] = 4
+_POW10_INT = 10 ** np.arange(19, dtype=np.int64)
+_POW10 = 10.0 ** np.arange(23)
+_IS_BLANK = np.zeros(256, bool)
+_IS_BLANK[[32, 9]] = True
+_IS_LETTER = np.zeros(256, bool)
+_IS_LETTER[[ord(ch) for ch in "XYZEF"]] = True
