@@ -241,3 +241,19 @@ def test_fdm_jobs_pass_settings_through(client, tmp_path):
     for _, r in df.iterrows():
         est = predict_part(resolve_part("phone_case"), "fdm", layer_height_mm=r["set_layer_height"])
         assert r["energy_kwh"] == pytest.approx(est.energy_kwh, rel=1e-12)
+
+
+def test_progress_line_shows_done_rate_and_eta():
+    import io
+
+    from slicer_energy.batch_results import Progress
+
+    buf = io.StringIO()
+    bar = Progress(4, buf, skipped=2)
+    bar.update(1, final=True)
+    bar.update(1, errors=1, final=True)
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "resuming: 2 job(s) already in the results, skipped"
+    assert "1/4 jobs" in lines[1] and "jobs/s" in lines[1] and "ETA 0:" in lines[1]
+    assert "2/4 jobs" in lines[2] and "errors 1" in lines[2]
+    assert lines[2].startswith("[" + "#" * 12 + " " * 12 + "]")
