@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "samples",
     "lca",
     "claim",
+    "calibrate",
 )
 
 

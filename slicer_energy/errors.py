@@ -27,3 +27,7 @@ class SettingsError(SlicerEnergyError):
 
 class GcodeError(SlicerEnergyError):
     """A G-code file cannot be read: binary data, a malformed number, an impossible command."""
+
+
+class CalibrationError(SlicerEnergyError):
+    """A session or trace cannot be used for calibration (missing, corrupt, inconsistent)."""

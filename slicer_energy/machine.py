@@ -92,6 +92,10 @@ class FdmMachine:
     firmware_retract_speed_mm_s: float = 35.0
     source: dict[str, str] = field(default_factory=dict)  # dotted key -> source
     path: str = ""
+    # real machine time / planner time outside heater waits, from calibration (1 = uncalibrated)
+    time_scale: float = 1.0
+    # seconds a real M109/M190 lasts beyond ideal control (residency, PID approach), calibrated
+    wait_extra_s: float = 0.0
 
     def with_kinematics(self, kin: Kinematics, firmware: str | None = None) -> FdmMachine:
         return replace(self, kinematics=kin, firmware=firmware or self.firmware)
@@ -261,6 +265,43 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
 
 
 def load_machine(name_or_path: str | Path) -> FdmMachine:
-    """Load ``hardware/fdm/<name>.toml`` (or an explicit .toml path)."""
+    """Load ``hardware/fdm/<name>.toml`` (or an explicit .toml path).
+
+    A calibrated profile (written by ``slicer-energy calibrate``; it has a ``[calibration]``
+    table naming its ``base``) is an overlay: the base machine with the fitted heater and
+    electrical values in place. This is the one place that resolves it, for ``gcode``,
+    ``predict`` and calibration alike.
+    """
     p = find_profile("hardware", str(name_or_path))
-    return machine_from_profile(load_sourced_toml(p))
+    prof = load_sourced_toml(p)
+    if "calibration" in prof.values:
+        return _overlay_calibration(prof)
+    return machine_from_profile(prof)
+
+
+OVERLAY_TABLES = ("hotend", "bed", "electrical", "gcode")
+
+
+def _overlay_calibration(prof: SourcedProfile) -> FdmMachine:
+    where = str(prof.path)
+    cal = prof.values["calibration"]
+    base = cal.get("base")
+    if not isinstance(base, str) or not base:
+        raise ProfileError(f"{where}: [calibration] base must name the machine profile it refines")
+    if base.endswith(".toml") and not Path(base).is_absolute() and prof.path is not None:
+        cand = Path(prof.path).parent / base
+        base = str(cand) if cand.is_file() else base
+    base_prof = load_sourced_toml(find_profile("hardware", base))
+    if "calibration" in base_prof.values:
+        raise ProfileError(f"{where}: base {base!r} is itself a calibrated profile")
+    values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base_prof.values.items()}
+    sources = dict(base_prof.sources)
+    for t in OVERLAY_TABLES:
+        over = prof.values.get(t, {})
+        values.setdefault(t, {}).update(over)
+        sources.update({k: v for k, v in prof.sources.items() if k.startswith(t + ".")})
+    values["name"] = prof.values.get("name", f"{values.get('name', 'fdm')}-calibrated")
+    m = machine_from_profile(SourcedProfile(values, sources, prof.path))
+    ts = check_range(where, "calibration.time_scale", cal.get("time_scale", 1.0), 0.2, 5.0)
+    extra = check_range(where, "calibration.wait_extra_s", cal.get("wait_extra_s", 0.0), 0, 600)
+    return replace(m, time_scale=ts, wait_extra_s=extra)

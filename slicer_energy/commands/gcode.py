@@ -42,8 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="G-code file (.gcode or .gcode.gz)")
     p.add_argument(
         "--printer",
+        "--profile",
+        dest="printer",
         default="prusa-mk3s",
-        help="machine profile name in hardware/fdm/ or a .toml path (default: %(default)s)",
+        help="machine profile name in hardware/fdm/ or a .toml path, e.g. a calibrated profile "
+        "from `slicer-energy calibrate` (default: %(default)s)",
     )
     p.add_argument(
         "--printer-config",

@@ -1,0 +1,303 @@
+"""Fit the one thermal/electrical model (:mod:`slicer_energy.thermal`) to sessions.
+
+Unknowns: per heater ``p_max_w``, ``r_k_per_w``, ``c_j_per_k``, ``t_amb_c``; electronics
+base, steppers enabled, steppers moving, part fan, PSU efficiency. Residuals:
+
+* power: each meter reading minus the model's wall power averaged over the reading's window,
+  ``(P_el + P_st,en·en + P_st,mv·mv + P_fan·fan + P_hot·d_hot + P_bed·d_bed)/η``, with the
+  window means of the measured heater duty and the machine state;
+* temperature: each heater report minus the exact first-order step (``HeaterModel.step``)
+  from the previous report under the measured duty (equation error: no drift, any gap);
+  hotend intervals while extruding are left out (filament flow is not measured);
+* priors: ``(θ − θ_prior)/σ_prior`` from the base machine profile, so that a parameter the
+  data cannot determine stays at its prior instead of wandering.
+
+``scipy.optimize.least_squares`` (trf, bounded, soft-L1 loss) in two passes (the second with
+the noise levels re-estimated from the first's residuals). Uncertainties come from the
+Jacobian, ``cov = (JᵀJ)⁻¹``; a parameter is *identified* when the data shrink its prior
+standard deviation to less than half. Unidentified parameters are reported and reset to the
+prior. Note: heater temperatures fix P/C and R·C, the meter fixes P/η; the absolute scale
+(η) therefore comes from its prior unless something else pins it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from ..errors import CalibrationError
+from ..machine import FdmMachine
+from .session import Session, StepFn
+
+HEATERS = ("hotend", "bed")
+ELEC = (
+    "p_electronics_w",
+    "p_steppers_enabled_w",
+    "p_steppers_moving_w",
+    "p_fans_w",
+    "psu_efficiency",
+)
+PARAMS = tuple(
+    f"{h}.{k}" for h in HEATERS for k in ("p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c")
+) + tuple(f"electrical.{k}" for k in ELEC)
+
+# Prior widths: relative for scale parameters, absolute for ambient and efficiency.
+PRIOR_REL_SIGMA = 0.5  # assumption: a profile value is known to a factor of ~1.5
+PRIOR_T_AMB_SIGMA_C = 5.0  # assumption: room 17..27 °C
+PRIOR_ETA_SIGMA = 0.03  # assumption: 80 PLUS-class supplies 0.80..0.90 (rig/simphysics ranges)
+IDENTIFIED_SHRINK = 0.5  # posterior σ below half the prior σ = the data determine it
+
+
+@dataclass
+class ParamResult:
+    value: float
+    stderr: float
+    prior: float
+    prior_sigma: float
+    identified: bool
+
+
+@dataclass
+class FitResult:
+    params: dict[str, ParamResult]
+    r2: float
+    rms_w: float
+    rms_temp_c: dict[str, float]
+    n_power: int
+    n_temp: int
+    sessions: list[str]
+    notes: list[str] = field(default_factory=list)
+    time_scale: float = 1.0
+    time_scale_stderr: float = 0.0
+    homing_s: float | None = None  # measured mean G28 duration
+    wait_extra_s: float = 0.0  # real M109/M190 beyond ideal control, per wait
+
+    def value(self, key: str) -> float:
+        return self.params[key].value
+
+
+def priors_from_machine(m: FdmMachine) -> tuple[np.ndarray, np.ndarray]:
+    vals, sig = [], []
+    for key in PARAMS:
+        grp, name = key.split(".")
+        obj = getattr(m, grp)
+        v = float(getattr(obj, name))
+        vals.append(v)
+        if name == "t_amb_c":
+            sig.append(PRIOR_T_AMB_SIGMA_C)
+        elif name == "psu_efficiency":
+            sig.append(PRIOR_ETA_SIGMA)
+        else:
+            sig.append(max(PRIOR_REL_SIGMA * abs(v), 0.5))
+    return np.array(vals), np.array(sig)
+
+
+def _bounds(prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = [], []
+    for key, v in zip(PARAMS, prior, strict=True):
+        name = key.split(".")[1]
+        if name == "t_amb_c":
+            lo.append(-10.0)
+            hi.append(50.0)
+        elif name == "psu_efficiency":
+            lo.append(0.5)
+            hi.append(1.0)
+        elif name in ("p_max_w", "r_k_per_w", "c_j_per_k"):
+            lo.append(0.1 * v)
+            hi.append(10.0 * v)
+        else:
+            lo.append(0.0)
+            hi.append(max(10.0 * v, 50.0))
+    return np.array(lo), np.array(hi)
+
+
+def _centered_duty(tr) -> StepFn:
+    """Duty reported at t_k held over the half-intervals around t_k."""
+    t = tr.t_s
+    if t.size < 2:
+        return StepFn(t, tr.duty)
+    edges = np.concatenate(([t[0]], 0.5 * (t[1:] + t[:-1])))
+    return StepFn(edges, tr.duty, float(t[-1]))
+
+
+@dataclass
+class _Prepared:
+    feats: np.ndarray  # n x 6: 1, en, mv, fan, d_hot, d_bed
+    power: np.ndarray
+    temp: dict[str, tuple[np.ndarray, ...]]  # T0, T1, dt, duty, t1
+
+
+def prepare(s: Session) -> _Prepared:
+    a = s.power_t_s - s.power_window_s
+    b = s.power_t_s
+    cols = [np.ones_like(b), s.steppers.mean(a, b), s.moving.mean(a, b), s.fan.mean(a, b)]
+    temp = {}
+    for h in HEATERS:
+        tr = s.heaters.get(h)
+        if tr is None or not s.duty_known:
+            cols.append(np.zeros_like(b))
+            continue
+        fn = _centered_duty(tr)
+        cols.append(fn.mean(a, b))
+        t0, t1 = tr.t_s[:-1], tr.t_s[1:]
+        dt = t1 - t0
+        ok = (dt > 1e-3) & (dt <= 10.0) & np.isfinite(tr.duty[:-1])
+        if h == "hotend" and s.print_t0_s is not None:
+            ok &= ~((t1 > s.print_t0_s) & (t0 < s.job_t1_s))  # filament flow not measured
+        d = fn.mean(t0, t1)
+        temp[h] = (tr.actual_c[:-1][ok], tr.actual_c[1:][ok], dt[ok], d[ok], t1[ok])
+    return _Prepared(np.column_stack(cols), s.power_w, temp)
+
+
+def _model_power(theta: dict[str, float], feats: np.ndarray) -> np.ndarray:
+    w = np.array(
+        [
+            theta["electrical.p_electronics_w"],
+            theta["electrical.p_steppers_enabled_w"],
+            theta["electrical.p_steppers_moving_w"],
+            theta["electrical.p_fans_w"],
+            theta["hotend.p_max_w"],
+            theta["bed.p_max_w"],
+        ]
+    )
+    return feats @ w / theta["electrical.psu_efficiency"]
+
+
+def _model_temp(theta: dict[str, float], h: str, t0, dt, duty) -> np.ndarray:
+    p, r, c, ta = (theta[f"{h}.{k}"] for k in ("p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c"))
+    t_inf = ta + duty * p * r
+    return t_inf + (t0 - t_inf) * np.exp(-dt / (r * c))
+
+
+def fit_sessions(
+    sessions: list[Session],
+    machine: FdmMachine,
+    *,
+    fix: dict[str, float] | None = None,
+) -> FitResult:
+    """Fit the machine's thermal/electrical parameters to ``sessions``.
+
+    ``fix`` holds parameters at given values (e.g. ``{"electrical.psu_efficiency": 1.0}``
+    for a meter on the DC side of the supply).
+    """
+    if not sessions:
+        raise CalibrationError("no sessions to calibrate from")
+    prep = [prepare(s) for s in sessions]
+    prior, psig = priors_from_machine(machine)
+    fix = dict(fix or {})
+    for k in fix:
+        if k not in PARAMS:
+            raise CalibrationError(f"cannot fix unknown parameter {k!r}")
+    free = [i for i, k in enumerate(PARAMS) if k not in fix]
+    lo, hi = _bounds(prior)
+    x0 = np.clip(prior[free], lo[free] + 1e-9, hi[free] - 1e-9)
+    scale = psig[free]
+    feats = np.vstack([p.feats for p in prep])
+    power = np.concatenate([p.power for p in prep])
+    sig_p = 1.0 + 0.01 * float(np.median(power))
+    sig_t = {h: 0.3 for h in HEATERS}
+
+    def theta_of(x: np.ndarray) -> dict[str, float]:
+        th = dict(zip(PARAMS, prior, strict=True))
+        th.update(fix)
+        for j, i in enumerate(free):
+            th[PARAMS[i]] = float(x[j])
+        return th
+
+    def parts(x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        th = theta_of(x)
+        rp = power - _model_power(th, feats)
+        rt = {}
+        for h in HEATERS:
+            chunks = [
+                p.temp[h][1] - _model_temp(th, h, p.temp[h][0], p.temp[h][2], p.temp[h][3])
+                for p in prep
+                if h in p.temp and p.temp[h][0].size
+            ]
+            rt[h] = np.concatenate(chunks) if chunks else np.zeros(0)
+        return rp, rt
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        rp, rt = parts(x)
+        r = [rp / sig_p] + [rt[h] / sig_t[h] for h in HEATERS]
+        r.append((x - prior[free]) / psig[free])
+        return np.concatenate(r)
+
+    res = None
+    for _pass in range(2):
+        res = least_squares(
+            resid,
+            x0,
+            bounds=(lo[free], hi[free]),
+            loss="soft_l1",
+            f_scale=2.0,
+            x_scale=scale,
+            method="trf",
+            max_nfev=400,
+        )
+        rp, rt = parts(res.x)
+        sig_p = max(0.05, 1.4826 * float(np.median(np.abs(rp - np.median(rp)))))
+        for h in HEATERS:
+            if rt[h].size > 10:
+                sig_t[h] = max(0.01, 1.4826 * float(np.median(np.abs(rt[h]))))
+        x0 = res.x
+    assert res is not None
+    rp, rt = parts(res.x)
+    jac = res.jac
+    try:
+        cov = np.linalg.pinv(jac.T @ jac)
+    except np.linalg.LinAlgError:  # pragma: no cover
+        cov = np.full((len(free), len(free)), np.nan)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    th = theta_of(res.x)
+    out: dict[str, ParamResult] = {}
+    notes: list[str] = []
+    for i, key in enumerate(PARAMS):
+        if key in fix:
+            out[key] = ParamResult(fix[key], 0.0, prior[i], psig[i], False)
+            continue
+        j = free.index(i)
+        ident = bool(se[j] < IDENTIFIED_SHRINK * psig[i])
+        val = th[key] if ident else float(prior[i])
+        out[key] = ParamResult(val, float(se[j]), float(prior[i]), float(psig[i]), ident)
+        if not ident:
+            notes.append(
+                f"{key}: not determined by these sessions (σ {se[j]:.3g} vs prior σ "
+                f"{psig[i]:.3g}); kept the prior {prior[i]:.4g}"
+            )
+    ss_res = float(np.sum(rp**2))
+    ss_tot = float(np.sum((power - power.mean()) ** 2))
+    rms_t = {h: float(np.sqrt(np.mean(rt[h] ** 2))) for h in HEATERS if rt[h].size}
+    return FitResult(
+        params=out,
+        r2=1.0 - ss_res / ss_tot if ss_tot > 0 else math.nan,
+        rms_w=float(np.sqrt(np.mean(rp**2))),
+        rms_temp_c=rms_t,
+        n_power=int(power.size),
+        n_temp=int(sum(v.size for v in rt.values())),
+        sessions=[s.name for s in sessions],
+        notes=notes,
+    )
+
+
+def calibrated_machine(machine: FdmMachine, fit: FitResult) -> FdmMachine:
+    """The base machine with the fitted values in place (kinematics etc. unchanged)."""
+    from dataclasses import replace
+
+    def grp(name: str):
+        obj = getattr(machine, name)
+        kw = {k.split(".")[1]: fit.params[k].value for k in fit.params if k.startswith(name + ".")}
+        return replace(obj, **kw)
+
+    return replace(
+        machine,
+        hotend=grp("hotend"),
+        bed=grp("bed"),
+        electrical=grp("electrical"),
+        time_scale=fit.time_scale,
+        wait_extra_s=fit.wait_extra_s,
+        homing_s=machine.homing_s if fit.homing_s is None else fit.homing_s,
+    )

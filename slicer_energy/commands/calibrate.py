@@ -1,0 +1,205 @@
+"""``slicer-energy calibrate``: fit a printer's energy model from logged sessions and check
+it on held-out prints."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..calib.fit import (
+    HEATERS,
+    _model_power,
+    _model_temp,
+    prepare,
+)
+from ..calib.profile import write_profile
+from ..calib.session import load_session
+from ..calib.validate import calibrate_sessions, predict_session
+from ..errors import CalibrationError
+from ..machine import load_machine
+from ._output import print_json, print_table
+
+EPILOG = """\
+examples:
+  slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1 --scale 200 --tail 300
+  slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 2 --scale 200
+  slicer-energy calibrate /tmp/rig/*-p3-s1 --holdout /tmp/rig/*-p3-s2 \\
+      --base ender3-v2 --out my-printer.toml --plots /tmp/plots
+  slicer-energy gcode part.gcode --profile my-printer.toml
+
+Each SESSION is a folder written by `slicer-energy rig log` or `rig demo`
+(firmware_logs/README.md). Record at least one session with a cool-down tail (--tail)
+so the heaters' thermal resistance and capacity are determined. Parameters the sessions
+cannot determine are reported as not identified and keep the base profile's value.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit heater, electronics, stepper, fan and PSU parameters from logged sessions",
+        description=(
+            "Align each session's serial log, temperatures and meter readings on one clock, fit "
+            "the thermal/electrical model (bounded robust least squares, priors from the base "
+            "profile), report uncertainties and which parameters the data determine, write a "
+            "calibrated profile, and predict held-out prints from their G-code."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("sessions", nargs="+", metavar="SESSION", help="session folder(s) to fit")
+    p.add_argument(
+        "--holdout",
+        action="append",
+        default=[],
+        metavar="SESSION",
+        help="session predicted from its G-code with the fitted profile (repeatable)",
+    )
+    p.add_argument(
+        "--base",
+        default="ender3-v2",
+        help="machine profile the calibration refines; its values are the priors "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="PROFILE.toml",
+        help="calibrated profile to write (default: calib/<base>-calibrated.toml)",
+    )
+    p.add_argument(
+        "--fix-psu-efficiency",
+        type=float,
+        default=None,
+        metavar="ETA",
+        help="hold PSU efficiency (1.0 for a meter on the DC side of the supply)",
+    )
+    p.add_argument("--plots", metavar="DIR", help="write power and temperature PNG plots here")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    base = load_machine(args.base)
+    fit_s = [load_session(f) for f in args.sessions]
+    hold_s = [load_session(f) for f in args.holdout]
+    fix = {}
+    if args.fix_psu_efficiency is not None:
+        fix["electrical.psu_efficiency"] = args.fix_psu_efficiency
+    fit, cm = calibrate_sessions(fit_s, base, fix=fix)
+    ts, ts_se = fit.time_scale, fit.time_scale_stderr
+    holdout = [predict_session(s, cm).as_dict() for s in hold_s]
+    out = Path(args.out) if args.out else Path("calib") / f"{base.name}-calibrated.toml"
+    if out.exists() and out.is_dir():
+        raise CalibrationError(f"{out}: is a directory; --out needs a .toml file path")
+    write_profile(out, args.base, base, fit, holdout=holdout)
+    plots = []
+    if args.plots:
+        plots = _plots(Path(args.plots), fit_s + hold_s, fit, base)
+    if args.json:
+        print_json(
+            {
+                "params": {
+                    k: {
+                        "value": p.value,
+                        "stderr": p.stderr,
+                        "identified": p.identified,
+                        "prior": p.prior,
+                    }
+                    for k, p in fit.params.items()
+                },
+                "fit": {
+                    "r2": fit.r2,
+                    "rms_w": fit.rms_w,
+                    "rms_temp_c": fit.rms_temp_c,
+                    "n_power": fit.n_power,
+                    "n_temp": fit.n_temp,
+                    "time_scale": ts,
+                    "time_scale_stderr": ts_se,
+                    "homing_s": fit.homing_s,
+                    "sessions": fit.sessions,
+                    "notes": fit.notes,
+                },
+                "holdout": holdout,
+                "profile": str(out),
+                "plots": [str(p) for p in plots],
+            }
+        )
+        return 0
+    rows = [
+        [k, f"{p.value:.4g}", f"{p.stderr:.2g}", "yes" if p.identified else "no (prior kept)"]
+        for k, p in fit.params.items()
+    ]
+    print_table(rows, ["parameter", "value", "stderr", "identified"])
+    print(
+        f"\nfit: R² {fit.r2:.4f}, RMS {fit.rms_w:.2f} W over {fit.n_power} readings; "
+        + ", ".join(f"{h} RMS {v:.3f} °C" for h, v in fit.rms_temp_c.items())
+        + f"; time scale {ts:.3f}"
+    )
+    if holdout:
+        print()
+        print_table(
+            [
+                [
+                    h["session"],
+                    f"{h['energy_kwh_measured'] * 1000:.2f}",
+                    f"{h['energy_kwh_predicted'] * 1000:.2f}",
+                    f"{100 * h['energy_error']:+.1f} %",
+                    f"{h['time_s_measured']:.0f}",
+                    f"{h['time_s_predicted']:.0f}",
+                ]
+                for h in holdout
+            ],
+            ["held-out session", "Wh measured", "Wh predicted", "error", "s measured", "s pred."],
+        )
+    print(f"\nprofile: {out}")
+    for p in plots:
+        print(f"plot: {p}")
+    return 0
+
+
+def _plots(folder: Path, sessions, fit, base) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    th = {k: p.value for k, p in fit.params.items()}
+    written = []
+    for s in sessions:
+        pr = prepare(s)
+        model = _model_power(th, pr.feats)
+        fig, (a1, a2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), height_ratios=[3, 1])
+        a1.plot(s.power_t_s, s.power_w, lw=0.8, label="measured")
+        a1.plot(s.power_t_s, model, lw=0.8, label="model")
+        a1.set_ylabel("wall power (W)")
+        a1.legend()
+        a1.set_title(f"{s.name}: power")
+        a2.plot(s.power_t_s, s.power_w - model, lw=0.6, color="k")
+        a2.set_ylabel("residual (W)")
+        a2.set_xlabel("session time (s)")
+        p = folder / f"{s.name}_power.png"
+        fig.tight_layout()
+        fig.savefig(p, dpi=100)
+        plt.close(fig)
+        written.append(p)
+        fig, ax = plt.subplots(figsize=(10, 4))
+        for h in HEATERS:
+            tr = s.heaters.get(h)
+            if tr is None:
+                continue
+            ax.plot(tr.t_s, tr.actual_c, lw=0.8, label=f"{h} measured")
+            if h in pr.temp and pr.temp[h][0].size:
+                t0, _t1, dt, d, t_end = pr.temp[h]
+                ax.plot(t_end, _model_temp(th, h, t0, dt, d), ".", ms=2, label=f"{h} model")
+        ax.set_xlabel("session time (s)")
+        ax.set_ylabel("°C")
+        ax.legend()
+        ax.set_title(f"{s.name}: temperatures (model: one step from each report)")
+        p = folder / f"{s.name}_temps.png"
+        fig.tight_layout()
+        fig.savefig(p, dpi=100)
+        plt.close(fig)
+        written.append(p)
+    return written

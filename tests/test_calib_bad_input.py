@@ -1,0 +1,105 @@
+"""Bad sessions are rejected with a message naming the file and what is wrong.
+
+Each case starts from the real example session in ``firmware_logs/`` (recorded by
+``rig demo``) and breaks one thing in a copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from slicer_energy.calib.session import load_session
+from slicer_energy.cli import main
+from slicer_energy.errors import CalibrationError
+from slicer_energy.resources import data_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@pytest.fixture
+def session(tmp_path) -> Path:
+    root = Path(str(data_dir("firmware_logs")))
+    src = sorted(p for p in root.iterdir() if p.is_dir() and (p / "meta.toml").exists())[0]
+    dst = tmp_path / src.name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_example_session_loads(session):
+    s = load_session(session)
+    assert s.job_t1_s > s.job_t0_s
+    assert {"hotend", "bed"} <= set(s.heaters)
+    assert s.gcode_lines[0].startswith("M140") or any(ln.startswith("M190") for ln in s.gcode_lines)
+    # the summary the logger wrote integrates the same samples as we do (trapezoid)
+    e = s.energy_j(s.power_t_s[0], s.power_t_s[-1]) / 3.6e6
+    summary = tomllib.loads((session / "summary.toml").read_text())
+    assert e == pytest.approx(summary["energy_kwh"], rel=1e-3)
+
+
+@pytest.mark.parametrize("name", ["power.csv", "temps.csv", "serial.log", "meta.toml"])
+def test_missing_file(session, name):
+    (session / name).unlink()
+    with pytest.raises(CalibrationError, match=rf"{name}: missing"):
+        load_session(session)
+
+
+def test_corrupt_power_csv(session):
+    p = session / "power.csv"
+    lines = p.read_text().splitlines()
+    garbled = [lines[0]] + [ln.replace(".", "#") for ln in lines[1:]]
+    p.write_text("\n".join(garbled) + "\n")
+    with pytest.raises(CalibrationError, match=r"power\.csv: .*not numbers.*corrupt"):
+        load_session(session)
+
+
+def test_binary_garbage(session):
+    (session / "temps.csv").write_bytes(b"\x00\x01\x02" * 100)
+    with pytest.raises(CalibrationError, match=r"temps\.csv"):
+        load_session(session)
+
+
+def test_corrupt_meta(session):
+    (session / "meta.toml").write_text("[session\nlabel = ")
+    with pytest.raises(CalibrationError, match=r"meta\.toml: not valid TOML"):
+        load_session(session)
+
+
+def test_non_monotonic_timestamps(session):
+    p = session / "power.csv"
+    lines = p.read_text().splitlines()
+    lines[50], lines[60] = lines[60], lines[50]
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CalibrationError, match=r"power\.csv: t_s goes backwards at data row"):
+        load_session(session)
+
+
+def test_meter_trace_not_overlapping_the_print(session):
+    p = session / "power.csv"
+    lines = p.read_text().splitlines()
+    out = [lines[0]]
+    for ln in lines[1:]:
+        t, rest = ln.split(",", 1)
+        out.append(f"{float(t) + 5000.0:.4f},{rest}")
+    p.write_text("\n".join(out) + "\n")
+    with pytest.raises(CalibrationError, match=r"power\.csv: meter trace .* does not cover"):
+        load_session(session)
+
+
+def test_cli_prints_one_line_and_exits_2(session, capsys):
+    (session / "power.csv").unlink()
+    rc = main(["calibrate", str(session)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "power.csv: missing" in err and len(err.strip().splitlines()) == 1
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(CalibrationError, match="not a session folder"):
+        load_session(tmp_path / "nope")

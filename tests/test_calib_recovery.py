@@ -1,0 +1,221 @@
+"""Calibration recovers the hidden parameters of virtual printers from their session folders.
+
+Sessions come from the real rig stack (virtual printer and meter on ptys, our host and
+logger, ``rig demo``) running faster than real time. The truth file written beside each
+session is read only here, by the test, to check the fit; calibration gets a copy of the
+session folder with nothing else next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from slicer_energy.calib.fit import fit_sessions
+from slicer_energy.calib.session import load_session
+from slicer_energy.calib.validate import calibrate_sessions, predict_session
+from slicer_energy.cli import main
+from slicer_energy.machine import load_machine
+from slicer_energy.rig.demo import run_demo
+from slicer_energy.rig.sim import demo_gcode
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytestmark = pytest.mark.timeout(300)
+SEEDS = (1, 2, 3)
+HELD_OUT_TOL = 0.06  # see test_held_out_print_energy
+SCALE = 100.0  # simulated seconds per real second (200+ lets serial round trips distort print time)
+
+
+def _isolated(folder: Path, dest: Path) -> Path:
+    """Copy a session folder alone into ``dest`` (no truth file anywhere near it)."""
+    out = dest / folder.name
+    shutil.copytree(folder, out)
+    assert not list(dest.glob("*sim_truth*"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def printers(tmp_path_factory):
+    """Per printer seed: a calibration session with a cool-down tail and a held-out print of
+    a different part, each copied alone into a clean folder; and the truth files."""
+    raw = tmp_path_factory.mktemp("raw")
+    clean = tmp_path_factory.mktemp("clean")
+    out = {}
+    for seed in SEEDS:
+        cal = run_demo(
+            raw,
+            printer_seed=seed,
+            seed=10 + seed,
+            scale=SCALE,
+            tail_s=300,
+            gcode_lines=demo_gcode(layers=10, size_mm=25.0),
+            label=f"cal{seed}",
+        )
+        hold = run_demo(
+            raw,
+            printer_seed=seed,
+            seed=20 + seed,
+            scale=SCALE,
+            tail_s=20,
+            gcode_lines=demo_gcode(layers=12, size_mm=30.0),
+            label=f"hold{seed}",
+        )
+        d = clean / f"p{seed}"
+        d.mkdir()
+        out[seed] = {
+            "cal": _isolated(cal.session.folder, d),
+            "hold": _isolated(hold.session.folder, d),
+            "truth": tomllib.loads(cal.truth_path.read_text()),
+            "hold_truth": tomllib.loads(hold.truth_path.read_text()),
+        }
+    return out
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a / b - 1.0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_recovers_what_a_wall_meter_determines(printers, seed):
+    """Heater wall power P/η, steady rise P·R, time constant R·C, base wall power: 5 %."""
+    pr = printers[seed]
+    base = load_machine("ender3-v2")
+    fit = fit_sessions([load_session(pr["cal"])], base)
+    t = pr["truth"]["params"]
+    eta_t = t["electrical"]["psu_efficiency"]
+    eta = fit.value("electrical.psu_efficiency")
+    for h in ("hotend", "bed"):
+        p, r, c = (fit.value(f"{h}.{k}") for k in ("p_max_w", "r_k_per_w", "c_j_per_k"))
+        tp, tr, tc = (t[h][k] for k in ("p_max_w", "r_k_per_w", "c_j_per_k"))
+        assert _rel(p / eta, tp / eta_t) < 0.05, (h, p / eta, tp / eta_t)
+        assert _rel(p * r, tp * tr) < 0.05, (h, p * r, tp * tr)
+        assert _rel(r * c, tr * tc) < 0.05, (h, r * c, tr * tc)
+        assert fit.params[f"{h}.p_max_w"].identified
+    pe = fit.value("electrical.p_electronics_w")
+    assert _rel(pe / eta, t["electrical"]["p_electronics_w"] / eta_t) < 0.05
+    assert fit.r2 > 0.99
+    # η itself is not determined by a wall meter (it scales every load alike): said so
+    assert not fit.params["electrical.psu_efficiency"].identified
+    assert any("psu_efficiency" in n for n in fit.notes)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_absolute_heater_parameters_with_known_psu(printers, seed):
+    """Given the PSU efficiency (a user who knows their supply, or a DC-side meter), heater
+    power, R, C and base power are each within 5 % of the hidden truth."""
+    pr = printers[seed]
+    t = pr["truth"]["params"]
+    fit = fit_sessions(
+        [load_session(pr["cal"])],
+        load_machine("ender3-v2"),
+        fix={"electrical.psu_efficiency": t["electrical"]["psu_efficiency"]},
+    )
+    for h in ("hotend", "bed"):
+        for k in ("p_max_w", "r_k_per_w", "c_j_per_k"):
+            assert _rel(fit.value(f"{h}.{k}"), t[h][k]) < 0.05, (h, k, fit.value(f"{h}.{k}"))
+    assert _rel(fit.value("electrical.p_electronics_w"), t["electrical"]["p_electronics_w"]) < 0.05
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_held_out_print_energy(printers, seed):
+    """The issue's goal is 3 %; unloaded runs reach it (README: +0.1 %), but the simulator's
+    print time includes serial round trips at 100x real time and varies ~10 % with CPU load
+    (seen: -5.4 % on seed 3 during a full-suite run), so CI asserts 6 %. Not a pass of the 3 %
+    claim: see the README calibration section."""
+    pr = printers[seed]
+    base = load_machine("ender3-v2")
+    _fit, cm = calibrate_sessions([load_session(pr["cal"])], base)
+    hold = load_session(pr["hold"])
+    p = predict_session(hold, cm)
+    assert abs(p.energy_error) < HELD_OUT_TOL, p
+    # duration: the simulator's print time includes serial round trips at 100x speed, which
+    # vary with machine load; 10 % here, energy (heater-dominated) is the 3 % claim
+    assert _rel(p.time_s_predicted, p.time_s_measured) < 0.10, p
+    # the uncalibrated base profile is worse (the check has teeth)
+    p0 = predict_session(hold, base, 1.0)
+    assert abs(p0.energy_error) > abs(p.energy_error)
+
+
+def test_cli_from_session_folders_alone(printers, tmp_path, capsys):
+    pr = printers[1]
+    out = tmp_path / "cal.toml"
+    plots = tmp_path / "plots"
+    rc = main(
+        [
+            "calibrate",
+            str(pr["cal"]),
+            "--holdout",
+            str(pr["hold"]),
+            "--out",
+            str(out),
+            "--plots",
+            str(plots),
+            "--json",
+        ]
+    )
+    assert rc == 0
+    js = json.loads(capsys.readouterr().out)
+    assert set(js) >= {"params", "fit", "holdout", "profile"}
+    assert js["profile"] == str(out)
+    assert js["params"]["bed.p_max_w"]["identified"] is True
+    assert set(js["params"]["hotend.r_k_per_w"]) >= {"value", "stderr", "identified"}
+    h = js["holdout"][0]
+    assert set(h) >= {
+        "session",
+        "energy_kwh_measured",
+        "energy_kwh_predicted",
+        "time_s_measured",
+        "time_s_predicted",
+    }
+    assert abs(h["energy_kwh_predicted"] / h["energy_kwh_measured"] - 1) < HELD_OUT_TOL
+    assert 0.99 < js["fit"]["r2"] <= 1.0
+    pngs = sorted(p.name for p in plots.glob("*.png"))
+    assert len(pngs) == 4 and pngs[0].endswith(".png")
+    assert all((plots / p).stat().st_size > 10_000 for p in pngs)
+    # the written profile is usable wherever a machine profile is: fitted values in place
+    m = load_machine(out)
+    assert m.bed.p_max_w == pytest.approx(js["params"]["bed.p_max_w"]["value"], rel=1e-5)
+    assert m.kinematics == load_machine("ender3-v2").kinematics
+    assert m.time_scale == pytest.approx(js["fit"]["time_scale"], rel=1e-5)
+
+
+def test_fitting_code_never_names_the_truth_file():
+    import slicer_energy.calib as pkg
+
+    for f in Path(pkg.__file__).parent.glob("*.py"):
+        assert "sim_truth" not in f.read_text(), f
+
+
+def test_calibrated_profile_moves_gcode_energy_towards_truth(printers, tmp_path):
+    """(d) ``predict`` for FDM is not in main yet, so the direction and size of the change is
+    checked on what ``gcode --profile`` computes: the calibrated profile moves the energy of a
+    print from the base profile's value to within 3 % of the simulator's true machine."""
+    from dataclasses import replace
+
+    from slicer_energy.gcode.analyze import analyze_file
+    from slicer_energy.thermal import ElectricalModel, HeaterModel
+
+    pr = printers[2]
+    t = pr["truth"]["params"]
+    base = load_machine("ender3-v2")
+    _fit, cm = calibrate_sessions([load_session(pr["cal"])], base)
+    truth = replace(
+        base,
+        hotend=HeaterModel(**t["hotend"]),
+        bed=HeaterModel(**t["bed"]),
+        electrical=ElectricalModel(**t["electrical"]),
+    )
+    g = tmp_path / "part.gcode"
+    g.write_text("\n".join(demo_gcode(layers=20, size_mm=40.0)) + "\n")
+    e = {k: analyze_file(g, m).energy_j for k, m in (("base", base), ("cal", cm), ("truth", truth))}
+    assert (e["cal"] - e["base"]) * (e["truth"] - e["base"]) > 0  # right direction
+    assert abs(e["truth"] - e["base"]) / e["truth"] > 0.05  # the base profile is really off
+    assert abs(e["cal"] / e["truth"] - 1) < 0.03  # right amount
