@@ -90,6 +90,7 @@ class FdmMachine:
     bed_leveling_s: float = 60.0  # G29 / G80 / BED_MESH_CALIBRATE
     firmware_retract_mm: float = 0.8  # G10/G11 length
     firmware_retract_speed_mm_s: float = 35.0
+    build_volume_mm: tuple[float, float, float] | None = None  # x, y, z printable size
     source: dict[str, str] = field(default_factory=dict)  # dotted key -> source
     path: str = ""
     # real machine time / planner time outside heater waits, from calibration (1 = uncalibrated)
@@ -112,6 +113,7 @@ _TOP = {
     "filament",
     "gcode",
     "klipper",
+    "build",
     "source",
 }
 
@@ -259,8 +261,22 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
             0.1,
             500,
         ),
+        build_volume_mm=_build_volume(where, v.get("build", {})),
         source=dict(prof.sources),
         path=str(prof.path),
+    )
+
+
+def _build_volume(where: str, b: dict) -> tuple[float, float, float] | None:
+    """Optional ``[build] volume_mm = [x, y, z]``: parts larger than this are refused."""
+    check_known_keys(f"{where} [build]", b, {"volume_mm"})
+    if "volume_mm" not in b:
+        return None
+    v = b["volume_mm"]
+    if not (isinstance(v, list) and len(v) == 3):
+        raise ProfileError(f"{where}: build.volume_mm must be [x, y, z] in mm, got {v!r}")
+    return tuple(
+        check_range(where, f"build.volume_mm[{i}]", x, 1.0, 5000.0) for i, x in enumerate(v)
     )
 
 

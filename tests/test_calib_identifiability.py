@@ -40,3 +40,42 @@ def test_unheated_bed_keeps_prior_and_says_so(tmp_path):
     assert fit.value("hotend.p_max_w") / eta == pytest.approx(
         truth["hotend"]["p_max_w"] / eta_t, rel=0.05
     )
+
+
+def test_gcode_applies_calibrated_time_scale_and_wait_overhead(tmp_path):
+    """A calibrated overlay's time scale stretches motion and its wait overhead lengthens
+    each heater wait in the marlin timeline; PrusaSlicer emulation stays untouched."""
+    from slicer_energy.gcode.analyze import analyze_file
+    from slicer_energy.machine import load_machine
+
+    gfile = tmp_path / "p.gcode"
+    moves = [f"G1 X{10 + (i % 2) * 50} Y{10 + i} E{0.5 * (i + 1):.2f} F3000" for i in range(200)]
+    gfile.write_text(
+        "\n".join(
+            [
+                "M140 S60",
+                "M104 S200",
+                "M190 S60",
+                "M109 S200",
+                "G28",
+                "G92 E0",
+                *moves,
+                "M104 S0",
+                "M140 S0",
+            ]
+        )
+        + "\n"
+    )
+    overlay = tmp_path / "cal.toml"
+    overlay.write_text(
+        '[calibration]\nbase = "prusa-mk3s"\nsource = "test"\ntime_scale = 1.1\n'
+        "wait_extra_s = 30.0\n"
+    )
+    base = analyze_file(gfile, load_machine("prusa-mk3s"), mode="marlin")
+    cal = analyze_file(gfile, load_machine(str(overlay)), mode="marlin")
+    motion = base.time_by_phase_s["motion"]
+    assert cal.time_by_phase_s["motion"] == pytest.approx(1.1 * motion, rel=1e-9)
+    assert cal.time_by_phase_s["wait"] == pytest.approx(base.time_by_phase_s["wait"] + 60.0)
+    p_base = analyze_file(gfile, load_machine("prusa-mk3s"), mode="prusa")
+    p_cal = analyze_file(gfile, load_machine(str(overlay)), mode="prusa")
+    assert p_cal.time_s == pytest.approx(p_base.time_s)

@@ -139,9 +139,11 @@ def test_held_out_print_energy(printers, seed):
     # duration: the simulator's print time includes serial round trips at 100x speed, which
     # vary with machine load; 10 % here, energy (heater-dominated) is the 3 % claim
     assert _rel(p.time_s_predicted, p.time_s_measured) < 0.10, p
-    # the uncalibrated base profile is worse (the check has teeth)
+    # Where the uncalibrated base profile misses the tolerance, calibration must beat it
+    # (seed 2's printer is 33 % off the base; seed 3's happens to be within 0.3 % of it).
     p0 = predict_session(hold, base, 1.0)
-    assert abs(p0.energy_error) > abs(p.energy_error)
+    if abs(p0.energy_error) > HELD_OUT_TOL:
+        assert abs(p.energy_error) < abs(p0.energy_error)
 
 
 def test_cli_from_session_folders_alone(printers, tmp_path, capsys):
@@ -207,8 +209,10 @@ def test_calibrated_profile_moves_gcode_energy_towards_truth(printers, tmp_path)
     t = pr["truth"]["params"]
     base = load_machine("ender3-v2")
     _fit, cm = calibrate_sessions([load_session(pr["cal"])], base)
+    # Same timing corrections (time scale, wait overhead) on both sides: this compares the
+    # fitted heaters and electrics with the true ones.
     truth = replace(
-        base,
+        cm,
         hotend=HeaterModel(**t["hotend"]),
         bed=HeaterModel(**t["bed"]),
         electrical=ElectricalModel(**t["electrical"]),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,16 +54,6 @@ def analyze_lines(
         return analyze_file(p, machine, mode=mode, thermal=thermal, timeline=True)
 
 
-def _non_wait(res: GcodeResult) -> tuple[float, float]:
-    """(seconds, joules) of the timeline's planned motion (what the time scale scales)."""
-    t = e = 0.0
-    for r in res.timeline:
-        if r.kind == "motion":
-            t += r.t1_s - r.t0_s
-            e += r.energy_j
-    return t, e
-
-
 _MODAL = ("G90", "G91", "M82", "M83", "G92", "G20", "G21")
 
 
@@ -79,9 +69,15 @@ def print_phase_lines(s: Session) -> list[str] | None:
     return pre + s.gcode_lines[idx:]
 
 
+def _uncorrected(machine: FdmMachine) -> FdmMachine:
+    """The machine without calibrated timing corrections: what they are measured against."""
+    return replace(machine, time_scale=1.0, wait_extra_s=0.0)
+
+
 def time_scale_factor(sessions: list[Session], machine: FdmMachine) -> tuple[float, float]:
     """Real print-phase duration (first extruding move acknowledged .. last line acknowledged)
     over the planner's time for the same lines; mean over sessions and its standard error."""
+    machine = _uncorrected(machine)
     ratios = []
     for s in sessions:
         lines = print_phase_lines(s)
@@ -105,23 +101,6 @@ def time_scale_factor(sessions: list[Session], machine: FdmMachine) -> tuple[flo
 
 def _timeline_waits(res: GcodeResult) -> float:
     return sum(r.t1_s - r.t0_s for r in res.timeline if r.kind == "wait")
-
-
-def _hold_power_w(res: GcodeResult, machine: FdmMachine) -> float:
-    """Wall power at the end of the last heater wait (both heaters holding, steppers as then)."""
-    waits = [r for r in res.timeline if r.kind == "wait"]
-    if not waits:
-        return 0.0
-    r = waits[-1]
-    el = machine.electrical
-    p = el.p_electronics_w + r.fan * el.p_fans_w
-    p += (
-        machine.hotend.holding_duty(r.hotend_set_c) * machine.hotend.p_max_w
-        if r.hotend_set_c > 0
-        else 0
-    )
-    p += machine.bed.holding_duty(r.bed_set_c) * machine.bed.p_max_w if r.bed_set_c > 0 else 0
-    return p / el.psu_efficiency
 
 
 def homing_time_s(sessions: list[Session]) -> float | None:
@@ -151,6 +130,7 @@ def wait_extra_s(sessions: list[Session], machine: FdmMachine) -> float:
     """Mean seconds a real M109/M190 lasts beyond the ideal-control heat-up of the timeline:
     the firmware's residency time (Marlin TEMP_RESIDENCY_TIME, TEMP_WINDOW) and the slower
     PID approach inside its functional range, which the timeline does not model."""
+    machine = _uncorrected(machine)
     extra, n = 0.0, 0
     for s in sessions:
         k = _n_waits(s.gcode_lines)
@@ -163,18 +143,13 @@ def wait_extra_s(sessions: list[Session], machine: FdmMachine) -> float:
 
 
 def predict_session(s: Session, machine: FdmMachine, time_scale: float | None = None) -> Prediction:
-    """Energy and duration of ``s``'s job predicted from its G-code; ``time_scale`` defaults
-    to the machine's (1 for an uncalibrated profile)."""
-    time_scale = machine.time_scale if time_scale is None else time_scale
+    """Energy and duration of ``s``'s job predicted from its G-code by the ``gcode`` timeline,
+    which applies the machine's calibrated time scale and wait overhead; ``time_scale``
+    overrides the machine's."""
+    if time_scale is not None:
+        machine = replace(machine, time_scale=time_scale)
     res = analyze_lines(s.gcode_lines, machine)
-    t_motion, e_motion = _non_wait(res)
-    t_pred = res.time_s + (time_scale - 1.0) * t_motion
-    e_pred = res.energy_j + (time_scale - 1.0) * e_motion
-    # waits last longer than ideal control by the calibrated extra; the heaters then hold
-    n_w = _n_waits(s.gcode_lines)
-    if n_w and machine.wait_extra_s > 0:
-        t_pred += n_w * machine.wait_extra_s
-        e_pred += n_w * machine.wait_extra_s * _hold_power_w(res, machine)
+    t_pred, e_pred = res.time_s, res.energy_j
     return Prediction(
         session=s.name,
         energy_kwh_measured=s.job_energy_j / 3.6e6,

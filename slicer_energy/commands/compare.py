@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding, load_casting
-from ..errors import SlicerEnergyError
+from ..errors import SettingsError, SlicerEnergyError
 from .predict import _fmt_table, predict_part, record
 
 EPILOG = """\
@@ -27,6 +28,8 @@ def compare_records(
     rows: list[dict[str, Any]] = []
     try:
         rows.append(record(predict_part(loaded, "fdm")))
+    except SettingsError as exc:  # e.g. larger than the printer: no FDM row, say why
+        print(f"fdm: skipped: {exc}", file=sys.stderr)
     except SlicerEnergyError as exc:
         if "not installed" not in str(exc):
             raise

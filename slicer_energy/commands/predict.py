@@ -16,12 +16,24 @@ DEFAULT_MATERIAL = {"sls": "PA12", "mls": "AlSi10Mg"}
 
 EPILOG = """\
 examples:
+  slicer-energy predict phone_case                                 FDM on a Prusa MK3S, 0.20 mm
+  slicer-energy predict part.stl --printer ender3-v2 --infill 20   another printer, 20 % infill
+  slicer-energy predict part.stl --supports --preset 0.15mm-quality --json
+  slicer-energy predict part.stl --price-per-kwh 0.30 --grid-gco2-per-kwh 380
   slicer-energy predict part.stl --process sls                    one part alone in the P 390
   slicer-energy predict part.stl --process sls --copies 20        twenty copies share the job
   slicer-energy predict part.stl --process sls --fill --json      a full build, JSON record
   slicer-energy predict bracket.stl --process mls --variant high  EOS M 290, study's 'Max' case
 
-Energy per part is the job's energy shared out: laser energy by scanned volume, everything
+FDM (the default process): the part is voxelised at the layer height, split per layer into
+perimeters, solid/top/bridge/sparse infill, supports and skirt, timed with the printer's
+accelerations and jerk and PrusaSlicer's minimum-layer-time slowdown, and the heaters,
+electronics, steppers and fan are integrated over that timeline (the same electrical model
+as 'slicer-energy gcode'). Presets mirror PrusaSlicer 2.5's MK3S profiles; accuracy against
+PrusaSlicer is in the README (section 'FDM prediction').
+
+Sintering: energy per part is the job's energy shared out: laser energy by scanned volume,
+everything
 time-dependent (warm-up, heaters, gas, recoating, cool-down) by build-height share. Machine
 numbers that are assumptions are listed in the README (section 'Laser sintering').
 """
@@ -30,6 +42,8 @@ numbers that are assumptions are listed in the README (section 'Laser sintering'
 def record(est: Estimate) -> dict[str, Any]:
     """Flat JSON record of an estimate (the keys documented in the README)."""
     ex = est.extra
+    if est.process == "fdm":
+        return fdm_record(est)
     return {
         "process": est.process,
         "machine": est.machine,
@@ -51,6 +65,46 @@ def record(est: Estimate) -> dict[str, Any]:
     }
 
 
+def fdm_record(
+    est: Estimate, price_per_kwh: float | None = None, gco2_per_kwh: float | None = None
+) -> dict[str, Any]:
+    """JSON record of an FDM estimate: time, filament, energy by phase/feature/component."""
+    ex = est.extra
+    kwh = est.energy_kwh
+    s = est.settings
+    return {
+        "process": "fdm",
+        "machine": est.machine,
+        "material": s.get("material"),
+        "case": s.get("preset", ""),
+        "time_s": est.time_s,
+        "print_time_s": ex.get("print_time_s"),
+        "energy_kwh": kwh,
+        "job_energy_kwh": kwh,
+        "copies": 1,
+        "utilisation": None,
+        "material_g": est.material_g,
+        "filament_m": ex.get("filament_mm", 0.0) / 1000.0,
+        "powder_waste_g": None,
+        "kwh_per_kg": kwh / (est.material_g / 1000.0) if est.material_g else None,
+        "by_phase": {k: v / J_PER_KWH for k, v in est.energy_by_phase_j.items()},
+        "by_phase_s": dict(est.time_by_phase_s),
+        "by_feature": dict(est.time_by_feature_s),
+        "by_feature_filament_mm": ex.get("filament_by_feature_mm", {}),
+        "by_component": {k: v / J_PER_KWH for k, v in est.energy_by_component_j.items()},
+        "cost": None if price_per_kwh is None else kwh * price_per_kwh,
+        "co2_g": None if gco2_per_kwh is None else kwh * gco2_per_kwh,
+        "profile": {
+            "machine": est.machine,
+            "preset": s.get("preset"),
+            **est.provenance,
+        },
+        "settings": s,
+        "extra": ex,
+        "provenance": est.provenance,
+    }
+
+
 def predict_part(
     loaded: Any,
     process: str,
@@ -60,12 +114,13 @@ def predict_part(
     fill_build: bool = False,
     variant: str = "nominal",
     layers: Any = None,
+    **fdm_options: Any,
 ) -> Estimate:
     """Dispatch by process name (the CLI's and compare's one entry point).
 
     ``layers``: sls/mls only, the part's precomputed
     :class:`~slicer_energy.powderbed.PartLayers` for that process's layer grid (see
-    :func:`slicer_energy.batch.layer_grid`); a batch passes it to skip re-voxelising.
+    :func:`slicer_energy.sweep.layer_grid`); a batch passes it to skip re-voxelising.
     """
     name = getattr(loaded, "name", "part")
     if process == "sls":
@@ -101,6 +156,7 @@ def predict_part(
                 "the FDM model is not installed in this version; use --process sls or mls"
             ) from None
         kwargs = {k: v for k, v in (("machine", machine), ("material", material)) if v}
+        kwargs.update({k: v for k, v in fdm_options.items() if v is not None})
         return fdm.predict_fdm(loaded, **kwargs)
     raise SlicerEnergyError(f"unknown process {process!r}; choose one of {', '.join(PROCESSES)}")
 
@@ -141,12 +197,50 @@ def _fmt_table(rows: list[dict[str, Any]]) -> None:
     )
 
 
+def _fdm_table(r: dict[str, Any]) -> None:
+    t = r["time_s"]
+    print(
+        f"{r['machine']}, preset {r['case']}, {r['material']}: "
+        f"{int(t // 3600)} h {int(t % 3600 // 60):02d} min in all "
+        f"(printing {r['print_time_s'] / 60:.1f} min), filament {r['filament_m']:.2f} m = "
+        f"{r['material_g']:.1f} g, energy {r['energy_kwh']:.3f} kWh at the plug"
+    )
+    rows = [
+        [k, f"{r['by_phase_s'].get(k, 0.0) / 60:.1f}", f"{v:.4f}"] for k, v in r["by_phase"].items()
+    ]
+    print_table(rows, header=["phase", "min", "kWh"])
+    print_table(
+        [[k, f"{v:.4f}"] for k, v in r["by_component"].items()], header=["component", "kWh"]
+    )
+    fil = r["by_feature_filament_mm"]
+    print_table(
+        [[k, f"{v / 60:.1f}", f"{fil.get(k, 0.0) / 1000:.2f}"] for k, v in r["by_feature"].items()],
+        header=["feature", "min", "filament m"],
+    )
+    if r["cost"] is not None:
+        print(f"electricity cost: {r['cost']:.3f} (at {r['cost'] / r['energy_kwh']:.3f} per kWh)")
+    if r["co2_g"] is not None:
+        print(f"grid emissions: {r['co2_g']:.1f} g CO2e")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.copies is not None and args.copies < 1:
         raise SlicerEnergyError(f"--copies must be >= 1, got {args.copies}")
+    for opt in ("price_per_kwh", "grid_gco2_per_kwh"):
+        v = getattr(args, opt)
+        if v is not None and v < 0:
+            raise SlicerEnergyError(f"--{opt.replace('_', '-')} must be >= 0, got {v}")
     from ..samples import resolve_part
 
     loaded = resolve_part(args.part, args.units)
+    fdm_opts: dict[str, Any] = {}
+    if args.process == "fdm":
+        fdm_opts = {
+            "preset": args.preset,
+            "infill_percent": args.infill,
+            "supports": True if args.supports else None,
+            "layer_height_mm": args.layer_height,
+        }
     est = predict_part(
         loaded,
         args.process,
@@ -155,7 +249,15 @@ def run(args: argparse.Namespace) -> int:
         copies=args.copies or 1,
         fill_build=args.fill,
         variant=args.variant,
+        **fdm_opts,
     )
+    if est.process == "fdm":
+        rec = fdm_record(est, args.price_per_kwh, args.grid_gco2_per_kwh)
+        if args.json:
+            print_json(rec)
+        else:
+            _fdm_table(rec)
+        return 0
     rec = record(est)
     if args.json:
         print_json(rec)
@@ -188,7 +290,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--machine",
-        help="machine profile name or .toml path (default: eosint-p390 for sls, eos-m290 for mls)",
+        "--printer",
+        dest="machine",
+        help="machine profile name or .toml path (default: prusa-mk3s for fdm, eosint-p390 "
+        "for sls, eos-m290 for mls); FDM printers: prusa-mk3s, ender3-v2",
     )
     p.add_argument("--material", help="material (default: PA12 for sls, AlSi10Mg for mls)")
     g = p.add_mutually_exclusive_group()
@@ -200,6 +305,18 @@ def register(sub: Any) -> None:
         default="nominal",
         help="mls: the study's low/high energy variant (default: nominal)",
     )
+    f = p.add_argument_group("FDM options")
+    f.add_argument(
+        "--preset",
+        default="0.20mm-quality",
+        help="print settings preset (0.20mm-quality, 0.15mm-quality, 0.30mm-draft) or .toml path "
+        "(default: 0.20mm-quality)",
+    )
+    f.add_argument("--infill", type=float, help="sparse infill density in %% (default: preset's)")
+    f.add_argument("--supports", action="store_true", help="generate supports under overhangs")
+    f.add_argument("--layer-height", type=float, help="layer height in mm (default: preset's)")
+    f.add_argument("--price-per-kwh", type=float, help="electricity price, to report the cost")
+    f.add_argument("--grid-gco2-per-kwh", type=float, help="grid emission factor, g CO2e/kWh")
     p.add_argument("--units", default="mm", help="length unit of the mesh file (default: mm)")
     p.add_argument("--json", action="store_true", help="print one JSON record")
     p.set_defaults(func=run)

@@ -151,8 +151,15 @@ class _Timeline:
         self.phase = {k: 0.0 for k in ("motion", "wait", "dwell", "homing", "leveling")}
         self.phase_energy: dict[str, float] = {}
         self.keep_rows = keep_rows
+        # Calibrated corrections (1 and 0 for an uncalibrated profile): real motion takes
+        # time_scale x the planned time; each M109/M190 wait lasts wait_extra_s longer than
+        # the ideal heater model (residency, PID approach).
+        self.time_scale = m.time_scale
+        self.wait_extra_s = m.wait_extra_s
 
     def advance(self, dt: float, kind: str, moving: bool, extruded_mm: float = 0.0) -> None:
+        if kind == "motion":
+            dt *= self.time_scale
         if dt <= 0:
             return
         self.phase[kind] = self.phase.get(kind, 0.0) + dt
@@ -257,6 +264,9 @@ class _Timeline:
             self.he_c = target
         else:
             self.bed_c = target
+        # The firmware's residency window applies even at temperature: every wait pays it,
+        # with the heaters holding.
+        self.advance(self.wait_extra_s, "wait", False)
 
 
 def _planner(mode: str, machine: FdmMachine, path: Path):
@@ -288,6 +298,8 @@ def analyze_file(
     path = Path(path)
     planner = None
     tl = _Timeline(machine, thermal, timeline)
+    if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
+        tl.time_scale, tl.wait_extra_s = 1.0, 0.0
     feat_t: dict[int, float] = {}
     feat_fil: dict[int, float] = {}
     travel_t = retract_t = 0.0

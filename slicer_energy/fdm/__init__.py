@@ -1,0 +1,1 @@
+"""FDM process model from geometry: features on the LayerGrid, time, energy (issue 4)."""

@@ -1,0 +1,299 @@
+"""Print time of a feature decomposition: speeds, acceleration, cooling slowdown, travel.
+
+Per layer and feature the path length and the number of line pieces are known
+(:mod:`.features`). The time of a piece is the trapezoid of the machine's motion
+planner: it starts and ends at the junction speed a corner allows (classic jerk),
+accelerates at the feature's acceleration and cruises at the feature speed. Slicers
+slow small layers down to a minimum layer time; PrusaSlicer caps the feedrate of every
+extrusion except bridges at the one value F that stretches the layer (its length /
+feedrate estimate) to ``min_layer_time_s``, but not below ``min_print_speed`` — the
+same cap is solved here per layer. Travel per layer is a retraction cycle (retract,
+wipe, lift, move, lower, prime) per island and per contour loop.
+
+Every function is pure; arrays are NumPy (per-layer values, a few thousand at most).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .features import LayerFeatures
+from .settings import PrintSettings
+
+# Which speed/acceleration each feature uses.
+_SPEED = {
+    "external_perimeter": "v_external_perimeter_mm_s",
+    "perimeter": "v_perimeter_mm_s",
+    "solid_infill": "v_solid_infill_mm_s",
+    "top_solid_infill": "v_top_solid_infill_mm_s",
+    "bridge_infill": "v_bridge_mm_s",
+    "internal_infill": "v_infill_mm_s",
+    "support_material": "v_support_mm_s",
+    "support_material_interface": "v_support_interface_mm_s",
+    "skirt_brim": "v_first_layer_mm_s",
+}
+_ACCEL = {
+    "external_perimeter": "a_perimeter_mm_s2",
+    "perimeter": "a_perimeter_mm_s2",
+    "solid_infill": "a_infill_mm_s2",
+    "top_solid_infill": "a_infill_mm_s2",
+    "bridge_infill": "a_bridge_mm_s2",
+    "internal_infill": "a_infill_mm_s2",
+    "support_material": "a_default_mm_s2",
+    "support_material_interface": "a_default_mm_s2",
+    "skirt_brim": "a_first_layer_mm_s2",
+}
+_WIDTH = {
+    "external_perimeter": "w_external_perimeter_mm",
+    "perimeter": "w_perimeter_mm",
+    "solid_infill": "w_solid_infill_mm",
+    "top_solid_infill": "w_top_infill_mm",
+    "bridge_infill": "w_solid_infill_mm",
+    "internal_infill": "w_infill_mm",
+    "support_material": "w_support_mm",
+    "support_material_interface": "w_support_mm",
+    "skirt_brim": "w_first_layer_mm",
+}
+_NOT_SLOWED = {"bridge_infill"}  # PrusaSlicer's CoolingBuffer leaves bridges alone
+_LINES = {  # zig-zag fills: every line ends in a turn and a short connector
+    "solid_infill",
+    "top_solid_infill",
+    "bridge_infill",
+    "support_material",
+    "support_material_interface",
+}
+
+
+@dataclass(frozen=True)
+class MotionLimits:
+    """What the time model needs from the machine's kinematics (mm, mm/s, mm/s²)."""
+
+    max_accel_xy_mm_s2: float = 1000.0
+    max_accel_z_mm_s2: float = 200.0
+    max_accel_e_mm_s2: float = 5000.0
+    accel_retract_mm_s2: float = 1250.0
+    max_feedrate_xy_mm_s: float = 200.0
+    max_feedrate_z_mm_s: float = 12.0
+    jerk_xy_mm_s: float = 8.0
+    jerk_z_mm_s: float = 0.4
+    jerk_e_mm_s: float = 4.5
+
+
+@dataclass(frozen=True)
+class TimeConstants:
+    """Free constants of the geometric time model, fitted to PrusaSlicer 2.5 estimates.
+
+    Fitted on the training parts named in the README (accuracy is reported on others).
+    """
+
+    gyroid_piece_mm: float = 3.85  # the wavy gyroid line slows to the jerk speed this often
+    corners_per_loop: float = 4.0  # sharp corners of a contour loop (when no mesh is given)
+    travels_per_island: float = 2.06  # retraction cycles per island per layer
+    travels_per_loop: float = 0.0  # extra cycles per contour loop (holes)
+    travels_per_region: float = 0.0  # extra cycles per connected infill region
+    travels_per_break: float = 0.276  # extra cycles per solid line cut by a hole
+    travel_island_factor: float = 1.0  # travel move / sqrt(island area)
+    naive_travel_fraction: float = 0.6  # travel share counted by the cooling estimate
+
+
+@dataclass
+class TimeResult:
+    """Seconds per layer and feature (``by_feature``), plus layer totals and the cooling cap."""
+
+    by_feature_s: dict[str, np.ndarray]
+    layer_s: np.ndarray
+    speed_cap_mm_s: np.ndarray  # the cooling feedrate cap per layer (inf: none)
+    start_end_s: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_s(self) -> float:
+        return float(self.layer_s.sum() + self.start_end_s)
+
+    def totals_by_feature_s(self) -> dict[str, float]:
+        return {k: float(v.sum()) for k, v in self.by_feature_s.items()}
+
+
+def trapezoid_s(length_mm: Any, v_mm_s: Any, a_mm_s2: Any, v_junction_mm_s: Any) -> Any:
+    """Time of a move from ``v_junction`` up to ``v`` (if reachable) and back down (vectorised)."""
+    length = np.asarray(length_mm, dtype=float)
+    v = np.maximum(np.asarray(v_mm_s, dtype=float), 1e-9)
+    a = np.maximum(np.asarray(a_mm_s2, dtype=float), 1e-9)
+    vj = np.minimum(np.asarray(v_junction_mm_s, dtype=float), v)
+    d_ramp = (v * v - vj * vj) / a  # accelerate + decelerate
+    full = length / v + (v - vj) ** 2 / (a * v)
+    vp = np.sqrt(vj * vj + a * length)
+    short = 2.0 * (vp - vj) / a
+    return np.where(length >= d_ramp, full, short)
+
+
+def retraction_cycles_s(
+    s: PrintSettings, m: MotionLimits, travel_mm: Any, a_xy: float
+) -> np.ndarray:
+    """One travel with retract, lift, move, lower and prime: the planner's time (vectorised)."""
+    a_e = min(m.accel_retract_mm_s2, m.max_accel_e_mm_s2)
+    t = 0.0
+    if s.retract_mm > 0:
+        t += 2 * float(trapezoid_s(s.retract_mm, s.retract_speed_mm_s, a_e, m.jerk_e_mm_s))
+    if s.retract_lift_mm > 0:
+        vz = min(s.v_travel_z_mm_s, m.max_feedrate_z_mm_s)
+        t += 2 * float(trapezoid_s(s.retract_lift_mm, vz, m.max_accel_z_mm_s2, m.jerk_z_mm_s))
+    vt = min(s.v_travel_mm_s, m.max_feedrate_xy_mm_s)
+    return t + trapezoid_s(travel_mm, vt, min(a_xy, m.max_accel_xy_mm_s2), m.jerk_xy_mm_s)
+
+
+def _cooling_cap(
+    lengths: np.ndarray, speeds: np.ndarray, fixed_s: np.ndarray, target_s: float, v_min: float
+) -> np.ndarray:
+    """Per layer, the feedrate cap F that makes Σ L/min(v, F) + fixed = target (inf: none)."""
+    nz = lengths.shape[1]
+    naive = (lengths / speeds).sum(axis=0) + fixed_s
+    need = naive < target_s
+    cap = np.full(nz, np.inf)
+    if target_s <= 0 or not need.any():
+        return cap
+    lo = np.full(nz, v_min)
+    hi = np.full(nz, float(speeds.max()))
+
+    def time_at(f: np.ndarray) -> np.ndarray:
+        return (lengths / np.minimum(speeds, f[None, :])).sum(axis=0) + fixed_s
+
+    slowest = time_at(lo)
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        too_slow = time_at(mid) > target_s
+        lo = np.where(too_slow, mid, lo)
+        hi = np.where(too_slow, hi, mid)
+    f = np.where(slowest <= target_s, v_min, 0.5 * (lo + hi))
+    cap[need] = f[need]
+    return cap
+
+
+def layer_times(
+    feat: LayerFeatures,
+    s: PrintSettings,
+    m: MotionLimits | None = None,
+    c: TimeConstants | None = None,
+    corners_per_layer: np.ndarray | None = None,
+) -> TimeResult:
+    """Time of every layer by feature, including travel and the cooling slowdown.
+
+    ``corners_per_layer`` (sharp contour corners crossing each layer, from the mesh)
+    replaces the constant ``corners_per_loop`` guess where given.
+    """
+    m = m or MotionLimits()
+    c = c or TimeConstants()
+    nz = feat.nz
+    first = np.zeros(nz, dtype=bool)
+    first[0] = True
+    names = [k for k in feat.length_mm if k in _SPEED]
+    h_l = np.where(first, s.first_layer_height_mm, s.layer_height_mm)
+
+    L = np.zeros((len(names), nz))
+    V = np.zeros((len(names), nz))
+    A = np.zeros((len(names), nz))
+    N = np.zeros((len(names), nz))
+    for i, k in enumerate(names):
+        length = feat.length_mm[k].astype(float).copy()
+        pieces = feat.pieces[k].astype(float).copy()
+        v = np.full(nz, getattr(s, _SPEED[k]))
+        if k in ("external_perimeter", "perimeter"):
+            # Loops shorter than 2π·6.5 mm print at the small-perimeter speed: blend by length.
+            fs = feat.small_perimeter_fraction
+            v = 1.0 / ((1 - fs) / v + fs / s.v_small_perimeter_mm_s)
+        if k == "internal_infill" and s.infill_pattern == "gyroid":
+            pieces = length / c.gyroid_piece_mm
+        if k == "skirt_brim":  # PrusaSlicer prints the skirt at the support speed
+            v = np.full(nz, s.v_support_mm_s)
+        v = np.where(first, s.v_first_layer_mm_s, v)
+        # Volumetric flow and max print speed bound every extrusion.
+        w = getattr(s, _WIDTH[k])
+        q = s.spacing_mm(w, s.layer_height_mm) * h_l
+        if s.max_volumetric_mm3_s > 0:
+            v = np.minimum(v, s.max_volumetric_mm3_s / np.maximum(q, 1e-9))
+        v = np.minimum(v, min(s.v_max_print_mm_s, m.max_feedrate_xy_mm_s))
+        a = np.full(nz, getattr(s, _ACCEL[k]) or s.a_default_mm_s2)
+        a = np.where(first, s.a_first_layer_mm_s2 or a, a)
+        L[i], V[i], A[i], N[i] = length, v, np.minimum(a, m.max_accel_xy_mm_s2), pieces
+
+    # Travel: retraction cycles per island and loop.
+    n_cycles = c.travels_per_island * feat.islands + c.travels_per_loop * np.maximum(
+        feat.loops - feat.islands, 0
+    )
+    n_cycles = n_cycles + c.travels_per_region * feat.fill_regions
+    n_cycles = n_cycles + c.travels_per_break * feat.fill_breaks
+    layer_area = feat.area_mm2["external_perimeter"] + feat.area_mm2["perimeter"]
+    layer_area = layer_area + sum(
+        feat.area_mm2[k]
+        for k in ("solid_infill", "top_solid_infill", "bridge_infill", "internal_infill")
+    )
+    d_travel = c.travel_island_factor * np.sqrt(layer_area / np.maximum(feat.islands, 1))
+    cyc = retraction_cycles_s(s, m, d_travel, s.a_default_mm_s2)
+    travel = n_cycles * cyc
+    travel += np.where(feat.islands > 0, _layer_change_s(s, m), 0.0)
+
+    # Cooling slowdown (PrusaSlicer CoolingBuffer): cap adjustable extrusions at F.
+    adj = np.array([k not in _NOT_SLOWED for k in names])
+    fixed = (L[~adj] / V[~adj]).sum(axis=0) + c.naive_travel_fraction * travel
+    cap = _cooling_cap(L[adj], V[adj], fixed, s.min_layer_time_s, s.min_print_speed_mm_s)
+    V_eff = np.where(adj[:, None], np.minimum(V, cap[None, :]), V)
+
+    by: dict[str, np.ndarray] = {}
+    vj = m.jerk_xy_mm_s
+    for i, k in enumerate(names):
+        n = np.maximum(N[i], np.where(L[i] > 0, 1.0, 0.0))
+        piece = np.where(n > 0, L[i] / np.maximum(n, 1e-9), 0.0)
+        # Fill lines run at 45°: the per-axis jerk allows √2 times the jerk at their ends.
+        vj_k = vj * math.sqrt(2.0) if k in _LINES or k == "internal_infill" else vj
+        t = n * trapezoid_s(piece, V_eff[i], A[i], vj_k)
+        if k in _LINES:
+            # Turn at each line end: a connector about one line spacing long, from rest-ish.
+            sp = s.spacing_mm(getattr(s, _WIDTH[k]), s.layer_height_mm) * math.sqrt(2.0)
+            t = t + n * trapezoid_s(sp, V_eff[i], A[i], vj_k)
+        if k in ("external_perimeter", "perimeter"):
+            loops = np.maximum(feat.loops, 1) * (
+                1 if k == "external_perimeter" else max(s.perimeters - 1, 0)
+            )
+            if corners_per_layer is not None:
+                corners = corners_per_layer * (
+                    1 if k == "external_perimeter" else max(s.perimeters - 1, 0)
+                )
+            else:
+                corners = loops * c.corners_per_loop
+            corners = np.where(L[i] > 0, corners, 0.0)
+            ve = V_eff[i]
+            t = t + corners * (ve - np.minimum(vj, ve)) ** 2 / (A[i] * ve)
+        by[k] = np.where(L[i] > 0, t, 0.0)
+    by["travel"] = np.where(feat.islands > 0, travel, 0.0)
+    layer = sum(by.values())
+    return TimeResult(
+        by_feature_s=by,
+        layer_s=layer,
+        speed_cap_mm_s=cap,
+        start_end_s=start_end_s(s, m),
+        info={"cycles": float(n_cycles.sum())},
+    )
+
+
+def _layer_change_s(s: PrintSettings, m: MotionLimits) -> float:
+    """Z step of one layer at the Z limits."""
+    vz = min(s.v_travel_z_mm_s, m.max_feedrate_z_mm_s)
+    return float(trapezoid_s(s.layer_height_mm, vz, m.max_accel_z_mm_s2, m.jerk_z_mm_s))
+
+
+def start_end_s(s: PrintSettings, m: MotionLimits) -> float:
+    """Moves of the MK3S start and end G-code that a time estimator counts.
+
+    Start: intro line 100 mm at F1000 (PrusaSlicer's MK3S start_gcode); end: lift, park
+    (X0 Y200 at F3600) and a further 49 mm lift at F720. Heating waits are not motion
+    and are in the energy model, not here.
+    """
+    intro = float(trapezoid_s(60.0, 1000 / 60, m.max_accel_xy_mm_s2, m.jerk_xy_mm_s))
+    intro += float(trapezoid_s(40.0, 1000 / 60, m.max_accel_xy_mm_s2, m.jerk_xy_mm_s))
+    park = float(trapezoid_s(150.0, 60.0, m.max_accel_xy_mm_s2, m.jerk_xy_mm_s))
+    lift = float(trapezoid_s(50.0, 12.0, m.max_accel_z_mm_s2, m.jerk_z_mm_s))
+    return intro + park + lift
