@@ -20,6 +20,8 @@ from .errors import SlicerEnergyError
 COMMAND_MODULES = (
     "predict",
     "compare",
+    "batch",
+    "batch_report",
     "gcode",
     "rig",
     "voxelize",

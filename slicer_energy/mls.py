@@ -37,7 +37,7 @@ from .packing import (
     stacked_profile,
     utilisation,
 )
-from .powderbed import part_layers
+from .powderbed import PartLayers, part_layers
 from .profiles import (
     check_known_keys,
     check_range,
@@ -374,15 +374,27 @@ def predict_mls(
     fill_build: bool = False,
     pitch_mm: float = DEFAULT_PITCH_MM,
     name: str = "part",
+    layers: PartLayers | None = None,
 ) -> tuple[Estimate, MlsJob]:
-    """Energy per copy of ``mesh`` on a metal laser-melting machine."""
+    """Energy per copy of ``mesh`` on a metal laser-melting machine.
+
+    ``layers``: the part's profile already sampled at ``pitch_mm`` with supports (as
+    :func:`~slicer_energy.powderbed.part_layers` would compute it here); a batch reuses
+    one across machines, variants and copies, and ``mesh`` is not voxelised again.
+    """
     mach = load_mls_machine(machine)
     mach.material(material)
     if variant not in VARIANTS:
         raise SettingsError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if not fill_build and (int(copies) != copies or copies < 1):
         raise SettingsError(f"copies must be a whole number >= 1, got {copies}")
-    layers = part_layers(mesh, pitch_mm, pitch_mm, name=name, with_supports=True)
+    if layers is None:
+        layers = part_layers(mesh, pitch_mm, pitch_mm, name=name, with_supports=True)
+    elif not math.isclose(layers.dz_mm, pitch_mm):
+        raise SettingsError(
+            f"precomputed layers of {layers.name!r} are sampled every {layers.dz_mm} mm, "
+            f"expected {pitch_mm} mm"
+        )
     pk = fill(layers, mach.chamber) if fill_build else pack([layers], [int(copies)], mach.chamber)
     job = simulate_job(pk, mach, material, variant)
     return part_estimates(job)[0], job

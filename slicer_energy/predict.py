@@ -92,9 +92,15 @@ def predict_part(
     copies: int = 1,
     fill_build: bool = False,
     variant: str = "nominal",
+    layers: Any = None,
     **fdm_options: Any,
 ) -> Estimate:
-    """Estimate of one part (per-part share of a job for SLS/MLS) by process name."""
+    """Estimate of one part (per-part share of a job for SLS/MLS) by process name.
+
+    ``layers``: sls/mls only, the part's precomputed
+    :class:`~slicer_energy.powderbed.PartLayers` for that process's layer grid (see
+    :func:`slicer_energy.sweep.layer_grid`); a batch passes it to skip re-voxelising.
+    """
     name = getattr(loaded, "name", "part")
     if process == "sls":
         from .sls import predict_sls
@@ -106,6 +112,7 @@ def predict_part(
             copies=copies,
             fill_build=fill_build,
             name=name,
+            layers=layers,
         )[0]
     if process == "mls":
         from .mls import predict_mls
@@ -118,6 +125,7 @@ def predict_part(
             copies=copies,
             fill_build=fill_build,
             name=name,
+            layers=layers,
         )[0]
     if process == "fdm":
         try:

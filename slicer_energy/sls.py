@@ -33,7 +33,7 @@ from .packing import (
     stacked_profile,
     utilisation,
 )
-from .powderbed import part_layers
+from .powderbed import PartLayers, part_layers
 from .profiles import (
     check_known_keys,
     check_range,
@@ -341,13 +341,25 @@ def predict_sls(
     fill_build: bool = False,
     pitch_xy_mm: float = DEFAULT_PITCH_XY_MM,
     name: str = "part",
+    layers: PartLayers | None = None,
 ) -> tuple[Estimate, SlsJob]:
-    """Energy per copy of ``mesh`` on an SLS machine, alone or with copies / a full build."""
+    """Energy per copy of ``mesh`` on an SLS machine, alone or with copies / a full build.
+
+    ``layers``: the part's scan profile (:func:`~slicer_energy.powderbed.part_layers`) for this
+    machine's layer grid (a batch reuses one across copies, materials and machines with
+    the same layer thickness); ``mesh`` is then not voxelised again.
+    """
     mach = load_sls_machine(machine)
     mach.material(material)  # fail early on a material the machine cannot process
     if not fill_build and (int(copies) != copies or copies < 1):
         raise SettingsError(f"copies must be a whole number >= 1, got {copies}")
-    layers = part_layers(mesh, pitch_xy_mm, mach.layer_mm, name=name)
+    if layers is None:
+        layers = part_layers(mesh, pitch_xy_mm, mach.layer_mm, name=name)
+    elif not math.isclose(layers.dz_mm, mach.layer_mm):
+        raise SettingsError(
+            f"precomputed layers of {layers.name!r} are {layers.dz_mm} mm thick but "
+            f"{mach.name} builds {mach.layer_mm} mm layers"
+        )
     if fill_build:
         pk = fill(layers, mach.chamber)
     else:

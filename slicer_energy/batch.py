@@ -1,0 +1,480 @@
+"""Batches and sweeps: many parts × many settings through predict's one dispatch, on Dask.
+
+A batch is the cross product of parts (command line or a manifest CSV) and sweep axes
+(a TOML file). Every job goes through the same :func:`predict_part` the ``predict``
+command uses, so a batch row equals a single prediction. Jobs run as
+``dask.distributed`` tasks (a ``LocalCluster`` or an existing scheduler): no scheduler,
+queue or pool of our own.
+
+Work shared between jobs is computed once, as its own task: each part is loaded once,
+and for laser sintering each part is voxelised once per *layer grid* (xy pitch, z
+sampling, supports) into a :class:`~slicer_energy.powderbed.PartLayers` that all jobs
+on that grid (copies, fill, materials, machines with the same layer thickness, MLS
+variants) receive. FDM jobs voxelise inside the FDM model (no reuse yet).
+
+Results are Parquet files in the ``--out`` directory, written as jobs finish (each file
+atomically: written aside, then renamed), so a crash loses at most the unflushed rows;
+a rerun with the same ``--out`` skips every job whose ``job_id`` is already there. A
+job that fails (bad mesh, impossible setting) becomes a row with ``error`` set.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from .batch_results import Progress, ResultWriter, done_job_ids, read_results
+from .errors import SettingsError, SlicerEnergyError
+from .predict import predict_part, record  # the one dispatch (CLI, compare, LCA)
+from .sweep import (
+    DEFAULT_SWEEP,
+    FDM_OPTION,
+    MODEL_AXES,
+    Sweep,
+    layer_grid,
+    load_sweep,
+    parse_sweep,
+)
+
+__all__ = [
+    "DEFAULT_SWEEP",
+    "Job",
+    "PartSpec",
+    "load_sweep",
+    "make_client",
+    "parse_sweep",
+    "part_spec",
+    "plan_jobs",
+    "read_manifest",
+    "read_results",
+    "run_batch",
+]
+
+# ---- parts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """A part to predict: a file or a sample name; ``error`` set when it cannot be used."""
+
+    name: str
+    source: str  # path as given, or sample name
+    units: str = "mm"
+    where: str = ""  # "manifest.csv row 3" or "argument 2"
+    digest: str = ""  # content hash (resume identity)
+    error: str | None = None
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def part_spec(source: str, units: str = "mm", name: str = "", where: str = "") -> PartSpec:
+    """Check one part reference; a missing file gives a spec with ``error`` (not an exception)."""
+    from .samples import SAMPLES
+
+    p = Path(source)
+    label = name or (p.stem if p.suffix else source)
+    if p.is_file():
+        return PartSpec(label, str(p.resolve()), units, where, _digest(p))
+    if source in SAMPLES:
+        return PartSpec(label, source, "mm", where, f"sample:{source}")
+    msg = f"{where + ': ' if where else ''}{source}: no such file"
+    if not p.suffix:
+        msg += f", and not a sample part ({', '.join(SAMPLES)})"
+    return PartSpec(label, source, units, where, f"missing:{source}", error=msg)
+
+
+MANIFEST_COLUMNS = ("path", "name", "units")
+
+
+def read_manifest(path: str | os.PathLike) -> list[PartSpec]:
+    """Parts from a CSV with a ``path`` column (``name``, ``units`` optional).
+
+    Relative paths are relative to the manifest's folder. Rows naming a missing file
+    are kept as error parts (their jobs become error rows), so the rest still runs.
+    """
+    mpath = Path(path)
+    try:
+        fh = open(mpath, newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"{mpath}: manifest file not found") from None
+    with fh:
+        reader = csv.DictReader(fh)
+        cols = [c.strip() for c in reader.fieldnames or []]
+        if "path" not in cols:
+            raise SettingsError(f"{mpath} line 1: needs a 'path' column, header is {cols}")
+        unknown = [c for c in cols if c not in MANIFEST_COLUMNS]
+        if unknown:
+            raise SettingsError(
+                f"{mpath} line 1: unknown column(s) {unknown}; known: {list(MANIFEST_COLUMNS)}"
+            )
+        parts = []
+        for i, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            where = f"{mpath} line {i}"
+            src = row.get("path", "")
+            if not src:
+                parts.append(PartSpec("", "", where=where, error=f"{where}: empty 'path'"))
+                continue
+            full = src if Path(src).is_absolute() else str(mpath.parent / src)
+            if not Path(full).exists() and not Path(src).suffix:
+                full = src  # a sample name
+            parts.append(part_spec(full, row.get("units") or "mm", row.get("name", ""), where))
+    if not parts:
+        raise SettingsError(f"{mpath}: no rows")
+    return parts
+
+
+# ---- jobs --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    part_index: int
+    process: str
+    settings: tuple[tuple[str, Any], ...]
+    job_id: str
+    grid_key: tuple | None  # shared layer grid, None: the model voxelises itself
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        return dict(self.settings).get(name, default)
+
+
+def plan_jobs(parts: Sequence[PartSpec], sweep: Sweep) -> list[Job]:
+    """Parts × settings, each with a stable id (content hash of part + settings).
+
+    A part listed twice (same file, units and name) gives the same jobs once: they
+    would give the same rows. Unusable parts keep one set of error rows per listing.
+    """
+    combos = sweep.settings()
+    grid_cache: dict[tuple, tuple | None] = {}
+    jobs, seen = [], set()
+    for i, part in enumerate(parts):
+        where = part.where if part.error else ""
+        for proc, st in combos:
+            key = (proc, st.get("machine"))
+            if key not in grid_cache:
+                grid_cache[key] = layer_grid(*key)
+            ident = json.dumps(
+                [part.digest, part.source, part.units, part.name, where, proc, sorted(st.items())],
+                default=str,
+            )
+            jid = hashlib.sha1(ident.encode()).hexdigest()[:20]
+            if jid not in seen:
+                seen.add(jid)
+                jobs.append(Job(i, proc, tuple(sorted(st.items())), jid, grid_cache[key]))
+    return jobs
+
+
+# ---- tasks (run on the workers; they never raise) ------------------------------------
+
+
+@dataclass
+class Failed:
+    """A task's failure, carried to the dependent jobs as their error message."""
+
+    message: str
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, SlicerEnergyError):
+        return str(exc)
+    last = traceback.extract_tb(exc.__traceback__)[-1:]  # a bug: say where
+    at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def load_task(part: PartSpec) -> Any:
+    """Load and check a part once (a task whose result many jobs use)."""
+    from .samples import resolve_part
+
+    try:
+        return resolve_part(part.source, part.units)
+    except Exception as exc:  # a bad mesh is a row, not a stopped batch
+        return Failed(f"{part.where + ': ' if part.where else ''}{_message(exc)}")
+
+
+def layers_task(loaded: Any, grid: tuple) -> Any:
+    """Voxelise once per (part, layer grid): the profile every job on that grid reuses."""
+    from .powderbed import part_layers
+
+    if isinstance(loaded, Failed):
+        return loaded
+    pitch_xy, dz, supports = grid
+    try:
+        name = getattr(loaded, "name", "part")  # what predict_part passes the models
+        return part_layers(loaded, pitch_xy, dz, name=name, with_supports=supports)
+    except Exception as exc:
+        return Failed(_message(exc))
+
+
+def job_task(job: Job, part: PartSpec, loaded: Any, layers: Any) -> list[dict[str, Any]]:
+    """Run one job through predict's dispatch; always returns its row (error or not)."""
+    t0 = time.perf_counter()
+    base = _base_row(job, part)
+    upstream = layers if isinstance(layers, Failed) else loaded
+    if isinstance(upstream, Failed):
+        return [{**base, "error": upstream.message}]
+    st = dict(job.settings)
+    copies = st.get("copies", "1")
+    fdm_options = {FDM_OPTION[k]: v for k, v in st.items() if k in FDM_OPTION}
+    kwargs: dict[str, Any] = {
+        "machine": st.get("machine"),
+        "material": st.get("material"),
+        "copies": 1 if copies == "fill" else int(copies),
+        "fill_build": copies == "fill",
+        "variant": st.get("variant", "nominal"),
+    }
+    if layers is not None:
+        kwargs["layers"] = layers
+    kwargs.update(fdm_options)
+    try:
+        est = predict_part(loaded, job.process, **kwargs)
+    except Exception as exc:
+        return [{**base, "error": _message(exc), "compute_s": time.perf_counter() - t0}]
+    row = {**base, **flatten(est)}
+    vol = getattr(layers, "volume_mm3", None)
+    if vol is None:
+        vol = getattr(loaded, "volume_mm3", None)
+    row["volume_mm3"] = vol
+    row["compute_s"] = time.perf_counter() - t0
+    return [row]
+
+
+def _base_row(job: Job, part: PartSpec) -> dict[str, Any]:
+    st = dict(job.settings)
+    row: dict[str, Any] = {
+        "job_id": job.job_id,
+        "part": part.name,
+        "part_source": part.source,
+        "part_where": part.where,
+        "part_digest": part.digest,
+        "process": job.process,
+        "error": None,
+    }
+    for a in MODEL_AXES:
+        if a != "process":
+            row[f"set_{a}"] = st.get(a)
+    return row
+
+
+_SCALARS = (
+    "machine",
+    "material",
+    "case",
+    "time_s",
+    "energy_kwh",
+    "job_energy_kwh",
+    "copies",
+    "utilisation",
+    "material_g",
+    "powder_waste_g",
+    "kwh_per_kg",
+)
+
+
+def flatten(est: Any) -> dict[str, Any]:
+    """One flat row from an :class:`Estimate`: predict's JSON record, nested parts spread out.
+
+    Phases and components become ``energy_<phase>_kwh``, ``time_<phase>_s``,
+    ``component_<name>_kwh`` columns; settings, extra and provenance stay whole as JSON.
+    """
+    rec = record(est)
+    row = {k: rec.get(k) for k in _SCALARS}
+    row["copies"] = None if row["copies"] is None else int(row["copies"])
+    for k, v in est.time_by_phase_s.items():
+        row[f"time_{k}_s"] = float(v)
+    for k, v in rec["by_phase"].items():
+        row[f"energy_{k}_kwh"] = float(v)
+    for k, v in rec["by_component"].items():
+        row[f"component_{k}_kwh"] = float(v)
+    for k in ("settings", "extra", "provenance"):
+        row[f"{k}_json"] = json.dumps(rec[k], default=str, sort_keys=True)
+    return row
+
+
+# ---- results on disk ---------------------------------------------------------------
+
+
+# ---- electricity mix ---------------------------------------------------------------
+
+
+def grid_kg_co2e_per_kwh(grid_ids: Sequence[str]) -> dict[str, float]:
+    """GWP100 of one kWh of each electricity mix (LCA background data, GWP100 factors)."""
+    from .lca.data import load_background, load_method
+
+    if not grid_ids:
+        return {}
+    db, method = load_background(), load_method()
+    cf = method.factors["gwp100"]
+    out = {}
+    for g in grid_ids:
+        proc = db.get(f"electricity:{g}", "sweep axis 'grid'")
+        out[g] = sum(n.value * cf[f].value for f, n in proc.flows.items() if f in cf)
+    return out
+
+
+def expand_grids(rows: list[dict[str, Any]], factors: dict[str, float]) -> list[dict[str, Any]]:
+    """One row per electricity mix (the estimate does not depend on it)."""
+    if not factors:
+        return rows
+    out = []
+    for r in rows:
+        for g, f in factors.items():
+            kwh = r.get("energy_kwh")
+            out.append(
+                {
+                    **r,
+                    "set_grid": g,
+                    "kg_co2e_per_kwh": f,
+                    "co2e_kg": None if kwh is None else kwh * f,
+                }
+            )
+    return out
+
+
+# ---- progress ----------------------------------------------------------------------
+
+
+# ---- the batch ---------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    total: int
+    skipped: int
+    computed: int
+    errors: int
+    seconds: float
+    out: Path
+    layer_grids: int = 0
+    loads: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def jobs_per_s(self) -> float:
+        return self.computed / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_batch(
+    parts: Sequence[PartSpec],
+    sweep: Sweep,
+    out: str | os.PathLike,
+    client: Any,
+    *,
+    reuse_grids: bool = True,
+    progress: TextIO | None = sys.stderr,
+    flush_rows: int = 200,
+    flush_s: float = 10.0,
+) -> BatchResult:
+    """Run every job not yet in ``out`` on the Dask ``client``; rows are written as they finish.
+
+    ``reuse_grids=False`` voxelises inside every job (what a naive loop over
+    ``predict`` does); the benchmark uses it to measure what reuse saves.
+    """
+    from distributed import as_completed
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SettingsError(f"{out}: exists and is not a results directory")
+    jobs = plan_jobs(parts, sweep)
+    done = done_job_ids(out)
+    todo = [j for j in jobs if j.job_id not in done]
+    factors = grid_kg_co2e_per_kwh(sweep.grids)
+    writer = ResultWriter(out, flush_rows, flush_s)
+    bar = Progress(len(todo), progress, skipped=len(jobs) - len(todo))
+    res = BatchResult(len(jobs), len(jobs) - len(todo), 0, 0, 0.0, out)
+    t0 = time.perf_counter()
+    run = uuid.uuid4().hex[:8]
+
+    # Parts that cannot even be found: their rows are written without touching Dask.
+    futures = []
+    by_key: dict[Any, Job] = {}
+    loads: dict[int, Any] = {}
+    grids: dict[tuple[int, tuple], Any] = {}
+    for j in todo:
+        part = parts[j.part_index]
+        if part.error:
+            rows = [{**_base_row(j, part), "error": part.error}]
+            writer.add(expand_grids(rows, factors))
+            res.errors += 1
+            res.computed += 1
+            bar.update(1, 1)
+            continue
+        if j.part_index not in loads:
+            loads[j.part_index] = client.submit(
+                load_task, part, key=f"load-{run}-{j.part_index}", pure=False
+            )
+        loaded = loads[j.part_index]
+        layers = None
+        if reuse_grids and j.grid_key is not None:
+            gk = (j.part_index, j.grid_key)
+            if gk not in grids:
+                grids[gk] = client.submit(
+                    layers_task, loaded, j.grid_key, key=f"layers-{run}-{len(grids)}", pure=False
+                )
+            layers = grids[gk]
+            loaded = None  # the job needs only the small profile, not the mesh
+        fut = client.submit(job_task, j, part, loaded, layers, key=f"job-{run}-{j.job_id}")
+        futures.append(fut)
+        by_key[fut.key] = j
+    res.loads, res.layer_grids = len(loads), len(grids)
+    # Drop our references: Dask frees a mesh or grid once its last job has run.
+    loads.clear()
+    grids.clear()
+    try:
+        for fut in as_completed(futures):
+            try:
+                rows = fut.result()
+            except Exception as exc:  # the worker died (crash, out of memory): still a row
+                j = by_key[fut.key]
+                msg = f"worker lost while running this job ({type(exc).__name__}: {exc})"
+                rows = [{**_base_row(j, parts[j.part_index]), "error": msg}]
+            fut.release()
+            errs = sum(1 for r in rows if r.get("error"))
+            if errs:
+                res.messages.extend(r["error"] for r in rows if r.get("error"))
+            res.errors += errs
+            res.computed += 1
+            writer.add(expand_grids(rows, factors))
+            bar.update(1, errs)
+    finally:
+        writer.flush()
+        res.seconds = time.perf_counter() - t0
+        bar.update(0, final=True)
+    return res
+
+
+def make_client(scheduler: str = "local", workers: int | None = None) -> tuple[Any, Any]:
+    """A Dask client: a new LocalCluster of worker processes, or an existing scheduler."""
+    from distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        n = workers or os.cpu_count() or 1
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port: never clash with another cluster
+            silence_logs=40,
+        )
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout="20s"), None
+    except (OSError, TimeoutError) as exc:
+        raise SlicerEnergyError(f"cannot reach Dask scheduler {scheduler!r}: {exc}") from None

@@ -1,0 +1,261 @@
+"""Batch runs on a real Dask LocalCluster: equal to single predictions, resumable, robust."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from slicer_energy.batch import (
+    load_sweep,
+    make_client,
+    part_spec,
+    plan_jobs,
+    read_manifest,
+    read_results,
+    run_batch,
+)
+from slicer_energy.cli import main
+from slicer_energy.errors import SettingsError
+from slicer_energy.predict import predict_part
+from slicer_energy.samples import resolve_part
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real LocalCluster: 2 worker processes, one thread each."""
+    c, cluster = make_client("local", workers=2)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SWEEP = """\
+process = ["sls", "mls"]
+copies = [1, "fill"]
+grid = ["DE", "FR"]
+[mls]
+variant = ["nominal", "high"]
+"""
+
+
+def test_cluster_has_two_worker_processes(client):
+    pids = client.run(os.getpid)
+    assert len(pids) == 2
+    assert len(set(pids.values())) == 2
+    assert os.getpid() not in pids.values()
+
+
+def test_batch_equals_single_predict(client, tmp_path):
+    """Every batch row equals ``predict`` run alone (mesh re-voxelised) for its settings."""
+    sweep = load_sweep(_write(tmp_path / "sweep.toml", SWEEP))
+    cyl = tmp_path / "cylinder.stl"
+    trimesh.creation.cylinder(radius=15, height=40, sections=48).export(cyl)
+    parts = [part_spec("phone_case"), part_spec(str(cyl))]
+    out = tmp_path / "res.parquet"
+    res = run_batch(parts, sweep, out, client, progress=None)
+    # 2 parts × (sls 2 + mls 2×2) settings; each part loaded once, voxelised once per grid.
+    assert (res.total, res.computed, res.errors) == (12, 12, 0)
+    assert res.loads == 2
+    assert res.layer_grids == 4
+    df = read_results(out)
+    assert len(df) == 24  # × 2 electricity mixes
+    assert df.groupby("job_id").size().eq(2).all()
+    assert df["error"].isna().all()
+
+    meshes = {p.source: resolve_part(p.source) for p in parts}
+    for _, r in df[df["set_grid"] == "DE"].iterrows():
+        copies = r["set_copies"]
+        est = predict_part(
+            meshes[r["part_source"]],
+            r["process"],
+            copies=1 if copies == "fill" else int(copies),
+            fill_build=copies == "fill",
+            variant=r["set_variant"] or "nominal",
+        )
+        where = f"{r['part']} {r['process']} copies={copies} variant={r['set_variant']}"
+        assert r["energy_kwh"] == pytest.approx(est.energy_kwh, rel=1e-12), where
+        assert r["time_s"] == pytest.approx(est.time_s, rel=1e-12), where
+        assert r["material_g"] == pytest.approx(est.material_g, rel=1e-12), where
+        assert r["copies"] == est.extra["copies"], where
+        for phase, j in est.energy_by_phase_j.items():
+            assert r[f"energy_{phase}_kwh"] == pytest.approx(j / 3.6e6, rel=1e-12), where
+    # CO2e = kWh × the mix's factor (FR nuclear-heavy: far below DE).
+    de = df[df["set_grid"] == "DE"].set_index("job_id")
+    fr = df[df["set_grid"] == "FR"].set_index("job_id").loc[de.index]
+    assert (fr["co2e_kg"] < de["co2e_kg"] / 5).all()
+    assert de["co2e_kg"].to_numpy() == pytest.approx(
+        (de["energy_kwh"] * de["kg_co2e_per_kwh"]).to_numpy()
+    )
+
+    # Rerun: everything is already there, nothing recomputed, no duplicate rows.
+    again = run_batch(parts, sweep, out, client, progress=None)
+    assert (again.skipped, again.computed) == (12, 0)
+    assert len(read_results(out)) == 24
+
+    # The report reads the same directory: shared energy per part falls with copies.
+    plots = tmp_path / "plots"
+    assert main(["batch-report", str(out), "--plots", str(plots)]) == 0
+    for name in ("energy_vs_volume.png", "sls_energy_vs_utilisation.png", "sensitivity.png"):
+        assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from slicer_energy.batch_analysis import sensitivity
+
+    sens = {s["axis"]: s for s in sensitivity(df)}
+    assert sens["copies"]["mean_kwh_by_value"]["1"] > sens["copies"]["mean_kwh_by_value"]["fill"]
+    assert sens["copies"]["median_ratio"] > 1.5
+    assert sens["variant"]["groups"] == 4  # 2 parts × 2 copies settings
+    assert sens["copies"]["groups"] == 6  # 2 parts × (sls + 2 mls variants)
+    assert "grid" not in sens  # kWh does not depend on the electricity mix
+
+
+def test_bad_parts_become_error_rows(client, tmp_path):
+    """A manifest row naming a missing file and an unreadable mesh: error rows, rest runs."""
+    good = tmp_path / "cube.stl"
+    trimesh.creation.box((20, 20, 10)).export(good)
+    _write(tmp_path / "broken.stl", "solid nothing\nthis is not an STL\n")
+    manifest = _write(
+        tmp_path / "parts.csv",
+        "path,name\ncube.stl,cube\nmissing/gone.stl,gone\nbroken.stl,broken\nphone_case,\n"
+        "cube.stl,cube\n",  # listed twice: its jobs run once
+    )
+    parts = read_manifest(manifest)
+    assert parts[1].error == f"{manifest} line 3: {tmp_path / 'missing/gone.stl'}: no such file"
+    out = tmp_path / "res"
+    sweep = load_sweep(_write(tmp_path / "s.toml", 'copies = [1, 2]\nprocess = ["sls"]\n'))
+    res = run_batch(parts, sweep, out, client, progress=None)
+    assert len(parts) == 5
+    assert (res.total, res.computed, res.errors) == (8, 8, 4)
+    df = read_results(out).set_index("part")
+    assert df.loc["gone", "error"].str.contains("line 3").all()
+    assert df.loc["broken", "error"].str.contains(f"{manifest} line 4").all()
+    assert df.loc["cube", "error"].isna().all()
+    assert df.loc["phone_case", "error"].isna().all()
+    # The cube's volume is exact; its SLS energy is positive and falls with 2 copies.
+    cube = df.loc["cube"].set_index("set_copies")
+    assert cube["volume_mm3"].iloc[0] == pytest.approx(4000.0)
+    assert 0 < cube.loc["2", "energy_kwh"] < cube.loc["1", "energy_kwh"]
+
+
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ('process = ["sls"]\nnozzle = [0.4]\n', "line 2: unknown axis 'nozzle'"),
+        ('process = ["sls", "laser"]\n', "line 1: axis 'process': value 'laser' is not valid"),
+        ("copies = [1, 0]\n", "line 1: axis 'copies': value 0 is not valid"),
+        ('process = ["sls"]\n[sls]\ninfill = [10]\n', "[sls] takes no axis 'infill'"),
+        ('machine = ["no-such-machine"]\n', "line 1: sls machine 'no-such-machine'"),
+        ('material = ["PA12", "Unobtainium"]\n', "line 1: axis 'material'"),
+        ('grid = ["DE", "Atlantis"]\n', "line 1: axis 'grid': unknown electricity mix 'Atlantis'"),
+        ('process = ["sls"]\n[mls]\nvariant = ["low"]\n', "process 'mls' is not in the"),
+    ],
+)
+def test_bad_sweep_names_file_line_axis_value(tmp_path, text, expect):
+    path = _write(tmp_path / "sweep.toml", text)
+    with pytest.raises(SettingsError) as info:
+        load_sweep(path)
+    assert str(info.value).startswith(str(path))
+    assert expect in str(info.value)
+
+
+def test_cli_bad_sweep_exits_2_before_any_work(tmp_path, capsys):
+    sweep = _write(tmp_path / "sweep.toml", "layer_hieght = [0.2]\n")
+    out = tmp_path / "res"
+    assert main(["batch", "phone_case", "--sweep", str(sweep), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{sweep} line 1: unknown axis 'layer_hieght'" in err
+    assert not out.exists()
+
+
+def test_plan_is_cross_product_with_stable_ids(tmp_path):
+    sweep = load_sweep(_write(tmp_path / "s.toml", SWEEP))
+    parts = [part_spec("phone_case"), part_spec("bracket")]
+    jobs = plan_jobs(parts, sweep)
+    assert len(jobs) == 2 * (2 + 2 * 2)
+    assert len({j.job_id for j in jobs}) == len(jobs)
+    assert [j.job_id for j in plan_jobs(parts, sweep)] == [j.job_id for j in jobs]
+    # the same settings on a changed file are a different job (content hash in the id)
+    f = tmp_path / "p.stl"
+    trimesh.creation.box((10, 10, 10)).export(f)
+    a = plan_jobs([part_spec(str(f))], sweep)[0].job_id
+    trimesh.creation.box((10, 10, 11)).export(f)
+    assert plan_jobs([part_spec(str(f))], sweep)[0].job_id != a
+
+
+def test_resume_after_sigkill(client, tmp_path):
+    """Kill the batch (and its workers) mid-run; the rerun completes every job exactly once."""
+    parts = []
+    for i in range(4):
+        p = tmp_path / f"box{i}.stl"
+        trimesh.creation.box((20 + 10 * i, 30, 15 + 5 * i)).export(p)
+        parts.append(str(p))
+    # 80 jobs, one Parquet file each: the kill after the first file leaves plenty undone.
+    copies = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
+    sweep = _write(tmp_path / "s.toml", f'process = ["sls", "mls"]\ncopies = {copies}\n')
+    out = tmp_path / "res.parquet"
+    cmd = [sys.executable, "-m", "slicer_energy.cli", "batch", *parts, "--sweep", str(sweep)]
+    cmd += ["--out", str(out), "--workers", "1", "--flush-every", "1", "--quiet"]
+    total = 4 * 2 * 10
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(out.glob("*.parquet")):
+            assert proc.poll() is None, "batch ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    first = read_results(out)
+    assert 0 < len(first) < total, "the kill must land mid-run"
+    assert first["job_id"].is_unique
+
+    # Rerun the same batch (here on the test's cluster, not a new process: faster).
+    res = run_batch([part_spec(p) for p in parts], load_sweep(sweep), out, client, progress=None)
+    assert (res.total, res.skipped, res.computed) == (total, len(first), total - len(first))
+    final = read_results(out)
+    assert len(final) == total
+    assert final["job_id"].is_unique
+    assert final["error"].isna().all()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_fdm_jobs_pass_settings_through(client, tmp_path):
+    pytest.importorskip("slicer_energy.fdm.predict", reason="the FDM model is not merged yet")
+    sweep = load_sweep(
+        _write(tmp_path / "s.toml", 'process = ["fdm"]\nlayer_height = [0.2, 0.3]\n')
+    )
+    res = run_batch([part_spec("phone_case")], sweep, tmp_path / "r", client, progress=None)
+    df = read_results(tmp_path / "r")
+    assert res.errors == 0, df["error"].tolist()
+    for _, r in df.iterrows():
+        est = predict_part(resolve_part("phone_case"), "fdm", layer_height_mm=r["set_layer_height"])
+        assert r["energy_kwh"] == pytest.approx(est.energy_kwh, rel=1e-12)
+
+
+def test_progress_line_shows_done_rate_and_eta():
+    import io
+
+    from slicer_energy.batch_results import Progress
+
+    buf = io.StringIO()
+    bar = Progress(4, buf, skipped=2)
+    bar.update(1, final=True)
+    bar.update(1, errors=1, final=True)
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "resuming: 2 job(s) already in the results, skipped"
+    assert "1/4 jobs" in lines[1] and "jobs/s" in lines[1] and "ETA 0:" in lines[1]
+    assert "2/4 jobs" in lines[2] and "errors 1" in lines[2]
+    assert lines[2].startswith("[" + "#" * 12 + " " * 12 + "]")
