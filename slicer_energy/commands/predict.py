@@ -28,9 +28,9 @@ as 'slicer-energy gcode'). Presets mirror PrusaSlicer 2.5's MK3S profiles; accur
 PrusaSlicer is in the README (section 'FDM prediction').
 
 Sintering: energy per part is the job's energy shared out: laser energy by scanned volume,
-everything time-dependent (warm-up, heaters, gas, recoating, cool-down) by build-height
-share. Machine numbers that are assumptions are listed in the README (section 'Laser
-sintering').
+everything time-dependent (warm-up, heaters, gas, recoating, cool-down) by
+build-height share. Machine numbers that are assumptions are listed in the README
+(section 'Laser sintering').
 """
 
 
