@@ -70,6 +70,17 @@ def test_bad_meter_spec_is_one_line_error(tmp_path, capsys):
     assert "expected KIND" in capsys.readouterr().err
 
 
+def _stop(sim: subprocess.Popen) -> None:
+    """Ctrl-C the simulator; never leave it running, even when it does not stop in time."""
+    sim.send_signal(signal.SIGINT)
+    try:
+        sim.wait(60)  # generous: a loaded 2-core CI machine stops slowly
+    except subprocess.TimeoutExpired:
+        sim.kill()
+        sim.wait()
+        raise
+
+
 def _simulate(scale: float):
     proc = subprocess.Popen(
         [*CLI, "rig", "simulate", "--json", "--scale", str(scale), "--printer-seed", "2"],
@@ -112,8 +123,7 @@ def test_simulate_then_log_a_print(tmp_path):
             timeout=90,
         )
     finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(60)  # generous: a loaded 2-core CI machine stops slowly
+        _stop(sim)
     assert run.returncode == 0, run.stderr
     assert "status:  finished" in run.stdout
     (folder,) = (tmp_path / "logs").iterdir()
@@ -158,8 +168,7 @@ def test_ctrl_c_during_a_print_keeps_the_log(tmp_path):
     finally:
         if log.poll() is None:
             log.kill()
-        sim.send_signal(signal.SIGINT)
-        sim.wait(60)  # generous: a loaded 2-core CI machine stops slowly
+        _stop(sim)
     assert log.returncode == 130, err
     (folder,) = (tmp_path / "logs").iterdir()
     assert read_meta(folder)["session"]["status"] == "interrupted"
@@ -197,8 +206,7 @@ def test_log_attach_listens_without_reset(tmp_path):
             timeout=60,
         )
     finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(60)  # generous: a loaded 2-core CI machine stops slowly
+        _stop(sim)
     assert run.returncode == 0, run.stderr
     assert "resets most Arduino-Mega" in run.stderr
     (folder,) = tmp_path.iterdir()
