@@ -4,8 +4,10 @@ it on held-out prints."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from ..calib import octoprint as _octoprint  # other inputs: OctoPrint serial.log + plug CSV
 from ..calib.fit import (
     HEATERS,
     _model_power,
@@ -44,10 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "profile), report uncertainties and which parameters the data determine, write a "
             "calibrated profile, and predict held-out prints from their G-code."
         ),
-        epilog=EPILOG,
+        epilog=EPILOG + "\n" + _octoprint.CLI_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("sessions", nargs="+", metavar="SESSION", help="session folder(s) to fit")
+    p.add_argument("sessions", nargs="*", metavar="SESSION", help="session folder(s) to fit")
     p.add_argument(
         "--holdout",
         action="append",
@@ -76,12 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--plots", metavar="DIR", help="write power and temperature PNG plots here")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _octoprint.add_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     base = load_machine(args.base)
     fit_s = [load_session(f) for f in args.sessions]
+    fit_s += _octoprint.sessions_from_args(args, report=lambda m: print(m, file=sys.stderr))
+    if not fit_s:
+        raise CalibrationError("nothing to calibrate from: give SESSION folders or --octoprint-log")
     hold_s = [load_session(f) for f in args.holdout]
     fix = {}
     if args.fix_psu_efficiency is not None:
