@@ -210,7 +210,7 @@ def write_home_assistant_csv(
 
 def test_octoprint_recording_is_a_real_serial_log(tmp_path_factory):
     """The generated log has OctoPrint's own records (state changes, Send/Recv, resends)."""
-    rec = _shared(tmp_path_factory)
+    rec = shared_recording(tmp_path_factory)
     text = rec.serial_log.read_text()
     assert 'Changing monitoring state from "Operational" to "Starting"' in text
     assert 'Changing monitoring state from "Finishing" to "Operational"' in text
@@ -223,7 +223,7 @@ def test_octoprint_recording_is_a_real_serial_log(tmp_path_factory):
 _CACHE: dict[str, Recording] = {}
 
 
-def _shared(tmp_path_factory) -> Recording:
+def shared_recording(tmp_path_factory) -> Recording:
     """One OctoPrint print per test run, shared by the OctoPrint, plug and clock tests."""
     if "rec" not in _CACHE:
         _CACHE["rec"] = record_octoprint_print(tmp_path_factory.mktemp("octoprint_print"))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CalibrationError
-from .plug import PlugTrace
+from .plug import PlugTrace, _resolution_s
 from .session import HeaterTrace, StepFn
 
 HEATING_MARGIN_K = 2.0  # below set point by more than this: the firmware drives full power
@@ -182,10 +182,7 @@ def estimate_offset(
 
 def _resolution(t: np.ndarray) -> float:
     """Timestamp resolution of the meter log: 1 s if every time is a whole second, etc."""
-    for res in (60.0, 1.0, 0.1, 0.01):
-        if np.all(np.abs(np.round(t / res) * res - t) < 1e-4):
-            return res
-    return 0.001
+    return _resolution_s(t)
 
 
 def _utc(t: float) -> str:

@@ -93,6 +93,8 @@ def _zone(naive_tz: str | None) -> _dt.tzinfo | None:
         raise CalibrationError(f"unknown time zone {naive_tz!r} ({exc})") from None
 
 
+_DAY_FIRST = ("%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
+              "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")  # fmt: skip
 _FRAC = re.compile(r"(\d\d:\d\d:\d\d)\.(\d+)")
 
 
@@ -112,7 +114,15 @@ def parse_time(text: str, naive_tz: str | None = None) -> float:
     try:
         d = _dt.datetime.fromisoformat(s)
     except ValueError:
-        raise ValueError(f"not a time: {text!r}") from None
+        d = None
+        for f in _DAY_FIRST:  # loggers that write day-first dates (corpus ender3_pzem017)
+            try:
+                d = _dt.datetime.strptime(s, f)
+                break
+            except ValueError:
+                continue
+        if d is None:
+            raise ValueError(f"not a time: {text!r}") from None
     if d.tzinfo is None:
         z = _zone(naive_tz)
         d = d.astimezone() if z is None else d.replace(tzinfo=z)
@@ -199,6 +209,7 @@ def read_plug(
     kind = detect_format(path) if fmt == "auto" else fmt
     if kind not in FORMATS:
         raise CalibrationError(f"unknown plug format {fmt!r}; one of {', '.join(FORMATS)}")
+    note = None
     if kind == "tasmota":
         t, p = _read_tasmota(path, naive_tz)
         w = np.full(t.shape, nominal_window_s)
@@ -212,7 +223,7 @@ def read_plug(
         t, p, w = _read_shelly(path, kind)
         unav, scale = [], 1.0
     else:
-        t, p, w, scale = _read_generic(path, naive_tz, start, nominal_window_s)
+        t, p, w, scale, note = _read_generic(path, naive_tz, start, nominal_window_s)
         unav = []
     if unit.lower() == "kw":
         scale = 1000.0
@@ -231,6 +242,8 @@ def read_plug(
     if np.any(p < 0) or not np.all(np.isfinite(p)):
         raise CalibrationError(f"{path}: negative or non-finite power values")
     tr = PlugTrace(str(path), kind, t, p, w)
+    if kind == "generic" and note:
+        tr.notes.append(note)
     tr.gaps = _gaps(t, w, unav)
     if tr.gaps:
         tot = sum(b - a for a, b in tr.gaps)
@@ -412,7 +425,7 @@ def _read_shelly(path: Path, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def _read_generic(
     path: Path, naive_tz: str | None, start: str | None, nominal_window_s: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, str | None]:
     head, rows = _rows(path)
     ip, it = _power_col(head), _time_col(head)
     scale = 1000.0 if ip is not None and "kw" in head[ip].replace(" ", "") else 1.0
@@ -428,7 +441,7 @@ def _read_generic(
         tr = read_power_trace(path)
         t0 = parse_time(start, naive_tz)
         d = np.diff(tr.t_s, prepend=tr.t_s[0] - (tr.t_s[1] - tr.t_s[0]))
-        return tr.t_s + t0, tr.power_w, np.maximum(d, 1e-3), 1.0
+        return tr.t_s + t0, tr.power_w, np.maximum(d, 1e-3), 1.0, None
     t, p, lines = [], [], []
     for ln, r in enumerate(rows, start=2):
         try:
@@ -442,5 +455,22 @@ def _read_generic(
             ) from None
     ta = np.array(t, dtype=float)
     _check_order(path, ta, lines)
+    idt = _interval_col(head)
+    if idt is not None and ta.size > 2:
+        dts = np.array([float(r[idt]) for r in rows if len(r) > idt and _num(r[idt]) is not None])
+        if dts.size == ta.size and _resolution_s(ta) > 2.0 * float(np.median(dts)):
+            # times coarser than the sampling (e.g. whole minutes): the logger's own intervals
+            # give the spacing, anchored at the first timestamp
+            note = f"{path.name}: times have {_resolution_s(ta):g} s resolution; spacing from "
+            note += f"the '{head[idt]}' column, anchored at the first time"
+            tt = ta[0] + np.cumsum(dts) - dts[0]
+            return tt, np.array(p, dtype=float), np.maximum(dts, 1e-3), scale, note
     ta, pa = _dedupe(ta, np.array(p, dtype=float))
-    return ta, pa, np.full(ta.shape, nominal_window_s), scale
+    return ta, pa, np.full(ta.shape, nominal_window_s), scale, None
+
+
+def _resolution_s(t: np.ndarray) -> float:
+    for res in (60.0, 1.0, 0.1, 0.01):
+        if np.all(np.abs(np.round(t / res) * res - t) < 1e-4):
+            return res
+    return 0.001
