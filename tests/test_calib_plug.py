@@ -69,10 +69,13 @@ def test_home_assistant_history_export(tmp_path):
     assert detect_format(p) == "home-assistant"
     tr = read_plug(p)
     t0 = _unix(2026, 5, 1, 12)
-    np.testing.assert_allclose(tr.t_s - t0, [0.0, 1.512, 300.0, 302.25])
+    # a state holds until the next row (HA stores changes only): 12.5 W stood for the plug's
+    # readings from -1 s (its 1 s mean) until the 250.1 W row; none is assumed across the
+    # unavailable stretch
+    np.testing.assert_allclose(tr.t_s - t0, [0.512, 1.512, 301.25, 302.25], atol=1e-6)
+    np.testing.assert_allclose(tr.window_s, [1.512, 1.0, 2.25, 1.0], atol=1e-6)
     np.testing.assert_allclose(tr.power_w, [12.5, 250.1, 248.0, 30.2])
-    np.testing.assert_allclose(tr.window_s, 1.0)
-    assert tr.gaps == [(t0 + 1.512, t0 + 300.0)]  # last reading .. next one: reported, not filled
+    assert tr.gaps == [(t0 + 1.512, t0 + 300.0)]  # until HA had a value again; not filled
     assert "1 gap" in tr.notes[0] and "298 s" in tr.notes[0]
 
 
@@ -179,7 +182,7 @@ def test_gaps_are_reported_not_filled(tmp_path):
     p.write_text("timestamp,power_w\n" + "".join(f"{1.7e9 + x:.0f},{50 + x % 7}\n" for x in t))
     tr = read_plug(p)
     assert tr.t_s.size == 200  # nothing invented
-    assert tr.gaps == [(1.7e9 + 99, 1.7e9 + 399)]
+    assert tr.gaps == [(1.7e9 + 99, 1.7e9 + 400 - 1)]  # to the next reading's 1 s window
     assert "300 s" in tr.notes[0]
 
 

@@ -4,10 +4,12 @@ A smart plug's clock and the print host's clock differ (NTP on one and not the o
 plug that reports in its own local time, a few seconds of network delay). Heaters dominate a
 printer's power, and the host log knows when they ran: with the firmware's heater output
 (``@:``/``B@:``) the duty itself, otherwise "heating at full power" (set point above the
-measured temperature) and "holding" (set point on) from the temperature reports. For each
-trial offset the meter's readings are regressed on the window means of those signals
+measured temperature) and "holding" (set point on) from the temperature reports. Where the job's
+lines are known, steppers enabled, moving and part fan (from the commands) are added. For
+each trial offset the meter's readings are regressed on the window means of those signals
 (``P ≈ a + Σ b_k·x_k``, ordinary least squares, the window each reading averages); the offset
-with the smallest mean squared residual wins. The heat-up steps make the minimum sharp.
+leaving the smallest share of the meter's variance unexplained (1 − R²) wins. The heat-up
+steps make the minimum sharp.
 
 Uncertainty: half-width of the Δχ² = 1 interval of the residual curve around its minimum
 (σ² from the residuals, inflated for their lag-1 autocorrelation), combined with the time
@@ -132,23 +134,28 @@ def estimate_offset(
             f"{_utc(host_span_s[0])}..{_utc(host_span_s[1])} UTC); wrong file, date or time "
             "zone? (--plug-tz, --octoprint-tz, --max-offset)"
         )
-    # compare like with like: only offsets at which most of the best overlap is used
-    valid = np.isfinite(mse) & (ns >= 0.5 * ns.max())
-    mse_v = np.where(valid, mse, np.inf)
-    i = int(np.argmin(mse_v))
+    # Offsets are compared by the share of the meter's variance left unexplained (1 − R²):
+    # the readings in the overlap change with the offset, and a raw residual would favour an
+    # offset that pushes the heat-up (large, hard-to-fit steps) out of the overlap.
+    unexpl = np.array([1.0 - r[3] if np.isfinite(r[3]) else np.inf for r in res])
+    valid = np.isfinite(mse) & np.isfinite(unexpl) & (ns >= 0.5 * ns.max())
+    u_v = np.where(valid, unexpl, np.inf)
+    i = int(np.argmin(u_v))
     coarse = float(lags[i])
     fine = np.arange(coarse - 2 * step_s, coarse + 2 * step_s + 1e-9, 0.1 * step_s)
     fres = [_score(feats, t, w, p, host_span_s, float(L)) for L in fine]
     fm = np.array([r[0] for r in fres])
-    j = int(np.argmin(fm))
+    fu = np.array([1.0 - r[3] if np.isfinite(r[3]) else np.inf for r in fres])
+    j = int(np.argmin(fu))
     best, (m_best, n_best, resid, r2) = float(fine[j]), fres[j]
-    med = float(np.median(mse_v[valid]))
+    med = float(np.median(u_v[valid]))
+    m_best_u = float(fu[j])
     if not (r2 >= MIN_R2):
         raise CalibrationError(
             f"{plug.path}: the meter's power does not follow the heaters in {source} at any "
             f"offset (best R² {r2:.2f} at {best:+.1f} s); is it the same printer and day?"
         )
-    if valid.sum() > 10 and (med - m_best) / med < MIN_CONTRAST:
+    if valid.sum() > 10 and (med - m_best_u) / med < MIN_CONTRAST:
         raise CalibrationError(
             f"{plug.path}: clock offset not determined (residual curve flat over ±{max_offset_s:g}"
             " s); the recording needs a heat-up in the overlap of both logs"
@@ -165,7 +172,7 @@ def estimate_offset(
         rho = float(np.clip(np.corrcoef(resid[:-1], resid[1:])[0, 1], 0.0, 0.95))
     infl = math.sqrt((1 + rho) / (1 - rho))
     stat = infl * math.sqrt(sig2 / (n_best * k)) if k > 0 else step_s
-    report_dt = max(dt for _n, _f, dt in feats)
+    report_dt = max(dt for _n, _f, dt in feats)  # machine-state signals carry dt 0
     meter_res = _resolution(t)
     se = math.sqrt(stat**2 + (report_dt**2 + meter_res**2) / 12.0)
     return ClockOffset(

@@ -301,6 +301,9 @@ def load_octoprint_session(
     est: ClockOffset | None = None
     if offset_s is None:
         feats = host_power_features(heaters_abs, duty_known, log.t_first_s, log.t_last_s)
+        ev_abs = [(a, b, ln) for (a, b), ln in zip(jb.line_t_s, jb.lines, strict=True)]
+        st, mv, fn, _w = machine_state(ev_abs, log.t_last_s)
+        feats += [("steppers", st, 0.0), ("moving", mv, 0.0), ("fan", fn, 0.0)]
         est = estimate_offset(
             feats,
             plug,

@@ -9,7 +9,8 @@ window the reading averages. Formats, detected from the file's content:
   ``Power`` is the last one-second measurement (window 1 s, ``nominal_window_s``).
 * ``home-assistant``: the History panel's "Download data" CSV, ``entity_id,state,last_changed``
   with ISO 8601 UTC times; ``unavailable``/``unknown`` rows are gaps. A state holds until the
-  next change, so rows are readings at their change time; long silences are reported as gaps.
+  next change (Home Assistant records changes only), so a row stands for the plug's readings
+  until the next row, up to 5 minutes; longer silences are reported as gaps.
 * ``shelly-gen1``: ``/emeter/<n>/em_data.csv`` (Shelly EM/3EM Gen1), ``Date/time UTC,Active
   energy Wh (1),Returned energy Wh (1),Min V,Max V``: energy per interval (1 or 10 min),
   converted to the interval's mean power. Assumption: a row's time is its interval's start.
@@ -42,6 +43,7 @@ FORMATS = ("tasmota", "home-assistant", "shelly-gen1", "shelly-gen2", "generic")
 NOMINAL_WINDOW_S = 1.0  # Tasmota/Shelly/HA power: the plug's latest ~1 s measurement
 GAP_FACTOR = 10.0  # a spacing this many median intervals (and >= MIN_GAP_S) is a gap
 MIN_GAP_S = 30.0
+HA_MAX_HOLD_S = 300.0  # assumption: a plug integration updates at least every few minutes
 KW_SUSPECT_MAX = 2.0  # a printer that heats never stays below 2 W; such a trace is in kW
 
 
@@ -217,7 +219,7 @@ def read_plug(
         scale = 1.0
     elif kind == "home-assistant":
         t, p, unav = _read_ha(path, entity)
-        w = np.full(t.shape, nominal_window_s)
+        t, w = _ha_holds(t, unav, nominal_window_s)
         scale = 1.0
     elif kind in ("shelly-gen1", "shelly-gen2"):
         t, p, w = _read_shelly(path, kind)
@@ -254,12 +256,35 @@ def read_plug(
     return tr
 
 
+def _ha_holds(
+    t: np.ndarray, unav: list[tuple[float, float]], w0: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Home Assistant records a state when it changes: a reading at ``t_i`` (the plug's
+    ``w0`` mean ending there) held until the next row means the plug kept reporting the same
+    value, so the reading stands for ``[t_i − w0, t_next − w0]``. Holds longer than
+    ``HA_MAX_HOLD_S`` or across an ``unavailable`` row are not assumed (left as gaps)."""
+    t_end, w = t.copy(), np.full(t.shape, w0)
+    if t.size < 2:
+        return t_end, w
+    nxt = t[1:]
+    hold = nxt - t[:-1]
+    starts = np.array([a for a, _b in unav])
+    blocked = np.array(
+        [bool(np.any((starts >= a) & (starts < b))) for a, b in zip(t[:-1], nxt, strict=True)]
+    )
+    ok = (hold > w0) & (hold <= HA_MAX_HOLD_S) & ~blocked
+    idx = np.nonzero(ok)[0]
+    t_end[idx] = nxt[idx] - w0
+    w[idx] = t_end[idx] - (t[idx] - w0)
+    return t_end, w
+
+
 def _gaps(
     t: np.ndarray, w: np.ndarray, unav: list[tuple[float, float]]
 ) -> list[tuple[float, float]]:
-    d = np.diff(t - w)  # spacing of window starts: interval exports have no gap at d == w
+    d = (t[1:] - w[1:]) - t[:-1]  # from a reading's window end to the next one's start
     med = float(np.median(np.diff(t))) if t.size > 1 else 1.0
-    lim = max(GAP_FACTOR * med, MIN_GAP_S, 1.5 * float(np.max(w)))
+    lim = max(GAP_FACTOR * med, MIN_GAP_S)
     out = [(float(t[i]), float(t[i + 1] - w[i + 1])) for i in np.nonzero(d > lim)[0]]
     out += unav
     out.sort()
