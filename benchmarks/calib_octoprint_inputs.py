@@ -10,6 +10,11 @@ P·R, R·C; base power/η).
 
     python benchmarks/calib_octoprint_inputs.py            # printer seeds 1 2 3
     python benchmarks/calib_octoprint_inputs.py --seeds 4
+    python benchmarks/calib_octoprint_inputs.py --clock    # offset recovery only (fast)
+
+``--clock``: the offset estimate alone on the simulator's physics sampled as a host (heater
+reports every 2 s) and a plug (1 s, ±1 W) would (``tests/test_calib_clock.py``), for several
+printers, offsets, with and without the heater-output field, ms or whole-second plug times.
 """
 
 from __future__ import annotations
@@ -51,11 +56,36 @@ def errors(fit, truth: dict) -> dict[str, float]:
     return out
 
 
+def clock_sweep() -> None:
+    import test_calib_clock as sim
+
+    from slicer_energy.calib.clock import estimate_offset, host_power_features
+
+    print("| printer | heater output | plug times | true offset s | estimate s | error s | ± s |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as d:
+        for ps in (5, 1, 2):
+            heaters, meter, span = sim._simulate(printer_seed=ps)
+            for duty in (True, False):
+                for off, dec in ((-250.0, 3), (17.6, 3), (480.2, 3), (-61.4, 0)):
+                    plug = sim._plug_csv(Path(d) / "p.csv", meter, off, dec)
+                    e = estimate_offset(host_power_features(heaters, duty, *span), plug, span)
+                    print(
+                        f"| {ps} | {'@:' if duty else 'none'} | {'ms' if dec else 's'} "
+                        f"| {off:+.1f} | {e.offset_s:+.2f} | {e.offset_s - off:+.2f} "
+                        f"| {e.stderr_s:.2f} |"
+                    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--offset", type=float, default=-93.7, help="plug clock − host clock, s")
+    ap.add_argument("--clock", action="store_true", help="offset recovery sweep only")
     a = ap.parse_args()
+    if a.clock:
+        clock_sweep()
+        return
     base = load_machine("ender3-v2")
     rows = []
     with tempfile.TemporaryDirectory() as d:
