@@ -188,3 +188,29 @@ def test_bad_logs_are_rejected_naming_the_file(tmp_path):
         read_octoprint_log(_write(tmp_path, back))
     with pytest.raises(CalibrationError, match=r"serial\.log: no print job in the log"):
         read_octoprint_log(_write(tmp_path, _CONNECT)).job()
+
+
+@pytest.mark.parametrize("extra_ok", [True, False])
+def test_resend_with_and_without_the_firmwares_extra_ok(tmp_path, extra_ok):
+    """Marlin answers a rejected line with ``Resend: N`` and an ``ok`` (as the virtual printer
+    does above); other firmware sends no ``ok``. Either way each line gets its own ``ok``."""
+    body = [
+        "2026-05-01 10:01:01,000 - Send: N1 G28*18",
+        "2026-05-01 10:01:05,000 - Recv: ok",
+        "2026-05-01 10:01:05,100 - Send: N2 G1 X5*99",
+        "2026-05-01 10:01:05,150 - Recv: Error:checksum mismatch, Last Line: 1",
+        "2026-05-01 10:01:05,160 - Recv: Resend: 2",
+    ]
+    if extra_ok:
+        body.append("2026-05-01 10:01:05,170 - Recv: ok")
+    body += [
+        "2026-05-01 10:01:05,200 - Send: N2 G1 X5*99",
+        "2026-05-01 10:01:05,700 - Recv: ok",
+        "2026-05-01 10:01:05,800 - Send: N3 G1 X9*99",
+        "2026-05-01 10:01:06,800 - Recv: ok",
+    ]
+    p = _write(tmp_path, _CONNECT + _job(1, body, []))
+    job = read_octoprint_log(p, naive_tz="UTC").jobs[0]
+    assert job.lines == ["G28", "G1 X5", "G1 X9"] and job.resends == 1
+    took = [round(b - a, 3) for a, b in job.line_t_s]
+    assert took == [4.0, 0.5, 1.0]

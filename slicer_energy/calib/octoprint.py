@@ -167,9 +167,12 @@ def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:
             m = _LINENO.match(text)
             n = int(m.group(1)) if m else None
             line = strip_line(text)
+            # a firmware that sends no extra ok after Resend (or one still in flight): do not
+            # skip the ok that belongs to this line
+            skip_ok = 0
             if n is not None and n in by_n and by_n[n][2] == line:
                 entry = by_n[n]  # a resend: time the line from its last transmission
-                entry[1] = None
+                entry[0], entry[1] = t, None
                 if entry not in awaiting:
                     awaiting.append(entry)
                 if job is not None:
