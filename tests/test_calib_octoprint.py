@@ -19,6 +19,8 @@ from slicer_energy.calib.octoprint import HOST_COMMANDS, read_octoprint_log
 from slicer_energy.errors import CalibrationError
 from slicer_energy.rig.marlin import _job_command
 
+from conftest import need_shared
+
 TEMP_WINDOW_C = 1.0  # the virtual printer's M190/M109 window (rig/sim.py TEMP_WINDOW_C)
 
 
@@ -214,3 +216,39 @@ def test_resend_with_and_without_the_firmwares_extra_ok(tmp_path, extra_ok):
     assert job.lines == ["G28", "G1 X5", "G1 X9"] and job.resends == 1
     took = [round(b - a, 3) for a, b in job.line_t_s]
     assert took == [4.0, 0.5, 1.0]
+
+
+def test_prusa_style_temperature_answer(tmp_path):
+    """Prusa firmware answers M105 with ``T:`` and ``T0:``, heater outputs and its PINDA
+    (``P:``) and ambient (``A:``) sensors, which have no set point and are not heaters."""
+    body = [
+        "2026-05-01 10:01:01,000 - Send: M105",
+        "2026-05-01 10:01:01,400 - Recv: ok T:215.0 /215.0 B:60.1 /60.0 T0:215.0 /215.0 @:40 "
+        "B@:10 P:30.0 A:30.5",
+    ]
+    p = _write(tmp_path, _CONNECT + _job(1, body, []))
+    log = read_octoprint_log(p, naive_tz="UTC")
+    np.testing.assert_allclose(log.temps["hotend"][0, 1:], [215.0, 215.0, 40.0])
+    np.testing.assert_allclose(log.temps["bed"][0, 1:], [60.1, 60.0, 10.0])
+    assert log.jobs[0].lines == []  # M105 is OctoPrint's polling, not the job
+
+
+@pytest.mark.parametrize(
+    "name", ["guidugast_pronterface.log", "guidugast_low_temp_test_pronterface.log"]
+)
+def test_real_marlin_temperature_lines(tmp_path, name):
+    """Temperature lines a real Marlin 1.1.9 sent (corpus Pronterface logs: ``ok T:..`` and
+    M109/M190 wait reports `` T:.. W:?``), as OctoPrint logs what it receives
+    (``Recv: `` + the line). Checked against the numbers read off each line by position."""
+    src = need_shared("corpus", "serial", name)
+    real = [ln.rstrip("\n") for ln in src.open(errors="replace") if "T:" in ln]
+    assert len(real) >= 12
+    recs = [f"2026-05-01 10:01:{10 + i // 10:02d},{(i % 10) * 100:03d} - Recv: {ln}"
+            for i, ln in enumerate(real)]  # fmt: skip
+    log = read_octoprint_log(_write(tmp_path, _CONNECT + recs), naive_tz="UTC")
+    for k, ln in enumerate(real):
+        tok = ln.replace("ok ", "").split()
+        want_hot = [float(tok[0][2:]), float(tok[1][1:]), float(tok[4][2:])]
+        want_bed = [float(tok[2][2:]), float(tok[3][1:]), float(tok[5][3:])]
+        np.testing.assert_allclose(log.temps["hotend"][k, 1:], want_hot)
+        np.testing.assert_allclose(log.temps["bed"][k, 1:], want_bed)
