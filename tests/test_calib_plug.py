@@ -170,6 +170,11 @@ def test_generic_units_and_time_zones(tmp_path):
     with pytest.raises(CalibrationError, match=r"nounit\.csv.*--plug-unit kW"):
         read_plug(q)
     np.testing.assert_allclose(read_plug(q, unit="kW").power_w, [12.0, 250.0, 30.0])
+    # Tasmota telemetry flattened to CSV (Node-RED, Telegraf): the Power field, not Total
+    f = tmp_path / "tasmota.csv"
+    f.write_text("Time,ENERGY_Total,ENERGY_Power\n2026-01-10T08:00:00,12.3,55\n"
+                 "2026-01-10T08:00:10,12.3,260\n2026-01-10T08:00:20,12.4,70\n")  # fmt: skip
+    np.testing.assert_allclose(read_plug(f, naive_tz="UTC").power_w, [55, 260, 70])
     # Unix milliseconds are recognised
     m = tmp_path / "ms.csv"
     m.write_text("timestamp,W\n1700000000000,12\n1700000001500,250\n1700000002000,30\n")
