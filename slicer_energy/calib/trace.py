@@ -50,6 +50,7 @@ IDLE_BAND_W = 3.0  # board-only level: within this of the trace's idle power
 IDLE_MIN_S = 60.0  # an idle stretch this long inside a job is an interruption
 HEATERS_OFF_MIN_S = 30.0  # so is a stretch this long at the board + stepper level
 RESTART_SHARE = 0.6  # an idle stretch after which this share of the active time follows
+MERGE_S = 60.0  # interruptions closer than this are one
 
 
 @dataclass
@@ -239,7 +240,30 @@ def interruptions(
                         nxt.append((i.t1_s, x1))
                 parts = nxt
             out += [Interruption(x0, x1, True) for x0, x1 in parts]
-    return sorted(out, key=lambda i: i.t0_s)
+        # A reset: the meter log breaks off and comes back at the board/stepper level while
+        # the heaters should be on (the board rebooted); it lasts until the heaters return.
+        t, p = tr.t_s, tr.power_w
+        for i in np.nonzero(tr.gap_mask())[0]:
+            if not (a <= t[i] and t[i + 1] < b) or p[i + 1] > idle + base_w:
+                continue
+            if any(x.t0_s <= t[i + 1] <= x.t1_s for x in out):
+                continue
+            j = i + 1
+            while j < t.size and p[j] <= idle + base_w:
+                j += 1
+            if j < t.size:
+                lvl = float(np.median(p[i + 1 : j]))
+                out.append(Interruption(float(t[i]), float(t[j]), lvl > idle + IDLE_BAND_W))
+    # one event seen as two stretches (a reset, then minutes idle) is one interruption
+    merged: list[Interruption] = []
+    for x in sorted(out, key=lambda i: i.t0_s):
+        if merged and x.t0_s - merged[-1].t1_s < MERGE_S:
+            y = merged[-1]
+            st = y.steppers if y.dur_s >= x.dur_s else x.steppers
+            merged[-1] = Interruption(y.t0_s, max(y.t1_s, x.t1_s), st)
+        else:
+            merged.append(x)
+    return merged
 
 
 def bed_power_w(tr: PowerTrace, threshold_w: float, local_s: float = 60.0) -> np.ndarray:
@@ -344,6 +368,7 @@ def replay_parts(
     start_hot: bool = False,
     filament_g: float = 0.0,
     pauses: list[tuple[float, float, bool]] = (),
+    resume_s: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative time and DC-side energy per part (columns base, hotend, bed) at each row end.
 
@@ -352,7 +377,8 @@ def replay_parts(
     over the motion rows (exact for the energy while the hotend holds its set point); the
     part fan adds its loss to the hotend. ``pauses`` are ``(at_s, duration_s, steppers)``:
     at model time ``at_s`` both heaters go off for ``duration_s`` (board, plus steppers if
-    set), then heat back to their set points before the job goes on.
+    set), then heat back to their set points before the job goes on; then ``resume_s`` of
+    printing is redone (work lost to the interruption).
     """
     hm, bm, el = m.hotend, m.bed, m.electrical
     th, tb = hm.t_amb_c, bm.t_amb_c
@@ -367,6 +393,7 @@ def replay_parts(
     steppers = False
     todo = sorted(pauses)
     hs = bs = 0.0
+    last = (0.0, 0.0)  # fan and flow of the last motion row
 
     def step(dt: float, hs: float, bs: float, fan: float, flow: float, base: float) -> None:
         nonlocal th, tb, t
@@ -379,16 +406,21 @@ def replay_parts(
         ts.append(t)
         es.append(acc.copy())
 
+    def pause(dur: float, st: bool) -> None:
+        step(dur, 0.0, 0.0, 0.0, 0.0, el.p_electronics_w + (el.p_steppers_enabled_w * st))
+        reheat = max(
+            bm.time_to_reach_s(tb, bs) if bs > 0 else 0.0,
+            hm.time_to_reach_s(th, hs) if hs > 0 else 0.0,
+        )
+        if reheat > 0 and math.isfinite(reheat):
+            step(reheat, hs, bs, 0.0, 0.0, el.p_electronics_w + el.p_steppers_enabled_w)
+        if resume_s > 0:
+            fan, flow = last
+            base = el.p_electronics_w + fan * el.p_fans_w
+            base += el.p_steppers_enabled_w + el.p_steppers_moving_w
+            step(resume_s, hs, bs, fan, flow, base)
+
     for r in rows:
-        while todo and t >= todo[0][0]:
-            _, dur, st = todo.pop(0)
-            step(dur, 0.0, 0.0, 0.0, 0.0, el.p_electronics_w + (el.p_steppers_enabled_w * st))
-            reheat = max(
-                bm.time_to_reach_s(tb, bs) if bs > 0 else 0.0,
-                hm.time_to_reach_s(th, hs) if hs > 0 else 0.0,
-            )
-            if reheat > 0 and math.isfinite(reheat):
-                step(reheat, hs, bs, 0.0, 0.0, el.p_electronics_w + el.p_steppers_enabled_w)
         hs = r.hotend_set_c if hotend_on else 0.0
         bs = r.bed_set_c if bed_on else 0.0
         dt = r.t1_s - r.t0_s
@@ -397,6 +429,7 @@ def replay_parts(
             dt *= time_scale
             steppers = True
             flow = g_flow
+            last = (r.fan, g_flow)
         elif r.kind == "homing":
             steppers = True
         elif r.kind == "wait":
@@ -414,6 +447,14 @@ def replay_parts(
         base = el.p_electronics_w + r.fan * el.p_fans_w
         if steppers:
             base += el.p_steppers_enabled_w + (el.p_steppers_moving_w if moving else 0.0)
+        # a pause falling inside this row splits it where it falls (the result stays
+        # continuous in the parameters, which the Jacobian needs)
+        while todo and t + dt > todo[0][0]:
+            at, dur, st = todo.pop(0)
+            part = max(0.0, at - t)
+            step(part, hs, bs, r.fan, flow, base)
+            dt -= part
+            pause(dur, st)
         step(dt, hs, bs, r.fan, flow, base)
     out = np.array(es) / el.psu_efficiency
     return np.array(ts), out
@@ -529,7 +570,7 @@ def _pauses(r: TraceRun) -> list[tuple[float, float, bool]]:
     return [(i.t0_s - a, i.dur_s, i.steppers) for i in r.interruptions()]
 
 
-def run_model(r: TraceRun, m: FdmMachine) -> tuple[np.ndarray, np.ndarray]:
+def run_model(r: TraceRun, m: FdmMachine, resume_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Replay ``r``'s G-code with ``m`` under ``r``'s conditions and interruptions."""
     return replay_parts(
         r.rows,
@@ -540,6 +581,7 @@ def run_model(r: TraceRun, m: FdmMachine) -> tuple[np.ndarray, np.ndarray]:
         start_hot=r.start_hot,
         filament_g=r.filament_g,
         pauses=_pauses(r),
+        resume_s=resume_s,
     )
 
 
