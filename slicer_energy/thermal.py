@@ -3,9 +3,12 @@
 Wall power ``P = (P_electronics + P_steppers + P_fans + P_bed + P_hotend) / η_PSU``.
 Each heater is a first-order system
 
-    C dT/dt = u·P_max − (T − T_amb)/R − ṁ·c_p·(T − T_amb)
+    C dT/dt = u·P_max − (T − T_amb)/R − (ṁ·c_p + f·G_fan)·(T − T_amb)
 
-(the last term only for the hotend: heating the filament flow). Both the
+(the last term only for the hotend: heating the filament flow, and the extra convective loss
+``G_fan`` of the part-cooling fan at fraction ``f``; RepRapFirmware's M303 autotune of a Prusa
+MK3S hotend finds the loss 2.6× higher at 100 % fan than with the fan off, corpus
+``power/notes/rrf_heater_models_prusa_mk3s_duet3.csv``). Both the
 G-code timeline and the geometry-based FDM prediction integrate this same
 model; calibration fits its parameters. Time is always passed in.
 """
@@ -24,6 +27,7 @@ class HeaterModel:
     r_k_per_w: float  # thermal resistance to ambient
     c_j_per_k: float  # heat capacity
     t_amb_c: float = 22.0
+    g_fan_w_per_k: float = 0.0  # extra loss at 100 % part-cooling fan (hotend), W/K
 
     @property
     def tau_s(self) -> float:
@@ -83,14 +87,21 @@ class ElectricalModel:
 
 
 def heater_interval(
-    model: HeaterModel, t0_c: float, t_set_c: float, dt_s: float, g_flow_w_per_k: float = 0.0
+    model: HeaterModel,
+    t0_c: float,
+    t_set_c: float,
+    dt_s: float,
+    g_flow_w_per_k: float = 0.0,
+    fan: float = 0.0,
 ) -> tuple[float, float]:
     """Temperature and electrical energy after ``dt_s`` of ideal control towards ``t_set_c``.
 
     Full power until the set point is reached, then the holding power; off
     (duty 0) while cooling down to it, or for ``t_set_c <= 0`` (heater off).
+    ``fan`` (0..1) adds ``fan × model.g_fan_w_per_k`` to the loss.
     Exact for any ``dt_s`` (no time stepping). Returns ``(t_end_c, energy_j)``.
     """
+    g_flow_w_per_k = g_flow_w_per_k + fan * model.g_fan_w_per_k
     if dt_s <= 0.0:
         return t0_c, 0.0
     if t_set_c <= 0.0 or t_set_c <= model.t_amb_c:

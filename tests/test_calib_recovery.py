@@ -17,7 +17,7 @@ import pytest
 
 from slicer_energy.calib.fit import fit_sessions
 from slicer_energy.calib.session import load_session
-from slicer_energy.calib.validate import calibrate_sessions, predict_session
+from slicer_energy.calib.validate import calibrate_sessions, predict_session, time_scale_factor
 from slicer_energy.cli import main
 from slicer_energy.machine import load_machine
 from slicer_energy.rig.demo import run_demo
@@ -105,6 +105,10 @@ def test_recovers_what_a_wall_meter_determines(printers, seed):
     assert fit.r2 > 0.99
     # η itself is not determined by a wall meter (it scales every load alike): said so
     assert not fit.params["electrical.psu_efficiency"].identified
+    # the demo print never holds its steppers standing (heat, home, print, M84), so their
+    # moving share cannot be told from the enabled one: said so
+    # (tests/test_calib_separability.py adds the standstill that determines it)
+    assert not fit.params["electrical.p_steppers_moving_w"].identified
     assert any("psu_efficiency" in n for n in fit.notes)
 
 
@@ -145,6 +149,24 @@ def test_held_out_print_energy(printers, seed):
     p0 = predict_session(hold, base, 1.0)
     if abs(p0.energy_error) > HELD_OUT_TOL:
         assert abs(p.energy_error) < abs(p0.energy_error)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_held_out_energy_given_its_print_time(printers, seed):
+    """The issue's 3 % on the part calibration controls. The simulated print time includes
+    the host's serial round trips (each ~ms of wall time is SCALE times longer in simulated
+    time; the printer's buffer runs dry on short moves), so it depends on the CI machine's
+    load while the held-out print runs, which no calibration can know in advance. Here the
+    held-out G-code is replayed with the calibrated heaters and loads at the time scale
+    measured on the held-out session itself (real print phase / planner), so the error left
+    is the thermal/electrical model's: 3 %."""
+    pr = printers[seed]
+    base = load_machine("ender3-v2")
+    _fit, cm = calibrate_sessions([load_session(pr["cal"])], base)
+    hold = load_session(pr["hold"])
+    own_scale, _se = time_scale_factor([hold], cm)
+    p = predict_session(hold, cm, time_scale=own_scale)
+    assert abs(p.energy_error) < 0.03, p
 
 
 def test_cli_from_session_folders_alone(printers, tmp_path, capsys):

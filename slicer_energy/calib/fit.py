@@ -8,7 +8,9 @@ base, steppers enabled, steppers moving, part fan, PSU efficiency. Residuals:
   window means of the measured heater duty and the machine state;
 * temperature: each heater report minus the exact first-order step (``HeaterModel.step``)
   from the previous report under the measured duty (equation error: no drift, any gap);
-  hotend intervals while extruding are left out (filament flow is not measured);
+  while extruding, the hotend also heats the filament fed in, ``ṁ·c_p·(T − T_amb)`` with
+  ``ṁ`` from the acknowledged E moves (:func:`session.flow_signal`) and ``c_p`` fitted
+  (``filament.cp_j_per_gk``); sessions without a flow signal leave those intervals out;
 * priors: ``(θ − θ_prior)/σ_prior`` from the base machine profile, so that a parameter the
   data cannot determine stays at its prior instead of wandering.
 
@@ -40,9 +42,11 @@ ELEC = (
     "p_fans_w",
     "psu_efficiency",
 )
-PARAMS = tuple(
-    f"{h}.{k}" for h in HEATERS for k in ("p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c")
-) + tuple(f"electrical.{k}" for k in ELEC)
+PARAMS = (
+    tuple(f"{h}.{k}" for h in HEATERS for k in ("p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c"))
+    + tuple(f"electrical.{k}" for k in ELEC)
+    + ("filament.cp_j_per_gk",)
+)
 
 # Prior widths: relative for scale parameters, absolute for ambient and efficiency.
 PRIOR_REL_SIGMA = 0.5  # assumption: a profile value is known to a factor of ~1.5
@@ -127,7 +131,7 @@ def _centered_duty(tr) -> StepFn:
 class _Prepared:
     feats: np.ndarray  # n x 6: 1, en, mv, fan, d_hot, d_bed
     power: np.ndarray
-    temp: dict[str, tuple[np.ndarray, ...]]  # T0, T1, dt, duty, t1
+    temp: dict[str, tuple[np.ndarray, ...]]  # T0, T1, dt, duty, t1, flow mm/s
 
 
 def prepare(s: Session) -> _Prepared:
@@ -145,10 +149,13 @@ def prepare(s: Session) -> _Prepared:
         t0, t1 = tr.t_s[:-1], tr.t_s[1:]
         dt = t1 - t0
         ok = (dt > 1e-3) & (dt <= 10.0) & np.isfinite(tr.duty[:-1])
-        if h == "hotend" and s.print_t0_s is not None:
-            ok &= ~((t1 > s.print_t0_s) & (t0 < s.job_t1_s))  # filament flow not measured
+        flow = np.zeros_like(t0)
+        if h == "hotend" and s.flow_mm_s is not None:
+            flow = s.flow_mm_s.mean(t0, t1)
+        elif h == "hotend" and s.print_t0_s is not None:
+            ok &= ~((t1 > s.print_t0_s) & (t0 < s.job_t1_s))  # filament flow not known
         d = fn.mean(t0, t1)
-        temp[h] = (tr.actual_c[:-1][ok], tr.actual_c[1:][ok], dt[ok], d[ok], t1[ok])
+        temp[h] = (tr.actual_c[:-1][ok], tr.actual_c[1:][ok], dt[ok], d[ok], t1[ok], flow[ok])
     return _Prepared(np.column_stack(cols), s.power_w, temp)
 
 
@@ -166,10 +173,14 @@ def _model_power(theta: dict[str, float], feats: np.ndarray) -> np.ndarray:
     return feats @ w / theta["electrical.psu_efficiency"]
 
 
-def _model_temp(theta: dict[str, float], h: str, t0, dt, duty) -> np.ndarray:
+def _model_temp(
+    theta: dict[str, float], h: str, t0, dt, duty, flow_g_s: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """Exact first-order step; ``flow_g_s`` is the filament mass flow through the hotend."""
     p, r, c, ta = (theta[f"{h}.{k}"] for k in ("p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c"))
-    t_inf = ta + duty * p * r
-    return t_inf + (t0 - t_inf) * np.exp(-dt / (r * c))
+    g = 1.0 / r + flow_g_s * theta.get("filament.cp_j_per_gk", 0.0)
+    t_inf = ta + duty * p / g
+    return t_inf + (t0 - t_inf) * np.exp(-dt * g / c)
 
 
 def fit_sessions(
@@ -196,6 +207,7 @@ def fit_sessions(
     x0 = np.clip(prior[free], lo[free] + 1e-9, hi[free] - 1e-9)
     scale = psig[free]
     feats = np.vstack([p.feats for p in prep])
+    g_per_mm = machine.filament.mass_g(1.0)
     power = np.concatenate([p.power for p in prep])
     sig_p = 1.0 + 0.01 * float(np.median(power))
     sig_t = {h: 0.3 for h in HEATERS}
@@ -213,7 +225,10 @@ def fit_sessions(
         rt = {}
         for h in HEATERS:
             chunks = [
-                p.temp[h][1] - _model_temp(th, h, p.temp[h][0], p.temp[h][2], p.temp[h][3])
+                p.temp[h][1]
+                - _model_temp(
+                    th, h, p.temp[h][0], p.temp[h][2], p.temp[h][3], p.temp[h][5] * g_per_mm
+                )
                 for p in prep
                 if h in p.temp and p.temp[h][0].size
             ]
@@ -297,6 +312,7 @@ def calibrated_machine(machine: FdmMachine, fit: FitResult) -> FdmMachine:
         hotend=grp("hotend"),
         bed=grp("bed"),
         electrical=grp("electrical"),
+        filament=grp("filament"),
         time_scale=fit.time_scale,
         wait_extra_s=fit.wait_extra_s,
         homing_s=machine.homing_s if fit.homing_s is None else fit.homing_s,

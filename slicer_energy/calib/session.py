@@ -103,6 +103,8 @@ class Session:
     homing_s: list[float] = field(default_factory=list)  # each G28, sent to acknowledged
     duty_known: bool = True  # heater PWM is in the data (rig, Klipper) or not (plug + G-code)
     meta: dict = field(default_factory=dict)
+    # filament fed into the hotend, mm/s (from the acknowledged E moves); None: not known
+    flow_mm_s: StepFn | None = None
 
     def energy_j(self, t0_s: float, t1_s: float) -> float:
         """Trapezoidal integral of the metered power over [t0, t1] (clipped to the data)."""
@@ -302,6 +304,73 @@ def machine_state(
     return steppers, moving, fan, float(sum(b - a for a, b in waits))
 
 
+PLANNER_BLOCKS = 16  # Marlin BLOCK_BUFFER_SIZE default (time-estimators.md §2); the sim's too
+_MOTION = ("G0", "G1", "G2", "G3")
+_SYNC = ("M109", "M190", "G4", "G28", "G29", "M400", "M84", "M18")
+
+
+def flow_signal(
+    events: list[tuple[float, float, str]], t_end_s: float, blocks: int = PLANNER_BLOCKS
+) -> StepFn:
+    """Filament feed rate (mm/s) from the job's extruding moves, placed when they *execute*.
+
+    A host that waits for each ``ok`` keeps the firmware's planner full: ``blocks`` moves
+    queued behind the one executing, so move ``i`` is acknowledged when move ``i − blocks``
+    starts and itself runs from the acknowledgement of move ``i + blocks`` to that of
+    ``i + blocks + 1`` (the virtual printer's planner; a real Marlin differs by a block or two,
+    seconds against the hotend's minutes). A synchronous command (M109, G4, G28, M84,
+    ...) drains the planner before its own ``ok``: the last moves before it share the time up
+    to that ``ok``. Handles absolute (M82) and relative (M83) extrusion and G92 E resets."""
+    t0 = events[0][0] if events else 0.0
+    ts, vs = [t0], [0.0]
+    rel, e_pos = False, 0.0
+    seg: list[tuple[float, float]] = []  # (ack, E advance) of the moves since the last sync
+    prev_ack = t0
+
+    def flush(seg: list[tuple[float, float]], start: float, drain_end: float) -> None:
+        acks = [start] + [a for a, _ in seg]
+        n = len(seg)
+        first_drained = max(0, n - blocks - 1)
+        k = n - first_drained
+        last = acks[-1]
+        for i, (_a, de) in enumerate(seg):
+            if i < first_drained:  # acks[i + 1] is move i's own acknowledgement
+                a0, a1 = acks[i + blocks + 1], acks[i + blocks + 2]
+            else:  # drained after the last acknowledgement, evenly
+                j = i - first_drained
+                a0 = last + (drain_end - last) * j / k
+                a1 = last + (drain_end - last) * (j + 1) / k
+            if de > 0 and a1 > a0:
+                ts.extend((a0, a1))
+                vs.extend((de / (a1 - a0), 0.0))
+
+    seg_start = t0
+    for _ts, ta, line in events:
+        w = _word(line)
+        if w == "M83":
+            rel = True
+        elif w == "M82":
+            rel = False
+        elif w == "G92":
+            a = _args(line)
+            if "E" in a:
+                e_pos = a["E"]
+        elif w in _MOTION:
+            a = _args(line)
+            de = 0.0
+            if "E" in a:
+                de = a["E"] if rel else a["E"] - e_pos
+                e_pos = e_pos + a["E"] if rel else a["E"]
+            seg.append((ta, de))
+        elif w in _SYNC:
+            flush(seg, seg_start, ta)
+            seg, seg_start = [], ta
+        prev_ack = max(prev_ack, ta)
+    flush(seg, seg_start, max(prev_ack, t_end_s if not seg else prev_ack))
+    order = np.argsort(np.array(ts), kind="stable")
+    return StepFn(np.array(ts)[order], np.array(vs)[order], t_end_s)
+
+
 def _full_scale(meta: dict) -> float:
     fw = str(meta.get("firmware", {}).get("name", "")).lower()
     # Marlin 2.x on 32-bit boards prints the 0..255 output, AVR 1.1.x 0..127 (README, pwm_raw);
@@ -399,6 +468,7 @@ def load_session(folder: str | Path) -> Session:
         waits_s=waits_s,
         homing_s=[ta - ts for ts, ta, ln in events if _word(ln) == "G28"],
         meta=meta,
+        flow_mm_s=flow_signal(events, float(max(pt[-1], job_t1))),
     )
 
 

@@ -3,16 +3,36 @@
 For meters that only log watts (PZEM-017 on the 24 V side, smart plugs) the heater duty is
 unknown, so the model is the G-code thermal timeline itself: the timeline's rows (motion
 times, set points, fan) are computed once by :func:`slicer_energy.gcode.analyze.analyze_file`
-and replayed with trial parameters (:func:`replay`); the fit matches the measured cumulative
-energy curve and the job duration. Heater switches (``bed``/``hotend`` off) describe runs in
-which a heater was disabled although the G-code set it.
+and replayed with trial parameters (:func:`replay_parts`); the fit matches the measured
+cumulative energy curves and the job duration.
+
+What a bare trace still tells apart:
+
+* **bed vs the rest**: a bang-bang bed (Marlin without ``PIDTEMPBED``) switches its full
+  power on and off, so each reading is either "bed on" (well above the hotend + base level)
+  or not; the bed's share of every reading is the reading minus the local bed-off level
+  (:func:`bed_power_w`). The bed's on-level is its maximum power.
+* **interruptions**: stretches inside the job where the printer drew only its board power
+  (heaters and steppers off) or its board + stepper power with the heaters off (a reset or a
+  pause, usually after a gap in the meter log) are events of that run, not of its G-code.
+  Their timing (never their energy) is read from the trace (:func:`interruptions`) and
+  replayed: heaters off for that long, then both heaters back to their set points.
+  An idle stretch followed by most of the run is a *restart*: the earlier attempts are
+  left out of the job window (:func:`job_window`).
+* **meter gaps** (readings missing for longer than a few sampling intervals) are filled with
+  the mean power of the readings around them, not bridged by a straight line.
+
+Run conditions (which heaters were switched on, a start with hot heaters, a changed bed
+such as an insulated underside) are stated per run (:class:`TraceRun`); a changed bed gets
+its own loss factor that only runs with that condition determine.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +42,15 @@ from ..errors import CalibrationError
 from ..gcode.analyze import TimelineRow, analyze_file
 from ..machine import FdmMachine
 from ..thermal import heater_interval
+from .fit import IDENTIFIED_SHRINK, ParamResult
+
+GAP_FACTOR = 3.0  # a reading interval this many times the median is a gap in the log
+GAP_FILL_S = 120.0  # gaps are filled with the mean power of the readings this close
+IDLE_BAND_W = 3.0  # board-only level: within this of the trace's idle power
+IDLE_MIN_S = 60.0  # an idle stretch this long inside a job is an interruption
+HEATERS_OFF_MIN_S = 30.0  # so is a stretch this long at the board + stepper level
+RESTART_SHARE = 0.6  # an idle stretch after which this share of the active time follows
+MERGE_S = 60.0  # interruptions closer than this are one
 
 
 @dataclass
@@ -30,8 +59,39 @@ class PowerTrace:
     t_s: np.ndarray
     power_w: np.ndarray
 
+    def gap_mask(self) -> np.ndarray:
+        """True for each reading interval that is a gap in the log (missing readings)."""
+        d = np.diff(self.t_s)
+        if d.size == 0:
+            return np.zeros(0, bool)
+        return d > max(GAP_FACTOR * float(np.median(d)), 5.0)
+
+    def interval_energy_j(self) -> np.ndarray:
+        """Energy of each interval between readings: trapezoid, except over gaps, which get
+        the mean power of the readings within ``GAP_FILL_S`` on both sides."""
+        t, p = self.t_s, self.power_w
+        d = np.diff(t)
+        e = 0.5 * (p[1:] + p[:-1]) * d
+        for i in np.nonzero(self.gap_mask())[0]:
+            near = ((t >= t[i] - GAP_FILL_S) & (t <= t[i])) | (
+                (t >= t[i + 1]) & (t <= t[i + 1] + GAP_FILL_S)
+            )
+            e[i] = float(np.mean(p[near])) * d[i]
+        return e
+
+    def cumulative_j(self) -> np.ndarray:
+        return np.concatenate(([0.0], np.cumsum(self.interval_energy_j())))
+
     def energy_j(self) -> float:
-        return float(np.sum(0.5 * (self.power_w[1:] + self.power_w[:-1]) * np.diff(self.t_s)))
+        return float(self.cumulative_j()[-1])
+
+    def gap_s(self) -> float:
+        return float(np.sum(np.diff(self.t_s)[self.gap_mask()]))
+
+    def idle_w(self) -> float:
+        """The board-only level: median of the readings within 5 W of the lowest."""
+        p = self.power_w
+        return float(np.median(p[p <= float(np.min(p)) + 5.0]))
 
 
 def read_power_trace(path: str | Path) -> PowerTrace:
@@ -85,17 +145,319 @@ def read_power_trace(path: str | Path) -> PowerTrace:
     return PowerTrace(str(path), ta - ta[0], np.array(p))
 
 
-def job_window(tr: PowerTrace, rise_w: float = 8.0) -> tuple[float, float]:
-    """Job start (first sample ``rise_w`` above the idle level of the first samples; the first
-    sample if the trace starts hot) to the last sample above the idle level at the end (the
-    printer's own idle tail trimmed)."""
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True in ``mask``."""
+    out, i, n = [], 0, mask.size
+    while i < n:
+        if mask[i]:
+            j = i
+            while j + 1 < n and mask[j + 1]:
+                j += 1
+            out.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def _idle_stretches(tr: PowerTrace, level_w: float, min_s: float) -> list[tuple[float, float]]:
+    """Stretches (t0, t1) of at least ``min_s`` in which every reading is at or below
+    ``level_w`` (a gap in the log next to such a stretch counts as part of it)."""
     p, t = tr.power_w, tr.t_s
-    hi = np.nonzero(p > float(np.median(p[:5])) + rise_w)[0]
-    i0 = int(hi[0]) if hi.size else 0
-    idle = float(np.median(p[-20:]))
-    active = np.nonzero(p > idle + max(3.0, 0.15 * idle))[0]
-    i1 = int(active[-1]) if active.size else p.size - 1
-    return float(t[max(i0 - 1, 0)]), float(t[i1])
+    out = []
+    for i, j in _runs(p <= level_w):
+        t0 = t[i - 1] if i > 0 else t[i]  # from the last reading above the level
+        t1 = t[j + 1] if j + 1 < t.size else t[j]
+        if t1 - t0 >= min_s:
+            out.append((float(t0), float(t1)))
+    return out
+
+
+def job_window(tr: PowerTrace, rise_w: float = 8.0) -> tuple[float, float]:
+    """The job: from the first reading above the board-only level (the first reading if the
+    trace starts with the printer busy) to the last one above it.
+
+    An idle stretch of at least ``IDLE_MIN_S`` inside it that is followed by at least
+    ``RESTART_SHARE`` of the active time is a restart: the job starts after it (aborted
+    attempts before it are not part of the print the G-code describes)."""
+    p, t = tr.power_w, tr.t_s
+    idle = tr.idle_w()
+    active = np.nonzero(p > idle + max(IDLE_BAND_W, 0.15 * idle))[0]
+    if active.size == 0:
+        return float(t[0]), float(t[-1])
+    i0 = int(active[0])
+    a = float(t[max(i0 - 1, 0)]) if i0 > 0 else float(t[0])
+    b = float(t[int(active[-1])])
+    for s0, s1 in _idle_stretches(tr, idle + IDLE_BAND_W, IDLE_MIN_S):
+        if s0 <= a or s1 >= b:
+            continue
+        if (b - s1) >= RESTART_SHARE * (b - a):
+            a = s1
+    return a, b
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """A stretch of the job with the heaters off: a pause or a reset, then resumed."""
+
+    t0_s: float  # trace time
+    t1_s: float
+    steppers: bool  # board + steppers level (True) or board only (False)
+
+    @property
+    def dur_s(self) -> float:
+        return self.t1_s - self.t0_s
+
+
+def interruptions(
+    tr: PowerTrace, window: tuple[float, float], base_w: float, heaters: bool
+) -> list[Interruption]:
+    """Heater-off stretches inside ``window``: board-only (idle) for ``IDLE_MIN_S``, or (for
+    a run with a heater on) no reading above the board + ``base_w`` level for
+    ``HEATERS_OFF_MIN_S``."""
+    a, b = window
+    idle = tr.idle_w()
+    out: list[Interruption] = []
+    idle_s = _idle_stretches(tr, idle + IDLE_BAND_W, IDLE_MIN_S)
+    for s0, s1 in idle_s:
+        if s0 >= a and s1 <= b:
+            out.append(Interruption(s0, s1, False))
+    if heaters:
+        for s0, s1 in _idle_stretches(tr, idle + base_w, HEATERS_OFF_MIN_S):
+            if s0 < a or s1 > b:
+                continue
+            # the part not already counted as board-only
+            parts = [(s0, s1)]
+            for i in out:
+                nxt = []
+                for x0, x1 in parts:
+                    if i.t1_s <= x0 or i.t0_s >= x1:
+                        nxt.append((x0, x1))
+                        continue
+                    if i.t0_s - x0 >= HEATERS_OFF_MIN_S:
+                        nxt.append((x0, i.t0_s))
+                    if x1 - i.t1_s >= HEATERS_OFF_MIN_S:
+                        nxt.append((i.t1_s, x1))
+                parts = nxt
+            out += [Interruption(x0, x1, True) for x0, x1 in parts]
+        # A reset: the meter log breaks off and comes back at the board/stepper level while
+        # the heaters should be on (the board rebooted); it lasts until the heaters return.
+        t, p = tr.t_s, tr.power_w
+        for i in np.nonzero(tr.gap_mask())[0]:
+            if not (a <= t[i] and t[i + 1] < b) or p[i + 1] > idle + base_w:
+                continue
+            if any(x.t0_s <= t[i + 1] <= x.t1_s for x in out):
+                continue
+            j = i + 1
+            while j < t.size and p[j] <= idle + base_w:
+                j += 1
+            if j < t.size:
+                lvl = float(np.median(p[i + 1 : j]))
+                out.append(Interruption(float(t[i]), float(t[j]), lvl > idle + IDLE_BAND_W))
+    # one event seen as two stretches (a reset, then minutes idle) is one interruption
+    merged: list[Interruption] = []
+    for x in sorted(out, key=lambda i: i.t0_s):
+        if merged and x.t0_s - merged[-1].t1_s < MERGE_S:
+            y = merged[-1]
+            st = y.steppers if y.dur_s >= x.dur_s else x.steppers
+            merged[-1] = Interruption(y.t0_s, max(y.t1_s, x.t1_s), st)
+        else:
+            merged.append(x)
+    return merged
+
+
+def bed_power_w(tr: PowerTrace, threshold_w: float, local_s: float = 60.0) -> np.ndarray:
+    """The bed's share of each reading of a bang-bang bed: readings above ``threshold_w``
+    are "bed on" and the bed's share is the reading minus the median bed-off reading within
+    ``local_s`` (hotend and base at that time); 0 for the others."""
+    t, p = tr.t_s, tr.power_w
+    on = p > threshold_w
+    out = np.zeros_like(p)
+    off_t, off_p = t[~on], p[~on]
+    if off_t.size == 0:
+        return out
+    for i in np.nonzero(on)[0]:
+        lo, hi = np.searchsorted(off_t, [t[i] - local_s, t[i] + local_s])
+        ref = float(np.median(off_p[lo:hi])) if hi > lo else float(np.median(off_p))
+        out[i] = max(p[i] - ref, 0.0)
+    return out
+
+
+@dataclass
+class TraceRun:
+    """One metered print: its trace, the timeline of the G-code it printed, and the run's
+    stated conditions."""
+
+    name: str
+    trace: PowerTrace
+    rows: list[TimelineRow]
+    bed_on: bool = True
+    hotend_on: bool = True
+    start_hot: bool = False  # heaters already at their set points at the job start
+    bed_condition: str | None = None  # e.g. "insulated": its own bed loss factor
+    filament_g: float = 0.0  # filament the G-code extrudes (heated by the hotend)
+    # no reading above board + this for HEATERS_OFF_MIN_S while a heater should be on: the
+    # heaters were off (assumption: above the base loads, below the hotend's PID hold)
+    heaters_off_w: float = 20.0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def window(self) -> tuple[float, float]:
+        if "window" not in self._cache:
+            self._cache["window"] = job_window(self.trace)
+        return self._cache["window"]
+
+    def interruptions(self) -> list[Interruption]:
+        if "int" not in self._cache:
+            heaters = self.bed_on or self.hotend_on
+            self._cache["int"] = interruptions(self.trace, self.window, self.heaters_off_w, heaters)
+        return self._cache["int"]
+
+    def bed_split(self, threshold_w: float) -> np.ndarray | None:
+        """Per-reading bed power (None when the bed was off or never switched on)."""
+        if not self.bed_on:
+            return None
+        key = ("bed", round(threshold_w, 3))
+        if key not in self._cache:
+            b = bed_power_w(self.trace, threshold_w)
+            self._cache[key] = b if np.count_nonzero(b) >= 10 else None
+        return self._cache[key]
+
+    def measured(
+        self, n: int = 60, bed_threshold_w: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+        """Cumulative total and bed energy at ``n`` fractions of the job window, and the
+        window's length."""
+        a, b = self.window
+        t = self.trace.t_s
+        cum = self.trace.cumulative_j()
+        fr = np.linspace(0.0, 1.0, n + 1)[1:]
+        tq = a + fr * (b - a)
+        e = np.interp(tq, t, cum) - np.interp(a, t, cum)
+        eb = None
+        if bed_threshold_w is not None:
+            bw = self.bed_split(bed_threshold_w)
+            if bw is not None:
+                cb = np.concatenate(([0.0], np.cumsum(0.5 * (bw[1:] + bw[:-1]) * np.diff(t))))
+                eb = np.interp(tq, t, cb) - np.interp(a, t, cb)
+        return fr, e, eb, b - a
+
+    def energy_j(self) -> float:
+        a, b = self.window
+        cum = self.trace.cumulative_j()
+        return float(np.interp(b, self.trace.t_s, cum) - np.interp(a, self.trace.t_s, cum))
+
+
+def timeline_rows(gcode: str | Path, m: FdmMachine) -> list[TimelineRow]:
+    return analyze_file(gcode, m, timeline=True).timeline
+
+
+def timeline(gcode: str | Path, m: FdmMachine) -> tuple[list[TimelineRow], float]:
+    """The G-code's timeline rows and the filament mass it extrudes (g)."""
+    res = analyze_file(gcode, m, timeline=True)
+    return res.timeline, m.filament.mass_g(res.filament_mm)
+
+
+def replay_parts(
+    rows: list[TimelineRow],
+    m: FdmMachine,
+    *,
+    bed_on: bool = True,
+    hotend_on: bool = True,
+    time_scale: float = 1.0,
+    start_hot: bool = False,
+    filament_g: float = 0.0,
+    pauses: list[tuple[float, float, bool]] = (),
+    resume_s: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative time and DC-side energy per part (columns base, hotend, bed) at each row end.
+
+    Motion rows take ``time_scale`` × their planned time; heater waits are recomputed for
+    ``m`` (bed, then hotend, as slicers order them). The filament's heating is spread evenly
+    over the motion rows (exact for the energy while the hotend holds its set point); the
+    part fan adds its loss to the hotend. ``pauses`` are ``(at_s, duration_s, steppers)``:
+    at model time ``at_s`` both heaters go off for ``duration_s`` (board, plus steppers if
+    set), then heat back to their set points before the job goes on; then ``resume_s`` of
+    printing is redone (work lost to the interruption).
+    """
+    hm, bm, el = m.hotend, m.bed, m.electrical
+    th, tb = hm.t_amb_c, bm.t_amb_c
+    if start_hot:
+        th = max((r.hotend_set_c for r in rows), default=th) if hotend_on else th
+        tb = max((r.bed_set_c for r in rows), default=tb) if bed_on else tb
+    motion_s = sum(r.t1_s - r.t0_s for r in rows if r.kind == "motion") * time_scale
+    g_flow = filament_g * m.filament.cp_j_per_gk / motion_s if motion_s > 0 else 0.0
+    t = 0.0
+    acc = np.zeros(3)
+    ts, es = [0.0], [acc.copy()]
+    steppers = False
+    todo = sorted(pauses)
+    hs = bs = 0.0
+    last = (0.0, 0.0)  # fan and flow of the last motion row
+
+    def step(dt: float, hs: float, bs: float, fan: float, flow: float, base: float) -> None:
+        nonlocal th, tb, t
+        th, eh = heater_interval(hm, th, hs, dt, flow, fan)
+        tb, eb = heater_interval(bm, tb, bs, dt)
+        acc[0] += base * dt
+        acc[1] += eh
+        acc[2] += eb
+        t += dt
+        ts.append(t)
+        es.append(acc.copy())
+
+    def pause(dur: float, st: bool) -> None:
+        step(dur, 0.0, 0.0, 0.0, 0.0, el.p_electronics_w + (el.p_steppers_enabled_w * st))
+        reheat = max(
+            bm.time_to_reach_s(tb, bs) if bs > 0 else 0.0,
+            hm.time_to_reach_s(th, hs) if hs > 0 else 0.0,
+        )
+        if reheat > 0 and math.isfinite(reheat):
+            step(reheat, hs, bs, 0.0, 0.0, el.p_electronics_w + el.p_steppers_enabled_w)
+        if resume_s > 0:
+            fan, flow = last
+            base = el.p_electronics_w + fan * el.p_fans_w
+            base += el.p_steppers_enabled_w + el.p_steppers_moving_w
+            step(resume_s, hs, bs, fan, flow, base)
+
+    for r in rows:
+        hs = r.hotend_set_c if hotend_on else 0.0
+        bs = r.bed_set_c if bed_on else 0.0
+        dt = r.t1_s - r.t0_s
+        flow = 0.0
+        if r.kind == "motion":
+            dt *= time_scale
+            steppers = True
+            flow = g_flow
+            last = (r.fan, g_flow)
+        elif r.kind == "homing":
+            steppers = True
+        elif r.kind == "wait":
+            dt = 0.0
+            if bs > 0 and tb < bs - 0.5:
+                dt = bm.time_to_reach_s(tb, bs)
+            if hs > 0:
+                # the hotend heats meanwhile; whatever it still lacks is waited for after
+                th_after = hm.step(th, 1.0, dt) if th < hs else th
+                if th_after < hs - 0.5:
+                    dt += hm.time_to_reach_s(th_after, hs)
+            if not np.isfinite(dt):
+                dt = 3600.0
+        moving = r.kind in ("motion", "homing", "leveling")
+        base = el.p_electronics_w + r.fan * el.p_fans_w
+        if steppers:
+            base += el.p_steppers_enabled_w + (el.p_steppers_moving_w if moving else 0.0)
+        # a pause falling inside this row splits it where it falls (the result stays
+        # continuous in the parameters, which the Jacobian needs)
+        while todo and t + dt > todo[0][0]:
+            at, dur, st = todo.pop(0)
+            part = max(0.0, at - t)
+            step(part, hs, bs, r.fan, flow, base)
+            dt -= part
+            pause(dur, st)
+        step(dt, hs, bs, r.fan, flow, base)
+    out = np.array(es) / el.psu_efficiency
+    return np.array(ts), out
 
 
 def replay(
@@ -105,131 +467,256 @@ def replay(
     bed_on: bool = True,
     hotend_on: bool = True,
     time_scale: float = 1.0,
+    **kw,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative (time, wall energy) at each row end for machine ``m``.
-
-    Motion rows take ``time_scale`` × their planned time; heater waits are recomputed for
-    ``m`` (the heater below its set point is waited for, bed first as slicers order them).
-    """
-    th, tb = m.hotend.t_amb_c, m.bed.t_amb_c
-    el = m.electrical
-    t = e = 0.0
-    ts, es = [0.0], [0.0]
-    steppers = False
-    for r in rows:
-        hs = r.hotend_set_c if hotend_on else 0.0
-        bs = r.bed_set_c if bed_on else 0.0
-        dt = r.t1_s - r.t0_s
-        if r.kind == "motion":
-            dt *= time_scale
-            steppers = True
-        elif r.kind == "homing":
-            steppers = True
-        elif r.kind == "wait":
-            if bs > 0 and tb < bs - 0.5:
-                dt = m.bed.time_to_reach_s(tb, bs)
-            elif hs > 0 and th < hs - 0.5:
-                dt = m.hotend.time_to_reach_s(th, hs)
-            else:
-                dt = 0.0
-            if not np.isfinite(dt):
-                dt = 3600.0
-        th, eh = heater_interval(m.hotend, th, hs, dt)
-        tb, eb = heater_interval(m.bed, tb, bs, dt)
-        moving = r.kind in ("motion", "homing", "leveling")
-        base = el.p_electronics_w + r.fan * el.p_fans_w
-        if steppers:
-            base += el.p_steppers_enabled_w + (el.p_steppers_moving_w if moving else 0.0)
-        e += (eh + eb + base * dt) / el.psu_efficiency
-        t += dt
-        ts.append(t)
-        es.append(e)
-    return np.array(ts), np.array(es)
+    """Cumulative (time, energy) at each row end; :func:`replay_parts` summed."""
+    ts, parts = replay_parts(
+        rows, m, bed_on=bed_on, hotend_on=hotend_on, time_scale=time_scale, **kw
+    )
+    return ts, parts.sum(axis=1)
 
 
-@dataclass
-class TraceRun:
-    name: str
-    trace: PowerTrace
-    rows: list[TimelineRow]
-    bed_on: bool = True
-    hotend_on: bool = True
-
-    @property
-    def window(self) -> tuple[float, float]:
-        return job_window(self.trace)
-
-    def measured(self, n: int = 40) -> tuple[np.ndarray, np.ndarray, float]:
-        """Cumulative energy at ``n`` fractions of the job, and the job duration."""
-        a, b = self.window
-        t, p = self.trace.t_s, self.trace.power_w
-        cum = np.concatenate(([0.0], np.cumsum(0.5 * (p[1:] + p[:-1]) * np.diff(t))))
-        fr = np.linspace(0.0, 1.0, n + 1)[1:]
-        tq = a + fr * (b - a)
-        e = np.interp(tq, t, cum) - np.interp(a, t, cum)
-        return fr, e, b - a
-
-
-def timeline_rows(gcode: str | Path, m: FdmMachine) -> list[TimelineRow]:
-    return analyze_file(gcode, m, timeline=True).timeline
-
-
+# ------------------------------------------------------------------------------ fitting
 FIT_KEYS = (
     "hotend.p_max_w",
     "hotend.r_k_per_w",
     "hotend.c_j_per_k",
+    "hotend.g_fan_w_per_k",
     "bed.p_max_w",
     "bed.r_k_per_w",
     "bed.c_j_per_k",
     "electrical.p_electronics_w",
+    "electrical.p_steppers_enabled_w",
+    "electrical.p_steppers_moving_w",
+    "electrical.p_fans_w",
     "time_scale",
 )
+# RepRapFirmware M303 on a Prusa MK3S hotend (corpus power/notes/...duet3.csv): gain 830.5 K
+# with the part fan off, 314.3 K at 100 %; the fan's extra loss is P·(1/314.3 − 1/830.5).
+MK3S_FAN_LOSS_PER_W = 1.0 / 314.3 - 1.0 / 830.5
+SIGMA_CURVE = 0.01  # assumption: the model's cumulative energy is good to ~1 % of the run
+SIGMA_DURATION = 0.03  # assumption: a run's duration is matched to ~3 %
+SIGMA_LEVEL = 0.03  # the bed's on-level: ~3 % (mains/heater resistance drift)
+PRIOR_REL = 0.5
+REACH_MARGIN_K = 10.0
+SIGMA_BASE_LEVEL_W = 0.5  # assumption: board / board + stepper level read to ~0.5 W
 
 
-def _apply(m: FdmMachine, x: dict[str, float]) -> FdmMachine:
+def bed_condition_key(cond: str) -> str:
+    return f"bed.r_factor.{cond}"
+
+
+def _apply(m: FdmMachine, x: dict[str, float], bed_condition: str | None = None) -> FdmMachine:
     h = replace(m.hotend, **{k[7:]: v for k, v in x.items() if k.startswith("hotend.")})
-    b = replace(m.bed, **{k[4:]: v for k, v in x.items() if k.startswith("bed.")})
+    bk = {k[4:]: v for k, v in x.items() if k.startswith("bed.") and "." not in k[4:]}
+    if bed_condition is not None:
+        bk["r_k_per_w"] = bk.get("r_k_per_w", m.bed.r_k_per_w) * x.get(
+            bed_condition_key(bed_condition), 1.0
+        )
+    b = replace(m.bed, **bk)
     el = replace(m.electrical, **{k[11:]: v for k, v in x.items() if k.startswith("electrical.")})
     return replace(m, hotend=h, bed=b, electrical=el, time_scale=x.get("time_scale", 1.0))
 
 
-def fit_traces(runs: list[TraceRun], m: FdmMachine) -> tuple[FdmMachine, dict[str, float]]:
-    """Fit heater P/R/C, base power and the time scale to whole-run energy curves."""
-    x0 = np.array(
-        [
-            m.hotend.p_max_w,
-            m.hotend.r_k_per_w,
-            m.hotend.c_j_per_k,
-            m.bed.p_max_w,
-            m.bed.r_k_per_w,
-            m.bed.c_j_per_k,
-            m.electrical.p_electronics_w,
-            1.0,
-        ]
+@dataclass
+class TraceFit:
+    """Fitted values (dict of :class:`ParamResult`), the calibrated machine, and notes."""
+
+    params: dict[str, ParamResult]
+    machine: FdmMachine
+    runs: list[str]
+    notes: list[str]
+    rms_curve: float  # RMS cumulative-energy residual, fraction of each run's energy
+
+    def values(self) -> dict[str, float]:
+        return {k: p.value for k, p in self.params.items()}
+
+    def machine_for(self, r: TraceRun) -> FdmMachine:
+        return _apply(self.machine, self.values(), r.bed_condition)
+
+
+def _prior(m: FdmMachine, key: str) -> tuple[float, float, float, float]:
+    """(prior value, prior σ, lower bound, upper bound)."""
+    if key.startswith("time_scale"):
+        return 1.0, 0.3, 0.5, 2.0
+    if key == "hotend.g_fan_w_per_k":
+        v = m.hotend.p_max_w * MK3S_FAN_LOSS_PER_W
+        return v, PRIOR_REL * v, 0.0, 10.0 * v
+    if key.startswith("bed.r_factor."):
+        return 1.0, PRIOR_REL, 0.1, 10.0
+    grp, name = key.split(".")
+    v = float(getattr(getattr(m, grp), name))
+    sig = max(PRIOR_REL * abs(v), 0.5)
+    if grp == "electrical":
+        return v, sig, 0.0, max(10.0 * v, 50.0)
+    return v, sig, 0.1 * v, 10.0 * v
+
+
+def bed_threshold_w(m: FdmMachine, idle_w: float) -> float:
+    """Readings above this are "bed on": board + steppers + full hotend + half the bed."""
+    el = m.electrical
+    return (
+        idle_w
+        + el.p_steppers_enabled_w
+        + el.p_steppers_moving_w
+        + el.p_fans_w
+        + m.hotend.p_max_w
+        + 0.5 * m.bed.p_max_w
+    ) / el.psu_efficiency
+
+
+def _pauses(r: TraceRun) -> list[tuple[float, float, bool]]:
+    a, _b = r.window
+    return [(i.t0_s - a, i.dur_s, i.steppers) for i in r.interruptions()]
+
+
+def run_model(r: TraceRun, m: FdmMachine, resume_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Replay ``r``'s G-code with ``m`` under ``r``'s conditions and interruptions."""
+    return replay_parts(
+        r.rows,
+        m,
+        bed_on=r.bed_on,
+        hotend_on=r.hotend_on,
+        time_scale=m.time_scale,
+        start_hot=r.start_hot,
+        filament_g=r.filament_g,
+        pauses=_pauses(r),
+        resume_s=resume_s,
     )
-    lo, hi = x0 * 0.1, x0 * 5.0
-    lo[-1], hi[-1] = 0.5, 2.0
-    meas = [r.measured() for r in runs]
+
+
+def fit_traces(
+    runs: list[TraceRun],
+    m: FdmMachine,
+    *,
+    fix: dict[str, float] | None = None,
+    conditions: tuple[str, ...] = (),
+) -> TraceFit:
+    """Fit heater P/R/C (+ the hotend's part-fan loss), the base loads and the time scale to
+    the runs' cumulative energy curves (total and, for a bang-bang bed, the bed's share),
+    their durations and the bed's on-level, with priors from ``m``.
+
+    A parameter whose standard error does not fall below half its prior σ is reported as
+    not identified; the values are the posterior (maximum a posteriori) ones, which stay at
+    the prior along directions the data do not constrain (resetting single parameters of a
+    group whose sum *is* determined, such as the base loads, would break the sum).
+    ``conditions`` names bed conditions to report even when no fitted run has them (e.g. the
+    held-out run's), so that they show as not identified."""
+    fix = dict(fix or {})
+    conds = sorted({r.bed_condition for r in runs if r.bed_condition} | set(conditions))
+    # Each fitted run gets its own time scale (a nuisance parameter: real print times of the
+    # same G-code scatter from run to run), so that a run's duration never masquerades as
+    # power; the machine's time scale is their mean, its stderr their scatter.
+    rkeys = [f"time_scale.{i}" for i in range(len(runs))]
+    keys = [
+        k
+        for k in (*FIT_KEYS, *(bed_condition_key(c) for c in conds), *rkeys)
+        if k not in fix and k != "time_scale"
+    ]
+    pri = np.array([_prior(m, k) for k in keys])
+    x0, sig, lo, hi = pri[:, 0], pri[:, 1], pri[:, 2], pri[:, 3]
+    idle = [r.trace.idle_w() for r in runs]
+    thr = [bed_threshold_w(m, i) for i in idle]
+    meas = [r.measured(60, th) for r, th in zip(runs, thr, strict=True)]
+    levels = []
+    for r, th in zip(runs, thr, strict=True):
+        bw = r.bed_split(th)
+        levels.append(float(np.median(bw[bw > 0])) if bw is not None else None)
+
+    # Levels read straight off the fitted runs: the board alone (idle interruptions) and the
+    # board with the steppers held (heater-off interruptions), median reading of each.
+    base_levels: list[tuple[bool, float]] = []
+    for r in runs:
+        t, p = r.trace.t_s, r.trace.power_w
+        for i in r.interruptions():
+            inner = (t > i.t0_s) & (t < i.t1_s)
+            if np.count_nonzero(inner) >= 5:
+                base_levels.append((i.steppers, float(np.median(p[inner]))))
+
+    def machine_of(x: np.ndarray, cond: str | None) -> FdmMachine:
+        d = {k: v for k, v in zip(keys, x, strict=True) if k not in rkeys}
+        d.update(fix)
+        return _apply(m, d, cond)
+
+    def curves(x: np.ndarray) -> list[np.ndarray]:
+        out = []
+        d = dict(zip(keys, x, strict=True))
+        for i, (r, (fr, e, eb, dur), lev) in enumerate(zip(runs, meas, levels, strict=True)):
+            mm = replace(machine_of(x, r.bed_condition), time_scale=d[f"time_scale.{i}"])
+            t, parts = run_model(r, mm)
+            tq = fr * t[-1]
+            tot = parts.sum(axis=1)
+            out.append((np.interp(tq, t, tot) - e) / (e[-1] * SIGMA_CURVE))
+            if eb is not None:
+                out.append((np.interp(tq, t, parts[:, 2]) - eb) / (e[-1] * SIGMA_CURVE))
+            out.append(np.array([(t[-1] - dur) / (dur * SIGMA_DURATION)]))
+            if lev is not None:
+                pb = mm.bed.p_max_w / mm.electrical.psu_efficiency
+                out.append(np.array([(pb - lev) / (lev * SIGMA_LEVEL)]))
+        return out
+
+    set_h = max((r.hotend_set_c for run in runs for r in run.rows), default=0.0)
+    set_b = max((r.bed_set_c for run in runs for r in run.rows), default=0.0)
+
+    def reach(x: np.ndarray) -> np.ndarray:
+        """The printers reached their set points: full power must hold at least set + 10 K
+        (fan off); a soft wall, zero when met."""
+        mm = machine_of(x, None)
+        out = []
+        for h, ts in ((mm.hotend, set_h), (mm.bed, set_b)):
+            short = (ts + REACH_MARGIN_K) - h.max_temp_c() if ts > 0 else 0.0
+            out.append(max(0.0, short) / 2.0)
+        return np.array(out)
+
+    def levels_resid(x: np.ndarray) -> np.ndarray:
+        el = machine_of(x, None).electrical
+        return np.array(
+            [
+                ((el.p_electronics_w + st * el.p_steppers_enabled_w) / el.psu_efficiency - lv)
+                / SIGMA_BASE_LEVEL_W
+                for st, lv in base_levels
+            ]
+        )
 
     def resid(x: np.ndarray) -> np.ndarray:
-        mm = _apply(m, dict(zip(FIT_KEYS, x, strict=True)))
-        out = []
-        for r, (fr, e, dur) in zip(runs, meas, strict=True):
-            t, ce = replay(r.rows, mm, bed_on=r.bed_on, hotend_on=r.hotend_on, time_scale=x[-1])
-            tq = fr * t[-1]
-            out.append((np.interp(tq, t, ce) - e) / e[-1])
-            out.append(np.array([(t[-1] - dur) / dur]))
-        prior = (x - x0) / (0.5 * np.abs(x0))
-        return np.concatenate([*out, 0.05 * prior])
+        return np.concatenate([*curves(x), levels_resid(x), reach(x), (x - x0) / sig])
 
     res = least_squares(
-        resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale=np.abs(x0)
+        resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=3.0, x_scale=sig, max_nfev=300
     )
-    vals = dict(zip(FIT_KEYS, res.x, strict=True))
-    return _apply(m, vals), vals
+    try:
+        cov = np.linalg.pinv(res.jac.T @ res.jac)
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    except np.linalg.LinAlgError:  # pragma: no cover
+        se = np.full(len(keys), np.nan)
+    params: dict[str, ParamResult] = {}
+    notes: list[str] = []
+    for k, v, s, p0, ps in zip(keys, res.x, se, x0, sig, strict=True):
+        ident = bool(s < IDENTIFIED_SHRINK * ps)
+        if k in rkeys:
+            params[k] = ParamResult(float(v), float(s), float(p0), float(ps), ident)
+            continue
+        params[k] = ParamResult(float(v), float(s), float(p0), float(ps), ident)
+        if not ident:
+            notes.append(
+                f"{k}: not determined by these runs alone (σ {s:.3g} vs prior σ {ps:.3g}); "
+                f"{v:.4g} rests on the prior {p0:.4g}"
+            )
+    for k, v in fix.items():
+        params[k] = ParamResult(float(v), 0.0, float(v), 0.0, False)
+    ts = np.array([params.pop(k).value for k in rkeys])
+    ts_se = float(ts.std(ddof=1) / math.sqrt(ts.size)) if ts.size > 1 else math.nan
+    params["time_scale"] = ParamResult(float(ts.mean()), ts_se, 1.0, 0.3, ts.size > 1)
+    per_run = ", ".join(f"{r.name} {v:.3f}" for r, v in zip(runs, ts, strict=True))
+    notes.append("time scale per run: " + per_run)
+    cv = curves(res.x)
+    rms = float(np.sqrt(np.mean(np.concatenate(cv) ** 2))) * SIGMA_CURVE
+    mfit = _apply(m, {k: p.value for k, p in params.items()})
+    return TraceFit(params, mfit, [r.name for r in runs], notes, rms)
 
 
-def predict_run(r: TraceRun, m: FdmMachine) -> tuple[float, float]:
-    """(energy J, duration s) of the run's job with machine ``m``."""
-    t, ce = replay(r.rows, m, bed_on=r.bed_on, hotend_on=r.hotend_on, time_scale=m.time_scale)
-    return float(ce[-1]), float(t[-1])
+def predict_run(r: TraceRun, fit: TraceFit | FdmMachine) -> tuple[float, float]:
+    """(energy J, duration s) of the run's job, interruptions included."""
+    m = fit.machine_for(r) if isinstance(fit, TraceFit) else fit
+    t, parts = run_model(r, m)
+    return float(parts[-1].sum()), float(t[-1])

@@ -197,8 +197,9 @@ def _plots(folder: Path, sessions, fit, base) -> list[Path]:
                 continue
             ax.plot(tr.t_s, tr.actual_c, lw=0.8, label=f"{h} measured")
             if h in pr.temp and pr.temp[h][0].size:
-                t0, _t1, dt, d, t_end = pr.temp[h]
-                ax.plot(t_end, _model_temp(th, h, t0, dt, d), ".", ms=2, label=f"{h} model")
+                t0, _t1, dt, d, t_end, flow = pr.temp[h]
+                g = flow * base.filament.mass_g(1.0)
+                ax.plot(t_end, _model_temp(th, h, t0, dt, d, g), ".", ms=2, label=f"{h} model")
         ax.set_xlabel("session time (s)")
         ax.set_ylabel("°C")
         ax.legend()
