@@ -183,12 +183,17 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
         h = v.get(name)
         if h is None:
             raise ProfileError(f"{where}: missing [{name}] table (p_max_w, r_k_per_w, c_j_per_k)")
-        check_known_keys(f"{where} [{name}]", h, {"p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c"})
+        check_known_keys(
+            f"{where} [{name}]", h, {"p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c", "g_fan_w_per_k"}
+        )
         return HeaterModel(
             p_max_w=check_range(where, f"{name}.p_max_w", h.get("p_max_w"), 1.0, 5000.0),
             r_k_per_w=check_range(where, f"{name}.r_k_per_w", h.get("r_k_per_w"), 0.01, 1000.0),
             c_j_per_k=check_range(where, f"{name}.c_j_per_k", h.get("c_j_per_k"), 0.1, 1e6),
             t_amb_c=check_range(where, f"{name}.t_amb_c", h.get("t_amb_c", 22.0), -20.0, 60.0),
+            g_fan_w_per_k=check_range(
+                where, f"{name}.g_fan_w_per_k", h.get("g_fan_w_per_k", 0.0), 0.0, 10.0
+            ),
         )
 
     e = v.get("electrical")
@@ -301,7 +306,7 @@ def load_machine(name_or_path: str | Path) -> FdmMachine:
     return machine_from_profile(prof)
 
 
-OVERLAY_TABLES = ("hotend", "bed", "electrical", "gcode")
+OVERLAY_TABLES = ("hotend", "bed", "electrical", "filament", "gcode")
 
 
 def _overlay_calibration(prof: SourcedProfile) -> FdmMachine:

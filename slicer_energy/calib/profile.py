@@ -55,7 +55,7 @@ def write_profile(
     for h, v in sorted(fit.rms_temp_c.items()):
         lines.append(f"rms_temp_c_{h} = {{ value = {v:.4f}, source = {_q(src)} }}")
     lines.append("notes = [" + ", ".join(_q(n) for n in fit.notes) + "]")
-    for table in ("hotend", "bed", "electrical"):
+    for table in ("hotend", "bed", "electrical", "filament"):
         lines += ["", f"[{table}]"]
         for key, p in fit.params.items():
             g, k = key.split(".")
