@@ -46,6 +46,9 @@ _LUT = np.full(256, -1, np.int64)
 for _i, _c in enumerate("XYZEF"):
     _LUT[ord(_c)] = _i
 _PAREN = re.compile(r"\([^)]*\)?")
+# the most frequent comment lines: 0 layer change, 1 wipe start, 2 wipe end
+_QUICK_COMMENTS = {b";LAYER_CHANGE": 0, b";WIPE_START": 1, b";WIPE_END": 2}
+_WORDS_SEEN: dict[str, tuple[str, dict[str, float]]] = {}  # _words is pure in its text
 
 
 class _Fallback(Exception):
@@ -67,7 +70,7 @@ def _ffill(vals: np.ndarray, init: float) -> np.ndarray:
     return v[idx][1:]
 
 
-def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None:
+def parse_block(buf: bytes, st: ParseState, events: list[Event], jit: bool = False) -> Moves | None:
     """Parse ``buf`` (whole lines, ending in a newline) or return None to fall back.
 
     The block is first cut before every mode change (G90/G91, M82/M83, G20/G21)
@@ -80,7 +83,7 @@ def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None
     snap = _snapshot(st)
     n_ev = len(events)
     try:
-        return _parse_block(buf, st, events, cut_check=True)
+        return _parse_block(buf, st, events, cut_check=True, jit=jit)
     except _Split as sp:
         cuts = [0, *sp.offsets, len(buf)]
     except _Fallback:
@@ -95,7 +98,7 @@ def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None
         snap = _snapshot(st)
         n_ev = len(events)
         try:
-            parts.append(_parse_block(piece, st, events, cut_check=False))
+            parts.append(_parse_block(piece, st, events, cut_check=False, jit=jit))
             continue
         except (_Fallback, _Split):
             _restore(st, snap)
@@ -118,47 +121,24 @@ def _restore(st: ParseState, snap: dict) -> None:
     st.__dict__.update(snap)
 
 
-def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: bool) -> Moves:
+def _parse_block(
+    buf: bytes, st: ParseState, events: list[Event], cut_check: bool, jit: bool = False
+) -> Moves:
     a = np.frombuffer(buf, np.uint8)
-    nl = np.flatnonzero(a == _NL)
-    if len(nl) == 0 or nl[-1] != len(a) - 1:
-        raise _Fallback
-    starts = np.concatenate(([0], nl[:-1] + 1))
-    ends = nl.copy()
+    scan = _scan_jit(a) if jit else None
+    if scan is None:
+        scan = _scan_numpy(a)
+    starts, ends, mv_lines, slow_lines, head_lines, mv_cols = scan
     n_lines = len(starts)
-    cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == _CR)
-    ends[cr] -= 1
-    la = len(a)
-    b0 = a[starts]
-    b1 = a[np.minimum(starts + 1, la - 1)]
-    b2 = a[np.minimum(starts + 2, la - 1)]
-    length = ends - starts
-    is_move = (
-        (b0 == _G)
-        & ((b1 == ord("1")) | (b1 == ord("0")))
-        & (((b2 == _SP) & (length > 2)) | (length == 2))
-    )
-    blank = ends == starts
-    mv_lines = np.flatnonzero(is_move)
-    # comment lines: only those whose first bytes can matter reach Python
-    b3 = a[np.minimum(starts + 3, la - 1)]
-    code = (b1.astype(np.int32) << 16) | (b2.astype(np.int32) << 8) | b3
-    useful = np.isin(code, _COMMENT_CODES) | (b1 == _SP)
-    slow_lines = np.flatnonzero(~is_move & ~blank & ((b0 != _SC) | useful))
     # lines after which moves must be read differently (mode change, G92 on X/Y/Z):
     # cut the block there, once, before any real work (see parse_block)
     if cut_check:
-        b3s = a[np.minimum(starts + 3, la - 1)]
-        head = (b0 == _G) & (
-            ((b1 == ord("9")) & ((b2 == ord("0")) | (b2 == ord("1")) | (b2 == ord("2"))))
-            | ((b1 == ord("2")) & ((b2 == ord("0")) | (b2 == ord("1"))))
-        ) | ((b0 == ord("M")) & (b1 == ord("8")) & ((b2 == ord("2")) | (b2 == ord("3"))))
-        head &= ~((b3s >= 48) & (b3s <= 57) | (b3s == 46)) | (length == 3)
         first_move = int(mv_lines[0]) if len(mv_lines) else n_lines
-        cand = np.flatnonzero(head)
         cuts = []
-        for li in cand[cand > first_move].tolist():
+        for li in head_lines[head_lines > first_move].tolist():
             line = buf[starts[li] : ends[li]]
+            if line == b"G92 E0":
+                continue
             if line[:3] == b"G92" and not any(
                 c in line.split(b";", 1)[0] for c in (b"X", b"Y", b"Z")
             ):
@@ -166,40 +146,6 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
             cuts.append(int(starts[li]))
         if cuts:
             raise _Split(cuts)
-
-    # ---- numbers of the move lines, all at once ----
-    me = ends[mv_lines]
-    ms = np.minimum(starts[mv_lines] + 3, me)
-    sc = np.append(np.flatnonzero(a == _SC), la)
-    me = np.minimum(me, sc[np.searchsorted(sc, ms)])
-    # body mask: bytes that belong to a move line's words
-    mark = np.zeros(la + 1, np.int8)
-    mark[ms] += 1  # ms (and me) are distinct across lines
-    mark[me] -= 1
-    body = np.cumsum(mark[:-1], dtype=np.int8).view(bool)
-    # words start with X/Y/Z/E/F right after a blank; a number runs to the next word
-    cand = np.flatnonzero(_IS_LETTER[a[1:]] & _IS_BLANK[a[:-1]]) + 1
-    tok = cand[body[cand]]
-    tok_line = np.searchsorted(ms, tok, side="right") - 1  # index into mv_lines
-    n_tok_line = np.bincount(tok_line, minlength=len(ms))
-    if ((me > ms) & (n_tok_line == 0)).any():
-        raise _Fallback  # a move body without X/Y/Z/E/F words
-    if len(tok):
-        first = np.concatenate(([0], np.flatnonzero(np.diff(tok_line)) + 1))
-        if (tok[first] != ms[tok_line[first]]).any():
-            raise _Fallback  # something before the first word ('G1  X', 'G1 A1 X')
-    letters = a[tok]
-    same = np.concatenate((tok_line[1:] == tok_line[:-1], [False]))
-    nxt = np.concatenate((tok[1:], [0]))
-    tend = np.where(same, nxt, me[tok_line])
-    width = tend - tok - 1
-    if len(tok) and (width.min() < 1 or width.max() > _MAX_NUM):
-        raise _Fallback
-    wmax = int(width.max()) if len(tok) else 1
-    idx = tok.astype(np.int32)[None, :] + np.arange(1, wmax + 1, dtype=np.int32)[:, None]
-    chars = a[np.minimum(idx, la - 1)]
-    chars[np.arange(wmax)[:, None] >= width[None, :]] = 0
-    vals = _decimals(chars)
 
     # ---- the other lines, in order, through the ordinary handlers ----
     line0 = st.line
@@ -220,8 +166,18 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
         moves_before,
         strict=True,
     ):
+        raw = buf[s0:e0]
+        quick = _QUICK_COMMENTS.get(raw)
+        if quick is not None:  # what _comment does with these, without the detour
+            if quick == 0:
+                st.layer += 1
+            else:
+                st.wiping = quick == 1
+            state_line.append(li)
+            state_vals.append((st.feature, st.layer, st.wiping))
+            continue
         try:
-            s = buf[s0:e0].decode("utf-8").strip()
+            s = raw.decode("utf-8").strip()
         except UnicodeDecodeError:
             raise _Fallback from None
         st.line = line0 + li + 1
@@ -247,10 +203,15 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
                 continue
         if s[0] == "N" or "*" in s:
             raise _Fallback
-        try:
-            cmd, params = _words(st, s)
-        except Exception:
-            raise _Fallback from None
+        hit = _WORDS_SEEN.get(s)
+        if hit is None:
+            try:
+                hit = _words(st, s)
+            except Exception:
+                raise _Fallback from None
+            if len(_WORDS_SEEN) < 8192:  # 'G92 E0', 'M204 S800': few distinct lines
+                _WORDS_SEEN[s] = hit
+        cmd, params = hit[0], dict(hit[1])
         if cmd in _FALLBACK_CMDS:
             raise _Fallback
         moved = first_move < li or bool(synth_lines) or bool(resets_line)
@@ -285,7 +246,7 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
     # ---- assemble rows: move lines and G28 rows, ordered by line ----
     n_mv, n_syn = len(mv_lines), len(synth_lines)
     cols = np.full((5, n_mv + n_syn), np.nan)
-    cols[_LUT[letters], tok_line] = vals
+    cols[:, :n_mv] = mv_cols
     row_line = np.concatenate((mv_lines, np.asarray(synth_lines, np.int64)))
     flags = np.zeros(n_mv + n_syn, np.uint8)
     flags[n_mv:] = FLAG_HOME
@@ -344,6 +305,101 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
         layer=lay.astype(np.int32),
         flags=flags,
     )
+
+
+def _scan_jit(a: np.ndarray):
+    """The compiled scan (same output as :func:`_scan_numpy`), or None to run that."""
+    from . import _jit
+
+    status, starts, ends, kind, cols, n = _jit.kernel("scan_block")(a, _jit._CODES, _jit._POW10)
+    if status != 0:
+        return None
+    starts, ends, kind = starts[:n], ends[:n], kind[:n]
+    k = kind & 3
+    mv_lines = np.flatnonzero(k == 1)
+    return (
+        starts,
+        ends,
+        mv_lines,
+        np.flatnonzero(k == 2),
+        np.flatnonzero(kind & 4),
+        cols[:, mv_lines],
+    )
+
+
+def _scan_numpy(a: np.ndarray):
+    """Line bounds, move lines and their X Y Z E F values, lines for the Python handlers.
+
+    The readable reference of the scan; raises _Fallback for what it cannot take.
+    """
+    nl = np.flatnonzero(a == _NL)
+    if len(nl) == 0 or nl[-1] != len(a) - 1:
+        raise _Fallback
+    starts = np.concatenate(([0], nl[:-1] + 1))
+    ends = nl.copy()
+    cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == _CR)
+    ends[cr] -= 1
+    la = len(a)
+    b0 = a[starts]
+    b1 = a[np.minimum(starts + 1, la - 1)]
+    b2 = a[np.minimum(starts + 2, la - 1)]
+    length = ends - starts
+    is_move = (
+        (b0 == _G)
+        & ((b1 == ord("1")) | (b1 == ord("0")))
+        & (((b2 == _SP) & (length > 2)) | (length == 2))
+    )
+    blank = ends == starts
+    mv_lines = np.flatnonzero(is_move)
+    # comment lines: only those whose first bytes can matter reach Python
+    b3 = a[np.minimum(starts + 3, la - 1)]
+    code = (b1.astype(np.int32) << 16) | (b2.astype(np.int32) << 8) | b3
+    useful = np.isin(code, _COMMENT_CODES) | (b1 == _SP)
+    slow_lines = np.flatnonzero(~is_move & ~blank & ((b0 != _SC) | useful))
+    head = (b0 == _G) & (
+        ((b1 == ord("9")) & ((b2 == ord("0")) | (b2 == ord("1")) | (b2 == ord("2"))))
+        | ((b1 == ord("2")) & ((b2 == ord("0")) | (b2 == ord("1"))))
+    ) | ((b0 == ord("M")) & (b1 == ord("8")) & ((b2 == ord("2")) | (b2 == ord("3"))))
+    head &= ~((b3 >= 48) & (b3 <= 57) | (b3 == 46)) | (length == 3)
+    head_lines = np.flatnonzero(head)
+
+    # ---- numbers of the move lines, all at once ----
+    me = ends[mv_lines]
+    ms = np.minimum(starts[mv_lines] + 3, me)
+    sc = np.append(np.flatnonzero(a == _SC), la)
+    me = np.minimum(me, sc[np.searchsorted(sc, ms)])
+    # body mask: bytes that belong to a move line's words
+    mark = np.zeros(la + 1, np.int8)
+    mark[ms] += 1  # ms (and me) are distinct across lines
+    mark[me] -= 1
+    body = np.cumsum(mark[:-1], dtype=np.int8).view(bool)
+    # words start with X/Y/Z/E/F right after a blank; a number runs to the next word
+    cand = np.flatnonzero(_IS_LETTER[a[1:]] & _IS_BLANK[a[:-1]]) + 1
+    tok = cand[body[cand]]
+    tok_line = np.searchsorted(ms, tok, side="right") - 1  # index into mv_lines
+    n_tok_line = np.bincount(tok_line, minlength=len(ms))
+    if ((me > ms) & (n_tok_line == 0)).any():
+        raise _Fallback  # a move body without X/Y/Z/E/F words
+    if len(tok):
+        first = np.concatenate(([0], np.flatnonzero(np.diff(tok_line)) + 1))
+        if (tok[first] != ms[tok_line[first]]).any():
+            raise _Fallback  # something before the first word ('G1  X', 'G1 A1 X')
+    letters = a[tok]
+    same = np.concatenate((tok_line[1:] == tok_line[:-1], [False]))
+    nxt = np.concatenate((tok[1:], [0]))
+    tend = np.where(same, nxt, me[tok_line])
+    width = tend - tok - 1
+    if len(tok) and (width.min() < 1 or width.max() > _MAX_NUM):
+        raise _Fallback
+    wmax = int(width.max()) if len(tok) else 1
+    idx = tok.astype(np.int32)[None, :] + np.arange(1, wmax + 1, dtype=np.int32)[:, None]
+    chars = a[np.minimum(idx, la - 1)]
+    chars[np.arange(wmax)[:, None] >= width[None, :]] = 0
+    vals = _decimals(chars)
+
+    mv_cols = np.full((5, len(mv_lines)), np.nan)
+    mv_cols[_LUT[letters], tok_line] = vals
+    return starts, ends, mv_lines, slow_lines, head_lines, mv_cols
 
 
 def _mode_changes(st: ParseState, cmd: str) -> bool:
