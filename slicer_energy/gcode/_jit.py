@@ -216,3 +216,57 @@ def _scan_block_py(a, codes, pow10):
         li += 1
         s = nxt
     return 0, starts, ends, kind, cols, li
+
+
+# -------------------------------------------------------------------- planners
+def _marlin_jerk_py(v_axis, vnom, jerk, seg_start, prev_v, prev_nom, prev_safe):
+    """:meth:`.planner.FirmwarePlanner._marlin_jerk`, one block at a time.
+
+    Returns (max entry speed², safe speeds); the same operations in the same order
+    as the NumPy reference, so the same doubles.
+    """
+    n = vnom.shape[0]
+    out = np.empty(n)
+    safe = np.empty(n)
+    for i in range(n):
+        av = abs(v_axis[i, 0])
+        r0 = jerk[i, 0] / av if av > jerk[i, 0] else 1.0
+        av = abs(v_axis[i, 1])
+        r1 = jerk[i, 1] / av if av > jerk[i, 1] else 1.0
+        av = abs(v_axis[i, 2])
+        r2 = jerk[i, 2] / av if av > jerk[i, 2] else 1.0
+        av = abs(v_axis[i, 3])
+        r3 = jerk[i, 3] / av if av > jerk[i, 3] else 1.0
+        safe[i] = vnom[i] * min(min(r0, r1), min(r2, r3))
+    for i in range(n):
+        if i == 0:
+            pn, ps = prev_nom, prev_safe
+        else:
+            pn, ps = vnom[i - 1], safe[i - 1]
+        vn = vnom[i]
+        ssf = vn / pn if pn > vn else 1.0
+        vmax = min(pn, vn)
+        v_factor = 1.0
+        for a in range(4):
+            pv = prev_v[a] if i == 0 else v_axis[i - 1, a]
+            v_exit = pv * ssf * v_factor
+            v_entry = v_axis[i, a] * v_factor
+            if v_exit > v_entry:
+                if v_entry > 0 or v_exit < 0:
+                    j = v_exit - v_entry
+                else:
+                    j = max(v_exit, -v_entry)
+            elif v_entry < 0 or v_exit > 0:
+                j = v_entry - v_exit
+            else:
+                j = max(-v_exit, v_entry)
+            if j > jerk[i, a]:
+                v_factor = v_factor * jerk[i, a] / j
+        vmax = vmax * v_factor
+        thr = vmax * 0.99
+        if ps > thr and safe[i] > thr:
+            vmax = safe[i]
+        if seg_start[i] or pn <= 1e-4:
+            vmax = safe[i]
+        out[i] = vmax * vmax
+    return out, safe

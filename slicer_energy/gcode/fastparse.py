@@ -48,7 +48,8 @@ for _i, _c in enumerate("XYZEF"):
 _PAREN = re.compile(r"\([^)]*\)?")
 # the most frequent comment lines: 0 layer change, 1 wipe start, 2 wipe end
 _QUICK_COMMENTS = {b";LAYER_CHANGE": 0, b";WIPE_START": 1, b";WIPE_END": 2}
-_WORDS_SEEN: dict[str, tuple[str, dict[str, float]]] = {}  # _words is pure in its text
+# _line_plan results by line bytes: a file repeats 'G92 E0', 'M204 S800', ';TYPE:...'
+_LINES_SEEN: dict[bytes, tuple] = {}
 
 
 class _Fallback(Exception):
@@ -58,8 +59,9 @@ class _Fallback(Exception):
 class _Split(Exception):
     """A command that depends on the position reached so far: parse the block in two."""
 
-    def __init__(self, offsets: list[int]) -> None:
+    def __init__(self, offsets: list[int], scan: tuple | None = None) -> None:
         self.offsets = offsets
+        self.scan = scan  # the block's scan, which the pieces reuse
 
 
 def _ffill(vals: np.ndarray, init: float) -> np.ndarray:
@@ -86,6 +88,7 @@ def parse_block(buf: bytes, st: ParseState, events: list[Event], jit: bool = Fal
         return _parse_block(buf, st, events, cut_check=True, jit=jit)
     except _Split as sp:
         cuts = [0, *sp.offsets, len(buf)]
+        scan = sp.scan
     except _Fallback:
         _restore(st, snap)
         del events[n_ev:]
@@ -98,7 +101,8 @@ def parse_block(buf: bytes, st: ParseState, events: list[Event], jit: bool = Fal
         snap = _snapshot(st)
         n_ev = len(events)
         try:
-            parts.append(_parse_block(piece, st, events, cut_check=False, jit=jit))
+            sub = _sub_scan(scan, lo, hi) if scan is not None else None
+            parts.append(_parse_block(piece, st, events, cut_check=False, jit=jit, scan=sub))
             continue
         except (_Fallback, _Split):
             _restore(st, snap)
@@ -121,13 +125,36 @@ def _restore(st: ParseState, snap: dict) -> None:
     st.__dict__.update(snap)
 
 
+def _sub_scan(scan: tuple, lo: int, hi: int) -> tuple:
+    """The scan of ``buf[lo:hi]`` (whole lines) cut out of the scan of ``buf``."""
+    starts, ends, mv_lines, slow_lines, head_lines, mv_cols = scan
+    l0, l1 = np.searchsorted(starts, [lo, hi]).tolist()
+    m0, m1 = np.searchsorted(mv_lines, [l0, l1]).tolist()
+    s0, s1 = np.searchsorted(slow_lines, [l0, l1]).tolist()
+    h0, h1 = np.searchsorted(head_lines, [l0, l1]).tolist()
+    return (
+        starts[l0:l1] - lo,
+        ends[l0:l1] - lo,
+        mv_lines[m0:m1] - l0,
+        slow_lines[s0:s1] - l0,
+        head_lines[h0:h1] - l0,
+        mv_cols[:, m0:m1],
+    )
+
+
 def _parse_block(
-    buf: bytes, st: ParseState, events: list[Event], cut_check: bool, jit: bool = False
+    buf: bytes,
+    st: ParseState,
+    events: list[Event],
+    cut_check: bool,
+    jit: bool = False,
+    scan: tuple | None = None,
 ) -> Moves:
-    a = np.frombuffer(buf, np.uint8)
-    scan = _scan_jit(a) if jit else None
     if scan is None:
-        scan = _scan_numpy(a)
+        a = np.frombuffer(buf, np.uint8)
+        scan = _scan_jit(a) if jit else None
+        if scan is None:
+            scan = _scan_numpy(a)
     starts, ends, mv_lines, slow_lines, head_lines, mv_cols = scan
     n_lines = len(starts)
     # lines after which moves must be read differently (mode change, G92 on X/Y/Z):
@@ -145,7 +172,7 @@ def _parse_block(
                 continue
             cuts.append(int(starts[li]))
         if cuts:
-            raise _Split(cuts)
+            raise _Split(cuts, scan)
 
     # ---- the other lines, in order, through the ordinary handlers ----
     line0 = st.line
@@ -176,42 +203,27 @@ def _parse_block(
             state_line.append(li)
             state_vals.append((st.feature, st.layer, st.wiping))
             continue
-        try:
-            s = raw.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise _Fallback from None
+        plan = _LINES_SEEN.get(raw)
+        if plan is None:
+            plan = _line_plan(st, raw)
+            if len(_LINES_SEEN) >= 16384:
+                _LINES_SEEN.clear()
+            _LINES_SEEN[raw] = plan
+        comment, type_comment, s, cmd, params = plan
         st.line = line0 + li + 1
         st.n_moves = base + mb + len(synth_lines)
-        if s[0] == ";":
-            _comment(st, s[1:], events)
+        if comment is not None:
+            _comment(st, comment, events)
             state_line.append(li)
             state_vals.append((st.feature, st.layer, st.wiping))
             continue
-        cpos = s.find(";")
-        if cpos >= 0:
-            comment = s[cpos + 1 :]
-            s = s[:cpos].strip()
-            if comment.startswith("TYPE:"):
-                _comment(st, comment, events)
-                state_line.append(li)
-                state_vals.append((st.feature, st.layer, st.wiping))
-            if not s:
-                continue
-        if "(" in s:
-            s = _PAREN.sub(" ", s).strip()
-            if not s:
-                continue
-        if s[0] == "N" or "*" in s:
-            raise _Fallback
-        hit = _WORDS_SEEN.get(s)
-        if hit is None:
-            try:
-                hit = _words(st, s)
-            except Exception:
-                raise _Fallback from None
-            if len(_WORDS_SEEN) < 8192:  # 'G92 E0', 'M204 S800': few distinct lines
-                _WORDS_SEEN[s] = hit
-        cmd, params = hit[0], dict(hit[1])
+        if type_comment is not None:
+            _comment(st, type_comment, events)
+            state_line.append(li)
+            state_vals.append((st.feature, st.layer, st.wiping))
+        if s is None:
+            continue
+        params = dict(params)
         if cmd in _FALLBACK_CMDS:
             raise _Fallback
         moved = first_move < li or bool(synth_lines) or bool(resets_line)
@@ -219,7 +231,7 @@ def _parse_block(
             # these depend on (or change how to read) the position reached so far:
             # fine before the block's first move, otherwise split the block here
             if moved and (cmd == "G92" or _mode_changes(st, cmd)):
-                raise _Split([int(starts[li])])
+                raise _Split([int(starts[li])], scan)
             if not st.abs_xyz and first_move < n_lines:
                 raise _Fallback
             _command(st, cmd, params, s, events, None)
@@ -305,6 +317,38 @@ def _parse_block(
         layer=lay.astype(np.int32),
         flags=flags,
     )
+
+
+def _line_plan(st: ParseState, raw: bytes):
+    """What a non-move line says, as a pure function of its bytes (so it can be cached):
+    (comment of a comment line, ';TYPE:' comment after a command, command text,
+    command, parameters). Raises _Fallback for what only the line loop handles."""
+    try:
+        s = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise _Fallback from None
+    if s[0] == ";":
+        return s[1:], None, None, None, None
+    type_comment = None
+    cpos = s.find(";")
+    if cpos >= 0:
+        comment = s[cpos + 1 :]
+        s = s[:cpos].strip()
+        if comment.startswith("TYPE:"):
+            type_comment = comment
+        if not s:
+            return None, type_comment, None, None, None
+    if "(" in s:
+        s = _PAREN.sub(" ", s).strip()
+        if not s:
+            return None, type_comment, None, None, None
+    if s[0] == "N" or "*" in s:
+        raise _Fallback
+    try:
+        cmd, params = _words(st, s)
+    except Exception:
+        raise _Fallback from None
+    return None, type_comment, s, cmd, params
 
 
 def _scan_jit(a: np.ndarray):

@@ -146,9 +146,10 @@ def _columns(snaps: list[tuple]) -> dict[str, np.ndarray]:
 class FirmwarePlanner:
     """Streaming planner. ``feed`` returns (rows, seconds) of moves whose timing is final."""
 
-    def __init__(self, kin: Kinematics, firmware: str = "marlin") -> None:
+    def __init__(self, kin: Kinematics, firmware: str = "marlin", jit: bool = False) -> None:
         if firmware not in ("marlin", "klipper"):
             raise ValueError(f"unknown firmware {firmware!r}")
+        self.jit = jit  # compiled per-block loops (_jit.py); same results
         self.fw = firmware
         self.kin = kin
         self.lim: Limits = limits_from_kinematics(kin)
@@ -281,6 +282,21 @@ class FirmwarePlanner:
 
     def _marlin_jerk(self, v_axis, vnom, jerk, seg_start):
         """Classic jerk junction speeds (MP:2816-2911)."""
+        if self.jit:
+            from ._jit import kernel
+
+            prev = np.ascontiguousarray(self.prev_v, np.float64)
+            max2, safe = kernel("marlin_jerk")(
+                np.ascontiguousarray(v_axis),
+                vnom,
+                np.ascontiguousarray(jerk),
+                seg_start,
+                prev,
+                float(self.prev_nom),
+                float(self.prev_safe),
+            )
+            self.prev_v, self.prev_nom, self.prev_safe = v_axis[-1].copy(), vnom[-1], safe[-1]
+            return max2
         absv = np.abs(v_axis)
         with np.errstate(divide="ignore"):
             r = np.where(absv > jerk, jerk / np.where(absv > 0, absv, 1.0), 1.0)
