@@ -19,6 +19,7 @@ after an install pays the compile time.
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -58,12 +59,19 @@ def want_jit(size_bytes: int, jit: bool | None) -> bool:
 _KERNELS: dict = {}
 
 
+_HELPERS = ("_pymin", "_pymax", "_trapezoid", "_block_time", "_prusa_calculate", "_prusa_g1")
+
+
 def kernel(name: str):
     """The compiled kernel ``name`` (compiled, or loaded from the disk cache, on first use)."""
     k = _KERNELS.get(name)
     if k is None:
         opts = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
-        k = _KERNELS[name] = _NUMBA.njit(**opts)(globals()[f"_{name}_py"])
+        g = globals()
+        if not _KERNELS:  # helpers the kernels call must be compiled functions too
+            for h in _HELPERS:
+                g[h] = _NUMBA.njit(**opts)(g[h])
+        k = _KERNELS[name] = _NUMBA.njit(**opts)(g[f"_{name}_py"])
     return k
 
 
@@ -270,3 +278,261 @@ def _marlin_jerk_py(v_axis, vnom, jerk, seg_start, prev_v, prev_nom, prev_safe):
             vmax = safe[i]
         out[i] = vmax * vmax
     return out, safe
+
+
+# PrusaSlicer TimeMachine queue: one row per block (columns below), plus int columns
+_Q_ACC, _Q_DIST, _Q_CRUISE, _Q_ENTRY, _Q_MAX_ENTRY, _Q_EXIT_SAFE = 0, 1, 2, 3, 4, 5
+_Q_ACC_UNTIL, _Q_DEC_AFTER, _Q_TR_CRUISE = 6, 7, 8
+_QI_ROW, _QI_NOMINAL, _QI_RECALC = 0, 1, 2
+# state vector: previous block and last position
+_S_FEED, _S_AXIS, _S_SAFE, _S_LAST, _S_TIME = 0, 1, 5, 6, 9
+# limits row (one per snapshot)
+_L_MAX_F, _L_MAX_A, _L_JERK, _L_ACC_P, _L_ACC_R, _L_ACC_T = 0, 4, 8, 12, 13, 14
+_L_MIN_EXT, _L_MIN_TRAVEL, _L_E_FACTOR = 15, 16, 17
+
+
+def _pymin(a, b):
+    return b if b < a else a  # Python's min(a, b)
+
+
+def _pymax(a, b):
+    return b if b > a else a  # Python's max(a, b)
+
+
+def _trapezoid(q, k, exit_v):
+    a = q[k, _Q_ACC]
+    d = q[k, _Q_DIST]
+    e = q[k, _Q_ENTRY]
+    c = q[k, _Q_CRUISE]
+    acc_d = _pymax(0.0, (c * c - e * e) / (2 * a)) if a != 0.0 else 0.0
+    dec_d = _pymax(0.0, (c * c - exit_v * exit_v) / (2 * a)) if a != 0.0 else 0.0
+    cruise_d = d - acc_d - dec_d
+    if cruise_d < 0.0:
+        acc_d = (2 * a * d - e * e + exit_v * exit_v) / (4 * a) if a != 0.0 else 0.0
+        acc_d = _pymin(_pymax(acc_d, 0.0), d)
+        cruise_d = 0.0
+        q[k, _Q_TR_CRUISE] = math.sqrt(_pymax(0.0, e * e + 2 * a * acc_d))
+    else:
+        q[k, _Q_TR_CRUISE] = c
+    q[k, _Q_ACC_UNTIL] = acc_d
+    q[k, _Q_DEC_AFTER] = acc_d + cruise_d
+
+
+def _block_time(q, k):
+    a = q[k, _Q_ACC]
+    e = q[k, _Q_ENTRY]
+    cf = q[k, _Q_TR_CRUISE]
+    acc_until = q[k, _Q_ACC_UNTIL]
+    dec_after = q[k, _Q_DEC_AFTER]
+    t_acc = (math.sqrt(_pymax(0.0, e * e + 2 * a * acc_until)) - e) / a if a != 0.0 else 0.0
+    cruise_d = dec_after - acc_until
+    t_cruise = cruise_d / cf if cf != 0.0 else 0.0
+    dd = q[k, _Q_DIST] - dec_after
+    t_dec = (math.sqrt(_pymax(0.0, cf * cf - 2 * a * dd)) - cf) / -a if a != 0.0 else 0.0
+    return t_acc + t_cruise + t_dec
+
+
+def _prusa_calculate(q, qi, nq, keep, state, out_rows, out_t, n_out):
+    """PrusaTimeMachine._calculate_time: returns (blocks left, outputs written)."""
+    n = nq
+    if n < 2:
+        return nq, n_out
+    for i in range(n - 1):  # forward pass
+        if qi[i, _QI_NOMINAL] == 0 and q[i, _Q_ENTRY] < q[i + 1, _Q_ENTRY]:
+            pe = q[i, _Q_ENTRY]
+            v = _pymin(
+                q[i + 1, _Q_ENTRY],
+                math.sqrt(_pymax(0.0, pe * pe + 2 * q[i, _Q_ACC] * q[i, _Q_DIST])),
+            )
+            if q[i + 1, _Q_ENTRY] != v:
+                q[i + 1, _Q_ENTRY] = v
+                qi[i + 1, _QI_RECALC] = 1
+    for i in range(n - 1, 0, -1):  # reverse pass
+        c = i - 1
+        if q[c, _Q_ENTRY] != q[c, _Q_MAX_ENTRY]:
+            if qi[c, _QI_NOMINAL] == 0 and q[c, _Q_MAX_ENTRY] > q[i, _Q_ENTRY]:
+                ne = q[i, _Q_ENTRY]
+                q[c, _Q_ENTRY] = _pymin(
+                    q[c, _Q_MAX_ENTRY],
+                    math.sqrt(_pymax(0.0, ne * ne + 2 * q[c, _Q_ACC] * q[c, _Q_DIST])),
+                )
+            else:
+                q[c, _Q_ENTRY] = q[c, _Q_MAX_ENTRY]
+            qi[c, _QI_RECALC] = 1
+    for i in range(1, n):  # recalculate_trapezoids
+        if qi[i - 1, _QI_RECALC] != 0 or qi[i, _QI_RECALC] != 0:
+            _trapezoid(q, i - 1, q[i, _Q_ENTRY])
+            qi[i - 1, _QI_RECALC] = 0
+    _trapezoid(q, n - 1, q[n - 1, _Q_EXIT_SAFE])
+    qi[n - 1, _QI_RECALC] = 0
+    n_commit = n - keep
+    for k in range(n_commit):
+        t = _block_time(q, k)
+        state[_S_TIME] += t
+        out_rows[n_out] = qi[k, _QI_ROW]
+        out_t[n_out] = t
+        n_out += 1
+    for k in range(keep):  # del blocks[:n_commit]
+        q[k, :] = q[n_commit + k, :]
+        qi[k, :] = qi[n_commit + k, :]
+    return keep, n_out
+
+
+def _prusa_g1(q, qi, nq, state, lim, scratch, row, px, py, pz, de, f, wipe):
+    """PrusaTimeMachine._g1: returns the new queue length (0 blocks added: no move)."""
+    lx = state[_S_LAST]
+    ly = state[_S_LAST + 1]
+    lz = state[_S_LAST + 2]
+    d0 = px - lx
+    d1 = py - ly
+    d2 = pz - lz
+    state[_S_LAST] = px
+    state[_S_LAST + 1] = py
+    state[_S_LAST + 2] = pz
+    if d0 == 0.0 and d1 == 0.0 and d2 == 0.0 and de == 0.0:
+        return nq
+    xyz = d0 != 0.0 or d1 != 0.0 or d2 != 0.0
+    # move type: 0 travel, 1 extrude, 2 retract/unretract, 3 wipe
+    if wipe:
+        mtype = 3
+    elif de < 0.0:
+        mtype = 0 if xyz else 2
+    elif de > 0.0:
+        if d0 == 0.0 and d1 == 0.0:
+            mtype = 0 if d2 != 0.0 else 2
+        else:
+            mtype = 1
+    else:
+        mtype = 0
+    if mtype == 1 and pz == 0.0:
+        mtype = 0
+    sq = d0 * d0 + d1 * d1 + d2 * d2
+    dist = math.sqrt(sq) if sq > 0.0 else abs(de)
+    inv = 1.0 / dist
+    if de == 0.0:
+        feed = _pymax(f, lim[_L_MIN_TRAVEL])
+    else:
+        feed = _pymax(f, lim[_L_MIN_EXT])
+    axis = scratch[0:4]
+    dv = scratch[4:8]
+    dv[0] = d0
+    dv[1] = d1
+    dv[2] = d2
+    dv[3] = de
+    for a in range(4):
+        axis[a] = feed * dv[a] * inv
+    axis[3] *= lim[_L_E_FACTOR]
+    factor = 1.0
+    for a in range(4):
+        va = abs(axis[a])
+        if va != 0.0 and lim[_L_MAX_F + a] != 0.0:
+            factor = _pymin(factor, lim[_L_MAX_F + a] / va)
+    cruise = factor * feed
+    if factor < 1.0:
+        for a in range(4):
+            axis[a] = axis[a] * factor
+    if mtype == 0:
+        acc = lim[_L_ACC_T]
+    elif not xyz:
+        acc = lim[_L_ACC_R]
+    else:
+        acc = lim[_L_ACC_P]
+    for a in range(4):
+        if acc * abs(dv[a]) * inv > lim[_L_MAX_A + a]:
+            acc = lim[_L_MAX_A + a]
+    safe = cruise
+    for a in range(4):
+        if abs(axis[a]) > lim[_L_JERK + a]:
+            safe = _pymin(safe, lim[_L_JERK + a])
+    vmax = safe
+    p_feed = state[_S_FEED]
+    if nq > 0 and p_feed > 1e-4:
+        larger = p_feed > cruise
+        ssf = cruise / p_feed if larger else p_feed / cruise
+        vmax = cruise if larger else p_feed
+        v_factor = 1.0
+        limited = False
+        for a in range(4):
+            v_exit = state[_S_AXIS + a]
+            v_entry = axis[a]
+            if larger:
+                v_exit *= ssf
+            if limited:
+                v_exit *= v_factor
+                v_entry *= v_factor
+            if v_exit > v_entry:
+                if v_entry > 0.0 or v_exit < 0.0:
+                    jerk = v_exit - v_entry
+                else:
+                    jerk = _pymax(v_exit, -v_entry)
+            elif v_entry < 0.0 or v_exit > 0.0:
+                jerk = v_entry - v_exit
+            else:
+                jerk = _pymax(-v_exit, v_entry)
+            if jerk > lim[_L_JERK + a]:
+                v_factor *= lim[_L_JERK + a] / jerk
+                limited = True
+        if limited:
+            vmax *= v_factor
+        thr = vmax * 0.99
+        if state[_S_SAFE] > thr and safe > thr:
+            vmax = safe
+    v_allow = math.sqrt(safe * safe + 2.0 * acc * dist)
+    k = nq
+    q[k, _Q_ACC] = acc
+    q[k, _Q_DIST] = dist
+    q[k, _Q_CRUISE] = cruise
+    q[k, _Q_ENTRY] = _pymin(vmax, v_allow)
+    q[k, _Q_MAX_ENTRY] = vmax
+    q[k, _Q_EXIT_SAFE] = safe
+    qi[k, _QI_ROW] = row
+    qi[k, _QI_NOMINAL] = 1 if cruise <= v_allow else 0
+    qi[k, _QI_RECALC] = 1
+    _trapezoid(q, k, safe)
+    state[_S_FEED] = feed
+    for a in range(4):
+        state[_S_AXIS + a] = axis[a]
+    state[_S_SAFE] = safe
+    return nq + 1
+
+
+def _prusa_feed_py(
+    xs, ys, zs, des, fs, flags, start, ev_idx, ev_kind, ev_snap, snaps, q, qi, nq_box, state
+):
+    """PrusaTimeMachine.moves (and events) over one chunk.
+
+    Events come pre-digested: kind 0 switches to limits row ``ev_snap``, kind 1
+    synchronises (empties the queue). Returns (rows, seconds) committed.
+    """
+    n = xs.shape[0]
+    out_rows = np.empty(n + q.shape[0] + 1, np.int64)
+    out_t = np.empty(n + q.shape[0] + 1)
+    n_out = 0
+    scratch = np.empty(8)
+    nq = nq_box[0]
+    lim = snaps[0]
+    ei = 0
+    nev = ev_idx.shape[0]
+    for i in range(n):
+        while ei < nev and ev_idx[ei] <= start + i:
+            if ev_kind[ei] == 0:
+                lim = snaps[ev_snap[ei]]
+            else:
+                nq, n_out = _prusa_calculate(q, qi, nq, 0, state, out_rows, out_t, n_out)
+            ei += 1
+        if flags[i] & 2:  # FLAG_ARC: PrusaSlicer 2.5 skips arcs, position not updated
+            continue
+        wipe = (flags[i] & 1) != 0
+        nq = _prusa_g1(
+            q, qi, nq, state, lim, scratch, start + i, xs[i], ys[i], zs[i], des[i], fs[i], wipe
+        )
+        if nq > 256:  # REFRESH_THRESHOLD
+            nq, n_out = _prusa_calculate(q, qi, nq, 64, state, out_rows, out_t, n_out)
+    while ei < nev:
+        if ev_kind[ei] == 0:
+            lim = snaps[ev_snap[ei]]
+        else:
+            nq, n_out = _prusa_calculate(q, qi, nq, 0, state, out_rows, out_t, n_out)
+        ei += 1
+    nq_box[0] = nq
+    return out_rows[:n_out], out_t[:n_out]

@@ -275,7 +275,9 @@ def _planner(mode: str, machine: FdmMachine, path: Path, jit: bool = False):
         cfg = read_footer_config(path)
         kin = prusa_kinematics_from_config(cfg) or machine.kinematics
         flavor = cfg.get("gcode_flavor", "marlin")
-        return PrusaTimeMachine(kin, flavor_mm_s=flavor in ("marlin", "marlin2", "smoothie"))
+        return PrusaTimeMachine(
+            kin, flavor_mm_s=flavor in ("marlin", "marlin2", "smoothie"), jit=jit
+        )
     return FirmwarePlanner(machine.kinematics, mode, jit=jit)
 
 
