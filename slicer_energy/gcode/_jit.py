@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -57,6 +58,7 @@ def want_jit(size_bytes: int, jit: bool | None) -> bool:
 
 
 _KERNELS: dict = {}
+_LOCK = threading.Lock()
 
 
 _HELPERS = ("_pymin", "_pymax", "_trapezoid", "_block_time", "_prusa_calculate", "_prusa_g1")
@@ -65,14 +67,19 @@ _HELPERS = ("_pymin", "_pymax", "_trapezoid", "_block_time", "_prusa_calculate",
 def kernel(name: str):
     """The compiled kernel ``name`` (compiled, or loaded from the disk cache, on first use)."""
     k = _KERNELS.get(name)
-    if k is None:
+    if k is not None:
+        return k
+    with _LOCK:  # batch runs plan files in threads
+        k = _KERNELS.get(name)
+        if k is not None:
+            return k
         opts = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
         g = globals()
         if not _KERNELS:  # helpers the kernels call must be compiled functions too
             for h in _HELPERS:
                 g[h] = _NUMBA.njit(**opts)(g[h])
         k = _KERNELS[name] = _NUMBA.njit(**opts)(g[f"_{name}_py"])
-    return k
+        return k
 
 
 # --------------------------------------------------------------------- parser
