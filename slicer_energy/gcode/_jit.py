@@ -44,16 +44,22 @@ def available() -> bool:
     return _NUMBA is not False
 
 
-# Files at least this large (bytes on disk) take the compiled path by default: below
-# it, importing numba and loading cached kernels (~0.5 s) costs more than it saves.
-JIT_MIN_BYTES = 8 << 20
+# Files at least this large (bytes on disk, uncompressed) take the compiled path by
+# default. Importing numba and loading the cached kernels costs about 1 CPU-second
+# per process; the compiled path saves about 2.7 us per line for the firmware
+# planners (break-even near 380 000 lines, 10 MB) and about 17 us per line for the
+# PrusaSlicer emulation (near 60 000 lines, 1.6 MB). Measured with
+# benchmarks/gcode.py; the first large file after an install also compiles the
+# kernels once (about 15 CPU-seconds), then they are cached on disk.
+JIT_MIN_BYTES = 12 << 20
+JIT_MIN_BYTES_PRUSA = 2 << 20
 
 
-def want_jit(size_bytes: int, jit: bool | None) -> bool:
+def want_jit(size_bytes: int, jit: bool | None, min_bytes: int = JIT_MIN_BYTES) -> bool:
     """Resolve a ``jit`` argument (None: decide by file size; env SLICER_ENERGY_JIT=1/0 forces)."""
     env = os.environ.get("SLICER_ENERGY_JIT", "").strip()
     if jit is None:
-        jit = True if env == "1" else (False if env == "0" else size_bytes >= JIT_MIN_BYTES)
+        jit = True if env == "1" else (False if env == "0" else size_bytes >= min_bytes)
     return bool(jit) and available()
 
 

@@ -21,7 +21,7 @@ from ..errors import GcodeError
 from ..estimate import Estimate
 from ..machine import FdmMachine
 from ..thermal import heater_interval, time_to_cool_s
-from ._jit import want_jit
+from ._jit import JIT_MIN_BYTES, JIT_MIN_BYTES_PRUSA, want_jit
 from .limits import prusa_kinematics_from_config
 from .parse import FLAG_HOME, Event, ParseState, _file_size, iter_chunks, read_footer_config
 from .planner import FirmwarePlanner
@@ -157,6 +157,8 @@ class Timeline:
         # the ideal heater model (residency, PID approach).
         self.time_scale = m.time_scale
         self.wait_extra_s = m.wait_extra_s
+        # what a Klipper printer.cfg's macros say some commands take (klipper_config)
+        self.command_s = dict(getattr(m, "command_s", ()))
 
     def advance(self, dt: float, kind: str, moving: bool, extruded_mm: float = 0.0) -> None:
         if kind == "motion":
@@ -240,7 +242,7 @@ class Timeline:
             self.steppers = True
             self.advance(m.homing_s, "homing", True)
         elif c in ("G29", "G80", "BED_MESH_CALIBRATE"):
-            self.advance(m.bed_leveling_s, "leveling", True)
+            self.advance(self.command_s.get(c, m.bed_leveling_s), "leveling", True)
         elif c == "ESTIMATOR_ADD_TIME":
             self.advance(val("S"), "dwell", False)
 
@@ -302,7 +304,7 @@ def analyze_file(
     if mode not in MODES:
         raise GcodeError(f"unknown planner mode {mode!r}; choose one of {', '.join(MODES)}")
     path = Path(path)
-    jit = want_jit(_file_size(path), jit)
+    jit = want_jit(_file_size(path), jit, JIT_MIN_BYTES_PRUSA if mode == "prusa" else JIT_MIN_BYTES)
     planner = None
     tl = Timeline(machine, thermal, timeline)
     if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
