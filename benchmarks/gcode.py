@@ -13,8 +13,9 @@ this one process is the 'one core' figure) of:
   (median and best of --repeat runs, after one warm-up run that loads numba) and the
   readable reference path once (the peer, same run, same file).
 
-Peak memory is measured in a fresh process per file size and mode: the peak resident
-set (ru_maxrss, everything: Python, NumPy, numba's runtime and LLVM) and the peak of
+Peak memory is measured at three file sizes (--lines / 4, --lines, 2 x --lines) in a
+fresh process per file size and mode: the peak resident
+set (VmHWM, everything: Python, NumPy, numba's runtime and LLVM) and the peak of
 Python-tracked allocations (tracemalloc, which does not see numba's own arrays).
 The compiled path's one-off start-up (import numba + load cached kernels) is measured
 in a fresh process too and reported separately.
@@ -60,7 +61,7 @@ def cpu(fn) -> tuple[float, object]:
 
 
 _CHILD = """
-import json, resource, sys, time, tracemalloc
+import json, sys, time, tracemalloc
 path, mode, jit, trace = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
 c0 = time.process_time()
 from slicer_energy.gcode import _jit
@@ -78,7 +79,8 @@ c1 = time.process_time()
 r = analyze_file(path, m, mode=mode, keep_rows=False, jit=jit)
 run = time.process_time() - c1
 peak_py = tracemalloc.get_traced_memory()[1] if trace else 0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM: this process image's peak RSS (ru_maxrss would include the forked parent's)
+rss = next(int(ln.split()[1]) * 1024 for ln in open("/proc/self/status") if ln.startswith("VmHWM"))
 print(json.dumps({"startup_cpu_s": startup, "run_cpu_s": run, "rss": rss, "py": peak_py,
                   "print_time_s": r.print_time_s}))
 """
@@ -105,6 +107,7 @@ def main() -> None:
     a = ap.parse_args()
     big = Path(a.tmp) / "slicer_energy_bench_big.gcode"
     small = Path(a.tmp) / "slicer_energy_bench_small.gcode"
+    huge = Path(a.tmp) / "slicer_energy_bench_huge.gcode"
     n_big = build(Path(a.shared), a.lines, big)
     n_small = build(Path(a.shared), a.lines // 4, small)
     m = load_machine("ender3-v2")
@@ -161,26 +164,29 @@ def main() -> None:
             f"{c_ref:11.2f} {n_big / c_ref:9.0f} {c_ref / med:8.1f} {str(same):>11s} "
             f"{'yes' if n_big / med >= 500_000 else 'no':>6s}"
         )
+    n_huge = build(Path(a.shared), a.lines * 2, huge)  # memory only
+    sizes = ((small, n_small), (big, n_big), (huge, n_huge))
     print("\nfresh process per run: peak memory (streaming; should not grow with the file)")
     print(
         f"{'mode':8s} {'lines':>9s} {'peak RSS MiB':>12s} {'peak Python MiB':>15s} "
         f"{'run cpu s':>9s} {'start-up cpu s':>14s}"
     )
     for mode in MODES:
-        for path, n in ((small, n_small), (big, n_big)):
+        for path, n in sizes:
             r = child(path, mode, True, False)
             t = child(path, mode, True, True)
             print(
                 f"{mode:8s} {n:9d} {r['rss'] / 2**20:12.0f} {t['py'] / 2**20:15.1f} "
                 f"{r['run_cpu_s']:9.2f} {r['startup_cpu_s']:14.2f}"
             )
-    r = child(small, "marlin", False, False)
-    print(
-        f"{'marlin':8s} {n_small:9d} {r['rss'] / 2**20:12.0f} {'':15s} {r['run_cpu_s']:9.2f}"
-        "   (reference path, numba not imported)"
-    )
-    big.unlink()
-    small.unlink()
+    for path, n in sizes:
+        r = child(path, "marlin", False, False)
+        print(
+            f"{'marlin':8s} {n:9d} {r['rss'] / 2**20:12.0f} {'':15s} {r['run_cpu_s']:9.2f}"
+            "   (reference path, numba not imported)"
+        )
+    for path, _ in sizes:
+        path.unlink()
 
 
 if __name__ == "__main__":

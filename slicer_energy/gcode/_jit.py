@@ -7,10 +7,13 @@ reference that stays in the package and is what small files use:
   :func:`.fastparse._scan_numpy` in one pass over the bytes instead of ~40 NumPy
   passes; anything it is not sure about makes it give up (status != 0) and the
   caller runs the NumPy reference on that block, so its results are the reference's.
-* :func:`prusa_blocks` / :func:`prusa_calculate` are
-  :class:`.prusa_planner.PrusaTimeMachine`'s per-block set-up and look-ahead passes,
-  with the same floating-point operations in the same order.
+* ``marlin_jerk`` is :meth:`.planner.FirmwarePlanner._marlin_jerk` (classic-jerk
+  junction speeds) as a loop over blocks instead of ~100 NumPy passes;
+* ``prusa_feed`` is :class:`.prusa_planner.PrusaTimeMachine` (block set-up, 64/256
+  batching, forward and reverse passes, trapezoids) with its queue in arrays.
 
+The planners use the same floating-point operations in the same order as their
+references (Python's ``min``/``max`` spelled out), so they give the same doubles.
 ``tests/test_gcode_jit.py`` checks both paths give the same per-move times on corpus
 files. Numba is imported only when a kernel is first needed (``available()``);
 compiled code is cached on disk (``cache=True``), so only the first large file

@@ -206,7 +206,7 @@ def _parse_block(
         plan = _LINES_SEEN.get(raw)
         if plan is None:
             plan = _line_plan(st, raw)
-            if len(_LINES_SEEN) >= 16384:
+            if len(_LINES_SEEN) >= 4096:  # bounded: memory must not grow with the file
                 _LINES_SEEN.clear()
             _LINES_SEEN[raw] = plan
         comment, type_comment, s, cmd, params = plan

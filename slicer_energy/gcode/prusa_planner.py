@@ -6,7 +6,9 @@ per-axis acceleration clamp to the axis limit, safe speed = the jerk value itsel
 junction from the *commanded* previous feedrate, 64/256 block batching, forward
 pass before reverse pass, last block exiting at its safe speed, and 0 s for
 G4/M400/M109/M190 waits and for G2/G3 arcs. Pure and sequential: one Python
-loop per block (it is the slow, exact path; the firmware planners are vectorised).
+loop per block. This is the readable reference; with ``jit=True`` the same machine
+runs as the numba kernel ``_jit._prusa_feed_py`` (its queue in arrays, limits as
+snapshot rows), which gives bit-identical per-move times (tests/test_gcode_jit.py).
 """
 
 from __future__ import annotations
