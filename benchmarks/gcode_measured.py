@@ -7,6 +7,7 @@ Ender-3 running Klipper; its printer.cfg is in corpus/gcode/printer_configs/.
 
 from __future__ import annotations
 
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -52,7 +53,8 @@ def main() -> None:
         eo.append(abs(e1))
         es.append(abs(e2))
         em.append(abs(e3))
-        short = name.replace("theshamot__", "").replace(".gcode.gz", "")
+        short = re.sub(r"_0\.2mm_PLA_ENDER3_\w+$", "", name.replace(".gcode.gz", ""))
+        short = short.replace("theshamot__", "")
         print(
             f"| {short} | {t:.0f} | {pt:.0f} | {est:.0f} | {meas:.0f} "
             f"| {e1:+.1f} | {e3:+.1f} | {e2:+.1f} |"

@@ -21,8 +21,9 @@ from ..errors import GcodeError
 from ..estimate import Estimate
 from ..machine import FdmMachine
 from ..thermal import heater_interval, time_to_cool_s
+from ._jit import JIT_MIN_BYTES, JIT_MIN_BYTES_PRUSA, want_jit
 from .limits import prusa_kinematics_from_config
-from .parse import FLAG_HOME, Event, ParseState, iter_chunks, read_footer_config
+from .parse import FLAG_HOME, Event, ParseState, _file_size, iter_chunks, read_footer_config
 from .planner import FirmwarePlanner
 from .prusa_planner import PrusaTimeMachine
 
@@ -156,6 +157,8 @@ class Timeline:
         # the ideal heater model (residency, PID approach).
         self.time_scale = m.time_scale
         self.wait_extra_s = m.wait_extra_s
+        # what a Klipper printer.cfg's macros say some commands take (klipper_config)
+        self.command_s = dict(getattr(m, "command_s", ()))
 
     def advance(self, dt: float, kind: str, moving: bool, extruded_mm: float = 0.0) -> None:
         if kind == "motion":
@@ -239,7 +242,7 @@ class Timeline:
             self.steppers = True
             self.advance(m.homing_s, "homing", True)
         elif c in ("G29", "G80", "BED_MESH_CALIBRATE"):
-            self.advance(m.bed_leveling_s, "leveling", True)
+            self.advance(self.command_s.get(c, m.bed_leveling_s), "leveling", True)
         elif c == "ESTIMATOR_ADD_TIME":
             self.advance(val("S"), "dwell", False)
 
@@ -269,13 +272,15 @@ class Timeline:
         self.advance(self.wait_extra_s, "wait", False)
 
 
-def _planner(mode: str, machine: FdmMachine, path: Path):
+def _planner(mode: str, machine: FdmMachine, path: Path, jit: bool = False):
     if mode == "prusa":
         cfg = read_footer_config(path)
         kin = prusa_kinematics_from_config(cfg) or machine.kinematics
         flavor = cfg.get("gcode_flavor", "marlin")
-        return PrusaTimeMachine(kin, flavor_mm_s=flavor in ("marlin", "marlin2", "smoothie"))
-    return FirmwarePlanner(machine.kinematics, mode)
+        return PrusaTimeMachine(
+            kin, flavor_mm_s=flavor in ("marlin", "marlin2", "smoothie"), jit=jit
+        )
+    return FirmwarePlanner(machine.kinematics, mode, jit=jit)
 
 
 def analyze_file(
@@ -286,16 +291,20 @@ def analyze_file(
     keep_rows: bool = True,
     timeline: bool = False,
     chunk_lines: int = 200_000,
+    jit: bool | None = None,
 ) -> GcodeResult:
     """Plan and integrate one G-code file. ``mode`` defaults to the machine's firmware.
 
     ``prusa`` reads the limits from the file's PrusaSlicer config block when there
     is one (as PrusaSlicer does when it loads G-code), else from ``machine``.
+    ``jit`` runs the compiled kernels of :mod:`._jit` (same results); None decides
+    by file size (environment SLICER_ENERGY_JIT=0/1 overrides).
     """
     mode = mode or machine.firmware
     if mode not in MODES:
         raise GcodeError(f"unknown planner mode {mode!r}; choose one of {', '.join(MODES)}")
     path = Path(path)
+    jit = want_jit(_file_size(path), jit, JIT_MIN_BYTES_PRUSA if mode == "prusa" else JIT_MIN_BYTES)
     planner = None
     tl = Timeline(machine, thermal, timeline)
     if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
@@ -371,10 +380,10 @@ def analyze_file(
 
     _last = [0.0, 0.0, 0.0]
     n_moves = 0
-    for chunk, state in iter_chunks(path, chunk_lines):
+    for chunk, state in iter_chunks(path, chunk_lines, jit=jit):
         st = state
         if planner is None:
-            planner = _planner(mode, machine, path)
+            planner = _planner(mode, machine, path, jit)
         n_moves += len(chunk.moves)
         if keep_rows:
             events_all.extend(chunk.events)

@@ -46,6 +46,10 @@ _LUT = np.full(256, -1, np.int64)
 for _i, _c in enumerate("XYZEF"):
     _LUT[ord(_c)] = _i
 _PAREN = re.compile(r"\([^)]*\)?")
+# the most frequent comment lines: 0 layer change, 1 wipe start, 2 wipe end
+_QUICK_COMMENTS = {b";LAYER_CHANGE": 0, b";WIPE_START": 1, b";WIPE_END": 2}
+# _line_plan results by line bytes: a file repeats 'G92 E0', 'M204 S800', ';TYPE:...'
+_LINES_SEEN: dict[bytes, tuple] = {}
 
 
 class _Fallback(Exception):
@@ -55,8 +59,9 @@ class _Fallback(Exception):
 class _Split(Exception):
     """A command that depends on the position reached so far: parse the block in two."""
 
-    def __init__(self, offsets: list[int]) -> None:
+    def __init__(self, offsets: list[int], scan: tuple | None = None) -> None:
         self.offsets = offsets
+        self.scan = scan  # the block's scan, which the pieces reuse
 
 
 def _ffill(vals: np.ndarray, init: float) -> np.ndarray:
@@ -67,7 +72,7 @@ def _ffill(vals: np.ndarray, init: float) -> np.ndarray:
     return v[idx][1:]
 
 
-def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None:
+def parse_block(buf: bytes, st: ParseState, events: list[Event], jit: bool = False) -> Moves | None:
     """Parse ``buf`` (whole lines, ending in a newline) or return None to fall back.
 
     The block is first cut before every mode change (G90/G91, M82/M83, G20/G21)
@@ -80,9 +85,10 @@ def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None
     snap = _snapshot(st)
     n_ev = len(events)
     try:
-        return _parse_block(buf, st, events, cut_check=True)
+        return _parse_block(buf, st, events, cut_check=True, jit=jit)
     except _Split as sp:
         cuts = [0, *sp.offsets, len(buf)]
+        scan = sp.scan
     except _Fallback:
         _restore(st, snap)
         del events[n_ev:]
@@ -95,7 +101,8 @@ def parse_block(buf: bytes, st: ParseState, events: list[Event]) -> Moves | None
         snap = _snapshot(st)
         n_ev = len(events)
         try:
-            parts.append(_parse_block(piece, st, events, cut_check=False))
+            sub = _sub_scan(scan, lo, hi) if scan is not None else None
+            parts.append(_parse_block(piece, st, events, cut_check=False, jit=jit, scan=sub))
             continue
         except (_Fallback, _Split):
             _restore(st, snap)
@@ -118,88 +125,54 @@ def _restore(st: ParseState, snap: dict) -> None:
     st.__dict__.update(snap)
 
 
-def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: bool) -> Moves:
-    a = np.frombuffer(buf, np.uint8)
-    nl = np.flatnonzero(a == _NL)
-    if len(nl) == 0 or nl[-1] != len(a) - 1:
-        raise _Fallback
-    starts = np.concatenate(([0], nl[:-1] + 1))
-    ends = nl.copy()
-    n_lines = len(starts)
-    cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == _CR)
-    ends[cr] -= 1
-    la = len(a)
-    b0 = a[starts]
-    b1 = a[np.minimum(starts + 1, la - 1)]
-    b2 = a[np.minimum(starts + 2, la - 1)]
-    length = ends - starts
-    is_move = (
-        (b0 == _G)
-        & ((b1 == ord("1")) | (b1 == ord("0")))
-        & (((b2 == _SP) & (length > 2)) | (length == 2))
+def _sub_scan(scan: tuple, lo: int, hi: int) -> tuple:
+    """The scan of ``buf[lo:hi]`` (whole lines) cut out of the scan of ``buf``."""
+    starts, ends, mv_lines, slow_lines, head_lines, mv_cols = scan
+    l0, l1 = np.searchsorted(starts, [lo, hi]).tolist()
+    m0, m1 = np.searchsorted(mv_lines, [l0, l1]).tolist()
+    s0, s1 = np.searchsorted(slow_lines, [l0, l1]).tolist()
+    h0, h1 = np.searchsorted(head_lines, [l0, l1]).tolist()
+    return (
+        starts[l0:l1] - lo,
+        ends[l0:l1] - lo,
+        mv_lines[m0:m1] - l0,
+        slow_lines[s0:s1] - l0,
+        head_lines[h0:h1] - l0,
+        mv_cols[:, m0:m1],
     )
-    blank = ends == starts
-    mv_lines = np.flatnonzero(is_move)
-    # comment lines: only those whose first bytes can matter reach Python
-    b3 = a[np.minimum(starts + 3, la - 1)]
-    code = (b1.astype(np.int32) << 16) | (b2.astype(np.int32) << 8) | b3
-    useful = np.isin(code, _COMMENT_CODES) | (b1 == _SP)
-    slow_lines = np.flatnonzero(~is_move & ~blank & ((b0 != _SC) | useful))
+
+
+def _parse_block(
+    buf: bytes,
+    st: ParseState,
+    events: list[Event],
+    cut_check: bool,
+    jit: bool = False,
+    scan: tuple | None = None,
+) -> Moves:
+    if scan is None:
+        a = np.frombuffer(buf, np.uint8)
+        scan = _scan_jit(a) if jit else None
+        if scan is None:
+            scan = _scan_numpy(a)
+    starts, ends, mv_lines, slow_lines, head_lines, mv_cols = scan
+    n_lines = len(starts)
     # lines after which moves must be read differently (mode change, G92 on X/Y/Z):
     # cut the block there, once, before any real work (see parse_block)
     if cut_check:
-        b3s = a[np.minimum(starts + 3, la - 1)]
-        head = (b0 == _G) & (
-            ((b1 == ord("9")) & ((b2 == ord("0")) | (b2 == ord("1")) | (b2 == ord("2"))))
-            | ((b1 == ord("2")) & ((b2 == ord("0")) | (b2 == ord("1"))))
-        ) | ((b0 == ord("M")) & (b1 == ord("8")) & ((b2 == ord("2")) | (b2 == ord("3"))))
-        head &= ~((b3s >= 48) & (b3s <= 57) | (b3s == 46)) | (length == 3)
         first_move = int(mv_lines[0]) if len(mv_lines) else n_lines
-        cand = np.flatnonzero(head)
         cuts = []
-        for li in cand[cand > first_move].tolist():
+        for li in head_lines[head_lines > first_move].tolist():
             line = buf[starts[li] : ends[li]]
+            if line == b"G92 E0":
+                continue
             if line[:3] == b"G92" and not any(
                 c in line.split(b";", 1)[0] for c in (b"X", b"Y", b"Z")
             ):
                 continue
             cuts.append(int(starts[li]))
         if cuts:
-            raise _Split(cuts)
-
-    # ---- numbers of the move lines, all at once ----
-    me = ends[mv_lines]
-    ms = np.minimum(starts[mv_lines] + 3, me)
-    sc = np.append(np.flatnonzero(a == _SC), la)
-    me = np.minimum(me, sc[np.searchsorted(sc, ms)])
-    # body mask: bytes that belong to a move line's words
-    mark = np.zeros(la + 1, np.int8)
-    mark[ms] += 1  # ms (and me) are distinct across lines
-    mark[me] -= 1
-    body = np.cumsum(mark[:-1], dtype=np.int8).view(bool)
-    # words start with X/Y/Z/E/F right after a blank; a number runs to the next word
-    cand = np.flatnonzero(_IS_LETTER[a[1:]] & _IS_BLANK[a[:-1]]) + 1
-    tok = cand[body[cand]]
-    tok_line = np.searchsorted(ms, tok, side="right") - 1  # index into mv_lines
-    n_tok_line = np.bincount(tok_line, minlength=len(ms))
-    if ((me > ms) & (n_tok_line == 0)).any():
-        raise _Fallback  # a move body without X/Y/Z/E/F words
-    if len(tok):
-        first = np.concatenate(([0], np.flatnonzero(np.diff(tok_line)) + 1))
-        if (tok[first] != ms[tok_line[first]]).any():
-            raise _Fallback  # something before the first word ('G1  X', 'G1 A1 X')
-    letters = a[tok]
-    same = np.concatenate((tok_line[1:] == tok_line[:-1], [False]))
-    nxt = np.concatenate((tok[1:], [0]))
-    tend = np.where(same, nxt, me[tok_line])
-    width = tend - tok - 1
-    if len(tok) and (width.min() < 1 or width.max() > _MAX_NUM):
-        raise _Fallback
-    wmax = int(width.max()) if len(tok) else 1
-    idx = tok.astype(np.int32)[None, :] + np.arange(1, wmax + 1, dtype=np.int32)[:, None]
-    chars = a[np.minimum(idx, la - 1)]
-    chars[np.arange(wmax)[:, None] >= width[None, :]] = 0
-    vals = _decimals(chars)
+            raise _Split(cuts, scan)
 
     # ---- the other lines, in order, through the ordinary handlers ----
     line0 = st.line
@@ -220,37 +193,37 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
         moves_before,
         strict=True,
     ):
-        try:
-            s = buf[s0:e0].decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise _Fallback from None
-        st.line = line0 + li + 1
-        st.n_moves = base + mb + len(synth_lines)
-        if s[0] == ";":
-            _comment(st, s[1:], events)
+        raw = buf[s0:e0]
+        quick = _QUICK_COMMENTS.get(raw)
+        if quick is not None:  # what _comment does with these, without the detour
+            if quick == 0:
+                st.layer += 1
+            else:
+                st.wiping = quick == 1
             state_line.append(li)
             state_vals.append((st.feature, st.layer, st.wiping))
             continue
-        cpos = s.find(";")
-        if cpos >= 0:
-            comment = s[cpos + 1 :]
-            s = s[:cpos].strip()
-            if comment.startswith("TYPE:"):
-                _comment(st, comment, events)
-                state_line.append(li)
-                state_vals.append((st.feature, st.layer, st.wiping))
-            if not s:
-                continue
-        if "(" in s:
-            s = _PAREN.sub(" ", s).strip()
-            if not s:
-                continue
-        if s[0] == "N" or "*" in s:
-            raise _Fallback
-        try:
-            cmd, params = _words(st, s)
-        except Exception:
-            raise _Fallback from None
+        plan = _LINES_SEEN.get(raw)
+        if plan is None:
+            plan = _line_plan(st, raw)
+            if len(_LINES_SEEN) >= 4096:  # bounded: memory must not grow with the file
+                _LINES_SEEN.clear()
+            _LINES_SEEN[raw] = plan
+        comment, type_comment, s, cmd, params = plan
+        st.line = line0 + li + 1
+        st.n_moves = base + mb + len(synth_lines)
+        if comment is not None:
+            _comment(st, comment, events)
+            state_line.append(li)
+            state_vals.append((st.feature, st.layer, st.wiping))
+            continue
+        if type_comment is not None:
+            _comment(st, type_comment, events)
+            state_line.append(li)
+            state_vals.append((st.feature, st.layer, st.wiping))
+        if s is None:
+            continue
+        params = dict(params)
         if cmd in _FALLBACK_CMDS:
             raise _Fallback
         moved = first_move < li or bool(synth_lines) or bool(resets_line)
@@ -258,7 +231,7 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
             # these depend on (or change how to read) the position reached so far:
             # fine before the block's first move, otherwise split the block here
             if moved and (cmd == "G92" or _mode_changes(st, cmd)):
-                raise _Split([int(starts[li])])
+                raise _Split([int(starts[li])], scan)
             if not st.abs_xyz and first_move < n_lines:
                 raise _Fallback
             _command(st, cmd, params, s, events, None)
@@ -285,7 +258,7 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
     # ---- assemble rows: move lines and G28 rows, ordered by line ----
     n_mv, n_syn = len(mv_lines), len(synth_lines)
     cols = np.full((5, n_mv + n_syn), np.nan)
-    cols[_LUT[letters], tok_line] = vals
+    cols[:, :n_mv] = mv_cols
     row_line = np.concatenate((mv_lines, np.asarray(synth_lines, np.int64)))
     flags = np.zeros(n_mv + n_syn, np.uint8)
     flags[n_mv:] = FLAG_HOME
@@ -344,6 +317,133 @@ def _parse_block(buf: bytes, st: ParseState, events: list[Event], cut_check: boo
         layer=lay.astype(np.int32),
         flags=flags,
     )
+
+
+def _line_plan(st: ParseState, raw: bytes):
+    """What a non-move line says, as a pure function of its bytes (so it can be cached):
+    (comment of a comment line, ';TYPE:' comment after a command, command text,
+    command, parameters). Raises _Fallback for what only the line loop handles."""
+    try:
+        s = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise _Fallback from None
+    if s[0] == ";":
+        return s[1:], None, None, None, None
+    type_comment = None
+    cpos = s.find(";")
+    if cpos >= 0:
+        comment = s[cpos + 1 :]
+        s = s[:cpos].strip()
+        if comment.startswith("TYPE:"):
+            type_comment = comment
+        if not s:
+            return None, type_comment, None, None, None
+    if "(" in s:
+        s = _PAREN.sub(" ", s).strip()
+        if not s:
+            return None, type_comment, None, None, None
+    if s[0] == "N" or "*" in s:
+        raise _Fallback
+    try:
+        cmd, params = _words(st, s)
+    except Exception:
+        raise _Fallback from None
+    return None, type_comment, s, cmd, params
+
+
+def _scan_jit(a: np.ndarray):
+    """The compiled scan (same output as :func:`_scan_numpy`), or None to run that."""
+    from . import _jit
+
+    status, starts, ends, kind, cols, n = _jit.kernel("scan_block")(a, _jit._CODES, _jit._POW10)
+    if status != 0:
+        return None
+    starts, ends, kind = starts[:n], ends[:n], kind[:n]
+    k = kind & 3
+    mv_lines = np.flatnonzero(k == 1)
+    return (
+        starts,
+        ends,
+        mv_lines,
+        np.flatnonzero(k == 2),
+        np.flatnonzero(kind & 4),
+        cols[:, mv_lines],
+    )
+
+
+def _scan_numpy(a: np.ndarray):
+    """Line bounds, move lines and their X Y Z E F values, lines for the Python handlers.
+
+    The readable reference of the scan; raises _Fallback for what it cannot take.
+    """
+    nl = np.flatnonzero(a == _NL)
+    if len(nl) == 0 or nl[-1] != len(a) - 1:
+        raise _Fallback
+    starts = np.concatenate(([0], nl[:-1] + 1))
+    ends = nl.copy()
+    cr = (ends > starts) & (a[np.maximum(ends - 1, 0)] == _CR)
+    ends[cr] -= 1
+    la = len(a)
+    b0 = a[starts]
+    b1 = a[np.minimum(starts + 1, la - 1)]
+    b2 = a[np.minimum(starts + 2, la - 1)]
+    length = ends - starts
+    is_move = (
+        (b0 == _G)
+        & ((b1 == ord("1")) | (b1 == ord("0")))
+        & (((b2 == _SP) & (length > 2)) | (length == 2))
+    )
+    blank = ends == starts
+    mv_lines = np.flatnonzero(is_move)
+    # comment lines: only those whose first bytes can matter reach Python
+    b3 = a[np.minimum(starts + 3, la - 1)]
+    code = (b1.astype(np.int32) << 16) | (b2.astype(np.int32) << 8) | b3
+    useful = np.isin(code, _COMMENT_CODES) | (b1 == _SP)
+    slow_lines = np.flatnonzero(~is_move & ~blank & ((b0 != _SC) | useful))
+    head = (b0 == _G) & (
+        ((b1 == ord("9")) & ((b2 == ord("0")) | (b2 == ord("1")) | (b2 == ord("2"))))
+        | ((b1 == ord("2")) & ((b2 == ord("0")) | (b2 == ord("1"))))
+    ) | ((b0 == ord("M")) & (b1 == ord("8")) & ((b2 == ord("2")) | (b2 == ord("3"))))
+    head &= ~((b3 >= 48) & (b3 <= 57) | (b3 == 46)) | (length == 3)
+    head_lines = np.flatnonzero(head)
+
+    # ---- numbers of the move lines, all at once ----
+    me = ends[mv_lines]
+    ms = np.minimum(starts[mv_lines] + 3, me)
+    sc = np.append(np.flatnonzero(a == _SC), la)
+    me = np.minimum(me, sc[np.searchsorted(sc, ms)])
+    # body mask: bytes that belong to a move line's words
+    mark = np.zeros(la + 1, np.int8)
+    mark[ms] += 1  # ms (and me) are distinct across lines
+    mark[me] -= 1
+    body = np.cumsum(mark[:-1], dtype=np.int8).view(bool)
+    # words start with X/Y/Z/E/F right after a blank; a number runs to the next word
+    cand = np.flatnonzero(_IS_LETTER[a[1:]] & _IS_BLANK[a[:-1]]) + 1
+    tok = cand[body[cand]]
+    tok_line = np.searchsorted(ms, tok, side="right") - 1  # index into mv_lines
+    n_tok_line = np.bincount(tok_line, minlength=len(ms))
+    if ((me > ms) & (n_tok_line == 0)).any():
+        raise _Fallback  # a move body without X/Y/Z/E/F words
+    if len(tok):
+        first = np.concatenate(([0], np.flatnonzero(np.diff(tok_line)) + 1))
+        if (tok[first] != ms[tok_line[first]]).any():
+            raise _Fallback  # something before the first word ('G1  X', 'G1 A1 X')
+    letters = a[tok]
+    same = np.concatenate((tok_line[1:] == tok_line[:-1], [False]))
+    nxt = np.concatenate((tok[1:], [0]))
+    tend = np.where(same, nxt, me[tok_line])
+    width = tend - tok - 1
+    if len(tok) and (width.min() < 1 or width.max() > _MAX_NUM):
+        raise _Fallback
+    wmax = int(width.max()) if len(tok) else 1
+    idx = tok.astype(np.int32)[None, :] + np.arange(1, wmax + 1, dtype=np.int32)[:, None]
+    chars = a[np.minimum(idx, la - 1)]
+    chars[np.arange(wmax)[:, None] >= width[None, :]] = 0
+    vals = _decimals(chars)
+
+    mv_cols = np.full((5, len(mv_lines)), np.nan)
+    mv_cols[_LUT[letters], tok_line] = vals
+    return starts, ends, mv_lines, slow_lines, head_lines, mv_cols
 
 
 def _mode_changes(st: ParseState, cmd: str) -> bool:

@@ -12,10 +12,74 @@ file, section and option, like Klipper's ConfigWrapper.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ProfileError
 from ..machine import FdmMachine, Filament
+
+# Klipper commands that probe the bed (klippy/extras: bed_mesh, probe, z_tilt, quad_gantry_level,
+# screws_tilt_adjust). Klipper has no native G29/G80: on a Klipper printer they run whatever the
+# printer.cfg's [gcode_macro G29] says, or nothing ("Unknown command").
+_PROBING = frozenset(
+    {
+        "BED_MESH_CALIBRATE",
+        "PROBE",
+        "PROBE_ACCURACY",
+        "PROBE_CALIBRATE",
+        "QUAD_GANTRY_LEVEL",
+        "Z_TILT_ADJUST",
+        "SCREWS_TILT_CALCULATE",
+        "DELTA_CALIBRATE",
+    }
+)
+
+
+@dataclass(frozen=True)
+class KlipperMachine(FdmMachine):
+    """An :class:`FdmMachine` whose printer.cfg says what some commands take.
+
+    ``command_s`` holds (command, seconds) for levelling commands the config defines
+    as macros: a G29 that only loads a saved mesh (``BED_MESH_PROFILE LOAD=...``)
+    takes no time, one that probes takes ``bed_leveling_s``.
+    """
+
+    command_s: tuple[tuple[str, float], ...] = ()
+
+
+def _macro_probes(sections: dict[str, dict[str, str]], name: str, depth: int = 0) -> bool | None:
+    """Whether macro ``name`` probes the bed (following macros it calls); None: cannot tell
+    (a Jinja template decides at run time, or the nesting is too deep)."""
+    sec = sections.get(f"gcode_macro {name.lower()}")
+    if sec is None or depth > 8:
+        return None
+    body = sec.get("gcode", "")
+    if "{" in body:
+        return None
+    unknown = False
+    for line in body.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        cmd = words[0].upper()
+        if cmd in _PROBING:
+            return True
+        if f"gcode_macro {cmd.lower()}" in sections and cmd.lower() != name.lower():
+            sub = _macro_probes(sections, cmd, depth + 1)
+            if sub:
+                return True
+            unknown |= sub is None
+    return None if unknown else False
+
+
+def levelling_macros_s(sections: dict[str, dict[str, str]], leveling_s: float) -> dict[str, float]:
+    """Seconds G29 / G80 take on this printer, for those its config defines as macros."""
+    out = {}
+    for cmd in ("G29", "G80"):
+        probes = _macro_probes(sections, cmd)
+        if probes is not None:
+            out[cmd] = leveling_s if probes else 0.0
+    return out
 
 
 def parse_klipper_cfg(path: str | Path) -> dict[str, dict[str, str]]:
@@ -108,13 +172,13 @@ def machine_from_klipper_config(path: str | Path, base: FdmMachine) -> FdmMachin
         klipper_instantaneous_corner_velocity_mm_s=icv,
     )
     fil = Filament(fil_d, base.filament.density_g_cm3, base.filament.cp_j_per_gk)
-    from dataclasses import replace
-
-    return replace(
-        base,
+    fields = {f: getattr(base, f) for f in FdmMachine.__dataclass_fields__}
+    fields.update(
         kinematics=kin,
         firmware="klipper",
         filament=fil,
         name=f"{base.name}+{path.name}",
         path=f"{base.path} + {path}",
     )
+    macros = levelling_macros_s(s, base.bed_leveling_s)
+    return KlipperMachine(**fields, command_s=tuple(sorted(macros.items())))

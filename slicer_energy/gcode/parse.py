@@ -14,6 +14,7 @@ the file (``iter_chunks``); ``parse_file`` concatenates them for small files.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import math
@@ -172,6 +173,7 @@ _FEATURE_ALIASES = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # a file repeats a handful of ';TYPE:' lines
 def _feature_from_comment(c: str) -> str | None:
     if c.startswith("TYPE:"):
         name = normalize_feature(c[5:])
@@ -264,19 +266,33 @@ def iter_chunks(
     chunk_lines: int = 200_000,
     state: ParseState | None = None,
     fast: bool = True,
+    jit: bool | None = None,
 ) -> Iterator[tuple[Chunk, ParseState]]:
     """Parse ``path`` (plain or .gz) in chunks of at most ``chunk_lines`` lines.
 
     ``fast`` uses the vectorised block parser (:mod:`.fastparse`) and falls back to
     the per-line loop for blocks it does not handle; ``fast=False`` is the loop only.
+    ``jit`` scans blocks with the compiled kernel (:mod:`._jit`, same results); None
+    decides by file size, since loading numba costs more than it saves on small files.
     """
+    from ._jit import want_jit
+
     path = Path(path)
     st = state or ParseState(path=str(path))
     fh = _open_binary(path)
+    jit = fast and want_jit(_file_size(path), jit)
     try:
-        yield from _iter_bytes(fh, st, chunk_lines, fast)
+        yield from _iter_bytes(fh, st, chunk_lines, fast, jit)
     finally:
         fh.close()
+
+
+def _file_size(path: Path) -> int:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    return size * 5 if path.suffix == ".gz" else size  # G-code compresses about 5:1
 
 
 def _open_binary(path: Path):
@@ -286,7 +302,7 @@ def _open_binary(path: Path):
     return raw
 
 
-def _iter_bytes(fh, st: ParseState, chunk_lines: int, fast: bool):
+def _iter_bytes(fh, st: ParseState, chunk_lines: int, fast: bool, jit: bool = False):
     from .fastparse import parse_block
 
     carry = b""
@@ -306,7 +322,7 @@ def _iter_bytes(fh, st: ParseState, chunk_lines: int, fast: bool):
         for piece in _split_pieces(block, chunk_lines):
             start = st.n_moves
             events: list[Event] = []
-            moves = parse_block(piece, st, events) if fast else None
+            moves = parse_block(piece, st, events, jit) if fast else None
             if moves is None:
                 moves, events = _parse_piece_slow(piece, st)
             yield Chunk(moves, start, events), st

@@ -18,6 +18,7 @@ TEMPERATURE_WAIT, G28, G29/G80/BED_MESH_CALIBRATE, M0/M1, M600.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,9 +121,18 @@ class _Blocks:
 _SCALARS = [f for f in Limits.__dataclass_fields__ if f not in ("max_f", "max_a", "jerk")]
 
 
+_GET_SCALARS = operator.attrgetter(*_SCALARS)
+
+
 def _snap(lim: Limits) -> tuple:
     """One flat row of the limits (cheap to take at every M204)."""
-    return (*lim.max_f, *lim.max_a, *lim.jerk, *(getattr(lim, f) for f in _SCALARS))
+    return (*lim.max_f, *lim.max_a, *lim.jerk, *_GET_SCALARS(lim))
+
+
+def _rowmin(m: np.ndarray) -> np.ndarray:
+    """Minimum over the columns of an (n, 4) array: ``m.min(axis=1)``, without the slow
+    strided reduction (the minimum is exact, so the order does not matter)."""
+    return np.minimum(np.minimum(m[:, 0], m[:, 1]), np.minimum(m[:, 2], m[:, 3]))
 
 
 def _columns(snaps: list[tuple]) -> dict[str, np.ndarray]:
@@ -136,9 +146,10 @@ def _columns(snaps: list[tuple]) -> dict[str, np.ndarray]:
 class FirmwarePlanner:
     """Streaming planner. ``feed`` returns (rows, seconds) of moves whose timing is final."""
 
-    def __init__(self, kin: Kinematics, firmware: str = "marlin") -> None:
+    def __init__(self, kin: Kinematics, firmware: str = "marlin", jit: bool = False) -> None:
         if firmware not in ("marlin", "klipper"):
             raise ValueError(f"unknown firmware {firmware!r}")
+        self.jit = jit  # compiled per-block loops (_jit.py); same results
         self.fw = firmware
         self.kin = kin
         self.lim: Limits = limits_from_kinematics(kin)
@@ -252,7 +263,7 @@ class FirmwarePlanner:
         v_axis = f[:, None] * dv * inv[:, None]
         with np.errstate(divide="ignore"):
             ratio = np.where(v_axis != 0, max_f / np.abs(v_axis), np.inf)
-        factor = np.minimum(1.0, ratio.min(axis=1))
+        factor = np.minimum(1.0, _rowmin(ratio))
         vnom = f * factor
         v_axis *= factor[:, None]
         acc_p = tab["acc_print"][sl]
@@ -261,7 +272,7 @@ class FirmwarePlanner:
         acc = np.where(e_only, acc_r, np.where(moving_e, acc_p, acc_t))
         with np.errstate(divide="ignore"):
             lim = np.where(absd > 0, max_a * d[:, None] / absd, np.inf)
-        acc = np.minimum(acc, lim.min(axis=1))
+        acc = np.minimum(acc, _rowmin(lim))
         jd = self.kin.junction_deviation_mm
         if jd > 0:
             max2 = self._marlin_jd(dv, d, acc, max_a, vnom, seg_start, jd)
@@ -271,10 +282,25 @@ class FirmwarePlanner:
 
     def _marlin_jerk(self, v_axis, vnom, jerk, seg_start):
         """Classic jerk junction speeds (MP:2816-2911)."""
+        if self.jit:
+            from ._jit import kernel
+
+            prev = np.ascontiguousarray(self.prev_v, np.float64)
+            max2, safe = kernel("marlin_jerk")(
+                np.ascontiguousarray(v_axis),
+                vnom,
+                np.ascontiguousarray(jerk),
+                seg_start,
+                prev,
+                float(self.prev_nom),
+                float(self.prev_safe),
+            )
+            self.prev_v, self.prev_nom, self.prev_safe = v_axis[-1].copy(), vnom[-1], safe[-1]
+            return max2
         absv = np.abs(v_axis)
         with np.errstate(divide="ignore"):
             r = np.where(absv > jerk, jerk / np.where(absv > 0, absv, 1.0), 1.0)
-        safe = vnom * r.min(axis=1)
+        safe = vnom * _rowmin(r)
         prev_v = np.vstack([self.prev_v[None, :], v_axis[:-1]])
         prev_nom = np.concatenate(([self.prev_nom], vnom[:-1]))
         prev_safe = np.concatenate(([self.prev_safe], safe[:-1]))
@@ -315,7 +341,7 @@ class FirmwarePlanner:
         nrm = np.linalg.norm(jun, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ja = np.where(np.abs(jun) > 0, max_a / (np.abs(jun) / nrm[:, None]), np.inf)
-        a_j = np.minimum(acc, ja.min(axis=1))
+        a_j = np.minimum(acc, _rowmin(ja))
         with np.errstate(divide="ignore", invalid="ignore"):
             v2 = np.where(s < 0.999999, a_j * jd * s / (1 - s), np.inf)
         theta = np.arccos(-cos_t)

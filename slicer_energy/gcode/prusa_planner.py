@@ -6,7 +6,9 @@ per-axis acceleration clamp to the axis limit, safe speed = the jerk value itsel
 junction from the *commanded* previous feedrate, 64/256 block batching, forward
 pass before reverse pass, last block exiting at its safe speed, and 0 s for
 G4/M400/M109/M190 waits and for G2/G3 arcs. Pure and sequential: one Python
-loop per block (it is the slow, exact path; the firmware planners are vectorised).
+loop per block. This is the readable reference; with ``jit=True`` the same machine
+runs as the numba kernel ``_jit._prusa_feed_py`` (its queue in arrays, limits as
+snapshot rows), which gives bit-identical per-move times (tests/test_gcode_jit.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .parse import FLAG_ARC, FLAG_WIPE, Event, Moves
 QUEUE_SIZE = 64  # GPh:319-327
 REFRESH_THRESHOLD = 4 * QUEUE_SIZE
 _FLUSH_CMDS = frozenset({"M1", ";COLOR_CHANGE", ";PAUSE_PRINT"})
+_LIMITS, _SYNC = 0, 1  # what an event does to the machine
 
 
 class _Block:
@@ -68,7 +71,7 @@ class _Block:
 class PrusaTimeMachine:
     """Normal-mode TimeMachine. Feed it moves and events in order; read ``durations``."""
 
-    def __init__(self, kin: Kinematics, flavor_mm_s: bool = True) -> None:
+    def __init__(self, kin: Kinematics, flavor_mm_s: bool = True, jit: bool = False) -> None:
         self.lim = limits_from_kinematics(kin, prusa=True)
         self.flavor_mm_s = flavor_mm_s
         self.blocks: list[_Block] = []
@@ -80,30 +83,47 @@ class PrusaTimeMachine:
         self.p_safe = 0.0
         self.last = None  # last position (x, y, z) used for deltas
         self.extruder = 0
+        # compiled path (_jit.prusa_feed): the same machine with its queue in arrays
+        self.jit = jit
+        self._q = np.zeros((REFRESH_THRESHOLD + 2, 9))
+        self._qi = np.zeros((REFRESH_THRESHOLD + 2, 3), np.int64)
+        self._nq = np.zeros(1, np.int64)
+        self._state = np.zeros(10)
+        self._commit_arrays: list[tuple[np.ndarray, np.ndarray]] = []
 
     # -- events -------------------------------------------------------------
     def event(self, ev: Event) -> None:
+        if self._apply_event(ev) == _SYNC:
+            self.synchronize()
+
+    def _apply_event(self, ev: Event) -> int | None:
+        """Apply ``ev`` to the limits / tool; say whether it changed the limits or
+        needs the queue emptied."""
         c = ev.cmd
         if c in LIMIT_CMDS:
             apply_prusa(self.lim, ev, self.flavor_mm_s)
-        elif c == "G92":
-            if "E" not in ev.params:
-                self.synchronize()
-        elif c in _FLUSH_CMDS:
-            self.synchronize()
-        elif c == "M702" and "C" in ev.params:
-            self.synchronize()
-        elif c[0] == "T" and c[1:].isdigit():
-            if int(c[1:]) != self.extruder:
-                self.extruder = int(c[1:])
-                self.synchronize()
+            return _LIMITS
+        if c == "G92":
+            return _SYNC if "E" not in ev.params else None
+        if c in _FLUSH_CMDS or (c == "M702" and "C" in ev.params):
+            return _SYNC
+        if c[0] == "T" and c[1:].isdigit() and int(c[1:]) != self.extruder:
+            self.extruder = int(c[1:])
+            return _SYNC
+        return None
 
     def synchronize(self, extra_s: float = 0.0) -> None:
-        self._calculate_time(0)
+        if self.jit:
+            self._feed_jit(None, 0, [], sync=True)
+        else:
+            self._calculate_time(0)
 
     # -- moves --------------------------------------------------------------
     def moves(self, mv: Moves, start: int, events: list[Event]) -> None:
         """Process one chunk: moves interleaved with ``events`` (global indexes)."""
+        if self.jit:
+            self._feed_jit(mv, start, events)
+            return
         ei = 0
         n = len(mv)
         evs = sorted(events, key=lambda e: e.index)
@@ -231,7 +251,8 @@ class PrusaTimeMachine:
         for i in range(n - 1):  # forward pass
             prev, curr = blocks[i], blocks[i + 1]
             if not prev.nominal and prev.entry < curr.entry:
-                v = min(curr.entry, math.sqrt(max(0.0, prev.entry**2 + 2 * prev.acc * prev.dist)))
+                pe = prev.entry
+                v = min(curr.entry, math.sqrt(max(0.0, pe * pe + 2 * prev.acc * prev.dist)))
                 if curr.entry != v:
                     curr.entry = v
                     curr.recalc = True
@@ -239,8 +260,9 @@ class PrusaTimeMachine:
             curr, nxt = blocks[i - 1], blocks[i]
             if curr.entry != curr.max_entry:
                 if not curr.nominal and curr.max_entry > nxt.entry:
+                    ne = nxt.entry
                     curr.entry = min(
-                        curr.max_entry, math.sqrt(max(0.0, nxt.entry**2 + 2 * curr.acc * curr.dist))
+                        curr.max_entry, math.sqrt(max(0.0, ne * ne + 2 * curr.acc * curr.dist))
                     )
                 else:
                     curr.entry = curr.max_entry
@@ -260,13 +282,73 @@ class PrusaTimeMachine:
             self.commits.append((b.row, t))
         del blocks[:n_commit]
 
+    def _limits_row(self) -> list[float]:
+        lim = self.lim  # column order: _jit._L_*
+        return [
+            *lim.max_f,
+            *lim.max_a,
+            *lim.jerk,
+            lim.acc_print,
+            lim.acc_retract,
+            lim.acc_travel,
+            lim.min_ext,
+            lim.min_travel,
+            lim.e_factor,
+        ]
+
+    def _feed_jit(self, mv: Moves | None, start: int, events: list[Event], sync=False) -> None:
+        from ._jit import kernel
+
+        snaps = [self._limits_row()]
+        idx, kind, snap = [], [], []
+        for ev in sorted(events, key=lambda e: e.index):
+            act = self._apply_event(ev)
+            if act is None:
+                continue
+            idx.append(ev.index)
+            kind.append(act)
+            if act == _LIMITS:
+                snaps.append(self._limits_row())
+            snap.append(len(snaps) - 1)
+        if sync:
+            idx.append(start)
+            kind.append(_SYNC)
+            snap.append(0)
+        mv = mv if mv is not None else Moves.empty()
+        rows, ts = kernel("prusa_feed")(
+            mv.x,
+            mv.y,
+            mv.z,
+            mv.de,
+            mv.f,
+            mv.flags,
+            start,
+            np.asarray(idx, np.int64),
+            np.asarray(kind, np.int64),
+            np.asarray(snap, np.int64),
+            np.asarray(snaps, np.float64),
+            self._q,
+            self._qi,
+            self._nq,
+            self._state,
+        )
+        self.time_s = float(self._state[9])
+        self._commit_arrays.append((rows, ts))
+
     def pending_row(self) -> int | None:
+        if self.jit:
+            return int(self._qi[0, 0]) if self._nq[0] > 0 else None
         return self.blocks[0].row if self.blocks else None
 
     def finish(self) -> None:
         self.synchronize()
 
     def pop_commits(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.jit:
+            parts, self._commit_arrays = self._commit_arrays, []
+            if not parts:
+                return np.zeros(0, np.int64), np.zeros(0)
+            return np.concatenate([r for r, _ in parts]), np.concatenate([t for _, t in parts])
         rows = np.fromiter((r for r, _ in self.commits), np.int64, len(self.commits))
         ts = np.fromiter((t for _, t in self.commits), np.float64, len(self.commits))
         self.commits = []
