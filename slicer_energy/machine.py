@@ -183,9 +183,8 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
         h = v.get(name)
         if h is None:
             raise ProfileError(f"{where}: missing [{name}] table (p_max_w, r_k_per_w, c_j_per_k)")
-        check_known_keys(
-            f"{where} [{name}]", h, {"p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c", "g_fan_w_per_k"}
-        )
+        keys = {"p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c", "g_fan_w_per_k"}
+        check_known_keys(f"{where} [{name}]", h, keys)
         return HeaterModel(
             p_max_w=check_range(where, f"{name}.p_max_w", h.get("p_max_w"), 1.0, 5000.0),
             r_k_per_w=check_range(where, f"{name}.r_k_per_w", h.get("r_k_per_w"), 0.01, 1000.0),

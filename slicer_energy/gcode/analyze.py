@@ -171,7 +171,9 @@ class Timeline:
         h0, b0 = self.he_c, self.bed_c
         if self.thermal:
             g_flow = m.filament.mass_g(extruded_mm) / dt * m.filament.cp_j_per_gk
-            self.he_c, e_he = heater_interval(m.hotend, self.he_c, self.he_set, dt, g_flow)
+            self.he_c, e_he = heater_interval(
+                m.hotend, self.he_c, self.he_set, dt, g_flow, self.fan
+            )
             self.bed_c, e_bed = heater_interval(m.bed, self.bed_c, self.bed_set, dt)
         eta = el.psu_efficiency
         e_el = el.p_electronics_w * dt
