@@ -60,6 +60,7 @@ class ResultWriter:
         self._run = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
         self._seq = 0
         out.mkdir(parents=True, exist_ok=True)
+        _remove_orphan_tmp(out)
 
     def add(self, rows: Iterable[dict[str, Any]]) -> None:
         self.rows.extend(rows)
@@ -82,6 +83,22 @@ class ResultWriter:
         self._seq += 1
         self.written += len(self.rows)
         self.rows = []
+
+
+def _remove_orphan_tmp(out: Path) -> None:
+    """Delete half-written files of runs that were killed (their rows are recomputed).
+
+    A temporary name carries its writer's pid (``.part-<time>-<pid>-<seq>.parquet.tmp``);
+    one whose process is still alive belongs to a concurrent writer and is left alone.
+    """
+    for f in out.glob(".part-*.parquet.tmp"):
+        try:
+            pid = int(f.name.split("-")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            f.unlink(missing_ok=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
 
 
 class Progress:

@@ -259,3 +259,18 @@ def test_progress_line_shows_done_rate_and_eta():
     assert "1/4 jobs" in lines[1] and "jobs/s" in lines[1] and "ETA 0:" in lines[1]
     assert "2/4 jobs" in lines[2] and "errors 1" in lines[2]
     assert lines[2].startswith("[" + "#" * 12 + " " * 12 + "]")
+
+
+def test_writer_removes_tmp_files_of_killed_runs_only(tmp_path):
+    """A kill mid-write leaves a ``.tmp``; the next writer deletes it, not a live writer's."""
+    from slicer_energy.batch_results import ResultWriter
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f".part-20260101T000000-{dead.pid}-00000.parquet.tmp"
+    live = tmp_path / f".part-20260101T000000-{os.getpid()}-00000.parquet.tmp"
+    orphan.write_bytes(b"half a parquet file")
+    live.write_bytes(b"being written")
+    ResultWriter(tmp_path)
+    assert not orphan.exists()
+    assert live.exists()
