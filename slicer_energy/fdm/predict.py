@@ -120,7 +120,7 @@ def predict_fdm(
     pitch = choose_pitch_mm(ext, s.layer_height_mm, cell_budget)
     grid = voxelize(mesh, pitch, s.layer_height_mm, xp=xp)
     t_vox = time.perf_counter()
-    feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm)
+    feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm, mesh=mesh)
     corners = sharp_corners_per_layer(mesh, grid.layer_z_mm())
     t_feat = time.perf_counter()
     tr = layer_times(feat, s, motion_limits(m), constants, corners_per_layer=corners)
