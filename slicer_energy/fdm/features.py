@@ -74,6 +74,8 @@ SHELL_OPENING_SPACINGS = 1.05
 # LayerRegion::process_external_surfaces grows top surfaces by EXTERNAL_INFILL_MARGIN (3 mm)
 # into the layer's internal infill (libslic3r.h), for anchoring.
 EXTERNAL_INFILL_MARGIN_MM = 3.0
+# Solid chords shorter than this (thin strokes, lettering) are not counted as cut by holes.
+BREAK_MIN_CHORD_MM = 1.0
 # Bytes of working memory per slab cell (EDT float64, labels, masks).
 _BYTES_PER_CELL = 40
 
@@ -93,6 +95,7 @@ class LayerFeatures:
     loops: np.ndarray
     fill_regions: np.ndarray  # connected infill regions per layer
     fill_breaks: np.ndarray  # solid infill lines interrupted by holes per layer
+    fill_holes: np.ndarray  # holes in the solid infill regions per layer
     extent_mm: tuple[float, float, float]
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -162,15 +165,39 @@ def _runs(mask: Any) -> Any:
     return (cur & ~p1 & ~p2).sum(axis=(1, 2))
 
 
-def _fill_holes(ndi: Any, xp: Any, mask: Any, struct: Any) -> Any:
-    """``mask`` with its in-plane holes filled (background not connected to the border)."""
+def _long_runs(mask: Any, m: int) -> Any:
+    """Like :func:`_runs`, counting only runs at least ``m`` cells long."""
+    if m <= 1:
+        return _runs(mask)
+    xp = array_module(mask)
+    nx = mask.shape[2]
+    P = xp.pad(mask, ((0, 0), (0, 0), (2, 0)))
+    cur, p1, p2 = P[:, :, 2 : nx + 2], P[:, :, 1 : nx + 1], P[:, :, 0:nx]
+    c = xp.concatenate(
+        [xp.zeros(mask.shape[:2] + (1,), dtype=xp.int32), xp.cumsum(mask, axis=2, dtype=xp.int32)],
+        axis=2,
+    )
+    end = xp.minimum(xp.arange(nx) + m, nx)
+    full = (c[:, :, end] - c[:, :, :nx]) >= m
+    return (cur & ~p1 & ~p2 & full).sum(axis=(1, 2))
+
+
+def _fill_holes(ndi: Any, xp: Any, mask: Any, struct: Any, kcell: Any) -> tuple[Any, Any]:
+    """``mask`` with its in-plane holes filled, and the number of holes per layer.
+
+    A hole is background not connected to the border of its layer.
+    """
     bg = ~mask
     lab, n = ndi.label(bg, structure=struct)
-    border = xp.zeros(int(n) + 1, dtype=bool)
+    n = int(n)
+    border = xp.zeros(n + 1, dtype=bool)
     for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
         border[edge.ravel()] = True
     border[0] = True
-    return mask | ~border[lab]
+    layer_of = xp.zeros(n + 1, dtype=xp.int64)
+    layer_of[lab.ravel()] = kcell.ravel()
+    holes = xp.bincount(layer_of[~border], minlength=int(kcell.max()) + 1 if kcell.size else 1)
+    return mask | ~border[lab], holes
 
 
 def _grow_into(
@@ -254,6 +281,7 @@ def decompose(
     boundary = np.zeros(nz)  # outline length of the sparse infill region
     regions_n = np.zeros(nz)  # connected infill regions (solid or sparse)
     breaks = np.zeros(nz)  # solid chords cut by holes (before dividing by the line spacing)
+    holes_n = np.zeros(nz)  # holes in the solid regions
     islands = np.zeros(nz)
     loops = np.zeros(nz)
     struct = _inplane_structure(xp)
@@ -374,8 +402,12 @@ def decompose(
             cnt = _per_layer_count(xp, lab_reg, int(n_reg), kcell, nz)[k0:k1]
             regions_n[k0:k1] += to_numpy(cnt)
             del lab_reg
-        no_holes = _fill_holes(ndi, xp, filled, struct)
-        cut = _runs(filled) - _runs(no_holes)
+        no_holes, n_holes = _fill_holes(ndi, xp, filled, struct, kcell - k0)
+        holes_n[k0:k1] = to_numpy(n_holes)[: k1 - k0]
+        # Only chords long enough to be chained into a zig-zag count: in strokes narrower
+        # than BREAK_MIN_CHORD_MM every fill line is its own piece already.
+        m_run = max(1, round(BREAK_MIN_CHORD_MM / p))
+        cut = xp.maximum(_long_runs(filled, m_run) - _long_runs(no_holes, m_run), 0)
         breaks[k0:k1] = to_numpy(cut).astype(float) * p * CHORD_FACTOR
         del no_holes, filled
         for name, m in regions.items():
@@ -472,6 +504,7 @@ def decompose(
         loops=loops,
         fill_regions=regions_n,
         fill_breaks=breaks,
+        fill_holes=holes_n,
         extent_mm=(ext[2] * p, ext[1] * p, ext[0] * h),
         info={"slab_layers": slab, "slabs": n_slabs},
     )
