@@ -37,13 +37,10 @@ FAST = [
     "calibration_cube",
     "iphone6s_case",
     "keychain",
+    "cookie_cutter",
 ]
 SLOW = ["bracket", "bracket_bionic", "iphone6_case_sup"]
-KNOWN_MISS = {
-    "keychain": "time +11.5 %: solid infill between many raised letters (travel between cut lines)",
-    "iphone6_case_sup": "time −18 %, filament −10 %: PrusaSlicer's support regions grow more "
-    "than the fitted factor on this held-out part",
-}
+KNOWN_MISS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
