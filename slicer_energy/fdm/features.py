@@ -449,6 +449,17 @@ def decompose(
     length["external_perimeter"] = area["external_perimeter"] / np.maximum(t1_l, 1e-9)
     if n_inner:
         length["perimeter"] = area["perimeter"] / np.maximum(band_inner, 1e-9) * n_inner
+    if mesh is not None:
+        # The voxel outline is a staircase: on edges at odd angles its bands overstate the
+        # loop length at coarse cells. A loop is never longer than the mesh's own section
+        # (plus the growth of the loops around holes, which are offset outwards).
+        l_mesh = contour_length_per_layer(mesh, grid.layer_z_mm())
+        holes = np.maximum(loops - islands, 0)
+        w_ext = np.where(first, s.w_first_layer_mm, s.w_external_perimeter_mm)
+        cap_ext = l_mesh + 2 * math.pi * (w_ext / 2) * holes
+        cap_per = n_inner * (l_mesh + 2 * math.pi * (t1_l + band_inner / 2) * holes)
+        length["external_perimeter"] = np.minimum(length["external_perimeter"], cap_ext)
+        length["perimeter"] = np.minimum(length["perimeter"], cap_per)
     for name, w in (
         ("external_perimeter", s.w_external_perimeter_mm),
         ("perimeter", s.w_perimeter_mm),
@@ -686,6 +697,45 @@ def _dilate(ndi: Any, mask: Any, r_mm: float, p: float) -> Any:
     ys = slice(max(0, rows[0] - r), min(ny, rows[-1] + r + 1))
     xs = slice(max(0, cols[0] - r), min(nx, cols[-1] + r + 1))
     out[ys, xs] = ndi.distance_transform_edt(~mask[ys, xs]) * p <= r_mm + 1e-9
+    return out
+
+
+def contour_length_per_layer(mesh: Any, z_mid_mm: np.ndarray) -> np.ndarray:
+    """Length (mm) of the mesh's section by the plane at each layer's mid-height.
+
+    Each triangle crossing the plane adds the segment between its long edge (lowest to
+    highest vertex) and the edge on the other side of its middle vertex.
+    """
+    if hasattr(mesh, "mesh"):
+        mesh = mesh.mesh
+    zm = np.asarray(z_mid_mm, dtype=float)
+    out = np.zeros(zm.shape[0])
+    tri = np.asarray(mesh.triangles, dtype=float)
+    if tri.size == 0 or zm.size == 0:
+        return out
+    order = np.argsort(tri[:, :, 2], axis=1)
+    tri = np.take_along_axis(tri, order[:, :, None], axis=1)
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    i0 = np.searchsorted(zm, a[:, 2], side="right")
+    i1 = np.searchsorted(zm, c[:, 2], side="left")
+    n = np.maximum(i1 - i0, 0)
+    keep = n > 0
+    a, b, c, i0, n = a[keep], b[keep], c[keep], i0[keep], n[keep]
+    f = np.repeat(np.arange(n.size), n)
+    k = np.repeat(i0 - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+    z = zm[k]
+    A, B, C = a[f], b[f], c[f]
+
+    def at(p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
+        dz = p1[:, 2] - p0[:, 2]
+        t = np.where(dz > 0, (z - p0[:, 2]) / np.where(dz > 0, dz, 1.0), 0.0)
+        return p0[:, :2] + t[:, None] * (p1[:, :2] - p0[:, :2])
+
+    p = at(A, C)
+    lower = z < B[:, 2]
+    q = np.where(lower[:, None], at(A, B), at(B, C))
+    seg = np.hypot(*(p - q).T)
+    np.add.at(out, k, seg)
     return out
 
 

@@ -29,7 +29,7 @@ DEFAULT_MACHINE = "prusa-mk3s"
 DEFAULT_CELL_BUDGET = 5e6
 MIN_PITCH_MM = 0.1
 MAX_PITCH_MM = 0.7
-MAX_CELLS = 4e7
+MAX_CELLS = 1.2e8  # about 1 GB peak (measured on the 197 x 188 x 150 mm vase at 0.7 mm)
 # PrusaSlicer's MK3S start G-code extrudes a 100 mm intro line (G1 X60 E9, G1 X100 E12.5)
 # that its "filament used" does not count; the energy timeline does not either.
 
