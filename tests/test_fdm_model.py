@@ -338,3 +338,32 @@ def test_gentle_overhang_gets_support_on_a_coarse_grid():
     # than the top's footprint minus the base (plus the growth), and more than zero.
     a = with_mesh.area_mm2["support_material"] + with_mesh.area_mm2["support_material_interface"]
     assert 0 < a[10] < (28 + 4) ** 2 - 10**2
+
+
+def test_mk4_profile_matches_the_sourced_machine_notes():
+    """prusa-mk4's kinematic limits are the PrusaSlicer MK4 IS values in machine-data.md A2."""
+    import re
+
+    from slicer_energy.machine import load_machine
+
+    notes = need_shared("reference", "machine-data.md").read_text()
+    a2 = notes.split("## A2.")[1].split("## A3.")[0]
+
+    def row(label):
+        line = next(ln for ln in a2.splitlines() if ln.startswith(f"| {label} |"))
+        return [float(x) for x in re.findall(r"[\d.]+", line.split("|")[2])]
+
+    k = load_machine("prusa-mk4").kinematics
+    fxy, fz, fe = row("max feedrate x,y / z / e")[:3]
+    jxy, jz, je = row("max jerk x,y / z / e")[:3]
+    axy = row("max accel x,y (normal, stealth)")[0]
+    az, ae, a_extr, a_retr, a_trav = row("max accel z / e / extruding / retracting / travel")[:5]
+    assert k.max_feedrate_mm_s == (fxy, fxy, fz, fe)
+    assert k.jerk_mm_s == (jxy, jxy, jz, je)
+    assert k.max_accel_mm_s2 == (axy, axy, az, ae)
+    assert (k.accel_print_mm_s2, k.accel_retract_mm_s2, k.accel_travel_mm_s2) == (
+        a_extr,
+        a_retr,
+        a_trav,
+    )
+    assert load_machine("prusa-mk4").build_volume_mm == (250.0, 210.0, 220.0)

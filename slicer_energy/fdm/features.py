@@ -93,7 +93,6 @@ class LayerFeatures:
     small_perimeter_fraction: np.ndarray
     islands: np.ndarray
     loops: np.ndarray
-    fill_regions: np.ndarray  # connected infill regions per layer
     fill_breaks: np.ndarray  # solid infill lines interrupted by holes per layer
     fill_holes: np.ndarray  # holes in the solid infill regions per layer
     extent_mm: tuple[float, float, float]
@@ -279,7 +278,6 @@ def decompose(
     pieces = {k: np.zeros(nz) for k in FEATURES}
     small_frac = np.zeros(nz)
     boundary = np.zeros(nz)  # outline length of the sparse infill region
-    regions_n = np.zeros(nz)  # connected infill regions (solid or sparse)
     breaks = np.zeros(nz)  # solid chords cut by holes (before dividing by the line spacing)
     holes_n = np.zeros(nz)  # holes in the solid regions
     islands = np.zeros(nz)
@@ -394,14 +392,8 @@ def decompose(
             "bridge_infill": bridge,
             "internal_infill": sparse,
         }
-        # Separate fill regions and fill lines cut by holes: each costs a travel.
+        # Fill lines cut by holes: each costs a travel.
         filled = solid_int | top | bridge
-        # Solid and sparse infill are separate fills (each region is reached by a travel).
-        for fm in (filled, sparse):
-            lab_reg, n_reg = ndi.label(fm, structure=struct)
-            cnt = _per_layer_count(xp, lab_reg, int(n_reg), kcell, nz)[k0:k1]
-            regions_n[k0:k1] += to_numpy(cnt)
-            del lab_reg
         no_holes, n_holes = _fill_holes(ndi, xp, filled, struct, kcell - k0)
         holes_n[k0:k1] = to_numpy(n_holes)[: k1 - k0]
         # Only chords long enough to be chained into a zig-zag count: in strokes narrower
@@ -513,7 +505,6 @@ def decompose(
         small_perimeter_fraction=small_frac,
         islands=islands,
         loops=loops,
-        fill_regions=regions_n,
         fill_breaks=breaks,
         fill_holes=holes_n,
         extent_mm=(ext[2] * p, ext[1] * p, ext[0] * h),

@@ -94,7 +94,6 @@ class TimeConstants:
     corners_per_loop: float = 4.0  # sharp corners of a contour loop (when no mesh is given)
     travels_per_island: float = 2.06  # retraction cycles per island per layer
     travels_per_loop: float = 0.0  # extra cycles per contour loop (holes)
-    travels_per_region: float = 0.0  # extra cycles per connected infill region
     travels_per_break: float = 0.276  # extra cycles per solid line cut by a hole
     travels_per_hole: float = 0.0  # extra cycles per hole in a solid region
     travel_island_factor: float = 1.0  # travel move / sqrt(island area)
@@ -225,7 +224,6 @@ def layer_times(
     n_cycles = c.travels_per_island * feat.islands + c.travels_per_loop * np.maximum(
         feat.loops - feat.islands, 0
     )
-    n_cycles = n_cycles + c.travels_per_region * feat.fill_regions
     n_cycles = n_cycles + c.travels_per_break * feat.fill_breaks
     n_cycles = n_cycles + c.travels_per_hole * feat.fill_holes
     layer_area = feat.area_mm2["external_perimeter"] + feat.area_mm2["perimeter"]
