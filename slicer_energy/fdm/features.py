@@ -131,7 +131,7 @@ def _edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
     half a cell before it. Per-layer 2-D transforms are ~3x faster than one 3-D transform
     with an infinite z sampling, and never mix layers.
     """
-    out = xp.empty(mask.shape, dtype=xp.float64)
+    out = xp.empty(mask.shape, dtype=xp.float32)
     for k in range(mask.shape[0]):
         out[k] = ndi.distance_transform_edt(mask[k])
     out *= p
@@ -172,12 +172,10 @@ def _long_runs(mask: Any, m: int) -> Any:
     nx = mask.shape[2]
     P = xp.pad(mask, ((0, 0), (0, 0), (2, 0)))
     cur, p1, p2 = P[:, :, 2 : nx + 2], P[:, :, 1 : nx + 1], P[:, :, 0:nx]
-    c = xp.concatenate(
-        [xp.zeros(mask.shape[:2] + (1,), dtype=xp.int32), xp.cumsum(mask, axis=2, dtype=xp.int32)],
-        axis=2,
-    )
-    end = xp.minimum(xp.arange(nx) + m, nx)
-    full = (c[:, :, end] - c[:, :, :nx]) >= m
+    full = mask.copy()  # the next m cells (this one included) are all in the mask
+    for i in range(1, m):
+        full[:, :, : nx - i] &= mask[:, :, i:]
+        full[:, :, nx - i :] = False
     return (cur & ~p1 & ~p2 & full).sum(axis=(1, 2))
 
 
@@ -296,7 +294,7 @@ def decompose(
         d = _edt_layers(ndi, xp, S, p)
         d[~S] = -p / 2
         kk = xp.arange(a0, a1)
-        tshell = xp.where(kk == 0, lim_first[1], lim[1])[:, None, None]
+        tshell = xp.where(kk == 0, lim_first[1], lim[1]).astype(xp.float32)[:, None, None]
         interior = d > tshell
         # Vertical shells (ensure_vertical_shell_thickness): a cell is solid where the
         # interior is not interior in one of the nt layers above or nb below (layers
@@ -307,9 +305,9 @@ def decompose(
         off = nb if a0 == 0 else 0
         parts = [dd]
         if off:
-            parts.insert(0, xp.full((nb,) + dd.shape[1:], -xp.inf))
+            parts.insert(0, xp.full((nb,) + dd.shape[1:], -xp.inf, dtype=dd.dtype))
         if a1 == nz:
-            parts.append(xp.full((nt + 1,) + dd.shape[1:], -xp.inf))
+            parts.append(xp.full((nt + 1,) + dd.shape[1:], -xp.inf, dtype=dd.dtype))
         P = xp.concatenate(parts) if len(parts) > 1 else dd
         L0, L1 = j0 - a0 + off, k1 - a0 + off
         mn = None
@@ -357,7 +355,7 @@ def decompose(
         _grow_into(ndi, top, top, (solid_int, sparse), p, m_ext)
         dc = d[sl]
         k_here = xp.arange(k0, k1)
-        t1 = xp.where(k_here == 0, lim_first[0], lim[0])[:, None, None]
+        t1 = xp.where(k_here == 0, lim_first[0], lim[0]).astype(xp.float32)[:, None, None]
         ts = tshell[sl]
         ext = Sc & (dc <= t1)
         kcell = xp.broadcast_to(k_here[:, None, None], Sc.shape)
@@ -517,6 +515,11 @@ def _skirt_length_mm(grid: LayerGrid, s: PrintSettings, filament_diameter_mm: fl
     if s.skirt_loops == 0 or s.skirt_height_layers == 0:
         return 0.0
     m = to_numpy(grid.occupancy[0])
+    # Only outline cells can be hull vertices.
+    inner = np.zeros_like(m)
+    inner[1:-1, 1:-1] = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    if m.sum() >= 3:
+        m = m & ~inner
     jj, ii = np.nonzero(m)
     if jj.size < 3:
         return 0.0
