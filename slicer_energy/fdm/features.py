@@ -197,6 +197,59 @@ def _fill_holes(ndi: Any, xp: Any, mask: Any, struct: Any, kcell: Any) -> tuple[
     return mask | ~border[lab], holes
 
 
+def _grown_surface_shells(
+    ndi: Any,
+    xp: Any,
+    S: Any,
+    interior: Any,
+    a0: int,
+    a1: int,
+    nz: int,
+    j0: int,
+    k1: int,
+    nt: int,
+    nb: int,
+    p: float,
+    r_mm: float,
+) -> Any:
+    """Cells of layers ``j0..k1-1`` within ``r_mm`` of a top surface of one of the
+    ``nt - 1`` layers above, or of a bottom surface over air of the ``nb - 1`` below.
+
+    ``S``/``interior`` hold slab layers ``a0..a1-1``. Surfaces are the layer's interior
+    with air directly above (top) or below (bottom, not on the plate).
+    """
+    n = a1 - a0
+    above = xp.zeros_like(S)
+    above[:-1] = S[1:]
+    top = interior & ~above
+    if a1 < nz:  # the slab's last layer: the layer above is outside the slab
+        top[-1] = False
+    bottom = xp.zeros_like(S)
+    bottom[1:] = interior[1:] & ~S[:-1]
+    grown: dict[tuple[str, int], Any] = {}
+
+    def g(kind: str, j: int) -> Any:
+        key = (kind, j)
+        if key not in grown:
+            m = (top if kind == "t" else bottom)[j]
+            grown[key] = _dilate(ndi, m, r_mm, p) if bool(m.any()) else None
+        return grown[key]
+
+    out = xp.zeros((k1 - j0,) + S.shape[1:], dtype=bool)
+    for k in range(j0, k1):
+        i = k - a0
+        acc = out[k - j0]
+        for j in range(i + 1, min(n, i + nt)):
+            m = g("t", j)
+            if m is not None:
+                acc |= m
+        for j in range(max(1 if a0 == 0 else 0, i - nb + 1), i):
+            m = g("b", j)
+            if m is not None:
+                acc |= m
+    return out
+
+
 def _grow_into(
     ndi: Any, seed: Any, target: Any, internal: tuple[Any, ...], p: float, margin_mm: float
 ) -> None:
@@ -319,6 +372,12 @@ def decompose(
             mn = xp.full(here.shape, xp.inf)
         shell = (mn <= 0) & ((here - mn) >= w_open)
         del P, parts
+        # PrusaSlicer's shell window also takes the top and bottom surfaces of the
+        # neighbouring layers after they were grown by the 3 mm margin (plus one
+        # min_perimeter_infill_spacing): solid under a top reaches that far beyond it.
+        shell |= _grown_surface_shells(
+            ndi, xp, S, interior, a0, a1, nz, j0, k1, nt, nb, p, EXTERNAL_INFILL_MARGIN_MM + w_open
+        )
         core_all = interior[j0 - a0 : k1 - a0]
         solid_all = core_all & shell
         sparse_all = core_all & ~solid_all
