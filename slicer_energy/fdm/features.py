@@ -11,22 +11,27 @@ For every layer it finds the regions PrusaSlicer fills and how:
   Each external band is labelled; loops shorter than 2π·6.5 mm print at the
   small-perimeter speed, as PrusaSlicer does.
 * **solid infill** where the interior (``d > t_shell``) is not interior in all of the
-  ``top`` layers above or ``bottom`` layers below: top and bottom skins and the extra
-  solid that ``ensure_vertical_shell_thickness`` adds under slopes; of it, **top solid**
-  where the layer above is air and **bridge** where the layer below is air or sparse infill.
+  ``top`` layers above or ``bottom`` layers below (top and bottom skins and the extra
+  solid of ``ensure_vertical_shell_thickness``), unless the band that makes it solid is
+  narrower than 1.05 line spacings (PrusaSlicer's opening), plus the cells within 3 mm of
+  a neighbouring layer's top or bottom surface; of it, **top solid** where the layer above
+  is air and **bridge** where the layer below is air (or a top skin lies on sparse infill);
+  top surfaces and bridges over air take the layer's infill within 3 mm of them.
 * **sparse infill**: the rest of the interior.
 * **supports**: overhangs steeper than the threshold (cells farther than
-  ``h / tan(threshold)`` from the layer below) are projected down until they meet the part
-  or the plate, kept ``xy_spacing`` from the part; the top ``interface_layers`` are dense.
-* **islands**, connected infill regions and solid lines cut by holes per layer (each
-  costs travels and retractions), and the **skirt** (convex hull of the first layer,
-  enough loops for ``min_skirt_length`` of filament).
+  ``h / tan(threshold)`` from the layer below, and the mesh's own downward faces) grown by
+  2 mm and projected down until they meet the part or the plate, kept ``xy_spacing`` from
+  the part; the top ``interface_layers`` are dense; the first layer is widened and dense.
+* **islands**, holes and solid lines cut by holes per layer (each costs travels and
+  retractions), and the **skirt** (convex hull of the first layer, enough loops for
+  ``min_skirt_length`` of filament).
 
 Path length of a region = area / line spacing (× density for sparse infill and supports);
 extruded volume = length × spacing × layer height (PrusaSlicer's bead cross-section).
 Sparse infill adds the anchors that join line ends along the region's outline. Line
 pieces per region (for acceleration penalties) come from the region's chords along the
-grid rows. The few free constants below were fitted to PrusaSlicer 2.5 (README, 'FDM
+grid rows and columns. Given the mesh, loops are capped by its section length per layer.
+The few free constants below were fitted to PrusaSlicer 2.5 (README, 'FDM
 prediction', names the training parts; accuracy is reported on the others).
 """
 
@@ -641,7 +646,7 @@ def _supports(
             jj, ii = extra_contacts[k]
             c[xp.asarray(jj), xp.asarray(ii)] = True
         if grow > 0 and bool(c.any()):
-            c = _dilate(ndi_for_grid(grid), c, grow, p)
+            c = _dilate(ndimage_for(xp), c, grow, p)
         contact_at[k] = c
     a_base = np.zeros(nz)
     a_if = np.zeros(nz)
@@ -666,7 +671,7 @@ def _supports(
         if k == 0 and s.support_first_layer_expansion_mm > 0 and bool(region.any()):
             # The first support layer is widened for adhesion (raft_first_layer_expansion),
             # still kept xy_gap from the part.
-            region = _dilate(ndi_for_grid(grid), region, s.support_first_layer_expansion_mm, p)
+            region = _dilate(ndimage_for(xp), region, s.support_first_layer_expansion_mm, p)
             region &= d_out[0] > xy_gap
         a_if[k] = float(iface.sum()) * p * p
         base = region & ~iface
@@ -736,10 +741,6 @@ def overhang_cells(
         if b > a:
             out[kk] = (j[a:b], i[a:b])
     return out
-
-
-def ndi_for_grid(grid: LayerGrid) -> Any:
-    return ndimage_for(grid.xp)
 
 
 def _dilate(ndi: Any, mask: Any, r_mm: float, p: float) -> Any:

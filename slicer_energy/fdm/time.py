@@ -95,7 +95,6 @@ class TimeConstants:
     travels_per_island: float = 2.06  # retraction cycles per island per layer
     travels_per_loop: float = 0.0  # extra cycles per contour loop (holes)
     travels_per_break: float = 0.276  # extra cycles per solid line cut by a hole
-    travels_per_hole: float = 0.0  # extra cycles per hole in a solid region
     travel_island_factor: float = 1.0  # travel move / sqrt(island area)
     naive_travel_fraction: float = 0.6  # travel share counted by the cooling estimate
 
@@ -225,7 +224,6 @@ def layer_times(
         feat.loops - feat.islands, 0
     )
     n_cycles = n_cycles + c.travels_per_break * feat.fill_breaks
-    n_cycles = n_cycles + c.travels_per_hole * feat.fill_holes
     layer_area = feat.area_mm2["external_perimeter"] + feat.area_mm2["perimeter"]
     layer_area = layer_area + sum(
         feat.area_mm2[k]
