@@ -367,3 +367,14 @@ def test_mk4_profile_matches_the_sourced_machine_notes():
         a_trav,
     )
     assert load_machine("prusa-mk4").build_volume_mm == (250.0, 210.0, 220.0)
+
+
+def test_draft_first_layer_is_thinner_than_the_rest():
+    """0.30mm DRAFT prints a 2 mm part as 0.2 mm + 6 x 0.3 mm layers, as PrusaSlicer does."""
+    est = predict_fdm(_box(20, 20, 2.0), preset="0.30mm-draft")
+    assert est.extra["layers"] == 7
+    # At 100 % infill the part's filament (skirt aside) is its volume: a 0.3 mm first
+    # layer would add 5 %.
+    full = predict_fdm(_box(20, 20, 2.0), preset="0.30mm-draft", infill_percent=100)
+    part_mm = full.extra["filament_mm"] - full.extra["filament_by_feature_mm"]["skirt_brim"]
+    assert part_mm * math.pi * 1.75**2 / 4 == pytest.approx(20 * 20 * 2.0, rel=0.02)
