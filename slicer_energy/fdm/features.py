@@ -100,6 +100,7 @@ class LayerFeatures:
     loops: np.ndarray
     fill_breaks: np.ndarray  # solid infill lines interrupted by holes per layer
     fill_holes: np.ndarray  # holes in the solid infill regions per layer
+    support_islands: np.ndarray  # separate support areas per layer
     extent_mm: tuple[float, float, float]
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -341,6 +342,7 @@ def decompose(
     boundary = np.zeros(nz)  # outline length of the sparse infill region
     breaks = np.zeros(nz)  # solid chords cut by holes (before dividing by the line spacing)
     holes_n = np.zeros(nz)  # holes in the solid regions
+    sup_islands = np.zeros(nz)  # separate support areas
     islands = np.zeros(nz)
     loops = np.zeros(nz)
     struct = _inplane_structure(xp)
@@ -552,7 +554,7 @@ def decompose(
     vol["bridge_infill"] *= s.bridge_flow_ratio
     if s.supports:
         extra = overhang_cells(mesh, grid, s.support_threshold_deg) if mesh is not None else None
-        _supports(grid, s, d_out_cache, area, length, vol, pieces, h_l, extra)
+        _supports(grid, s, d_out_cache, area, length, vol, pieces, h_l, extra, sup_islands)
     pieces["external_perimeter"] = loops.copy()
     pieces["perimeter"] = loops * n_inner
     # Skirt: loops around the convex hull of the first layer(s), offset by the distance.
@@ -574,6 +576,7 @@ def decompose(
         loops=loops,
         fill_breaks=breaks,
         fill_holes=holes_n,
+        support_islands=sup_islands,
         extent_mm=(ext[2] * p, ext[1] * p, ext[0] * h),
         info={"slab_layers": slab, "slabs": n_slabs},
     )
@@ -626,6 +629,7 @@ def _supports(
     pieces: dict[str, np.ndarray],
     h_l: np.ndarray,
     extra_contacts: dict[int, np.ndarray] | None = None,
+    support_islands: np.ndarray | None = None,
 ) -> None:
     """Support columns under overhangs, swept from the top layer down (in place)."""
     xp = grid.xp
@@ -651,6 +655,8 @@ def _supports(
     a_base = np.zeros(nz)
     a_if = np.zeros(nz)
     runs_base = np.zeros(nz)
+    n_isl = support_islands
+    ndi = ndimage_for(xp)
     for k in range(nz - 1, -1, -1):
         src = k + 1 + gap
         if src in contact_at:
@@ -674,6 +680,9 @@ def _supports(
             region = _dilate(ndimage_for(xp), region, s.support_first_layer_expansion_mm, p)
             region &= d_out[0] > xy_gap
         a_if[k] = float(iface.sum()) * p * p
+        if bool(region.any()):
+            # Each separate support area is reached by a travel.
+            n_isl[k] = int(ndi.label(region, structure=xp.ones((3, 3), dtype=bool))[1])
         base = region & ~iface
         a_base[k] = float(base.sum()) * p * p
         runs_base[k] = float(_runs(base[None])[0]) * p
