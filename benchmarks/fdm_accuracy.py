@@ -22,7 +22,6 @@ from slicer_energy.fdm.predict import predict_fdm
 from slicer_energy.fdm.reference_parts import CORPUS, MADE, reference_parts
 from slicer_energy.geometry import load_mesh
 
-
 INI = {
     "0.15mm-quality": "mk3s_pla_015.ini",
     "0.20mm-quality": "mk3s_pla_020.ini",
