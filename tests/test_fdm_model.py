@@ -288,3 +288,93 @@ def test_numpy_and_cupy_features_agree(xp):
     ref = decompose(voxelize(mesh, 0.1, 0.2, xp="numpy"), s)
     for k in f.length_mm:
         np.testing.assert_allclose(f.length_mm[k], ref.length_mm[k], rtol=1e-6, atol=1e-6)
+
+
+def _frustum(bottom_mm, top_mm, height_mm):
+    """Square frustum centred on the origin, standing on the plate (convex hull of 8 corners)."""
+    b, t = bottom_mm / 2, top_mm / 2
+    pts = [(x * b, y * b, 0.0) for x in (-1, 1) for y in (-1, 1)]
+    pts += [(x * t, y * t, height_mm) for x in (-1, 1) for y in (-1, 1)]
+    return trimesh.convex.convex_hull(np.array(pts))
+
+
+def test_top_surface_takes_the_infill_within_3_mm_of_it():
+    """PrusaSlicer grows a top surface by EXTERNAL_INFILL_MARGIN (3 mm) into that layer's infill."""
+    lower = _box(40, 30, 5)
+    upper = _box(10, 30, 10, at=(-15, 0))
+    mesh = trimesh.boolean.union([lower, upper], engine="manifold")
+    s = load_preset("0.20mm-quality")
+    f = decompose(voxelize(mesh, 0.1, 0.2), s)
+    k = 24  # the lower step's top layer (4.8..5.0 mm)
+    t_shell = 0.45 / 2 + 0.5 * (2 * s.spacing_mm(0.45)) / 2 + s.spacing_mm(0.45) / 2
+    interior_w = 30 - 2 * t_shell
+    exposed = (40 - 10 - t_shell) * interior_w
+    assert f.area_mm2["top_solid_infill"][k] == pytest.approx(exposed + 3.0 * interior_w, rel=0.05)
+    assert f.area_mm2["top_solid_infill"][k - 1] == 0.0
+
+
+@pytest.mark.parametrize("angle_deg,solid", [(85.0, False), (55.0, True)])
+def test_vertical_shell_solid_only_where_the_band_is_wider_than_a_line(angle_deg, solid):
+    """Steep walls move less than 1.05 line spacings over the shell layers: no extra solid."""
+    h = 20.0
+    top = 30.0 - 2 * h / math.tan(math.radians(angle_deg))
+    s = load_preset("0.20mm-quality")
+    f = decompose(voxelize(_frustum(30.0, top, h), 0.1, 0.2), s)
+    mid = slice(20, 70)
+    solid_mm2 = f.area_mm2["solid_infill"][mid].mean()
+    assert bool(solid_mm2 > 20.0) is solid, solid_mm2
+
+
+def test_gentle_overhang_gets_support_on_a_coarse_grid():
+    """A 48° overhang moves 0.18 mm a layer, less than half a 0.3 mm cell: found from the faces."""
+    mesh = _frustum(10.0, 28.0, 10.0)  # widens upwards at 48°: 0.18 mm a layer
+    s = load_preset("0.20mm-quality").with_overrides(supports=True)
+    g = voxelize(mesh, 0.3, 0.2)
+    with_mesh = decompose(g, s, mesh=mesh)
+    without = decompose(g, s)
+    sup = with_mesh.volume_mm3["support_material"].sum()
+    assert sup > 2 * without.volume_mm3["support_material"].sum()
+    # The support sits in the shadow of the overhang: its area below the top layer is less
+    # than the top's footprint minus the base (plus the growth), and more than zero.
+    a = with_mesh.area_mm2["support_material"] + with_mesh.area_mm2["support_material_interface"]
+    assert 0 < a[10] < (28 + 4) ** 2 - 10**2
+
+
+def test_mk4_profile_matches_the_sourced_machine_notes():
+    """prusa-mk4's kinematic limits are the PrusaSlicer MK4 IS values in machine-data.md A2."""
+    import re
+
+    from slicer_energy.machine import load_machine
+
+    notes = need_shared("reference", "machine-data.md").read_text()
+    a2 = notes.split("## A2.")[1].split("## A3.")[0]
+
+    def row(label):
+        line = next(ln for ln in a2.splitlines() if ln.startswith(f"| {label} |"))
+        return [float(x) for x in re.findall(r"[\d.]+", line.split("|")[2])]
+
+    k = load_machine("prusa-mk4").kinematics
+    fxy, fz, fe = row("max feedrate x,y / z / e")[:3]
+    jxy, jz, je = row("max jerk x,y / z / e")[:3]
+    axy = row("max accel x,y (normal, stealth)")[0]
+    az, ae, a_extr, a_retr, a_trav = row("max accel z / e / extruding / retracting / travel")[:5]
+    assert k.max_feedrate_mm_s == (fxy, fxy, fz, fe)
+    assert k.jerk_mm_s == (jxy, jxy, jz, je)
+    assert k.max_accel_mm_s2 == (axy, axy, az, ae)
+    assert (k.accel_print_mm_s2, k.accel_retract_mm_s2, k.accel_travel_mm_s2) == (
+        a_extr,
+        a_retr,
+        a_trav,
+    )
+    assert load_machine("prusa-mk4").build_volume_mm == (250.0, 210.0, 220.0)
+
+
+def test_draft_first_layer_is_thinner_than_the_rest():
+    """0.30mm DRAFT prints a 2 mm part as 0.2 mm + 6 x 0.3 mm layers, as PrusaSlicer does."""
+    est = predict_fdm(_box(20, 20, 2.0), preset="0.30mm-draft")
+    assert est.extra["layers"] == 7
+    # At 100 % infill the part's filament (skirt aside) is its volume: a 0.3 mm first
+    # layer would add 5 %.
+    full = predict_fdm(_box(20, 20, 2.0), preset="0.30mm-draft", infill_percent=100)
+    part_mm = full.extra["filament_mm"] - full.extra["filament_by_feature_mm"]["skirt_brim"]
+    assert part_mm * math.pi * 1.75**2 / 4 == pytest.approx(20 * 20 * 2.0, rel=0.02)

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import SettingsError
 from ..estimate import Estimate
 from ..machine import FdmMachine, load_machine
-from ..voxelize import voxelize
+from ..voxelize import grid_for, voxelize
 from .energy import print_energy
 from .features import FEATURES, decompose, sharp_corners_per_layer
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
@@ -29,7 +29,7 @@ DEFAULT_MACHINE = "prusa-mk3s"
 DEFAULT_CELL_BUDGET = 5e6
 MIN_PITCH_MM = 0.1
 MAX_PITCH_MM = 0.7
-MAX_CELLS = 4e7
+MAX_CELLS = 1.2e8  # about 1 GB peak (measured on the 197 x 188 x 150 mm vase at 0.7 mm)
 # PrusaSlicer's MK3S start G-code extrudes a 100 mm intro line (G1 X60 E9, G1 X100 E12.5)
 # that its "filament used" does not count; the energy timeline does not either.
 
@@ -118,9 +118,19 @@ def predict_fdm(
     ext = np.asarray(mesh.extents, dtype=float)
     check_fits(ext, m)
     pitch = choose_pitch_mm(ext, s.layer_height_mm, cell_budget)
-    grid = voxelize(mesh, pitch, s.layer_height_mm, xp=xp)
+    # Layer 0 is first_layer_height thick, the others layer_height: start the grid's
+    # first cell so much lower that every later layer's cell centre sits at PrusaSlicer's
+    # slicing height (the first layer's bead height is taken from the settings).
+    z_bottom = float(mesh.bounds[0][2])
+    origin, shape = grid_for(
+        np.asarray(mesh.bounds),
+        pitch,
+        s.layer_height_mm,
+        z0=z_bottom + s.first_layer_height_mm - s.layer_height_mm,
+    )
+    grid = voxelize(mesh, pitch, s.layer_height_mm, origin=origin, shape=shape, xp=xp)
     t_vox = time.perf_counter()
-    feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm)
+    feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm, mesh=mesh)
     corners = sharp_corners_per_layer(mesh, grid.layer_z_mm())
     t_feat = time.perf_counter()
     tr = layer_times(feat, s, motion_limits(m), constants, corners_per_layer=corners)

@@ -77,6 +77,8 @@ _SPEC: dict[str, tuple[str, str, float, float]] = {
     "support_interface_spacing_mm": ("support", "interface_spacing_mm", 0, 50),
     "support_contact_distance_mm": ("support", "contact_distance_mm", 0, 5),
     "support_xy_spacing_fraction": ("support", "xy_spacing_fraction", 0, 5),
+    "support_first_layer_density": ("support", "first_layer_density", 0, 1),
+    "support_first_layer_expansion_mm": ("support", "first_layer_expansion_mm", 0, 50),
     "hotend_c": ("temperature", "hotend_c", 0, 500),
     "first_layer_hotend_c": ("temperature", "first_layer_hotend_c", 0, 500),
     "bed_c": ("temperature", "bed_c", 0, 150),
@@ -169,6 +171,8 @@ class PrintSettings:
     support_interface_spacing_mm: float
     support_contact_distance_mm: float
     support_xy_spacing_fraction: float
+    support_first_layer_density: float
+    support_first_layer_expansion_mm: float
     support_buildplate_only: bool
     hotend_c: float
     first_layer_hotend_c: float

@@ -94,8 +94,8 @@ class TimeConstants:
     corners_per_loop: float = 4.0  # sharp corners of a contour loop (when no mesh is given)
     travels_per_island: float = 2.06  # retraction cycles per island per layer
     travels_per_loop: float = 0.0  # extra cycles per contour loop (holes)
-    travels_per_region: float = 0.0  # extra cycles per connected infill region
     travels_per_break: float = 0.276  # extra cycles per solid line cut by a hole
+    travels_per_support_island: float = 1.0  # one travel to each separate support area
     travel_island_factor: float = 1.0  # travel move / sqrt(island area)
     naive_travel_fraction: float = 0.6  # travel share counted by the cooling estimate
 
@@ -224,8 +224,8 @@ def layer_times(
     n_cycles = c.travels_per_island * feat.islands + c.travels_per_loop * np.maximum(
         feat.loops - feat.islands, 0
     )
-    n_cycles = n_cycles + c.travels_per_region * feat.fill_regions
     n_cycles = n_cycles + c.travels_per_break * feat.fill_breaks
+    n_cycles = n_cycles + c.travels_per_support_island * feat.support_islands
     layer_area = feat.area_mm2["external_perimeter"] + feat.area_mm2["perimeter"]
     layer_area = layer_area + sum(
         feat.area_mm2[k]
