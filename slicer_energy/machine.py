@@ -97,6 +97,7 @@ class FdmMachine:
     time_scale: float = 1.0
     # seconds a real M109/M190 lasts beyond ideal control (residency, PID approach), calibrated
     wait_extra_s: float = 0.0
+    calibrated: bool = False  # loaded from a calibrated overlay (``slicer-energy calibrate``)
 
     def with_kinematics(self, kin: Kinematics, firmware: str | None = None) -> FdmMachine:
         return replace(self, kinematics=kin, firmware=firmware or self.firmware)
@@ -330,4 +331,4 @@ def _overlay_calibration(prof: SourcedProfile) -> FdmMachine:
     m = machine_from_profile(SourcedProfile(values, sources, prof.path))
     ts = check_range(where, "calibration.time_scale", cal.get("time_scale", 1.0), 0.2, 5.0)
     extra = check_range(where, "calibration.wait_extra_s", cal.get("wait_extra_s", 0.0), 0, 600)
-    return replace(m, time_scale=ts, wait_extra_s=extra)
+    return replace(m, time_scale=ts, wait_extra_s=extra, calibrated=True)

@@ -75,3 +75,20 @@ def test_filament_cp_overlay_scales_flow_heating(tmp_path):
 def test_fan_loss_out_of_range_is_refused(tmp_path):
     with pytest.raises(ProfileError, match="g_fan_w_per_k"):
         load_machine(_overlay(tmp_path, "[hotend]\ng_fan_w_per_k = { value = 50, source = 'x' }\n"))
+
+
+def test_predict_applies_a_calibrated_time_scale(tmp_path):
+    """``predict --profile`` with a calibrated overlay: motion takes time_scale × longer."""
+    from slicer_energy.predict import predict_part
+    from slicer_energy.samples import resolve_part
+
+    part = resolve_part("phone_case")
+    base = predict_part(part, "fdm", machine="ender3-v2")
+    prof = _overlay(tmp_path, 'time_scale = { value = 1.25, source = "test" }\n')
+    cal = predict_part(part, "fdm", machine=str(prof))
+    assert base.provenance["kind"] == "default" and cal.provenance["kind"] == "calibrated"
+    assert cal.time_by_phase_s["print"] == pytest.approx(1.25 * base.time_by_phase_s["print"])
+    # Planned motion (what a slicer estimates) is the same; only the real-time factor differs.
+    assert cal.extra["print_time_s"] == pytest.approx(base.extra["print_time_s"])
+    # Longer printing holds the heaters longer: more energy, but less than 25 % more.
+    assert base.energy_j < cal.energy_j < 1.25 * base.energy_j

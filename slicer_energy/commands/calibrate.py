@@ -8,15 +8,6 @@ import sys
 from pathlib import Path
 
 from ..calib import octoprint as _octoprint  # other inputs: OctoPrint serial.log + plug CSV
-from ..calib.fit import (
-    HEATERS,
-    _model_power,
-    _model_temp,
-    prepare,
-)
-from ..calib.profile import write_profile
-from ..calib.session import load_session
-from ..calib.validate import calibrate_sessions, predict_session
 from ..errors import CalibrationError
 from ..machine import load_machine
 from ._output import print_json, print_table
@@ -83,6 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The fit pulls in scipy.optimize and pandas: imported here, not when the CLI starts.
+    from ..calib.profile import write_profile
+    from ..calib.session import load_session
+    from ..calib.validate import calibrate_sessions, predict_session
+
     base = load_machine(args.base)
     fit_s = [load_session(f) for f in args.sessions]
     fit_s += _octoprint.sessions_from_args(args, report=lambda m: print(m, file=sys.stderr))
@@ -166,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _plots(folder: Path, sessions, fit, base) -> list[Path]:
     import matplotlib
+
+    from ..calib.fit import HEATERS, _model_power, _model_temp, prepare
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

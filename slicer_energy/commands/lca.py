@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..lca.data import CATEGORIES, GWP_SETS
 from ..lca.energy import ENERGY_MODES
-from ..lca.findings import aircraft_findings, phone_case_findings
 from ..lca.scenarios import STUDIES
-from ..lca.study import StudyRun, monte_carlo, sensitivity
-from ..lca.system import STAGES
 from ._output import print_json, print_table
+
+if TYPE_CHECKING:
+    from ..lca.study import StudyRun
 
 GWP_NOTE = {
     "ar5": "IPCC AR5 (CH4 28, N2O 265), as in CML-IA v4.8 (2016)",
@@ -93,6 +93,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def compute(args: argparse.Namespace) -> tuple[StudyRun, list, dict[str, Any]]:
+    # The study engine pulls in scipy.sparse: imported here, not when the CLI starts.
+    from ..lca.findings import aircraft_findings, phone_case_findings
+    from ..lca.study import StudyRun, monte_carlo, sensitivity
+
     run = StudyRun.create(args.study, grid=args.grid, energy_mode=args.energy,
                           gwp_set=args.gwp_set)  # fmt: skip
     results = run.results()
@@ -127,6 +131,8 @@ def _fmt(v: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..lca.system import STAGES
+
     run_, results, doc = compute(args)
     if args.plots:
         doc["plots"] = [str(p) for p in

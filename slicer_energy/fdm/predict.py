@@ -147,7 +147,9 @@ def predict_fdm(
     phase_s = {
         "heat_up": en.by_phase_s.get("wait", 0.0),
         "homing_leveling": en.by_phase_s.get("homing", 0.0) + en.by_phase_s.get("leveling", 0.0),
-        "print": tr.total_s,
+        # A calibrated profile's time scale (real / planned motion time); the energy
+        # timeline applies the same factor to its motion intervals.
+        "print": tr.total_s * m.time_scale,
     }
     return Estimate(
         process="fdm",
@@ -160,9 +162,13 @@ def predict_fdm(
         energy_by_component_j=dict(en.by_component_j),
         material_g=m.filament.mass_g(filament_mm),
         settings={"material": "PLA", "preset": s.name, **settings_dict(s)},
-        provenance={"machine_profile": m.path, "preset": s.path, "kind": "default"},
+        provenance={
+            "machine_profile": m.path,
+            "preset": s.path,
+            "kind": "calibrated" if m.calibrated else "default",
+        },
         extra={
-            "print_time_s": tr.total_s,
+            "print_time_s": tr.total_s,  # planned motion, as a slicer estimates it
             "filament_mm": filament_mm,
             "filament_by_feature_mm": fil_by_feature,
             "layers": feat.nz,

@@ -106,7 +106,10 @@ class GcodeResult:
             energy_by_component_j=dict(self.energy_by_component_j),
             material_g=machine.filament.mass_g(self.filament_mm),
             settings={"gcode": self.path, "planner": self.mode},
-            provenance={"profile": machine.path, "kind": "default"},
+            provenance={
+                "profile": machine.path,
+                "kind": "calibrated" if machine.calibrated else "default",
+            },
             extra={
                 "print_time_s": self.print_time_s,
                 "filament_mm": self.filament_mm,
