@@ -70,7 +70,15 @@ _KERNELS: dict = {}
 _LOCK = threading.Lock()
 
 
-_HELPERS = ("_pymin", "_pymax", "_trapezoid", "_block_time", "_prusa_calculate", "_prusa_g1")
+_HELPERS = (
+    "_pymin",
+    "_pymax",
+    "_axis_jerk",
+    "_trapezoid",
+    "_block_time",
+    "_prusa_calculate",
+    "_prusa_g1",
+)
 
 
 def kernel(name: str):
@@ -275,15 +283,7 @@ def _marlin_jerk_py(v_axis, vnom, jerk, seg_start, prev_v, prev_nom, prev_safe):
             pv = prev_v[a] if i == 0 else v_axis[i - 1, a]
             v_exit = pv * ssf * v_factor
             v_entry = v_axis[i, a] * v_factor
-            if v_exit > v_entry:
-                if v_entry > 0 or v_exit < 0:
-                    j = v_exit - v_entry
-                else:
-                    j = max(v_exit, -v_entry)
-            elif v_entry < 0 or v_exit > 0:
-                j = v_entry - v_exit
-            else:
-                j = max(-v_exit, v_entry)
+            j = _axis_jerk(v_exit, v_entry)
             if j > jerk[i, a]:
                 v_factor = v_factor * jerk[i, a] / j
         vmax = vmax * v_factor
@@ -313,6 +313,19 @@ def _pymin(a, b):
 
 def _pymax(a, b):
     return b if b > a else a  # Python's max(a, b)
+
+
+def _axis_jerk(v_exit, v_entry):
+    """Speed jump on one axis from a block's exit to the next block's entry (Marlin's
+    classic jerk, as PrusaSlicer copies it): the difference when both move the same way,
+    the larger of the two speeds when the axis reverses or starts/stops."""
+    if v_exit > v_entry:
+        if v_entry > 0.0 or v_exit < 0.0:
+            return v_exit - v_entry
+        return _pymax(v_exit, -v_entry)
+    if v_entry < 0.0 or v_exit > 0.0:
+        return v_entry - v_exit
+    return _pymax(-v_exit, v_entry)
 
 
 def _trapezoid(q, k, exit_v):
@@ -476,15 +489,7 @@ def _prusa_g1(q, qi, nq, state, lim, scratch, row, px, py, pz, de, f, wipe):
             if limited:
                 v_exit *= v_factor
                 v_entry *= v_factor
-            if v_exit > v_entry:
-                if v_entry > 0.0 or v_exit < 0.0:
-                    jerk = v_exit - v_entry
-                else:
-                    jerk = _pymax(v_exit, -v_entry)
-            elif v_entry < 0.0 or v_exit > 0.0:
-                jerk = v_entry - v_exit
-            else:
-                jerk = _pymax(-v_exit, v_entry)
+            jerk = _axis_jerk(v_exit, v_entry)
             if jerk > lim[_L_JERK + a]:
                 v_factor *= lim[_L_JERK + a] / jerk
                 limited = True
