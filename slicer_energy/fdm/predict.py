@@ -147,9 +147,8 @@ def predict_fdm(
     phase_s = {
         "heat_up": en.by_phase_s.get("wait", 0.0),
         "homing_leveling": en.by_phase_s.get("homing", 0.0) + en.by_phase_s.get("leveling", 0.0),
-        # A calibrated profile's time scale (real / planned motion time); the energy
-        # timeline applies the same factor to its motion intervals.
-        "print": tr.total_s * m.time_scale,
+        # Motion as the energy timeline ran it: planned time × a calibrated time scale.
+        "print": en.by_phase_s.get("motion", 0.0),
     }
     return Estimate(
         process="fdm",
