@@ -4,8 +4,8 @@ A grid's size follows from the part's bounding box and the pitch, so it can be k
 before NumPy is asked for it: a 20 m part or a 1 nm pitch is refused in one line instead
 of ending in an ``_ArrayMemoryError`` (or swapping the machine to a halt). The budget is
 half the memory the kernel reports available (``MemAvailable`` in ``/proc/meminfo``; the
-``sysconf`` page counts elsewhere), or what the user set with ``--max-memory GB`` or the
-environment variable :data:`ENV` (batch workers inherit it).
+``sysconf`` page counts elsewhere) but at least 1 GiB, or what the user set with
+``--max-memory GB`` or the environment variable :data:`ENV` (batch workers inherit it).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ ENV = "SLICER_ENERGY_MAX_MEMORY_GB"
 GIB = 2**30
 # Where the available memory cannot be read at all.
 FALLBACK_BUDGET_BYTES = 8 * GIB
+# Never less by default: a busy machine still runs ordinary parts (a phone case needs
+# 0.3 GB); the guard is for grids orders of magnitude too big.
+MIN_BUDGET_BYTES = 1 * GIB
 
 
 def available_bytes() -> int | None:
@@ -54,6 +57,8 @@ def memory_budget(max_memory_gb: float | None = None) -> tuple[float, str]:
     avail = available_bytes()
     if avail is None:
         return FALLBACK_BUDGET_BYTES, "the default (available memory unknown)"
+    if avail / 2 < MIN_BUDGET_BYTES:
+        return MIN_BUDGET_BYTES, "1 GiB: less than 2 GiB is available now"
     return avail / 2, "half the available memory"
 
 

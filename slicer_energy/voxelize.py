@@ -15,7 +15,8 @@ shared edge compute its crossing from the same canonically ordered endpoints,
 so they agree bit for bit.
 
 Memory is bounded: z is processed in slabs sized from ``memory_budget_mb``;
-triangles in chunks. Only the output grid (1 byte per cell) is held whole.
+triangles in chunks. Only the output grid (1 byte per cell) is held whole, and its size
+is checked against the memory budget before it is allocated (:func:`check_grid`).
 """
 
 from __future__ import annotations
@@ -133,14 +134,20 @@ def grid_for(
 
 @dataclass(frozen=True)
 class GridCost:
-    """Peak memory of a computation on a grid: ``per_cell`` bytes per cell plus ``fixed``.
+    """Peak memory of a computation on a grid of ``cells`` cells (:meth:`bytes`).
 
-    Measured with ``tracemalloc`` on the sample parts (``voxelize`` alone, SLS and MLS
-    scan profiles, FDM features), rounded up.
+    ``per_cell`` bytes for arrays the size of the grid, plus working memory of
+    ``work_per_cell`` bytes per cell up to ``work_cap`` (slabs), plus ``fixed``. Measured
+    with ``tracemalloc`` on the sample parts, rounded up.
     """
 
     per_cell: float
+    work_per_cell: float = 0.0
+    work_cap: float = 0.0
     fixed: float = 16 * 2**20
+
+    def bytes(self, cells: float) -> float:
+        return self.per_cell * cells + min(self.work_cap, self.work_per_cell * cells) + self.fixed
 
 
 VOXELIZE_COST = GridCost(2.5)  # output grid + slab accumulator of the same size
@@ -171,11 +178,16 @@ def check_grid(
             "say so with --units m|cm|in"
         )
     cells = nz * ny * nx
-    need = cells * cost.per_cell + cost.fixed
+    need = cost.bytes(cells)
     budget, why = memory_budget(max_memory_gb)
     if need <= budget:
         return
-    max_cells = (budget - cost.fixed) / cost.per_cell
+    # The largest grid within the budget (bytes(cells) is increasing: bisect).
+    lo, hi = 0.0, float(cells)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cost.bytes(mid) <= budget else (lo, mid)
+    max_cells = lo
     if nz >= max_cells:
         fit = f"no xy pitch fits {nz:,} layers of {pitch_z:g} mm: use thicker layers"
     else:
