@@ -32,12 +32,13 @@ from .packing import (
     Chamber,
     Packing,
     allocated_estimates,
+    check_fits,
     fill,
     pack,
     stacked_profile,
     utilisation,
 )
-from .powderbed import PartLayers, part_layers
+from .powderbed import PartLayers, extents_mm, part_layers
 from .profiles import (
     check_known_keys,
     check_range,
@@ -375,12 +376,14 @@ def predict_mls(
     pitch_mm: float = DEFAULT_PITCH_MM,
     name: str = "part",
     layers: PartLayers | None = None,
+    max_memory_gb: float | None = None,
 ) -> tuple[Estimate, MlsJob]:
     """Energy per copy of ``mesh`` on a metal laser-melting machine.
 
     ``layers``: the part's profile already sampled at ``pitch_mm`` with supports (as
     :func:`~slicer_energy.powderbed.part_layers` would compute it here); a batch reuses
     one across machines, variants and copies, and ``mesh`` is not voxelised again.
+    ``max_memory_gb``: the grid's memory budget (default: half the available memory).
     """
     mach = load_mls_machine(machine)
     mach.material(material)
@@ -389,7 +392,10 @@ def predict_mls(
     if not fill_build and (int(copies) != copies or copies < 1):
         raise SettingsError(f"copies must be a whole number >= 1, got {copies}")
     if layers is None:
-        layers = part_layers(mesh, pitch_mm, pitch_mm, name=name, with_supports=True)
+        check_fits(name, extents_mm(mesh), mach.chamber)  # before the grid is sized
+        layers = part_layers(
+            mesh, pitch_mm, pitch_mm, name=name, with_supports=True, max_memory_gb=max_memory_gb
+        )
     elif not math.isclose(layers.dz_mm, pitch_mm):
         raise SettingsError(
             f"precomputed layers of {layers.name!r} are sampled every {layers.dz_mm} mm, "

@@ -90,9 +90,15 @@ class Packing:
 
 def _oriented(part: PartLayers, ch: Chamber) -> tuple[float, float, bool] | None:
     """Footprint (dx, dy) and turned flag, long side along x when it fits; None if no fit."""
-    fx, fy = part.footprint_mm
+    return _orient(part.footprint_mm, part.height_mm, ch)
+
+
+def _orient(
+    footprint_mm: tuple[float, float], height_mm: float, ch: Chamber
+) -> tuple[float, float, bool] | None:
+    fx, fy = footprint_mm
     ux, uy = ch.x_mm - 2 * ch.margin_mm, ch.y_mm - 2 * ch.margin_mm
-    if part.height_mm > ch.z_mm:
+    if height_mm > ch.z_mm:
         return None
     prefer = [(fx, fy, False), (fy, fx, True)]
     if fy > fx:
@@ -101,6 +107,17 @@ def _oriented(part: PartLayers, ch: Chamber) -> tuple[float, float, bool] | None
         if dx <= ux and dy <= uy:
             return dx, dy, turned
     return None
+
+
+def check_fits(name: str, extents_mm: Sequence[float], chamber: Chamber) -> None:
+    """Refuse a part larger than the build volume (called before voxelising it, too)."""
+    x, y, z = (float(v) for v in extents_mm)
+    if _orient((x, y), z, chamber) is None:
+        raise SettingsError(
+            f"{name!r} ({x:.1f} x {y:.1f} x {z:.1f} mm) does not fit the build volume "
+            f"{chamber.x_mm:g} x {chamber.y_mm:g} x {chamber.z_mm:g} mm "
+            f"(margin {chamber.margin_mm:g} mm)"
+        )
 
 
 class _ShelfPacker:
@@ -146,15 +163,8 @@ def pack(parts: Sequence[PartLayers], counts: Sequence[int], chamber: Chamber) -
     for part, n in zip(parts, counts, strict=True):
         if int(n) != n or n < 1:
             raise SettingsError(f"copies of {part.name!r} must be a whole number >= 1, got {n}")
-        o = _oriented(part, chamber)
-        if o is None:
-            raise SettingsError(
-                f"{part.name!r} ({part.footprint_mm[0]:.1f} x {part.footprint_mm[1]:.1f} x "
-                f"{part.height_mm:.1f} mm) does not fit the build volume "
-                f"{chamber.x_mm:g} x {chamber.y_mm:g} x {chamber.z_mm:g} mm "
-                f"(margin {chamber.margin_mm:g} mm)"
-            )
-        orients.append(o)
+        check_fits(part.name, (*part.footprint_mm, part.height_mm), chamber)
+        orients.append(_oriented(part, chamber))
     packer = _ShelfPacker(chamber)
     placements: list[Placement] = []
     # Tallest first keeps decks even; stable order otherwise.

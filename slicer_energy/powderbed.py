@@ -28,7 +28,12 @@ import numpy as np
 
 from .backend import array_module, to_numpy
 from .errors import SettingsError
-from .voxelize import LayerGrid, voxelize
+from .voxelize import GridCost, LayerGrid, voxelize
+
+# Peak bytes per cell: the grid, its padded copy for the contours; with supports, the
+# int64 column indices of support_volume_mm3.
+PROFILE_COST = GridCost(3.5)
+SUPPORTS_COST = GridCost(48.0)
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,13 @@ def support_volume_mm3(grid: LayerGrid, overhang_cells: int = 1) -> float:
     return float(height_cells.sum()) * grid.cell_volume_mm3
 
 
+def extents_mm(mesh: Any) -> np.ndarray:
+    """x, y, z extent of a Trimesh or LoadedMesh (what packing and the grid size need)."""
+    tri_mesh = mesh.mesh if hasattr(mesh, "mesh") else mesh
+    lo, hi = np.asarray(tri_mesh.bounds, dtype=np.float64)
+    return hi - lo
+
+
 def part_layers(
     mesh: Any,
     pitch_xy_mm: float,
@@ -134,19 +146,29 @@ def part_layers(
     name: str = "part",
     with_supports: bool = False,
     xp: Any = None,
+    max_memory_gb: float | None = None,
 ) -> PartLayers:
     """Voxelise a part (mm, resting at z = 0) and reduce it to its per-slab scan profile.
 
     ``pitch_xy_mm`` sets the area/contour resolution; ``dz_mm`` the z sampling.
     ``with_supports`` adds the overhang support volume (metal builds); supports are
     then computed on this grid, so choose ``dz_mm`` ≈ ``pitch_xy_mm`` for the 45° rule.
+    ``max_memory_gb``: the grid budget (see :func:`~slicer_energy.voxelize.check_grid`).
     """
     if pitch_xy_mm <= 0 or dz_mm <= 0:
         raise SettingsError(f"voxel pitches must be positive, got {pitch_xy_mm}, {dz_mm} mm")
     tri_mesh = mesh.mesh if hasattr(mesh, "mesh") else mesh
     bounds = np.asarray(tri_mesh.bounds, dtype=np.float64)
-    grid = voxelize(tri_mesh, pitch_xy_mm, dz_mm, xp=xp)
+    cost = SUPPORTS_COST if with_supports else PROFILE_COST
+    grid = voxelize(tri_mesh, pitch_xy_mm, dz_mm, xp=xp, cost=cost, max_memory_gb=max_memory_gb)
     area = grid.area_per_layer_mm2().astype(np.float64)
+    if not area.any():
+        ext = bounds[1] - bounds[0]
+        raise SettingsError(
+            f"{name!r} ({ext[0]:.3g} x {ext[1]:.3g} x {ext[2]:.3g} mm) has no solid cell on "
+            f"the {pitch_xy_mm:g} mm x {dz_mm:g} mm grid: it is thinner than half a cell "
+            "(a sheet or a wire), or the file is not in mm (give --units)"
+        )
     contour = contour_length_per_layer_mm(grid)
     sup = 0.0
     if with_supports:

@@ -93,9 +93,12 @@ def predict_part(
     fill_build: bool = False,
     variant: str = "nominal",
     layers: Any = None,
+    max_memory_gb: float | None = None,
     **fdm_options: Any,
 ) -> Estimate:
     """Estimate of one part (per-part share of a job for SLS/MLS) by process name.
+
+    ``max_memory_gb``: the voxel grid's budget (default: half the available memory).
 
     ``layers``: sls/mls only, the part's precomputed
     :class:`~slicer_energy.powderbed.PartLayers` for that process's layer grid (see
@@ -113,6 +116,7 @@ def predict_part(
             fill_build=fill_build,
             name=name,
             layers=layers,
+            max_memory_gb=max_memory_gb,
         )[0]
     if process == "mls":
         from .mls import predict_mls
@@ -126,6 +130,7 @@ def predict_part(
             fill_build=fill_build,
             name=name,
             layers=layers,
+            max_memory_gb=max_memory_gb,
         )[0]
     if process == "fdm":
         try:
@@ -136,5 +141,5 @@ def predict_part(
             ) from None
         kwargs = {k: v for k, v in (("machine", machine), ("material", material)) if v}
         kwargs.update({k: v for k, v in fdm_options.items() if v is not None})
-        return fdm.predict_fdm(loaded, **kwargs)
+        return fdm.predict_fdm(loaded, max_memory_gb=max_memory_gb, **kwargs)
     raise SlicerEnergyError(f"unknown process {process!r}; choose one of {', '.join(PROCESSES)}")

@@ -24,7 +24,7 @@ import manifold3d as mf
 import numpy as np
 import trimesh
 
-from .errors import MeshError
+from .errors import MeshError, SlicerEnergyError
 
 SAMPLES = ("phone_case", "bracket", "bracket_bionic")
 _SEGMENTS = 64
@@ -186,7 +186,12 @@ def sample_mesh(name: str) -> trimesh.Trimesh:
 def write_samples(out_dir: str | Path) -> list[Path]:
     """Write all sample parts as binary STL into ``out_dir``; return the paths."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise SlicerEnergyError(f"{out}: exists and is not a folder; give a folder for the STLs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SlicerEnergyError(f"{out}: cannot create the folder: {exc.strerror}") from None
     paths = []
     for name in SAMPLES:
         p = out / f"{name}.stl"

@@ -28,12 +28,13 @@ from .packing import (
     Chamber,
     Packing,
     allocated_estimates,
+    check_fits,
     fill,
     pack,
     stacked_profile,
     utilisation,
 )
-from .powderbed import PartLayers, part_layers
+from .powderbed import PartLayers, extents_mm, part_layers
 from .profiles import (
     check_known_keys,
     check_range,
@@ -342,19 +343,24 @@ def predict_sls(
     pitch_xy_mm: float = DEFAULT_PITCH_XY_MM,
     name: str = "part",
     layers: PartLayers | None = None,
+    max_memory_gb: float | None = None,
 ) -> tuple[Estimate, SlsJob]:
     """Energy per copy of ``mesh`` on an SLS machine, alone or with copies / a full build.
 
     ``layers``: the part's scan profile (:func:`~slicer_energy.powderbed.part_layers`) for this
     machine's layer grid (a batch reuses one across copies, materials and machines with
-    the same layer thickness); ``mesh`` is then not voxelised again.
+    the same layer thickness); ``mesh`` is then not voxelised again. ``max_memory_gb``:
+    the grid's memory budget (default: half the available memory).
     """
     mach = load_sls_machine(machine)
     mach.material(material)  # fail early on a material the machine cannot process
     if not fill_build and (int(copies) != copies or copies < 1):
         raise SettingsError(f"copies must be a whole number >= 1, got {copies}")
     if layers is None:
-        layers = part_layers(mesh, pitch_xy_mm, mach.layer_mm, name=name)
+        check_fits(name, extents_mm(mesh), mach.chamber)  # before the grid is sized
+        layers = part_layers(
+            mesh, pitch_xy_mm, mach.layer_mm, name=name, max_memory_gb=max_memory_gb
+        )
     elif not math.isclose(layers.dz_mm, mach.layer_mm):
         raise SettingsError(
             f"precomputed layers of {layers.name!r} are {layers.dz_mm} mm thick but "

@@ -15,7 +15,8 @@ shared edge compute its crossing from the same canonically ordered endpoints,
 so they agree bit for bit.
 
 Memory is bounded: z is processed in slabs sized from ``memory_budget_mb``;
-triangles in chunks. Only the output grid (1 byte per cell) is held whole.
+triangles in chunks. Only the output grid (1 byte per cell) is held whole, and its size
+is checked against the memory budget before it is allocated (:func:`check_grid`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from .backend import backend_name, get_xp, to_numpy
+from .errors import MeshError, SettingsError
+from .memory import fmt_bytes, memory_budget
 
 # Work arrays per scattered sample: ~10 float64/int64 temporaries.
 _BYTES_PER_SAMPLE = 96
@@ -129,6 +132,79 @@ def grid_for(
     return origin, shape
 
 
+@dataclass(frozen=True)
+class GridCost:
+    """Peak memory of a computation on a grid of ``cells`` cells (:meth:`bytes`).
+
+    ``per_cell`` bytes for arrays the size of the grid, plus working memory of
+    ``work_per_cell`` bytes per cell up to ``work_cap`` (slabs), plus ``fixed``. Measured
+    with ``tracemalloc`` on the sample parts, rounded up.
+    """
+
+    per_cell: float
+    work_per_cell: float = 0.0
+    work_cap: float = 0.0
+    fixed: float = 16 * 2**20
+
+    def bytes(self, cells: float) -> float:
+        return self.per_cell * cells + min(self.work_cap, self.work_per_cell * cells) + self.fixed
+
+
+VOXELIZE_COST = GridCost(2.5)  # output grid + slab accumulator of the same size
+# A part spanning fewer cells than this in x and y has no meaningful layer profile.
+MIN_CELLS_ACROSS = 3
+
+
+def check_grid(
+    shape: tuple[int, int, int],
+    pitch_xy: float,
+    pitch_z: float,
+    extents_mm: Any,
+    cost: GridCost = VOXELIZE_COST,
+    max_memory_gb: float | None = None,
+) -> None:
+    """Refuse, before anything is allocated, a grid too coarse to see the part or too big
+    for the memory budget (:func:`slicer_energy.memory.memory_budget`).
+
+    The size error gives the grid's cells and bytes and the finest xy pitch that fits at
+    this layer height; the too-small error suggests the file's units.
+    """
+    nz, ny, nx = (int(v) for v in shape)
+    ex, ey, ez = (float(v) for v in extents_mm)
+    if max(nx, ny) < MIN_CELLS_ACROSS:
+        raise MeshError(
+            f"part is only {ex:.3g} x {ey:.3g} x {ez:.3g} mm, {nx} x {ny} cells of "
+            f"{pitch_xy:g} mm: too small to estimate; if the file is in metres, cm or inches, "
+            "say so with --units m|cm|in"
+        )
+    cells = nz * ny * nx
+    need = cost.bytes(cells)
+    budget, why = memory_budget(max_memory_gb)
+    if need <= budget:
+        return
+    # The largest grid within the budget (bytes(cells) is increasing: bisect).
+    lo, hi = 0.0, float(cells)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cost.bytes(mid) <= budget else (lo, mid)
+    max_cells = lo
+    if nz >= max_cells:
+        fit = f"no xy pitch fits {nz:,} layers of {pitch_z:g} mm: use thicker layers"
+    else:
+        p = math.sqrt(ex * ey * nz / max_cells)
+        step = 10.0 ** (math.floor(math.log10(p)) - 1)  # two significant digits, rounded up
+        p = math.ceil(p / step) * step
+        while math.ceil(ex / p) * math.ceil(ey / p) * nz > max_cells:
+            p += step
+        fit = f"the finest xy pitch that fits is {p:.2g} mm"
+    raise SettingsError(
+        f"a grid of {nz:,} x {ny:,} x {nx:,} = {cells:.3g} cells ({pitch_xy:g} mm pitch, "
+        f"{pitch_z:g} mm layers) needs about {fmt_bytes(need)}, above the "
+        f"{fmt_bytes(budget)} budget ({why}); {fit}, or raise the budget with "
+        "--max-memory GB"
+    )
+
+
 def _ragged(xp: ModuleType, counts: Any) -> tuple[Any, Any]:
     """For counts c_t, return (owner t, rank 0..c_t-1) of every element of the ragged expansion.
 
@@ -153,6 +229,8 @@ def voxelize(
     xp: ModuleType | str | None = None,
     memory_budget_mb: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cost: GridCost = VOXELIZE_COST,
+    max_memory_gb: float | None = None,
 ) -> LayerGrid:
     """Solid voxel grid of a closed mesh.
 
@@ -170,6 +248,9 @@ def voxelize(
         Working memory on top of the output grid and the triangles; default: the size of
         the output grid (at least 16 MB).
     progress : callable(done_slabs, total_slabs), optional
+    cost, max_memory_gb
+        Peak memory per cell of what the caller does with the grid, and the budget
+        (default: half the available memory); checked by :func:`check_grid` first.
 
     Returns
     -------
@@ -189,14 +270,15 @@ def voxelize(
     lo3, hi3 = np.minimum(np.minimum(v0, v1), v2), np.maximum(np.maximum(v0, v1), v2)
     del v0, v1, v2
     lo, hi = lo3.T, hi3.T  # lo[c]: per-triangle minimum of coordinate c
+    bounds = np.array([[m.min() for m in lo], [m.max() for m in hi]])
     if origin is None or shape is None:
-        bounds = np.array([[m.min() for m in lo], [m.max() for m in hi]])
         o, s = grid_for(bounds, pitch_xy, pitch_z)
         origin = origin or o
         shape = shape or s
     nz, ny, nx = (int(v) for v in shape)
     if min(nz, ny, nx) < 1:
         raise ValueError(f"grid shape must be positive, got {shape}")
+    check_grid((nz, ny, nx), pitch_xy, pitch_z, bounds[1] - bounds[0], cost, max_memory_gb)
     x0, y0, z0 = (float(v) for v in origin)
 
     out = xp.zeros((nz, ny, nx), dtype=xp.bool_)

@@ -10,6 +10,8 @@ from pathlib import Path
 from ..calib import octoprint as _octoprint  # other inputs: OctoPrint serial.log + plug CSV
 from ..errors import CalibrationError
 from ..machine import load_machine
+from ..paths import safe_name
+from ._numbers import float_in
 from ._output import print_json, print_table
 
 EPILOG = """\
@@ -62,10 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--fix-psu-efficiency",
-        type=float,
+        type=float_in(0.3, 1.0),
         default=None,
         metavar="ETA",
-        help="hold PSU efficiency (1.0 for a meter on the DC side of the supply)",
+        help="hold PSU efficiency, 0.3 to 1 (1.0 for a meter on the DC side of the supply)",
     )
     p.add_argument("--plots", metavar="DIR", help="write power and temperature PNG plots here")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -80,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from ..calib.validate import calibrate_sessions, predict_session
 
     base = load_machine(args.base)
+    if not args.out:  # the profile's name becomes the output file name: check it first
+        safe_name(base.name, f"{base.path or args.base}: key 'name'")
     fit_s = [load_session(f) for f in args.sessions]
     fit_s += _octoprint.sessions_from_args(args, report=lambda m: print(m, file=sys.stderr))
     if not fit_s:

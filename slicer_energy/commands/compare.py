@@ -9,6 +9,7 @@ from typing import Any
 from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding, load_casting
 from ..errors import SettingsError, SlicerEnergyError
 from ..predict import predict_part, record
+from ._numbers import add_max_memory
 from .predict import _fmt_table
 
 EPILOG = """\
@@ -24,24 +25,28 @@ machine type (PA12 part mass), and aluminium casting + machining (mass in alumin
 
 
 def compare_records(
-    loaded: Any, mould_run: int | None = None, include_metal: bool = True
+    loaded: Any,
+    mould_run: int | None = None,
+    include_metal: bool = True,
+    max_memory_gb: float | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    mem = {"max_memory_gb": max_memory_gb}
     try:
-        rows.append(record(predict_part(loaded, "fdm")))
+        rows.append(record(predict_part(loaded, "fdm", **mem)))
     except SettingsError as exc:  # e.g. larger than the printer: no FDM row, say why
         print(f"fdm: skipped: {exc}", file=sys.stderr)
     except SlicerEnergyError as exc:
         if "not installed" not in str(exc):
             raise
-    sls_one = record(predict_part(loaded, "sls", copies=1))
+    sls_one = record(predict_part(loaded, "sls", copies=1, **mem))
     sls_one["case"] = "single part"
-    sls_full = record(predict_part(loaded, "sls", fill_build=True))
+    sls_full = record(predict_part(loaded, "sls", fill_build=True, **mem))
     sls_full["case"] = "full build"
     rows += [sls_one, sls_full]
     if include_metal:
         for variant in ("low", "high"):
-            r = record(predict_part(loaded, "mls", variant=variant))
+            r = record(predict_part(loaded, "mls", variant=variant, **mem))
             r["case"] = f"variant {variant}"
             rows.append(r)
     for mt in IM_MACHINE_TYPES:
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ..samples import resolve_part
 
     loaded = resolve_part(args.part, args.units)
-    rows = compare_records(loaded, args.mould_run, not args.no_metal)
+    rows = compare_records(loaded, args.mould_run, not args.no_metal, args.max_memory)
     if args.json:
         from ._output import print_json
 
@@ -84,5 +89,6 @@ def register(sub: Any) -> None:
         "--mould-run", type=int, help="spread the mould's energy over this many moulded parts"
     )
     p.add_argument("--no-metal", action="store_true", help="leave out MLS and casting rows")
+    add_max_memory(p)
     p.add_argument("--json", action="store_true", help="print a JSON list of records")
     p.set_defaults(func=run)

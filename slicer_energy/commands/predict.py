@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import SlicerEnergyError
 from ..predict import PROCESSES, fdm_record, predict_part, record
+from ._numbers import add_max_memory
 from ._output import print_json, print_table
 
 EPILOG = """\
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         copies=args.copies or 1,
         fill_build=args.fill,
         variant=args.variant,
+        max_memory_gb=args.max_memory,
         **fdm_opts,
     )
     if est.process == "fdm":
@@ -193,5 +195,6 @@ def register(sub: Any) -> None:
     f.add_argument("--price-per-kwh", type=float, help="electricity price, to report the cost")
     f.add_argument("--grid-gco2-per-kwh", type=float, help="grid emission factor, g CO2e/kWh")
     p.add_argument("--units", default="mm", help="length unit of the mesh file (default: mm)")
+    add_max_memory(p)
     p.add_argument("--json", action="store_true", help="print one JSON record")
     p.set_defaults(func=run)

@@ -7,6 +7,7 @@ import sys
 import time
 
 from ..backend import CHOICES
+from ._numbers import add_max_memory, positive_float
 from ._output import print_json, print_table
 
 SAMPLES = ("phone_case", "bracket", "bracket_bionic")  # kept in step with samples.SAMPLES
@@ -49,10 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--memory-mb",
-        type=float,
+        type=positive_float,
         default=None,
         help="working-memory budget besides the output grid (default: auto)",
     )
+    add_max_memory(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -72,7 +74,14 @@ def run(args: argparse.Namespace) -> int:
     for w in part.warnings:
         print(f"warning: {w}", file=sys.stderr)
     t0 = time.perf_counter()
-    grid = voxelize(part, args.pitch, args.layer_height, xp=xp, memory_budget_mb=args.memory_mb)
+    grid = voxelize(
+        part,
+        args.pitch,
+        args.layer_height,
+        xp=xp,
+        memory_budget_mb=args.memory_mb,
+        max_memory_gb=args.max_memory,
+    )
     seconds = time.perf_counter() - t0
     vox = grid.volume_mm3()
     exact = part.volume_mm3

@@ -181,6 +181,8 @@ def _long_runs(mask: Any, m: int) -> Any:
         return _runs(mask)
     xp = array_module(mask)
     nx = mask.shape[2]
+    if m > nx:  # no run that long fits the layer (a wall narrower than m cells)
+        return xp.zeros(mask.shape[0], dtype=xp.int64)
     P = xp.pad(mask, ((0, 0), (0, 0), (2, 0)))
     cur, p1, p2 = P[:, :, 2 : nx + 2], P[:, :, 1 : nx + 1], P[:, :, 0:nx]
     full = mask.copy()  # the next m cells (this one included) are all in the mask

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import SettingsError
 from ..estimate import Estimate
 from ..machine import FdmMachine, load_machine
-from ..voxelize import grid_for, voxelize
+from ..voxelize import GridCost, grid_for, voxelize
 from .energy import print_energy
 from .features import FEATURES, decompose, sharp_corners_per_layer
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
@@ -30,6 +30,9 @@ DEFAULT_CELL_BUDGET = 5e6
 MIN_PITCH_MM = 0.1
 MAX_PITCH_MM = 0.7
 MAX_CELLS = 1.2e8  # about 1 GB peak (measured on the 197 x 188 x 150 mm vase at 0.7 mm)
+# Peak memory of voxelising and decomposing: grid-sized arrays, and feature slabs of up to
+# 512 MB (measured: 260 MB for 5e6 cells, 650 MB for 1.5e7, 620 MB for 5e7).
+FDM_COST = GridCost(12.0, work_per_cell=40.0, work_cap=512 * 2**20)
 # PrusaSlicer's MK3S start G-code extrudes a 100 mm intro line (G1 X60 E9, G1 X100 E12.5)
 # that its "filament used" does not count; the energy timeline does not either.
 
@@ -87,6 +90,7 @@ def predict_fdm(
     xp: ModuleType | str | None = None,
     cell_budget: float = DEFAULT_CELL_BUDGET,
     constants: TimeConstants | None = None,
+    max_memory_gb: float | None = None,
 ) -> Estimate:
     """Print time, filament and wall energy of one part on one FDM printer.
 
@@ -98,6 +102,7 @@ def predict_fdm(
     preset : print settings preset name, .toml path or :class:`PrintSettings`
     infill_percent, supports, layer_height_mm : overrides of the preset
     xp : array backend for the voxel work (NumPy or CuPy)
+    max_memory_gb : the grid's memory budget (default: half the available memory)
     """
     t0 = time.perf_counter()
     m = machine if isinstance(machine, FdmMachine) else load_machine(machine)
@@ -128,7 +133,16 @@ def predict_fdm(
         s.layer_height_mm,
         z0=z_bottom + s.first_layer_height_mm - s.layer_height_mm,
     )
-    grid = voxelize(mesh, pitch, s.layer_height_mm, origin=origin, shape=shape, xp=xp)
+    grid = voxelize(
+        mesh,
+        pitch,
+        s.layer_height_mm,
+        origin=origin,
+        shape=shape,
+        xp=xp,
+        cost=FDM_COST,
+        max_memory_gb=max_memory_gb,
+    )
     t_vox = time.perf_counter()
     feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm, mesh=mesh)
     corners = sharp_corners_per_layer(mesh, grid.layer_z_mm())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SlicerEnergyError
+from ..paths import safe_name
 from .data import CATEGORIES, Method
 from .study import ScenarioResult
 from .system import STAGES
@@ -22,6 +23,7 @@ def plot_study(
     results: list[ScenarioResult], method: Method, out_dir: str | Path, study: str
 ) -> list[Path]:
     """Write ``<study>_<category key>.png`` into ``out_dir``; return the paths."""
+    safe_name(study, "study name")  # it becomes part of each file name
     try:
         import matplotlib
 

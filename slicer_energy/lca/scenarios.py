@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError
+from ..paths import safe_name
 from ..profiles import check_known_keys
 from ..resources import data_dir
 from .data import Database, Num, parse_num, read_toml
@@ -159,7 +160,7 @@ def load_study(name_or_path: str, db: Database) -> Study:
                 label = f"{label}; {var['label']}"
             scenarios.append(_parse_scenario(where, sid, bid, label, merged, part, part_mass, db))
     return Study(
-        name=str(raw["study"]),
+        name=safe_name(str(raw["study"]), f"{where}: key 'study'"),
         title=str(raw.get("title", "")),
         functional_unit=str(raw["functional_unit"]),
         source=str(raw.get("source", "")),
