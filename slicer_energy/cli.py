@@ -33,8 +33,16 @@ COMMAND_MODULES = (
 )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (the limit that was broken, and where help is), like every
+    other error of the CLI; ``--help`` still prints the full usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="slicer-energy",
         description=(
             "Predict the print time and electrical energy of 3D prints (home FDM printers, "
