@@ -196,11 +196,12 @@ class Failed:
 
 
 def _message(exc: BaseException) -> str:
+    """A job's error as one line: the user's error as worded, a bug with where it was."""
     if isinstance(exc, SlicerEnergyError):
-        return str(exc)
+        return " ".join(str(exc).split())
     last = traceback.extract_tb(exc.__traceback__)[-1:]  # a bug: say where
     at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
-    return f"{type(exc).__name__}: {exc}{at}"
+    return " ".join(f"{type(exc).__name__}: {exc}{at}".split())
 
 
 def load_task(part: PartSpec) -> Any:
@@ -491,9 +492,9 @@ def run_batch(
             msg = f"worker lost while running this job ({type(exc).__name__}: {exc})"
             rows = [{**_base_row(j, parts[j.part_index]), "error": msg}]
         fut.release()
-        errs = sum(1 for r in rows if r.get("error"))
-        if errs:
-            res.messages.extend(r["error"] for r in rows if r.get("error"))
+        failed = [r for r in rows if r.get("error")]
+        errs = len(failed)
+        res.messages.extend(f"{r['part']} [{r['process']}]: {r['error']}" for r in failed)
         res.errors += errs
         res.computed += 1
         writer.add(expand_grids(rows, factors))

@@ -343,3 +343,21 @@ def test_resume_sets_unreadable_file_aside_and_reruns_its_jobs(client, tmp_path,
     assert sorted(df["job_id"]) == sorted(plan_job.job_id for plan_job in plan_jobs(parts, sweep))
     assert lost[0] in set(df["job_id"])
     assert main(["batch-report", str(out)]) == 0
+
+
+def test_cli_job_errors_are_one_line_each_naming_part_and_process(tmp_path, capsys):
+    """A part given in the wrong unit (a 20 mm box read as metres: a 426 TiB grid) fails
+    its job, not the batch: one line naming the part and process, no traceback."""
+    box = tmp_path / "box.stl"
+    trimesh.creation.box((20, 30, 15)).export(box)
+    out = tmp_path / "res"
+    argv = ["batch", str(box), "phone_case", "--units", "m", "--out", str(out)]
+    assert main([*argv, "--workers", "1", "--quiet"]) == 0
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.out + cap.err
+    errors = [ln for ln in cap.out.splitlines() if ln.startswith("  error: ")]
+    assert len(errors) == 1 and errors[0].startswith("  error: box [sls]: "), cap.out
+    assert "2 jobs: 0 already done, 2 run (1 with errors)" in cap.out
+    df = read_results(out).set_index("part")
+    assert df.loc["box", "error"] == errors[0].removeprefix("  error: box [sls]: ")
+    assert df.loc["phone_case", "energy_kwh"] > 0  # a sample part: always mm

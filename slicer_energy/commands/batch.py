@@ -91,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
         f"({res.jobs_per_s:.2f} jobs/s); {res.loads} parts loaded, "
         f"{res.layer_grids} layer grids voxelised; results in {res.out}"
     )
-    for msg in sorted(set(res.messages))[:10]:
+    messages = sorted(set(res.messages))
+    for msg in messages[:10]:
         print(f"  error: {msg}")
+    if len(messages) > 10:
+        print(f"  ... {len(messages) - 10} more: slicer-energy batch-report {res.out}")
     if res.interrupted:
         print(
             f"slicer-energy: interrupted ({stop.signal}): {res.skipped + res.computed} of "
