@@ -361,3 +361,36 @@ def test_cli_job_errors_are_one_line_each_naming_part_and_process(tmp_path, caps
     df = read_results(out).set_index("part")
     assert df.loc["box", "error"] == errors[0].removeprefix("  error: box [sls]: ")
     assert df.loc["phone_case", "energy_kwh"] > 0  # a sample part: always mm
+
+
+def test_stop_cancels_the_clusters_pending_work(client, tmp_path):
+    """Stopping (what SIGINT/SIGTERM do in the CLI) returns with the rows written and
+    leaves no job on the scheduler, so an external cluster (--scheduler) does not run on."""
+    import threading
+
+    sweep = load_sweep(_write(tmp_path / "s.toml", f"copies = {list(range(1, 25))}\n"))
+    out = tmp_path / "res"
+    stop = threading.Event()
+
+    def stop_after_first_file() -> None:
+        while not stop.is_set() and not list(out.glob("*.parquet")):
+            time.sleep(0.02)
+        stop.set()
+
+    watcher = threading.Thread(target=stop_after_first_file)
+    watcher.start()
+    try:
+        parts = [part_spec("phone_case")]
+        res = run_batch(
+            parts, sweep, out, client, progress=None, flush_rows=1, reuse_grids=False, stop=stop
+        )
+    finally:
+        stop.set()
+        watcher.join()
+    assert res.interrupted
+    assert 0 < res.computed < 24
+    assert len(read_results(out)) == res.computed
+    deadline = time.monotonic() + 30
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
+        assert time.monotonic() < deadline, "jobs left on the scheduler"
+        time.sleep(0.05)
