@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -50,6 +53,7 @@ __all__ = [
     "DEFAULT_SWEEP",
     "Job",
     "PartSpec",
+    "SignalStop",
     "load_sweep",
     "make_client",
     "parse_sweep",
@@ -192,11 +196,12 @@ class Failed:
 
 
 def _message(exc: BaseException) -> str:
+    """A job's error as one line: the user's error as worded, a bug with where it was."""
     if isinstance(exc, SlicerEnergyError):
-        return str(exc)
+        return " ".join(str(exc).split())
     last = traceback.extract_tb(exc.__traceback__)[-1:]  # a bug: say where
     at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
-    return f"{type(exc).__name__}: {exc}{at}"
+    return " ".join(f"{type(exc).__name__}: {exc}{at}".split())
 
 
 def load_task(part: PartSpec) -> Any:
@@ -365,10 +370,43 @@ class BatchResult:
     layer_grids: int = 0
     loads: int = 0
     messages: list[str] = field(default_factory=list)
+    interrupted: bool = False  # stopped before every job ran (its rows so far are kept)
 
     @property
     def jobs_per_s(self) -> float:
         return self.computed / self.seconds if self.seconds > 0 else 0.0
+
+
+class SignalStop:
+    """Records SIGINT and SIGTERM while entered (main thread only); :func:`run_batch` polls it.
+
+    A handler that raises (Python's default for SIGINT) can fire inside a garbage
+    collector or Dask callback, where the ``KeyboardInterrupt`` is printed and dropped
+    and the batch runs on; a recorded flag cannot be lost. The handler takes no lock
+    (an ``Event.set`` could deadlock on the lock the interrupted code holds).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signal: str | None = None  # name of the first signal received
+        self._saved: dict[int, Any] = {}
+
+    def is_set(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = self.signal or signal.Signals(signum).name
+
+    def __enter__(self) -> SignalStop:
+        for s in self.SIGNALS:
+            self._saved[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._saved.items():
+            signal.signal(s, handler)
+        self._saved.clear()
 
 
 def run_batch(
@@ -381,19 +419,25 @@ def run_batch(
     progress: TextIO | None = sys.stderr,
     flush_rows: int = 200,
     flush_s: float = 10.0,
+    stop: SignalStop | threading.Event | None = None,
 ) -> BatchResult:
     """Run every job not yet in ``out`` on the Dask ``client``; rows are written as they finish.
 
     ``reuse_grids=False`` voxelises inside every job (what a naive loop over
-    ``predict`` does); the benchmark uses it to measure what reuse saves.
-    """
+    ``predict`` does); the benchmark uses it to measure what reuse saves. Once ``stop``
+    is set (a signal, or an event another thread sets), the jobs not yet finished are
+    cancelled, the finished ones written, and the result says ``interrupted``: a rerun
+    resumes."""
     from distributed import as_completed
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SettingsError(f"{out}: exists and is not a results directory")
+    stop = stop or threading.Event()
     jobs = plan_jobs(parts, sweep)
-    done = done_job_ids(out)
+    done, warnings = done_job_ids(out)
+    for w in warnings:
+        print(f"slicer-energy: warning: {w}", file=sys.stderr)
     todo = [j for j in jobs if j.job_id not in done]
     factors = grid_kg_co2e_per_kwh(sweep.grids)
     writer = ResultWriter(out, flush_rows, flush_s)
@@ -408,6 +452,8 @@ def run_batch(
     loads: dict[int, Any] = {}
     grids: dict[tuple[int, tuple], Any] = {}
     for j in todo:
+        if stop.is_set():
+            break
         part = parts[j.part_index]
         if part.error:
             rows = [{**_base_row(j, part), "error": part.error}]
@@ -437,22 +483,35 @@ def run_batch(
     # Drop our references: Dask frees a mesh or grid once its last job has run.
     loads.clear()
     grids.clear()
+
+    def collect(fut: Any) -> None:
+        try:
+            rows = fut.result()
+        except Exception as exc:  # the worker died (crash, out of memory): still a row
+            j = by_key[fut.key]
+            msg = f"worker lost while running this job ({type(exc).__name__}: {exc})"
+            rows = [{**_base_row(j, parts[j.part_index]), "error": msg}]
+        fut.release()
+        failed = [r for r in rows if r.get("error")]
+        errs = len(failed)
+        res.messages.extend(f"{r['part']} [{r['process']}]: {r['error']}" for r in failed)
+        res.errors += errs
+        res.computed += 1
+        writer.add(expand_grids(rows, factors))
+        bar.update(1, errs)
+
     try:
-        for fut in as_completed(futures):
-            try:
-                rows = fut.result()
-            except Exception as exc:  # the worker died (crash, out of memory): still a row
-                j = by_key[fut.key]
-                msg = f"worker lost while running this job ({type(exc).__name__}: {exc})"
-                rows = [{**_base_row(j, parts[j.part_index]), "error": msg}]
-            fut.release()
-            errs = sum(1 for r in rows if r.get("error"))
-            if errs:
-                res.messages.extend(r["error"] for r in rows if r.get("error"))
-            res.errors += errs
-            res.computed += 1
-            writer.add(expand_grids(rows, factors))
-            bar.update(1, errs)
+        pending = as_completed(futures)
+        while pending.count() and not stop.is_set():
+            if pending.is_empty():
+                time.sleep(0.1)  # as_completed itself polls at this rate
+                continue
+            collect(next(pending))
+        if stop.is_set():
+            for fut in pending.next_batch(block=False):  # finished meanwhile: keep them
+                collect(fut)
+            client.cancel(futures)  # queued and running jobs (also on a remote cluster)
+            res.interrupted = res.computed < len(todo)
     finally:
         writer.flush()
         res.seconds = time.perf_counter() - t0
@@ -460,20 +519,42 @@ def run_batch(
     return res
 
 
-def make_client(scheduler: str = "local", workers: int | None = None) -> tuple[Any, Any]:
-    """A Dask client: a new LocalCluster of worker processes, or an existing scheduler."""
+# Run in each local worker process as it starts: a terminal's Ctrl-C reaches the whole
+# process group, and the workers must leave stopping to the batch (which cancels and
+# closes them) instead of each dying with a KeyboardInterrupt traceback.
+_WORKER_IGNORES_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+
+
+def make_client(
+    scheduler: str = "local", workers: int | None = None, *, dashboard: bool = False
+) -> tuple[Any, Any]:
+    """A Dask client: a new LocalCluster of worker processes, or an existing scheduler.
+
+    A LocalCluster listens on loopback only (scheduler, workers, and its HTTP server on
+    a free port); the dashboard is served there only with ``dashboard=True``.
+    """
     from distributed import Client, LocalCluster
 
     if scheduler == "local":
+        if dashboard and importlib.util.find_spec("bokeh") is None:
+            raise SettingsError("--dashboard needs bokeh: pip install 'bokeh>=3.1'")
         n = workers or os.cpu_count() or 1
         cluster = LocalCluster(
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=":0",  # a free port: never clash with another cluster
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",  # a free port: never clash with another cluster
+            scheduler_kwargs={"dashboard": dashboard},
+            preload=[_WORKER_IGNORES_SIGINT],
             silence_logs=40,
         )
         return Client(cluster), cluster
+    if dashboard:
+        raise SettingsError(
+            "--dashboard starts the dashboard of a local cluster; with --scheduler use "
+            "that scheduler's own dashboard"
+        )
     try:
         return Client(scheduler, timeout="20s"), None
     except (OSError, TimeoutError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -17,29 +18,72 @@ from typing import Any, TextIO
 from .errors import SettingsError
 
 
+class CorruptResultsFile(SettingsError):
+    """A ``.parquet`` file in a results directory that cannot be read back."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: not a readable Parquet file ({reason})")
+        self.path = path
+
+
+def _read_file(f: Path) -> Any:
+    """One results file as an Arrow table, or an error naming it (never pyarrow's traceback).
+
+    The whole file is read, not only ``job_id``: a file counted as done for resume must
+    be one the report can read.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(f)
+    except PermissionError as exc:
+        raise SettingsError(f"{f}: cannot read ({exc.strerror})") from None
+    except (pa.ArrowException, OSError) as exc:  # bad magic, truncated, corrupt pages
+        reason = re.sub(r"^Could not open Parquet input source '[^']*': ", "", str(exc))
+        raise CorruptResultsFile(f, " ".join(reason.split())) from None
+    if "job_id" not in table.column_names:
+        raise SettingsError(f"{f}: not a batch results file (no 'job_id' column)")
+    return table
+
+
 def read_results(out: str | os.PathLike) -> Any:
     """All rows of a results directory as one DataFrame (files may differ in columns)."""
     import pandas as pd
 
     d = Path(out)
     if d.is_file():
-        return pd.read_parquet(d)
+        return _read_file(d).to_pandas()
     files = sorted(d.glob("*.parquet")) if d.is_dir() else []
     if not files:
         raise SettingsError(f"{d}: no results (expected a directory of .parquet files)")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True, sort=False)
+    try:
+        frames = [_read_file(f).to_pandas() for f in files]
+    except CorruptResultsFile as exc:
+        raise SettingsError(
+            f"{exc}; rerun the batch with the same --out to set it aside and run its jobs again"
+        ) from None
+    return pd.concat(frames, ignore_index=True, sort=False)
 
 
-def done_job_ids(out: Path) -> set[str]:
-    """Job ids already written to ``out`` (a rerun skips them)."""
-    import pyarrow.parquet as pq
+def done_job_ids(out: Path) -> tuple[set[str], list[str]]:
+    """Job ids already written to ``out`` (a rerun skips them), and warnings.
 
+    A file that cannot be read (damaged on disk or in a copy; our own writes are atomic)
+    is renamed ``*.parquet.corrupt`` (kept for inspection, no longer read as results),
+    and its jobs run again.
+    """
     if not out.is_dir():
-        return set()
+        return set(), []
     ids: set[str] = set()
+    warnings = []
     for f in sorted(out.glob("*.parquet")):
-        ids.update(pq.read_table(f, columns=["job_id"]).column("job_id").to_pylist())
-    return ids
+        try:
+            ids.update(_read_file(f).column("job_id").to_pylist())
+        except CorruptResultsFile as exc:
+            aside = f.rename(f.with_name(f.name + ".corrupt"))
+            warnings.append(f"{exc}; renamed to {aside.name}, its jobs run again")
+    return ids, warnings
 
 
 class ResultWriter:

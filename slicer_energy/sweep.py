@@ -176,6 +176,14 @@ def parse_sweep(values: dict[str, Any], where: str = "sweep", text: str = "") ->
     for p in per:
         if p not in procs:
             raise bad(p, f"table [{p}] but process {p!r} is not in the 'process' axis {procs}")
+    for k in top:  # an axis no process takes would be dropped: fewer jobs than meant
+        if not set(AXES[k].processes) & set(procs):
+            raise bad(
+                k,
+                f"axis {k!r} applies to {', '.join(AXES[k].processes)} only, not to this "
+                f"sweep's process(es) {', '.join(procs)}; add the process to the 'process' "
+                "axis or remove the axis",
+            )
     by_process: dict[str, dict[str, tuple[Any, ...]]] = {}
     for p in procs:
         axes = {k: v for k, v in top.items() if p in AXES[k].processes}

@@ -160,6 +160,11 @@ def test_bad_parts_become_error_rows(client, tmp_path):
         ('material = ["PA12", "Unobtainium"]\n', "line 1: axis 'material'"),
         ('grid = ["DE", "Atlantis"]\n', "line 1: axis 'grid': unknown electricity mix 'Atlantis'"),
         ('process = ["sls"]\n[mls]\nvariant = ["low"]\n', "process 'mls' is not in the"),
+        # an axis no process of the sweep takes would be dropped: the jobs the user meant
+        # (three layer heights) would silently be one SLS job
+        ("layer_height = [0.15, 0.2, 0.3]\n", "line 1: axis 'layer_height' applies to fdm only"),
+        ('process = ["fdm"]\ncopies = [1, 2]\n', "line 2: axis 'copies' applies to sls, mls only"),
+        ('process = ["sls", "mls"]\ninfill = [10]\n', "not to this sweep's process(es) sls, mls"),
     ],
 )
 def test_bad_sweep_names_file_line_axis_value(tmp_path, text, expect):
@@ -274,3 +279,118 @@ def test_writer_removes_tmp_files_of_killed_runs_only(tmp_path):
     ResultWriter(tmp_path)
     assert not orphan.exists()
     assert live.exists()
+
+
+def _results_dir(tmp_path: Path, n: int = 2) -> Path:
+    """A results directory of ``n`` one-row files, as the batch writes them."""
+    from slicer_energy.batch_results import ResultWriter
+
+    out = tmp_path / "res"
+    w = ResultWriter(out, every_rows=1)
+    for i in range(n):
+        w.add([{"job_id": f"j{i}", "part": "p", "process": "sls", "error": None}])
+    return out
+
+
+@pytest.mark.parametrize(
+    "damage, expect",
+    [
+        ("truncate", "not a readable Parquet file (Parquet magic bytes not found"),
+        ("empty", "not a readable Parquet file (Parquet file size is 0 bytes)"),
+        ("foreign", "not a batch results file (no 'job_id' column)"),
+    ],
+)
+def test_batch_report_names_damaged_results_file(tmp_path, capsys, damage, expect):
+    """A damaged or foreign ``.parquet`` in the results: exit 2, one line naming it
+    (before: pyarrow's ``ArrowInvalid`` traceback)."""
+    import pandas as pd
+
+    out = _results_dir(tmp_path)
+    bad = sorted(out.glob("*.parquet"))[1]
+    if damage == "truncate":
+        bad.write_bytes(bad.read_bytes()[:100])
+    elif damage == "empty":
+        bad.write_bytes(b"")
+    else:
+        pd.DataFrame({"x": [1]}).to_parquet(bad)
+    assert main(["batch-report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"slicer-energy: error: {bad}: {expect}"), err
+    assert err.count("\n") == 1
+
+
+def test_resume_sets_unreadable_file_aside_and_reruns_its_jobs(client, tmp_path, capsys):
+    """A results file damaged after it was written (a copy, a disk): the rerun warns with
+    its name, renames it ``.corrupt`` (kept, no longer read) and runs its jobs again, so
+    the results are whole and the report reads them."""
+    sweep = load_sweep(_write(tmp_path / "s.toml", "copies = [1, 2]\n"))
+    parts = [part_spec("phone_case")]
+    out = tmp_path / "res"
+    run_batch(parts, sweep, out, client, progress=None, flush_rows=1)
+    files = sorted(out.glob("*.parquet"))
+    assert len(files) == 2
+    lost = read_results(files[0])["job_id"].tolist()
+    data = files[0].read_bytes()
+    files[0].write_bytes(data[: len(data) // 2])  # cut in the middle
+    capsys.readouterr()
+    res = run_batch(parts, sweep, out, client, progress=None)
+    err = capsys.readouterr().err
+    assert f"slicer-energy: warning: {files[0]}: not a readable Parquet file" in err
+    assert f"renamed to {files[0].name}.corrupt, its jobs run again" in err
+    assert (res.skipped, res.computed, res.errors) == (1, 1, 0)
+    assert files[0].with_name(files[0].name + ".corrupt").read_bytes() == data[: len(data) // 2]
+    df = read_results(out)
+    assert sorted(df["job_id"]) == sorted(plan_job.job_id for plan_job in plan_jobs(parts, sweep))
+    assert lost[0] in set(df["job_id"])
+    assert main(["batch-report", str(out)]) == 0
+
+
+def test_cli_job_errors_are_one_line_each_naming_part_and_process(tmp_path, capsys):
+    """A part given in the wrong unit (a 20 mm box read as metres: a 426 TiB grid) fails
+    its job, not the batch: one line naming the part and process, no traceback."""
+    box = tmp_path / "box.stl"
+    trimesh.creation.box((20, 30, 15)).export(box)
+    out = tmp_path / "res"
+    argv = ["batch", str(box), "phone_case", "--units", "m", "--out", str(out)]
+    assert main([*argv, "--workers", "1", "--quiet"]) == 0
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.out + cap.err
+    errors = [ln for ln in cap.out.splitlines() if ln.startswith("  error: ")]
+    assert len(errors) == 1 and errors[0].startswith("  error: box [sls]: "), cap.out
+    assert "2 jobs: 0 already done, 2 run (1 with errors)" in cap.out
+    df = read_results(out).set_index("part")
+    assert df.loc["box", "error"] == errors[0].removeprefix("  error: box [sls]: ")
+    assert df.loc["phone_case", "energy_kwh"] > 0  # a sample part: always mm
+
+
+def test_stop_cancels_the_clusters_pending_work(client, tmp_path):
+    """Stopping (what SIGINT/SIGTERM do in the CLI) returns with the rows written and
+    leaves no job on the scheduler, so an external cluster (--scheduler) does not run on."""
+    import threading
+
+    sweep = load_sweep(_write(tmp_path / "s.toml", f"copies = {list(range(1, 25))}\n"))
+    out = tmp_path / "res"
+    stop = threading.Event()
+
+    def stop_after_first_file() -> None:
+        while not stop.is_set() and not list(out.glob("*.parquet")):
+            time.sleep(0.02)
+        stop.set()
+
+    watcher = threading.Thread(target=stop_after_first_file)
+    watcher.start()
+    try:
+        parts = [part_spec("phone_case")]
+        res = run_batch(
+            parts, sweep, out, client, progress=None, flush_rows=1, reuse_grids=False, stop=stop
+        )
+    finally:
+        stop.set()
+        watcher.join()
+    assert res.interrupted
+    assert 0 < res.computed < 24
+    assert len(read_results(out)) == res.computed
+    deadline = time.monotonic() + 30
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
+        assert time.monotonic() < deadline, "jobs left on the scheduler"
+        time.sleep(0.05)

@@ -34,13 +34,15 @@ examples:
 The manifest CSV has a 'path' column (relative to the CSV) and optional 'name', 'units'.
 Results are a directory of Parquet files written as jobs finish; rerunning with the same
 --out skips jobs already there (resume after a crash or Ctrl-C). A part that cannot be
-read becomes a row with 'error' set; the batch goes on.
+read becomes a row with 'error' set; the batch goes on. Ctrl-C or SIGTERM cancels the
+jobs not yet finished, keeps the rows written, closes the cluster and exits 130.
 """
 
 
 def run(args: argparse.Namespace) -> int:
     from ..batch import (
         DEFAULT_SWEEP,
+        SignalStop,
         load_sweep,
         make_client,
         part_spec,
@@ -62,29 +64,46 @@ def run(args: argparse.Namespace) -> int:
     for p in parts:
         if p.error:
             print(f"slicer-energy: warning: {p.error} (its jobs: error rows)", file=sys.stderr)
-    client, cluster = make_client(args.scheduler, args.workers)
-    try:
-        res = run_batch(
-            parts,
-            sweep,
-            args.out,
-            client,
-            reuse_grids=not args.no_reuse,
-            progress=None if args.quiet else sys.stderr,
-            flush_rows=args.flush_every,
-        )
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    # From here SIGINT/SIGTERM only set a flag: the batch cancels what is left, writes
+    # the rows it has, closes the cluster and exits 130 (a rerun resumes).
+    with SignalStop() as stop:
+        client, cluster = make_client(args.scheduler, args.workers, dashboard=args.dashboard)
+        try:
+            if args.dashboard:
+                print(f"dashboard: {cluster.dashboard_link}", file=sys.stderr, flush=True)
+            res = run_batch(
+                parts,
+                sweep,
+                args.out,
+                client,
+                reuse_grids=not args.no_reuse,
+                progress=None if args.quiet else sys.stderr,
+                flush_rows=args.flush_every,
+                stop=stop,
+            )
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
     print(
         f"{res.total} jobs: {res.skipped} already done, {res.computed} run "
         f"({res.errors} with errors) in {res.seconds:.1f} s "
         f"({res.jobs_per_s:.2f} jobs/s); {res.loads} parts loaded, "
         f"{res.layer_grids} layer grids voxelised; results in {res.out}"
     )
-    for msg in sorted(set(res.messages))[:10]:
+    messages = sorted(set(res.messages))
+    for msg in messages[:10]:
         print(f"  error: {msg}")
+    if len(messages) > 10:
+        print(f"  ... {len(messages) - 10} more: slicer-energy batch-report {res.out}")
+    if res.interrupted:
+        print(
+            f"slicer-energy: interrupted ({stop.signal}): {res.skipped + res.computed} of "
+            f"{res.total} jobs done, their rows kept in {res.out}; run the same command "
+            "again to resume",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 
@@ -114,7 +133,15 @@ def register(sub: Any) -> None:
         "--scheduler",
         default="local",
         metavar="local|ADDRESS",
-        help="'local' starts a LocalCluster; or a scheduler address tcp://host:8786",
+        help=(
+            "'local' starts a LocalCluster listening on 127.0.0.1 only; or the address of "
+            "a running scheduler, tcp://host:8786"
+        ),
+    )
+    p.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve the local cluster's Dask dashboard on 127.0.0.1 (a free port; URL printed)",
     )
     p.add_argument(
         "--workers", type=int, help="local worker processes (default: the number of CPUs)"
