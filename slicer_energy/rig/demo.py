@@ -107,11 +107,13 @@ def run_demo(
             115200,
             on_line=logger.serial,
             clock=clock.now,
-            timeout_s=5.0,
+            # no ok in 30 s of real time: only a machine starved of CPU stalls the clock
+            # that long, and a nudge then would change the session
+            timeout_s=30.0,
             handshake_wait_s=1.0,
         )
         _hold_for_session_loop(clock, host, logger, gcode_lines)
-        host.on_temps = logger.temps
+        _hold_for_temperature_logging(clock, host, logger, printer)
         logger.update_meta(
             firmware={"name": host.firmware.name, "fields": host.firmware.fields},
             capabilities={k: v for k, v in host.firmware.caps.items()},
@@ -187,14 +189,25 @@ def _hold_for_session_loop(
     """Time stands still until ``run_session``'s loop (which looks every 50 ms of real time)
     has logged what the host saw: its first extruding line acknowledged
     (``print``), its end (``after``); so the phase times do not depend on the wall clock."""
-    extrude_at = first_extrusion_index(
-        [c for c in (_job_command(ln) for ln in gcode_lines) if c]
-    )
+    extrude_at = first_extrusion_index([c for c in (_job_command(ln) for ln in gcode_lines) if c])
     if extrude_at is not None:
-        clock.hold_while(
-            lambda: _last_phase(logger) == "heatup" and host.job.acked > extrude_at
-        )
+        clock.hold_while(lambda: _last_phase(logger) == "heatup" and host.job.acked > extrude_at)
     clock.hold_while(lambda: host.job.finished and _last_phase(logger) != "after")
+
+
+def _hold_for_temperature_logging(
+    clock: VirtualClock, host: MarlinHost, logger: SessionLogger, printer: VirtualPrinter
+) -> None:
+    """Time stands still from a temperature report's sending until the host has stamped and
+    logged it, so each report is logged at the simulated time it was sent."""
+    base, logged = printer.temp_reports, [0]
+
+    def on_temps(heaters, t_s: float) -> None:
+        logger.temps(heaters, t_s)
+        logged[0] += 1
+
+    host.on_temps = on_temps
+    clock.hold_while(lambda: printer.temp_reports - base > logged[0])
 
 
 class _Tail:

@@ -135,8 +135,7 @@ class VirtualPrinter:
         self._inbuf = b""
         self.reset_done = False
         self._threads: list[threading.Thread] = []
-        # what the printer wrote stays "in transit" until the host has read it
-        self.clock.hold_while(self.pty.unread)
+        self.temp_reports = 0  # temperature lines sent (a host can tell when it has them all)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> VirtualPrinter:
@@ -187,6 +186,10 @@ class VirtualPrinter:
             self._send(f"ok N{self.last_n} P{free} B3")
         else:
             self._send("ok")
+
+    def _send_temps(self, form: str) -> None:
+        self.temp_reports += 1
+        self._send(form.format(self.temp_line()))
 
     def temp_line(self) -> str:
         ph = self.physics
@@ -331,7 +334,7 @@ class VirtualPrinter:
                 self._wait_temp("bed", wait_cool="R" in args)
         elif word == "M105":
             self.now()
-            self._send(self.temp_line())
+            self._send_temps("{}")
         elif word == "M155" and self.autoreport:
             self.autoreport_s = args.get("S", 0.0)
         elif word in ("M106", "M107"):
@@ -448,7 +451,7 @@ class VirtualPrinter:
                 settled_since = None
             if t >= next_report:
                 left = "?" if settled_since is None else str(int(RESIDENCY_S - (t - settled_since)))
-                self._send(f" {self.temp_line()} W:{left}")
+                self._send_temps(f" {{}} W:{left}")
                 next_report = t + 1.0
             self.clock.sleep_until(t + 0.2, self._stop)
 
@@ -576,7 +579,7 @@ class VirtualPrinter:
         while not self._stop.is_set():
             t = self.now()
             if self.autoreport_s > 0 and t >= next_t:
-                self._send(" " + self.temp_line())
+                self._send_temps(" {}")
                 next_t = t + self.autoreport_s
             elif self.autoreport_s <= 0:
                 next_t = t

@@ -220,7 +220,7 @@ class VirtualClock:
     host's next line, the poller's next request) for up to ``grace_s`` real seconds, and while
     a :meth:`hold_while` predicate holds (same grace). Otherwise it jumps to the earliest
     deadline, after (jump)/``scale`` real seconds when ``scale`` is finite, so a live view
-    still moves at ``scale`` × real time. So a host answers in zero simulated time, as a real
+    still moves at about ``scale`` × real time. So a host answers in zero simulated time, as a real
     host at 1× all but always does; only a host silent for ``grace_s`` lets time run on.
     """
 
@@ -334,14 +334,11 @@ class VirtualClock:
                     self._cond.wait(0.01 if held is None else held)
                     continue
                 if math.isfinite(self.scale):
-                    t0 = self._t
-                    while self._t < target and not self._stopped:
-                        self._cond.wait(min(0.02, (target - self._t) / self.scale))
-                        if self._held_for_s(time.monotonic()) is not None:
-                            break  # an outside party acted: stop where the wall clock got to
-                        self._t = min(target, t0 + (time.monotonic() - t_real) * self.scale)
-                else:
-                    self._t = target
+                    # pace a live view; an outside party acting meanwhile is served first
+                    self._cond.wait((target - self._t) / self.scale)
+                    if self._stopped or self._held_for_s(time.monotonic()) is not None:
+                        continue
+                self._t = target
                 self._cond.notify_all()
 
 
