@@ -13,6 +13,7 @@ import threading
 import pytest
 import serial
 
+from slicer_energy.cli import main
 from slicer_energy.rig import protocol as P
 from slicer_energy.rig.demo import run_demo
 from slicer_energy.rig.logger import read_temps
@@ -87,3 +88,11 @@ def test_unnumbered_m110_resets_the_line_counter(printer):
         answer = _exchange(port, P.numbered_line(1, "M114"))
     assert not any(a.startswith(("Error", "Resend")) for a in answer), answer
     assert answer[0].startswith("X:")
+
+
+@pytest.mark.parametrize("scale", ["0", "-5", "nan"])
+def test_demo_scale_must_be_positive(tmp_path, capsys, scale):
+    assert main(["rig", "demo", "--out", str(tmp_path), "--scale", scale]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--scale" in err[0], err
+    assert not list(tmp_path.iterdir())  # nothing started, nothing written

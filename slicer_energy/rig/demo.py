@@ -21,6 +21,7 @@ from .marlin import MarlinHost, _job_command, connect
 from .meters import PzemMeter, SdmMeter
 from .session import (
     MeterPoller,
+    RigSetupError,
     SessionResult,
     file_sha256,
     first_extrusion_index,
@@ -60,6 +61,8 @@ def run_demo(
     does not depend on it. ``seed`` drives line noise (0.5 % of lines corrupted) and meter
     noise; pass ``faults`` to choose other faults.
     """
+    if not scale > 0:
+        raise RigSetupError(f"--scale: must be a number > 0 (inf: unpaced), got {scale}")
     params = draw_printer(printer_seed)
     clock = VirtualClock(scale)  # started once the session loop's holds are in place
     faults = faults or Faults(noise_rate=0.005, seed=seed)
@@ -159,8 +162,8 @@ def run_demo(
         "true_energy_kwh_metered_window": (
             (vmeter.true_log[-1][1] - vmeter.true_log[0][1]) / 3.6e6 if vmeter.true_log else 0.0
         ),
-        # time the planner spent moving; the rest of the print phase is waiting (heating, or
-        # the host not keeping the 16-block buffer full at this time scale)
+        # time the planner spent moving; the rest of the print phase is waiting (heating,
+        # dwells, homing waits); host latency is not simulated time (VirtualClock)
         "motion_time_s": printer.motion_time_s,
         "metered_window_s": (
             vmeter.true_log[-1][0] - vmeter.true_log[0][0] if vmeter.true_log else 0.0

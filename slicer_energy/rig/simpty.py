@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import array
 import errno
-import fcntl
 import os
 import select
-import termios
 import threading
-import time
 import tty
 
 
@@ -25,7 +21,6 @@ class PtyPort:
         self.path = os.ttyname(self.slave)
         self.closed = False
         self.wlock = threading.Lock()
-        self._written_at = -1.0  # time.monotonic() of the last write
 
     def write(self, data: bytes) -> None:
         with self.wlock:
@@ -37,7 +32,6 @@ class PtyPort:
                 try:
                     n = os.write(self.master, view)
                     view = view[n:]
-                    self._written_at = time.monotonic()
                 except BlockingIOError:
                     tries += 1
                     if tries > 200:
@@ -45,20 +39,6 @@ class PtyPort:
                     select.select([], [self.master], [], 0.01)
                 except OSError:
                     return
-
-    def unread(self) -> bool:
-        """Whether written bytes may still wait for the host: queued at the slave side, or
-        written in the last 10 ms (the tty layer queues them a moment after the write)."""
-        if self.closed:
-            return False
-        if time.monotonic() - self._written_at < 0.01:
-            return True
-        n = array.array("i", [0])
-        try:
-            fcntl.ioctl(self.slave, termios.FIONREAD, n)
-        except OSError:
-            return False
-        return n[0] > 0
 
     def read(self, timeout_s: float) -> bytes | None:
         """Bytes available (b"" on timeout), None once closed."""
