@@ -131,7 +131,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--printer-seed", type=int, default=1, help="same seed = same printer (1)")
     demo.add_argument("--seed", type=int, default=0, help="noise and faults (0)")
     demo.add_argument("--gcode", default=None, help="G-code file (default: built-in demo part)")
-    demo.add_argument("--scale", type=float, default=50.0, help="simulated s per real s (50)")
+    demo.add_argument(
+        "--scale",
+        type=float,
+        default=50.0,
+        help="paces simulated s per real s (50; inf: as fast as the CPU allows); "
+        "the session itself does not depend on it",
+    )
     demo.add_argument(
         "--meter-kind", default="pzem", choices=("pzem", "sdm120", "sdm230", "sdm630")
     )

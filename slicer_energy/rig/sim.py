@@ -8,7 +8,8 @@ in Marlin) and take simulated time; heaters and wall power follow
 The virtual meter (PZEM-004T or Eastron SDM, Modbus RTU) on a second pty reports that power.
 
 Faults: corrupted lines (line noise), a dropped ``ok``, a reset (``start``) mid-print, a vanished
-port. Time may run faster than real time (``SimClock(scale)``).
+port. Time may run faster than real time (``SimClock(scale)``), or advance only with the
+printer's work (``VirtualClock``: the same session however fast or loaded the host is).
 """
 
 from __future__ import annotations
@@ -18,11 +19,19 @@ import math
 import random
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 
 from . import protocol as P
 from .simmeter import VirtualMeter
-from .simphysics import PWM_FULL_SCALE, Physics, PrinterParams, SimClock, move_time_s
+from .simphysics import (
+    PWM_FULL_SCALE,
+    Physics,
+    PrinterParams,
+    SimClock,
+    VirtualClock,
+    move_time_s,
+)
 from .simpty import PtyPort
 
 __all__ = ["Faults", "VirtualMeter", "VirtualPrinter", "demo_gcode"]
@@ -90,7 +99,7 @@ class VirtualPrinter:
     def __init__(
         self,
         params: PrinterParams,
-        clock: SimClock | None = None,
+        clock: SimClock | VirtualClock | None = None,
         faults: Faults | None = None,
         *,
         advanced_ok: bool = False,
@@ -111,7 +120,6 @@ class VirtualPrinter:
         self.path = self.pty.path
         self._stop = threading.Event()
         self._lock = threading.Lock()  # planner + printer state
-        self._room = threading.Condition(self._lock)
         self._planner: collections.deque[_Block] = collections.deque()
         self._executing = False
         self.last_n = 0
@@ -127,6 +135,7 @@ class VirtualPrinter:
         self._inbuf = b""
         self.reset_done = False
         self._threads: list[threading.Thread] = []
+        self.temp_reports = 0  # temperature lines sent (a host can tell when it has them all)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> VirtualPrinter:
@@ -143,8 +152,7 @@ class VirtualPrinter:
 
     def stop(self) -> None:
         self._stop.set()
-        with self._room:
-            self._room.notify_all()
+        self.clock.wake()
         self.pty.close()
         for th in self._threads:
             th.join(timeout=2.0)
@@ -179,6 +187,10 @@ class VirtualPrinter:
         else:
             self._send("ok")
 
+    def _send_temps(self, form: str) -> None:
+        self.temp_reports += 1
+        self._send(form.format(self.temp_line()))
+
     def temp_line(self) -> str:
         ph = self.physics
         return (
@@ -189,8 +201,14 @@ class VirtualPrinter:
 
     # ------------------------------------------------------------------ input
     def _serve(self) -> None:
+        with self.clock.actor():
+            self._serve_lines()
+
+    def _serve_lines(self) -> None:
+        answered = time.monotonic()  # the host's next line is due from then on
         while not self._stop.is_set():
-            data = self.pty.read(0.05)
+            with self.clock.outside(answered):
+                data = self.pty.read(0.05)
             if data is None:
                 return
             if not data and b"\n" not in self._inbuf:
@@ -207,6 +225,7 @@ class VirtualPrinter:
                         break
                 if self._stop.is_set():
                     return
+            answered = time.monotonic()
 
     def _poll_emergency(self) -> bool:
         """Marlin's EMERGENCY_PARSER: M108 (break a heating wait) and M112 act on the bytes as
@@ -268,9 +287,9 @@ class VirtualPrinter:
             self._send("ok")
 
     def _reset(self) -> None:
-        with self._room:
+        with self._lock:
             self._planner.clear()
-            self._room.notify_all()
+        self.clock.wake()
         t = self.now()
         with self.physics.lock:
             self.physics.advance_to(t)
@@ -315,7 +334,7 @@ class VirtualPrinter:
                 self._wait_temp("bed", wait_cool="R" in args)
         elif word == "M105":
             self.now()
-            self._send(self.temp_line())
+            self._send_temps("{}")
         elif word == "M155" and self.autoreport:
             self.autoreport_s = args.get("S", 0.0)
         elif word in ("M106", "M107"):
@@ -358,6 +377,9 @@ class VirtualPrinter:
         elif word == "M112":
             self._send("Error:Printer halted. kill() called!")
             self._stop.set()
+        elif word == "M110" and "N" in args:
+            # Marlin M110.cpp: set_current_line_number(N), numbered line or not
+            self.last_n = int(args["N"])
         elif word in (
             "M108",
             "M110",
@@ -429,7 +451,7 @@ class VirtualPrinter:
                 settled_since = None
             if t >= next_report:
                 left = "?" if settled_since is None else str(int(RESIDENCY_S - (t - settled_since)))
-                self._send(f" {self.temp_line()} W:{left}")
+                self._send_temps(f" {{}} W:{left}")
                 next_report = t + 1.0
             self.clock.sleep_until(t + 0.2, self._stop)
 
@@ -498,43 +520,44 @@ class VirtualPrinter:
     def _planner_add(self, block: _Block) -> None:
         """Queue a block; while the buffer is full the command (and its ok) waits, with busy:
         keepalives, as Marlin does."""
-        next_busy = self._first_busy()
-        with self._room:
-            while len(self._planner) >= PLANNER_BLOCKS and not self._stop.is_set():
-                self._room.wait(0.02)
-                next_busy = self._busy(self.now(), next_busy)
+        self._wait_while(lambda: len(self._planner) >= PLANNER_BLOCKS)
+        with self._lock:
             if block.moving:
                 self.physics.steppers_on = True
             self._planner.append(block)
-            self._room.notify_all()
+        self.clock.wake()
 
     def _wait_planner(self) -> None:
+        self._wait_while(lambda: bool(self._planner) or self._executing)
+
+    def _wait_while(self, busy) -> None:
+        """Block the command while ``busy()``, sending busy: keepalives."""
         next_busy = self._first_busy()
-        with self._room:
-            while (self._planner or self._executing) and not self._stop.is_set():
-                self._room.wait(0.02)
-                next_busy = self._busy(self.now(), next_busy)
+        while busy() and not self._stop.is_set():
+            self.clock.wait(lambda: not busy(), next_busy, self._stop)
+            next_busy = self._busy(self.now(), next_busy)
 
     # ------------------------------------------------------------------ motion and reports
     def _execute(self) -> None:
+        with self.clock.actor():
+            self._execute_blocks()
+
+    def _execute_blocks(self) -> None:
         ph = self.physics
         while not self._stop.is_set():
-            with self._room:
-                while not self._planner and not self._stop.is_set():
-                    if self._executing:
-                        self._executing = False
-                        t = self.clock.now()
-                        with ph.lock:
-                            ph.advance_to(t)
-                            ph.moving = False
-                            ph.set_flow(0.0)
-                        self._room.notify_all()
-                    self._room.wait(0.02)
-                if self._stop.is_set():
-                    return
-                block = self._planner.popleft()
-                self._executing = True
-                self._room.notify_all()
+            with self._lock:
+                block = self._planner.popleft() if self._planner else None
+                if block is None and self._executing:
+                    t = self.clock.now()
+                    with ph.lock:
+                        ph.advance_to(t)
+                        ph.moving = False
+                        ph.set_flow(0.0)
+                self._executing = block is not None
+            self.clock.wake()
+            if block is None:
+                self.clock.wait(lambda: bool(self._planner), stop=self._stop)
+                continue
             t0 = self.clock.now()
             with ph.lock:
                 ph.advance_to(t0)
@@ -548,11 +571,15 @@ class VirtualPrinter:
                 self.motion_time_s += block.duration_s
 
     def _report(self) -> None:
+        with self.clock.actor():
+            self._report_temps()
+
+    def _report_temps(self) -> None:
         next_t = self.clock.now()
         while not self._stop.is_set():
             t = self.now()
             if self.autoreport_s > 0 and t >= next_t:
-                self._send(" " + self.temp_line())
+                self._send_temps(" {}")
                 next_t = t + self.autoreport_s
             elif self.autoreport_s <= 0:
                 next_t = t

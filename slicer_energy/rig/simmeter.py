@@ -3,22 +3,30 @@ measures the virtual printer's wall power."""
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+import time
 
 from . import meters as M
-from .simphysics import Physics, SimClock
+from .simphysics import Physics, SimClock, VirtualClock
 from .simpty import PtyPort
 
 
 class VirtualMeter:
     """A PZEM-004T v3 (``kind="pzem"``) or Eastron SDM120/230/630 on a pty (Modbus RTU slave),
-    measuring the virtual printer's wall power (1 s average) with seeded noise."""
+    measuring the virtual printer's wall power (1 s average) with seeded noise.
+
+    With ``interval_s`` the meter measures every ``interval_s`` of simulated time, as a PZEM
+    updates its registers about once a second: a request for power answers with the next
+    measurement (waiting for it), the other registers with the same one. Under a
+    :class:`VirtualClock` the readings are then the same whenever the poller asks; with
+    ``interval_s=None`` every request measures at once."""
 
     def __init__(
         self,
         physics: Physics,
-        clock: SimClock,
+        clock: SimClock | VirtualClock,
         kind: str = "pzem",
         *,
         address: int | None = None,
@@ -26,6 +34,7 @@ class VirtualMeter:
         noise_frac: float = 0.005,
         voltage_v: float = 230.0,
         power_factor: float = 0.9,  # assumption: switch-mode PSU without PFC under load
+        interval_s: float | None = None,
     ) -> None:
         if kind not in ("pzem", "sdm120", "sdm230", "sdm630"):
             raise ValueError(f"unknown meter kind {kind!r}")
@@ -38,6 +47,10 @@ class VirtualMeter:
         self.voltage_v = voltage_v
         self.power_factor = power_factor
         self.energy_offset_wh = 0.0
+        self.interval_s = interval_s
+        self._next_tick = -math.inf  # simulated time of the next measurement
+        self._untimed = threading.Event()  # set: every request measures at once
+        self._latched: M.MeterSample | None = None
         self.pty = PtyPort()
         self.path = self.pty.path
         self._stop = threading.Event()
@@ -50,7 +63,14 @@ class VirtualMeter:
         self._thread.start()
         return self
 
+    def stop_ticking(self) -> None:
+        """The session's time has stopped, so the next tick would never come: from now on
+        the meter repeats its last measurement, answering every 0.1 s of real time (so a
+        poller that is being stopped logs at most a copy or two)."""
+        self._untimed.set()
+
     def stop(self) -> None:
+        self._untimed.set()
         self._stop.set()
         self.pty.close()
         self._thread.join(timeout=2.0)
@@ -72,10 +92,38 @@ class VirtualMeter:
             power_factor=self.power_factor,
         )
 
+    def _measure(self, start_register: int) -> M.MeterSample:
+        """A new reading per request, or per ``interval_s`` tick (see the class docstring):
+        a request that starts at the power register (PZEM: all registers from 0) takes the
+        next tick's measurement."""
+        if self.interval_s is None:
+            return self.reading()
+        if self._untimed.is_set() and self._latched is not None:
+            self._stop.wait(0.1)
+            return self._latched
+        power_reg = (
+            0
+            if self.kind == "pzem"
+            else M.SDM630_TOTAL_POWER
+            if self.kind == "sdm630"
+            else M.SDM_REGISTERS["power_w"]
+        )
+        if self._latched is None or start_register == power_reg:
+            self.clock.wait(until=self._next_tick, stop=self._untimed)
+            self._latched = self.reading()
+            self._next_tick = self._latched.t_s + self.interval_s
+        return self._latched
+
     def _serve(self) -> None:
+        with self.clock.actor():
+            self._serve_frames()
+
+    def _serve_frames(self) -> None:
         buf = b""
+        answered = time.monotonic()  # the poller's next request is due from then on
         while not self._stop.is_set():
-            data = self.pty.read(0.05)
+            with self.clock.outside(answered):
+                data = self.pty.read(0.05)
             if data is None:
                 return
             if not data:
@@ -96,6 +144,7 @@ class VirtualMeter:
                 reply = self._answer(frame)
                 if reply:
                     self.pty.write(reply)
+                answered = time.monotonic()
 
     def _answer(self, frame: bytes) -> bytes | None:
         addr, func = frame[0], frame[1]
@@ -107,7 +156,7 @@ class VirtualMeter:
             return M.with_crc(bytes([addr, func | 0x80, 0x01]))
         start = int.from_bytes(frame[2:4], "big")
         count = int.from_bytes(frame[4:6], "big")
-        s = self.reading()
+        s = self._measure(start)
         if self.kind == "pzem":
             regs = M.pzem_registers(s)
         else:

@@ -1,5 +1,5 @@
 """Hidden physics of the virtual printer: parameters drawn from sourced ranges, heaters under
-PI control, wall power, and a clock that may run faster than real time.
+PI control, wall power, and the clocks that drive them.
 
 The heater and wall-power equations are those of :mod:`slicer_energy.thermal` (HeaterModel,
 ElectricalModel); nothing here is a second thermal model. A printer seed draws one set of
@@ -9,10 +9,12 @@ parameters (:func:`draw_printer`), so a calibration test can check that it recov
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..thermal import ElectricalModel, HeaterModel
@@ -144,28 +146,200 @@ def draw_printer(seed: int) -> PrinterParams:
 
 
 class SimClock:
-    """Simulated seconds = real seconds × ``scale`` (continuous, so idle time counts too)."""
+    """Simulated seconds = real seconds × ``scale`` (continuous, so idle time counts too).
+
+    The clock a virtual printer serves an outside host with (``rig simulate``): host latency
+    is simulated time too. :class:`VirtualClock` is the one that does not depend on the host.
+    """
 
     def __init__(self, scale: float = 1.0, start_s: float = 0.0) -> None:
-        if scale <= 0:
+        if not scale > 0:
             raise ValueError(f"time scale must be > 0, got {scale}")
         self.scale = scale
         self._t0_real = time.monotonic()
         self._t0_sim = start_s
+        self._cond = threading.Condition()
 
     def now(self) -> float:
         return self._t0_sim + (time.monotonic() - self._t0_real) * self.scale
 
-    def sleep_until(self, t_sim: float, stop: threading.Event | None = None) -> None:
-        while True:
-            left = (t_sim - self.now()) / self.scale
-            if left <= 0:
-                return
-            if stop is not None:
-                if stop.wait(min(left, 0.05)):
+    def wait(
+        self,
+        predicate: Callable[[], bool] | None = None,
+        until: float = math.inf,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Block until ``predicate()`` holds or simulated time reaches ``until`` (or ``stop``);
+        callers that change what a predicate reads call :meth:`wake`."""
+        with self._cond:
+            while not (stop is not None and stop.is_set()):
+                if predicate is not None and predicate():
                     return
-            else:
-                time.sleep(min(left, 0.05))
+                left = (until - self.now()) / self.scale
+                if left <= 0:
+                    return
+                self._cond.wait(min(left, 0.02))
+
+    def sleep_until(self, t_sim: float, stop: threading.Event | None = None) -> None:
+        self.wait(None, t_sim, stop)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def actor(self) -> contextlib.AbstractContextManager:
+        """Wraps a simulating thread's body (see :class:`VirtualClock`); nothing to do here."""
+        return contextlib.nullcontext()
+
+    def outside(self, since_real_s: float) -> contextlib.AbstractContextManager:
+        """Wraps a wait for a party outside the simulation (see :class:`VirtualClock`)."""
+        return contextlib.nullcontext()
+
+    def hold_while(self, predicate: Callable[[], bool]) -> None:
+        """Time runs with the wall clock here; nothing can hold it."""
+
+
+@dataclass
+class _Wait:
+    predicate: Callable[[], bool] | None
+    until: float
+    since_real_s: float | None = None  # waiting for an outside party since (time.monotonic)
+
+    def ready(self, t: float) -> bool:
+        return t >= self.until or (self.predicate is not None and self.predicate())
+
+
+class VirtualClock:
+    """Simulated time that advances with the simulated work, not with the wall clock, so the
+    same seeds give the same session on an idle or a loaded machine.
+
+    A discrete-event clock: the threads that simulate (the printer's command, motion and
+    report loops, the meter) run inside :meth:`actor` and block only through :meth:`wait`.
+    Time stands still while any actor runs or may run (its predicate holds or its deadline
+    has come), while an actor waits for a party outside the simulation (:meth:`outside`: the
+    host's next line, the poller's next request) for up to ``grace_s`` real seconds, and while
+    a :meth:`hold_while` predicate holds (same grace). Otherwise it jumps to the earliest
+    deadline, after (jump)/``scale`` real seconds when ``scale`` is finite, so a live view
+    still moves at about ``scale`` × real time. So a host answers in zero simulated time, as a real
+    host at 1× all but always does; only a host silent for ``grace_s`` lets time run on.
+    """
+
+    def __init__(self, scale: float = math.inf, start_s: float = 0.0, grace_s: float = 2.0):
+        if not scale > 0:
+            raise ValueError(f"time scale must be > 0, got {scale}")
+        self.scale = scale
+        self.grace_s = grace_s
+        self._t = start_s
+        self._cond = threading.Condition()
+        self._actors: dict[int, _Wait | None] = {}  # thread id -> its wait (None: running)
+        self._holds: list[list] = []  # [predicate, real time it became true or None]
+        self._stopped = False
+        self._driver: threading.Thread | None = None
+
+    def now(self) -> float:
+        return self._t
+
+    def start(self) -> VirtualClock:
+        self._driver = threading.Thread(target=self._drive, name="virtual-clock", daemon=True)
+        self._driver.start()
+        return self
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._driver is not None:
+            self._driver.join(timeout=2.0)
+
+    @contextlib.contextmanager
+    def actor(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            self._actors[me] = None
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._actors.pop(me, None)
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def outside(self, since_real_s: float) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if me in self._actors:
+                self._actors[me] = _Wait(None, math.inf, since_real_s)
+                self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                if me in self._actors:
+                    self._actors[me] = None
+
+    def hold_while(self, predicate: Callable[[], bool]) -> None:
+        with self._cond:
+            self._holds.append([predicate, None])
+            self._cond.notify_all()
+
+    def wait(
+        self,
+        predicate: Callable[[], bool] | None = None,
+        until: float = math.inf,
+        stop: threading.Event | None = None,
+    ) -> None:
+        me = threading.get_ident()
+        w = _Wait(predicate, until)
+        with self._cond:
+            if me in self._actors:
+                self._actors[me] = w
+            self._cond.notify_all()
+            while not w.ready(self._t) and not self._stopped:
+                if stop is not None and stop.is_set():
+                    break
+                self._cond.wait(0.05)
+            if me in self._actors:
+                self._actors[me] = None
+
+    def sleep_until(self, t_sim: float, stop: threading.Event | None = None) -> None:
+        self.wait(None, t_sim, stop)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _held_for_s(self, real: float) -> float | None:
+        """Real seconds to wait before time may advance, or None if it may advance now."""
+        for w in self._actors.values():
+            if w is None or w.ready(self._t):
+                return 0.002
+            if w.since_real_s is not None and real - w.since_real_s < self.grace_s:
+                return min(0.01, self.grace_s - (real - w.since_real_s))
+        for h in self._holds:
+            if not h[0]():
+                h[1] = None
+                continue
+            h[1] = real if h[1] is None else h[1]
+            if real - h[1] < self.grace_s:
+                return 0.002
+        return None
+
+    def _drive(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                t_real = time.monotonic()
+                held = self._held_for_s(t_real)
+                target = min((w.until for w in self._actors.values() if w), default=math.inf)
+                if held is not None or target == math.inf:
+                    self._cond.wait(0.01 if held is None else held)
+                    continue
+                if math.isfinite(self.scale):
+                    # pace a live view; an outside party acting meanwhile is served first
+                    self._cond.wait((target - self._t) / self.scale)
+                    if self._stopped or self._held_for_s(time.monotonic()) is not None:
+                        continue
+                self._t = target
+                self._cond.notify_all()
 
 
 # Proportional gains of real firmware, converted from Marlin's 0..255 PID output to duty per K:
