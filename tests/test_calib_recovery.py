@@ -9,6 +9,7 @@ session folder with nothing else next to it.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -30,9 +31,8 @@ else:  # pragma: no cover
 
 pytestmark = pytest.mark.timeout(300)
 SEEDS = (1, 2, 3)
-HELD_OUT_TOL = 0.06  # see test_held_out_print_energy
-SCALE = 50.0  # simulated seconds per real second (100+ lets serial round trips distort print time
-# under CI load: seen 11 % on a held-out print time and 5.4 % on a bed parameter at 100)
+HELD_OUT_TOL = 0.03  # the issue's goal, on the full prediction (time and energy from G-code)
+SCALE = math.inf  # simulated time follows the printer's work (VirtualClock): as fast as the CPU
 
 
 def _isolated(folder: Path, dest: Path) -> Path:
@@ -131,19 +131,17 @@ def test_absolute_heater_parameters_with_known_psu(printers, seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_held_out_print_energy(printers, seed):
-    """The issue's goal is 3 %; unloaded runs reach it (README: +0.1 %), but the simulator's
-    print time includes serial round trips at 100x real time and varies ~10 % with CPU load
-    (seen: -5.4 % on seed 3 during a full-suite run), so CI asserts 6 %. Not a pass of the 3 %
-    claim: see the README calibration section."""
+    """The full prediction: a held-out print of another part, its time and energy predicted
+    from its G-code with the calibrated profile alone, within the issue's 3 %. (The simulated
+    clock no longer carries the host's serial latency, so nothing here depends on the load of
+    the machine that ran the sessions.)"""
     pr = printers[seed]
     base = load_machine("ender3-v2")
     _fit, cm = calibrate_sessions([load_session(pr["cal"])], base)
     hold = load_session(pr["hold"])
     p = predict_session(hold, cm)
     assert abs(p.energy_error) < HELD_OUT_TOL, p
-    # duration: the simulator's print time includes serial round trips at 100x speed, which
-    # vary with machine load; 10 % here, energy (heater-dominated) is the 3 % claim
-    assert _rel(p.time_s_predicted, p.time_s_measured) < 0.10, p
+    assert _rel(p.time_s_predicted, p.time_s_measured) < HELD_OUT_TOL, p
     # Where the uncalibrated base profile misses the tolerance, calibration must beat it
     # (seed 2's printer is 33 % off the base; seed 3's happens to be within 0.3 % of it).
     p0 = predict_session(hold, base, 1.0)
@@ -153,13 +151,9 @@ def test_held_out_print_energy(printers, seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_held_out_energy_given_its_print_time(printers, seed):
-    """The issue's 3 % on the part calibration controls. The simulated print time includes
-    the host's serial round trips (each ~ms of wall time is SCALE times longer in simulated
-    time; the printer's buffer runs dry on short moves), so it depends on the CI machine's
-    load while the held-out print runs, which no calibration can know in advance. Here the
-    held-out G-code is replayed with the calibrated heaters and loads at the time scale
-    measured on the held-out session itself (real print phase / planner), so the error left
-    is the thermal/electrical model's: 3 %."""
+    """The thermal/electrical model alone: the held-out G-code replayed with the calibrated
+    heaters and loads at the time scale measured on the held-out session itself, so any error
+    left is the model's, not the time scale's."""
     pr = printers[seed]
     base = load_machine("ender3-v2")
     _fit, cm = calibrate_sessions([load_session(pr["cal"])], base)
