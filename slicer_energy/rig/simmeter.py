@@ -75,10 +75,15 @@ class VirtualMeter:
         self.pty.close()
         self._thread.join(timeout=2.0)
 
-    def reading(self) -> M.MeterSample:
+    def reading(self, window_end_s: float | None = None) -> M.MeterSample:
+        """A reading now; its 1 s average ends at ``window_end_s`` (default: now)."""
         t = self.clock.now()
         self.physics.advance_to(t)
-        p = self.physics.mean_power_w(1.0) * (1.0 + self.rng.gauss(0.0, self.noise_frac))
+        if window_end_s is None or window_end_s >= t:
+            p_mean = self.physics.mean_power_w(1.0)
+        else:
+            p_mean = self.physics.mean_power_between_w(window_end_s - 1.0, window_end_s)
+        p = p_mean * (1.0 + self.rng.gauss(0.0, self.noise_frac))
         v = self.voltage_v * (1.0 + self.rng.gauss(0.0, 0.002))
         e_wh = self.physics.energy_j / 3600.0 - self.energy_offset_wh
         self.true_log.append((t, self.physics.energy_j))
@@ -109,8 +114,11 @@ class VirtualMeter:
             else M.SDM_REGISTERS["power_w"]
         )
         if self._latched is None or start_register == power_reg:
+            t_request = self.clock.now()
             self.clock.wait(until=self._next_tick, stop=self._untimed)
-            self._latched = self.reading()
+            # The host stamps a reading at the middle of its request/answer exchange (rig
+            # session's poller); this meter answers at its tick, so its average ends there.
+            self._latched = self.reading(0.5 * (t_request + self.clock.now()))
             self._next_tick = self._latched.t_s + self.interval_s
         return self._latched
 

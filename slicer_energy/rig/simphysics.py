@@ -403,6 +403,7 @@ class Physics:
         self.flow_g_per_k = 0.0
         self.energy_j = 0.0
         self.power_w = self._wall_power()
+        self._p_before_w = self.power_w  # the idle printer before the simulation started
         self._pi_h = _PI(params.hotend, KP_HOTEND_PER_K)
         self._pi_b = _PI(params.bed, KP_BED_PER_K)
         self.history: collections.deque[tuple[float, float]] = collections.deque(maxlen=600)
@@ -442,6 +443,23 @@ class Physics:
                     return (e_now - e) / (t_now - t)
             t, e = self.history[0]
             return (e_now - e) / (t_now - t) if t_now > t else self.power_w
+
+    def mean_power_between_w(self, t0_s: float, t1_s: float) -> float:
+        """Average wall power over ``[t0_s, t1_s]`` (both at or before now), from the
+        energy history interpolated linearly; before the history the printer stood idle."""
+        with self.lock:
+            pts = [*self.history, (self.t_s, self.energy_j)]
+            t_first, e_first = pts[0]
+
+            def energy_at(t: float) -> float:
+                if t <= t_first:
+                    return e_first - self._p_before_w * (t_first - t)
+                for (ta, ea), (tb, eb) in zip(pts, pts[1:], strict=False):
+                    if t <= tb:
+                        return ea + (eb - ea) * (t - ta) / (tb - ta) if tb > ta else eb
+                return self.energy_j
+
+            return (energy_at(t1_s) - energy_at(t0_s)) / (t1_s - t0_s)
 
     def set_flow(self, e_mm_per_s: float) -> None:
         area = math.pi * (FILAMENT_DIAMETER_MM / 2) ** 2
