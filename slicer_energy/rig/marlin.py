@@ -666,9 +666,7 @@ class MarlinHost:
         self._credits = min(self.window, self._credits + 1)
         self._last_progress = now
         what = "the resynchronising M110" if lost is None else f"line {lost}"
-        self._log(
-            "#", f"timeout: no ok for {what} within {self.timeout_s:g} s; sending M105 nudge"
-        )
+        self._log("#", f"timeout: no ok for {what} within {self.timeout_s:g} s; sending M105 nudge")
         self._urgent.appendleft(("M105", None))
         self._maybe_job_done()
 
