@@ -29,6 +29,8 @@ examples:
 
 Meters: pzem:PORT (PZEM-004T v3, Modbus RTU 9600 8N1, address 0xF8), sdm120:PORT,
 sdm230:PORT, sdm630:PORT (Eastron, address 1), tasmota:HOST, shelly:HOST (Gen1 or Gen2).
+--no-meter logs the printer alone; with a meter that never answers the session ends with
+status "meter never answered" and exit code 1.
 Each session is a folder (serial.log, power.csv, temps.csv, meta.toml; summary.toml and
 Parquet copies at the end); see firmware_logs/README.md for the format.
 """
