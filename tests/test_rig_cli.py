@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -213,3 +214,110 @@ def test_log_attach_listens_without_reset(tmp_path):
     assert read_meta(folder)["printer"]["attach"] is True
     sent = [t for _ts, _w, d, t in read_serial(folder) if d == ">"]
     assert sent and "M110 N0" not in sent and set(sent) <= {"M105", "M27"}
+
+
+# ------------------------------------------------------------------ refusals and meter health
+
+
+@pytest.fixture
+def vprinter():
+    from slicer_energy.rig.sim import VirtualPrinter
+    from slicer_energy.rig.simphysics import SimClock, draw_printer
+
+    p = VirtualPrinter(draw_printer(4), SimClock(400.0)).start()
+    yield p
+    p.stop()
+
+
+def _log_args(printer_path: str, out, *extra: str) -> list[str]:
+    return ["rig", "log", "--printer", printer_path, "--baud", "115200", "--out", str(out), *extra]
+
+
+def test_log_refuses_a_binary_print_file_before_sending_anything(vprinter, tmp_path, capsys):
+    rng = random.Random(14)
+    junk = tmp_path / "junk.gcode"
+    junk.write_bytes(b"\n".join(bytes(rng.randrange(256) for _ in range(40)) for _ in range(132)))
+    rc = main(_log_args(vprinter.path, tmp_path / "logs", "--no-meter", "--print", str(junk)))
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and str(junk) in err and "text" in err
+    time.sleep(0.2)
+    assert vprinter.received == [] and vprinter.last_n == 0
+    assert not (tmp_path / "logs").exists()
+
+
+def test_second_log_on_a_busy_port_is_refused(vprinter, tmp_path, capsys):
+    from slicer_energy.rig.marlin import open_serial
+
+    first = open_serial(vprinter.path, 115200)  # the first `rig log`, mid-print
+    try:
+        rc = main(_log_args(vprinter.path, tmp_path / "logs", "--no-meter", "--duration", "1"))
+    finally:
+        first.close()
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and vprinter.path in err and "in use" in err
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--baud", "0"],
+        ["--baud", "-115200"],
+        ["--tail", "-1"],
+        ["--duration", "nan"],
+        ["--duration", "-5"],
+        ["--meter-interval", "inf"],
+        ["--meter-timeout", "0"],
+        ["--temp-interval", "nan"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_log_option_values_are_checked(bad, tmp_path, capsys):
+    args = ["rig", "log", "--printer", "/dev/null", "--no-meter", "--out", str(tmp_path), *bad]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {bad[0]}" in err and bad[1] in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_log_needs_a_meter_or_no_meter(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["rig", "log", "--printer", "/dev/null", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "--meter" in capsys.readouterr().err
+
+
+def test_silent_meter_warns_and_fails_the_session(vprinter, tmp_path, capsys):
+    """A meter that never answers (a Modbus port nobody serves): the live line warns after
+    --meter-timeout, summary.toml says the meter never answered, and rig log exits 1."""
+    from slicer_energy.rig.simpty import PtyPort
+
+    silent = PtyPort()
+    try:
+        rc = main(
+            _log_args(
+                vprinter.path,
+                tmp_path,
+                "--meter",
+                f"pzem:{silent.path}",
+                "--meter-timeout",
+                "0.3",
+                "--duration",
+                "1.5",
+            )
+        )
+    finally:
+        silent.close()
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "WARNING: no meter reading" in captured.err
+    assert "meter never answered" in captured.out
+    (folder,) = tmp_path.iterdir()
+    summary = tomllib.loads((folder / "summary.toml").read_text())
+    assert summary["status"] == "meter never answered"
+    assert summary["meter"]["answered"] is False and summary["meter"]["readings"] == 0
+    assert any("no valid reading" in t for _ts, _w, d, t in read_serial(folder) if d == "#")

@@ -189,9 +189,9 @@ def test_reset_mid_print_stops_with_message_and_log_intact(make_printer, tmp_pat
     texts = [t for _ts, _w, d, t in rows if d == "<"]
     assert "start" in texts
     assert any(d == "#" and "print error" in t for _ts, _w, d, t in rows)
-    # everything sent up to the reset is in the log, numbered and in order
+    # everything sent up to the reset is logged, numbered, in order (N0: the handshake's M110)
     sent_n = [P.split_numbered(t)[0] for _ts, _w, d, t in rows if d == ">" and t.startswith("N")]
-    assert sent_n[: sent_n.index(30) + 1] == list(range(1, 31))
+    assert sent_n[: sent_n.index(30) + 1] == list(range(0, 31))
 
 
 def test_port_vanishes_clean_stop_log_intact(make_printer, tmp_path):

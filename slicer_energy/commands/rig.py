@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..errors import SlicerEnergyError
+from ._argtypes import nonneg_float, positive_float, positive_int
 from ._output import print_json, print_table
 
 LOG_EPILOG = """\
@@ -28,6 +29,8 @@ examples:
 
 Meters: pzem:PORT (PZEM-004T v3, Modbus RTU 9600 8N1, address 0xF8), sdm120:PORT,
 sdm230:PORT, sdm630:PORT (Eastron, address 1), tasmota:HOST, shelly:HOST (Gen1 or Gen2).
+--no-meter logs the printer alone; with a meter that never answers the session ends with
+status "meter never answered" and exit code 1.
 Each session is a folder (serial.log, power.csv, temps.csv, meta.toml; summary.toml and
 Parquet copies at the end); see firmware_logs/README.md for the format.
 """
@@ -67,25 +70,47 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--printer", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0"
     )
     log.add_argument(
-        "--baud", type=int, default=None, help="baud rate (default: try 250000, 115200)"
+        "--baud", type=positive_int, default=None, help="baud rate (default: try 250000, 115200)"
     )
-    log.add_argument("--meter", default=None, help="KIND:PORT_OR_HOST (see below); default none")
+    meter = log.add_mutually_exclusive_group(required=True)
+    meter.add_argument("--meter", default=None, help="KIND:PORT_OR_HOST (see below)")
+    meter.add_argument(
+        "--no-meter", action="store_true", help="log the printer alone, without a power meter"
+    )
     log.add_argument("--print", dest="gcode", default=None, help="G-code file to print")
     log.add_argument(
         "--out", default="firmware_logs", help="parent folder (default ./firmware_logs)"
     )
     log.add_argument("--label", default=None, help="session name suffix (default: G-code name)")
     log.add_argument(
-        "--meter-interval", type=float, default=1.0, help="seconds between meter reads (1.0)"
+        "--meter-interval",
+        type=positive_float,
+        default=1.0,
+        help="seconds between meter reads (1.0)",
     )
     log.add_argument(
-        "--temp-interval", type=float, default=1.0, help="seconds between temperature reports"
+        "--meter-timeout",
+        type=positive_float,
+        default=10.0,
+        help="seconds without a valid meter reading before the live line warns (10)",
     )
     log.add_argument(
-        "--tail", type=float, default=60.0, help="seconds to keep logging after the print (60)"
+        "--temp-interval",
+        type=positive_float,
+        default=1.0,
+        help="seconds between temperature reports",
     )
     log.add_argument(
-        "--duration", type=float, default=None, help="without --print: log this many seconds"
+        "--tail",
+        type=nonneg_float,
+        default=60.0,
+        help="seconds to keep logging after the print (60)",
+    )
+    log.add_argument(
+        "--duration",
+        type=positive_float,
+        default=None,
+        help="without --print: log this many seconds",
     )
     log.add_argument(
         "--attach",
@@ -195,19 +220,37 @@ def _status_printer(quiet: bool, clock):
     return status
 
 
+class _EarlyLines:
+    """The host's line callback before the session folder exists: keeps the lines, then
+    forwards them (and every later one) to the logger, in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lines: list[tuple[str, str, float]] = []
+        self._target = None
+
+    def __call__(self, direction: str, text: str, t_s: float) -> None:
+        with self._lock:
+            if self._target is None:
+                self._lines.append((direction, text, t_s))
+                return
+        self._target(direction, text, t_s)
+
+    def forward_to(self, target) -> None:
+        with self._lock:
+            for line in self._lines:
+                target(*line)
+            self._lines.clear()
+            self._target = target
+
+
 def cmd_log(args) -> int:
     from ..rig.logger import SessionLogger
     from ..rig.marlin import ATTACH_WARNING, attach, connect
     from ..rig.meters import open_meter
-    from ..rig.session import MeterPoller, file_sha256, run_session
+    from ..rig.session import MeterPoller, file_sha256, read_gcode_lines, run_session
 
-    gcode_lines = None
-    if args.gcode:
-        path = Path(args.gcode)
-        try:
-            gcode_lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError as exc:
-            raise SlicerEnergyError(f"cannot read G-code file {path}: {exc}") from exc
+    gcode_lines = read_gcode_lines(args.gcode) if args.gcode else None
     if args.attach and args.gcode:
         raise SlicerEnergyError("--attach only listens; it cannot --print a file")
     if args.attach and not args.baud:
@@ -218,6 +261,7 @@ def cmd_log(args) -> int:
         "meter": {"spec": args.meter or ""},
         "settings": {
             "meter_interval_s": args.meter_interval,
+            "meter_timeout_s": args.meter_timeout,
             "temp_interval_s": args.temp_interval,
             "tail_s": args.tail,
         },
@@ -229,16 +273,26 @@ def cmd_log(args) -> int:
             "lines": len(gcode_lines or []),
         }
     meter = open_meter(args.meter) if args.meter else None
-    logger = SessionLogger(args.out, label, meta=meta)
-    print(f"session folder: {logger.folder}", file=sys.stderr)
     if args.attach:
         print(f"warning: {ATTACH_WARNING}", file=sys.stderr)
-    poller = None
+    # The session folder is made once the printer answered, so a busy or missing port is a
+    # one-line error without an empty session left behind; the lines exchanged until then
+    # are kept and written first.
+    early = _EarlyLines()
     try:
         if args.attach:
-            host = attach(args.printer, args.baud, on_line=logger.serial)
+            host = attach(args.printer, args.baud, on_line=early)
         else:
-            host = connect(args.printer, args.baud, on_line=logger.serial)
+            host = connect(args.printer, args.baud, on_line=early)
+    except BaseException:
+        if meter is not None:
+            meter.close()
+        raise
+    logger = SessionLogger(args.out, label, meta=meta)
+    early.forward_to(logger.serial)
+    print(f"session folder: {logger.folder}", file=sys.stderr)
+    poller = None
+    try:
         host.on_temps = logger.temps
         logger.update_meta(
             printer={"baud": getattr(host, "baud", args.baud or 0)},
@@ -249,7 +303,13 @@ def cmd_log(args) -> int:
             mode = host.start_temperature_reports(args.temp_interval)
             logger.update_meta(settings={"temperature_reports": mode})
         if meter is not None:
-            poller = MeterPoller(meter, logger, time.monotonic, args.meter_interval).start()
+            poller = MeterPoller(
+                meter,
+                logger,
+                time.monotonic,
+                args.meter_interval,
+                silent_after_s=args.meter_timeout,
+            ).start()
         tail = args.tail if gcode_lines else (args.duration if args.duration else 1e12)
         result = run_session(
             host,
@@ -263,6 +323,7 @@ def cmd_log(args) -> int:
     except BaseException:
         if poller is not None:
             poller.stop()
+        host.close()
         if not logger.closed:
             logger.close("interrupted" if sys.exc_info()[0] is KeyboardInterrupt else "error")
         print(f"\nsession kept in {logger.folder}", file=sys.stderr)

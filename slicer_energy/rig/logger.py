@@ -208,8 +208,15 @@ class SessionLogger:
             except (OSError, ValueError):
                 return
 
-    def close(self, status: str = "finished", *, summary: bool = True) -> dict[str, Any] | None:
-        """Flush and close the files; then write summary.toml and the Parquet copies."""
+    def close(
+        self,
+        status: str = "finished",
+        *,
+        summary: bool = True,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Flush and close the files; then write summary.toml (with the ``extra`` tables, e.g.
+        the meter's health) and the Parquet copies."""
         if self.closed:
             return None
         self.event(f"session end: {status}")
@@ -225,6 +232,7 @@ class SessionLogger:
             return None
         s = summarize(self.folder)
         s["status"] = status
+        s.update(extra or {})
         (self.folder / "summary.toml").write_text(dump_toml(s), encoding="utf-8")
         write_parquet(self.folder)
         return s

@@ -12,6 +12,12 @@ Recovery rules (what real firmware does, see ``tests/test_rig_host.py``):
 - ``Resend: N`` (or ``rs N``): lines from N on are sent again from the history. Marlin follows
   a resend request with an ``ok``; some firmwares do not, so if no ``ok`` arrives within
   ``resend_grace_s`` the credit is restored anyway, and that firmware's habit is remembered.
+  That ``ok`` belongs to the rejection, never to a line.
+- ``Resend: N`` beyond the last line sent: the firmware's counter is not ours (a previous
+  session, a stray M110), so every line in flight was rejected. The host sends a numbered
+  ``M110`` that sets the counter to the line before the first unacknowledged one and resends
+  from there; after ``MAX_RESYNCS`` tries in a row the print ends in error with the firmware's
+  message. A print is done only when every line was acknowledged in order.
 - No ``ok`` for ``timeout_s`` (``echo:busy:`` lines and heating reports during M109/M190
   restart the clock), or a ``wait`` (idle printer) while a line is in flight: the ``ok`` is
   assumed lost, M105 is sent to nudge the printer, and the
@@ -33,6 +39,9 @@ from ..errors import SlicerEnergyError
 from . import protocol as P
 
 DEFAULT_BAUDS = (250000, 115200)
+# Resynchronisations (numbered M110) tried in a row, without a line acknowledged in between,
+# before the print is given up as rejected.
+MAX_RESYNCS = 3
 # Commands the firmware may legitimately take long to acknowledge; while one of them is the
 # oldest line in flight, any received line (temperature reports) counts as a sign of life.
 _BLOCKING = ("M109", "M190", "M191", "M116", "M400", "G28", "G29", "G4", "M303", "M600")
@@ -114,9 +123,13 @@ class MarlinHost:
         self._cond = threading.Condition()
         self._n = 0
         self._history: dict[int, _Sent] = {}
-        self._inflight: collections.deque[int] = collections.deque()
+        # line numbers in flight, oldest first; None is a resynchronising M110 (no history line)
+        self._inflight: collections.deque[int | None] = collections.deque()
         self._credits = self.window
         self._resend_from: int | None = None
+        self._resync_to: int | None = None  # a numbered "M110 N<k>" to send before anything
+        self._resyncs = 0  # in a row, without a line acknowledged in between
+        self._fw_error = ""  # the firmware's last error line, for the message of a failure
         self._swallow_oks = 0  # oks owed to lines sent outside the numbering (M108)
         self._resend_wait_ok_since: float | None = None
         self.ok_after_resend: bool | None = None  # learned from the firmware
@@ -162,14 +175,24 @@ class MarlinHost:
 
     # ------------------------------------------------------------------ handshake
     def handshake(self, tries: int = 5, wait_s: float = 2.0) -> None:
-        """Reset the line counter with ``M110 N0`` until the firmware answers ``ok``.
+        """Set the firmware's line counter and read its M115 answer, proving both arrived.
 
-        ``start`` (boot banner) and ``wait`` (idle Marlin 1.0) are signs of life; an AVR board
-        that has just been reset by opening the port needs a second or two before it listens.
+        Stale input (answers and auto-reports a previous session left unread) is dropped
+        first. Then ``N0 M110 N0`` goes out numbered (a numbered M110 sets the counter on every
+        Marlin and on OctoPrint's Virtual Printer, whatever it was before) and, after an
+        ``ok``, ``N1 M115``. A plain ``ok`` proves nothing, since a stale one looks the same;
+        the handshake is done at the first ``ok`` after the ``FIRMWARE_NAME`` line, which the
+        firmware can only send after it processed our M110. ``start`` (boot banner) and a
+        ``Resend`` (our M110 was garbled) end an attempt early; an AVR board that has just been
+        reset by opening the port needs a second or two before it listens. Before each retry
+        the answers to the previous attempt are let through and dropped, so none of its ``ok``
+        can later be taken for the answer to a print line.
         """
         for attempt in range(tries):
-            self._handshake_lines.clear()
-            self._raw_write("M110 N0")
+            self._drop_stale_input(quiet_s=0.2 if attempt else 0.0, max_s=wait_s)
+            self._raw_write(P.numbered_line(0, "M110 N0"))
+            m115_sent = False
+            answer: list[str] | None = None
             deadline = time.monotonic() + wait_s
             while time.monotonic() < deadline:
                 if self.error:
@@ -178,25 +201,46 @@ class MarlinHost:
                     time.sleep(0.01)
                     continue
                 line = self._handshake_lines.popleft()
-                if P.is_ok(line):
-                    with self._cond:
-                        self._n = 0
-                        self.handshaken = True
-                    self.event(f"handshake ok after {attempt + 1} attempt(s)")
-                    self._writer.start()
-                    return
-                if P.is_start(line) or line == "wait":
-                    break  # alive: send M110 again now
+                if P.is_start(line) or P.parse_resend(line) is not None:
+                    break  # the board (re)booted, or our M110 was garbled: try again
+                if not m115_sent:
+                    if P.is_ok(line):  # perhaps stale: only the M115 answer proves the M110
+                        self._raw_write(P.numbered_line(1, "M115"))
+                        m115_sent = True
+                    continue
+                if "FIRMWARE_NAME" in line or "M115" in line:
+                    answer = []  # our M115's answer (or 'Unknown command "M115"') starts
+                if answer is not None:
+                    answer.append(line)
+                    if P.is_ok(line):
+                        if attempt:  # late answers to an earlier attempt must not count later
+                            self._drop_stale_input(quiet_s=0.2, max_s=wait_s)
+                        with self._cond:
+                            self._n = 1
+                            self.firmware = P.parse_m115(answer)
+                            self._follow_advanced_ok(line)
+                            self.handshaken = True
+                        self.event(f"handshake ok after {attempt + 1} attempt(s)")
+                        self._writer.start()
+                        return
         raise PrinterError(
-            f"no 'ok' to M110 after {tries} tries on {getattr(self.ser, 'port', self.ser)} "
+            f"no answer to N0 M110 / N1 M115 after {tries} tries on "
+            f"{getattr(self.ser, 'port', self.ser)} "
             "(wrong baud rate, wrong port, or the board is still booting)"
         )
 
-    def identify(self, timeout_s: float = 5.0) -> P.FirmwareInfo:
-        """Send M115 and keep the capability report in ``self.firmware``."""
-        lines = self.command("M115", timeout_s=timeout_s)
-        self.firmware = P.parse_m115(lines)
-        return self.firmware
+    def _drop_stale_input(self, quiet_s: float, max_s: float) -> None:
+        """Wait until the port has been quiet for ``quiet_s`` (at most ``max_s``), then drop
+        everything received so far (the OS buffer too, where the port has one)."""
+        deadline = time.monotonic() + max_s
+        seen = -1
+        while quiet_s > 0 and time.monotonic() < deadline and seen != len(self._handshake_lines):
+            seen = len(self._handshake_lines)
+            time.sleep(quiet_s)
+        reset = getattr(self.ser, "reset_input_buffer", None)
+        if reset is not None:
+            reset()
+        self._handshake_lines.clear()
 
     def start_temperature_reports(self, interval_s: float = 1.0) -> str:
         """M155 auto-report when the firmware has it (Cap:AUTOREPORT_TEMP), else M105 polling."""
@@ -394,6 +438,7 @@ class MarlinHost:
             elif (err := P.error_text(line)) is not None:
                 msg, fatal = err
                 self._last_progress = now
+                self._fw_error = line
                 if fatal:
                     self.error = f"printer error: {msg}"
                     if self.job.state in ("printing", "paused"):
@@ -418,11 +463,25 @@ class MarlinHost:
         self._last_progress = now
         self._nudges = 0
         if self._resend_wait_ok_since is not None:
-            # the ok that belongs to the resend request, not to a line
+            # the ok that belongs to the rejection and its resend request, not to a line
             self._resend_wait_ok_since = None
             self.ok_after_resend = True
             self._credits = min(self.window, self._credits + 1)
             return
+        self._follow_advanced_ok(line)
+        if self._swallow_oks > 0:
+            self._swallow_oks -= 1
+            return
+        self._credits = min(self.window, self._credits + 1)
+        if self._inflight:
+            n = self._inflight.popleft()
+            if n is not None:
+                self._resyncs = 0
+            self._acknowledge(self._history.get(n))
+        self._maybe_job_done()
+
+    def _follow_advanced_ok(self, line: str) -> None:
+        """With ADVANCED_OK ("ok N12 P15 B3") the window follows the free command slots B."""
         adv = P.parse_advanced_ok(line)
         if adv is not None:
             self.advanced_ok = adv
@@ -430,14 +489,6 @@ class MarlinHost:
             if new != self.window:
                 self._credits += new - self.window
                 self.window = new
-        if self._swallow_oks > 0:
-            self._swallow_oks -= 1
-            return
-        self._credits = min(self.window, self._credits + 1)
-        if self._inflight:
-            n = self._inflight.popleft()
-            self._acknowledge(self._history.get(n))
-        self._maybe_job_done()
 
     def _acknowledge(self, sent: _Sent | None) -> None:
         """Count a line once, even if a timeout assumed it done and it was resent later."""
@@ -452,25 +503,62 @@ class MarlinHost:
     def _on_resend(self, n: int, now: float) -> None:
         self._last_progress = now
         self.resends += 1
+        if n > self._n:
+            # The firmware expects a line never sent. n == last sent + 1: it has every line and
+            # rejected something else (line noise). Further: its counter is not ours.
+            self._expect_resend_ok(now)
+            resync_pending = self._resync_to is not None or None in self._inflight
+            if n > self._n + 1 and not resync_pending:
+                self._resync(n)
+            return
         if n not in self._history:
-            if n > self._n:
-                return  # asks for a line we never sent: nothing to repeat, keep going
             self.error = f"printer asked to resend line {n}, which is no longer kept"
             if self.job.state in ("printing", "paused"):
                 self._finish_job("error", self.error)
             return
-        while self._inflight and self._inflight[-1] >= n:
+        while self._inflight and (k := self._inflight[-1]) is not None and k >= n:
             self._inflight.pop()
         self._resend_from = n if self._resend_from is None else min(n, self._resend_from)
+        self._expect_resend_ok(now)
+
+    def _expect_resend_ok(self, now: float) -> None:
+        """The ok after a rejection returns the credit of the rejected line and acks nothing."""
         if self.ok_after_resend is False:
             self._credits = min(self.window, self._credits + 1)
         else:
             self._resend_wait_ok_since = now
 
+    def _resync(self, expected: int) -> None:
+        """Set the firmware's counter to the line before the first unacknowledged one with a
+        numbered M110 and resend from there (every line in flight was rejected)."""
+        first = next((k for k in self._inflight if k is not None), self._n + 1)
+        if self._resend_from is not None:
+            first = min(first, self._resend_from)
+        self._resyncs += 1
+        if self._resyncs > MAX_RESYNCS:
+            self.error = (
+                f"printer rejects line {first} ({self._fw_error or f'Resend: {expected}'}), "
+                f"still after {MAX_RESYNCS} resynchronisations with M110"
+            )
+            self._resend_from = None
+            self._inflight.clear()
+            if self.job.state in ("printing", "paused"):
+                self._finish_job("error", f"{self.error}; {self.job.acked} lines acknowledged")
+            return
+        self._inflight.clear()
+        self._resend_from = first if first <= self._n else None
+        self._resync_to = first - 1
+        self._log(
+            "#",
+            f"printer expects line {expected} but line {self._n} was the last sent: "
+            f"resynchronising with M110 N{first - 1}, then resending from line {first}",
+        )
+
     def _on_reset(self) -> None:
         self.error = "the printer reset (it printed 'start')"
         self._inflight.clear()
         self._resend_from = None
+        self._resync_to = None
         self._urgent.clear()
         if self.job.state in ("printing", "paused"):
             self._finish_job(
@@ -486,11 +574,17 @@ class MarlinHost:
             and self._job_iter is None
             and not any(self._history[n].job for n in self._inflight if n in self._history)
             and self._resend_from is None
+            and self._resync_to is None
+            and None not in self._inflight
         ):
             self._finish_job("done", f"{self.job.acked} lines acknowledged")
 
     def _next_command(self) -> tuple[int | None, str] | None:
-        """Pick what to send next; caller holds the lock and has a credit."""
+        """Pick what to send next (line number, command; None: a complete numbered M110);
+        caller holds the lock and has a credit."""
+        if self._resync_to is not None:
+            k, self._resync_to = self._resync_to, None
+            return None, P.numbered_line(k, f"M110 N{k}")
         if self._resend_from is not None:
             n = self._resend_from
             self._resend_from = n + 1 if n + 1 <= self._n else None
@@ -536,7 +630,7 @@ class MarlinHost:
                 self._inflight.append(n)
                 if len(self._inflight) == 1:
                     self._last_progress = now
-                text = P.numbered_line(n, cmd) if self.numbered else cmd
+                text = P.numbered_line(n, cmd) if self.numbered and n is not None else cmd
             self._raw_write(text)
 
     def _schedule_poll(self, now: float) -> None:
@@ -571,9 +665,8 @@ class MarlinHost:
         self._acknowledge(self._history.get(lost))
         self._credits = min(self.window, self._credits + 1)
         self._last_progress = now
-        self._log(
-            "#", f"timeout: no ok for line {lost} within {self.timeout_s:g} s; sending M105 nudge"
-        )
+        what = "the resynchronising M110" if lost is None else f"line {lost}"
+        self._log("#", f"timeout: no ok for {what} within {self.timeout_s:g} s; sending M105 nudge")
         self._urgent.appendleft(("M105", None))
         self._maybe_job_done()
 
@@ -588,6 +681,8 @@ def _job_command(line: str) -> str:
 def open_serial(port: str, baud: int, *, dtr: bool | None = None):
     """Open a serial port for the host (read timeout 0.1 s so the reader thread can stop).
 
+    The port is locked (``exclusive``, an advisory ``flock`` on POSIX): a second logger on a
+    busy port is refused instead of taking the printer over mid-print.
     ``dtr=False`` asks the driver not to raise DTR, which on some systems avoids the
     auto-reset of Arduino-based boards; on Linux the kernel may still pulse it.
     """
@@ -599,11 +694,17 @@ def open_serial(port: str, baud: int, *, dtr: bool | None = None):
         ser.baudrate = baud
         ser.timeout = 0.1
         ser.write_timeout = 5.0
+        ser.exclusive = True
         if dtr is not None:
             ser.dtr = dtr
         ser.open()
         return ser
     except (serial.SerialException, OSError, ValueError) as exc:
+        if "exclusively lock" in str(exc):
+            raise PrinterError(
+                f"{port} is in use by another program (another 'rig log', OctoPrint, a "
+                "slicer); close it first"
+            ) from exc
         raise PrinterError(f"cannot open {port} at {baud} baud: {exc}") from exc
 
 
@@ -617,7 +718,7 @@ def connect(
     handshake_wait_s: float = 2.0,
     **host_kw,
 ) -> MarlinHost:
-    """Open ``port`` (at ``baud``, or trying 250000 then 115200), handshake and read M115.
+    """Open ``port`` (at ``baud``, or trying 250000 then 115200) and handshake (M110, M115).
 
     Opening the port resets most Arduino-Mega based boards (RAMPS, Melzi, Creality 1.1.x):
     never use this on a printer that is printing from SD; use :func:`attach` instead.
@@ -640,10 +741,6 @@ def connect(
             host.close()
             continue
         host.baud = b
-        try:
-            host.identify()
-        except PrinterError as exc:
-            host.event(f"M115 failed: {exc}")
         return host
     raise PrinterError(f"no Marlin printer answering on {port}: " + "; ".join(errors))
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import SlicerEnergyError
+from ..errors import GcodeError, SlicerEnergyError
 from .logger import SessionLogger
 from .marlin import JobState, MarlinHost, _job_command
 from .meters import MeterError, MeterSample
@@ -58,6 +58,24 @@ def first_extrusion_index(commands: list[str]) -> int | None:
     return None
 
 
+def read_gcode_lines(path: str | Path) -> list[str]:
+    """The lines of a G-code file (plain or .gz) read as the ``gcode`` command reads it, so a
+    binary or non-UTF-8 file is refused before anything is sent to a printer."""
+    from ..gcode.parse import _open_text  # NumPy only when a file is printed
+
+    path = Path(path)
+    with _open_text(path) as fh:
+        try:
+            return fh.read().splitlines()
+        except UnicodeDecodeError as exc:
+            raise GcodeError(
+                f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                f"{exc.start} of a decoded block); is this a binary file?"
+            ) from None
+        except (OSError, EOFError) as exc:
+            raise GcodeError(f"{path}: cannot read: {exc}") from None
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -67,16 +85,33 @@ def file_sha256(path: str | Path) -> str:
 
 
 class MeterPoller:
-    """Reads a meter every ``interval_s`` (real seconds) in a thread and logs each sample."""
+    """Reads a meter every ``interval_s`` (real seconds) in a thread and logs each sample.
 
-    def __init__(self, meter, logger: SessionLogger, clock: Callable[[], float], interval_s: float):
+    Health: after ``silent_after_s`` real seconds without a valid reading (since the start or
+    the last good one) the meter counts as silent; the live line warns and serial.log gets one
+    event per silence, so a dead or wrong meter never passes for a 0 kWh session.
+    """
+
+    def __init__(
+        self,
+        meter,
+        logger: SessionLogger,
+        clock: Callable[[], float],
+        interval_s: float,
+        *,
+        silent_after_s: float = 10.0,
+    ) -> None:
         self.meter = meter
         self.logger = logger
         self.clock = clock
         self.interval_s = interval_s
+        self.silent_after_s = silent_after_s
         self.last: MeterSample | None = None
         self.energy_j = 0.0  # running trapezoid integral of the samples (live display)
         self.errors = 0
+        self.readings = 0
+        self._last_good = time.monotonic()  # real time of the start or the last good reading
+        self._silence_logged = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="meter-poll", daemon=True)
 
@@ -95,6 +130,9 @@ class MeterPoller:
                     self.energy_j += 0.5 * (s.power_w + self.last.power_w) * (s.t_s - self.last.t_s)
                 self.last = s
                 self.logger.power(s)
+                self.readings += 1
+                self._last_good = time.monotonic()
+                self._silence_logged = False
             except MeterError as exc:
                 self._error(str(exc))
             except Exception as exc:  # noqa: BLE001 - never let the logging thread die
@@ -107,6 +145,14 @@ class MeterPoller:
         self.errors += 1
         if self.errors == 1 or self.errors % 60 == 0:
             self.logger.event(f"meter: {msg} (failure {self.errors})")
+        if (silent := self.silent_s()) is not None and not self._silence_logged:
+            self._silence_logged = True
+            self.logger.event(f"meter: no valid reading for {silent:.0f} s")
+
+    def silent_s(self) -> float | None:
+        """Seconds without a valid reading, once that exceeds ``silent_after_s``; else None."""
+        gap = time.monotonic() - self._last_good
+        return gap if gap > self.silent_after_s else None
 
     def stop(self) -> None:
         self._stop.set()
@@ -175,12 +221,25 @@ def run_session(
         host.wait_idle(5.0)  # let the cooldown commands reach the printer
         raise
     finally:
+        meter_health = None
         if poller is not None:
             poller.stop()
+            meter_health = {
+                "readings": poller.readings,
+                "failed_reads": poller.errors,
+                "answered": poller.readings > 0,
+            }
+            if not poller.readings:
+                messages.append(
+                    f"the power meter never answered ({poller.errors} failed reads): "
+                    "no energy was measured"
+                )
+                if status_str == "finished":
+                    status_str = "meter never answered"
         if host.error and host.error not in messages:
             messages.append(host.error)
         host.close()
-        summary = logger.close(status_str)
+        summary = logger.close(status_str, extra={"meter": meter_health} if meter_health else None)
     return SessionResult(logger.folder, host.job, summary, status_str, messages)
 
 
@@ -190,6 +249,8 @@ def status_line(host: MarlinHost, poller: MeterPoller | None, t0: float, now: fl
     h, rem = divmod(int(el), 3600)
     m, s = divmod(rem, 60)
     parts = [f"{h:02d}:{m:02d}:{s:02d}"]
+    if poller is not None and (silent := poller.silent_s()) is not None:
+        parts.append(f"WARNING: no meter reading for {silent:.0f} s")
     if poller is not None and poller.last is not None:
         parts.append(f"{poller.last.power_w:7.1f} W")
         parts.append(f"{poller.energy_j / 3.6e6:.5f} kWh")
