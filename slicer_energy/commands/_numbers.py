@@ -38,6 +38,28 @@ def positive_float(text: str) -> float:
     return v
 
 
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0 (a tail of 0 seconds is fine, a negative one is not)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """A whole number > 0 (baud rates, counts)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number > 0")
+    return v
+
+
 def int_in(lo: int, hi: int) -> Callable[[str], int]:
     """A type accepting a whole number in [lo, hi]."""
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ..errors import SlicerEnergyError
-from ._argtypes import nonneg_float, positive_float, positive_int
+from ._numbers import nonneg_float, positive_float, positive_int
 from ._output import print_json, print_table
 
 LOG_EPILOG = """\
