@@ -52,12 +52,24 @@ LEFTOVER_GRACE_S = 2.0  # what is still stopping gets this long before it counts
 _LEFTOVER_EXIT = pytest.StashKey[int]()
 
 
+def _multiprocessing_helpers() -> set[int]:
+    """multiprocessing's resource tracker and fork server (Dask's worker processes start
+    them): they live as long as the interpreter by design and end with it."""
+    rt = sys.modules.get("multiprocessing.resource_tracker")
+    fs = sys.modules.get("multiprocessing.forkserver")
+    return {
+        getattr(rt and rt._resource_tracker, "_pid", None),
+        getattr(fs and fs._forkserver, "_forkserver_pid", None),
+    }
+
+
 def _running_children(psutil) -> list:
     """This process's live descendants (zombies have exited: they cannot outlive the run)."""
     out = []
+    helpers = _multiprocessing_helpers()
     for p in psutil.Process().children(recursive=True):
         try:
-            if p.status() != psutil.STATUS_ZOMBIE:
+            if p.pid not in helpers and p.status() != psutil.STATUS_ZOMBIE:
                 out.append(p)
         except psutil.NoSuchProcess:
             pass
