@@ -3,6 +3,7 @@ check that nothing a test started (non-daemon thread, child process) outlives th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import sysconfig
@@ -110,9 +111,9 @@ def _leftovers(grace_s: float) -> list[str]:
             p.terminate()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(procs, timeout=2.0, callback=None)
-    for p in _running_children(psutil):
-        p.kill()
+    for p in psutil.wait_procs(procs, timeout=2.0)[1]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
     return lines
 
 

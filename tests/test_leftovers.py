@@ -3,8 +3,10 @@ process behind fails, names it, and still exits (it does not wait for the thread
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -24,8 +26,9 @@ def test_leaks_a_thread():
     threading.Thread(target=stop.wait, args=(120,), name="leaky-worker").start()
 
 
-def test_leaks_a_process():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+def test_leaks_a_process():  # deaf to SIGTERM: the check must kill it
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
     print(f"CHILD {proc.pid}")
 """
 
@@ -54,8 +57,17 @@ def _run(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
     (tmp_path / "test_x.py").write_text(textwrap.dedent(body))
     cmd = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_x.py"]
-    # the leaked thread waits 120 s: a run that waits for it times out here instead
-    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:  # the leaked thread waits 120 s: a run that waits for it times out here instead
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and what it leaked
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_leaked_thread_and_process_fail_the_run_and_are_named(tmp_path):
@@ -66,7 +78,7 @@ def test_leaked_thread_and_process_fail_the_run_and_are_named(tmp_path):
         assert r.returncode == pytest.ExitCode.TESTS_FAILED, r.stdout + r.stderr
         assert "left behind by the tests" in r.stdout
         assert "non-daemon thread 'leaky-worker'" in r.stdout
-        assert f"child process {child}: {sys.executable} -c import time" in r.stdout
+        assert f"child process {child}: {sys.executable} -c import signal, time" in r.stdout
         # the check stopped the child instead of leaving it to outlive the run
         assert not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie"
     finally:
