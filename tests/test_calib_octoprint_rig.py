@@ -11,6 +11,7 @@ Nothing here reads the simulator's truth except the tests, to check the results.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -115,41 +116,51 @@ def record_octoprint_print(
     from octoprint.util import comm
 
     out.mkdir(parents=True, exist_ok=True)
-    restore = _octoprint_singletons(out / "octoprint")
-    octoprint.events.eventManager()
     params = draw_printer(printer_seed)
     clock = SimClock(SCALE)
     log_path = out / "serial.log"
-    handler = SerialLogHandler(str(log_path), backupCount=3, delay=True)
-    handler.setFormatter(logging.Formatter("%(asctime)s - %(message)s"))
-    handler.addFilter(_SimTime(clock))
-    serial_logger = logging.getLogger("SERIAL")
-    old_level, old_prop = serial_logger.level, serial_logger.propagate
-    serial_logger.setLevel(logging.DEBUG)  # what "Log communication to serial.log" does
-    serial_logger.propagate = False
-    serial_logger.addHandler(handler)
-    printer = VirtualPrinter(params, clock, Faults(corrupt_lines={12, 30, 95}, seed=seed)).start()
-    vmeter = VirtualMeter(printer.physics, clock, "pzem", seed=seed)
-    samples: list[tuple[float, float]] = []
-    stop = threading.Event()
-
-    def poll():
-        nxt = clock.now()
-        while not stop.is_set():
-            clock.sleep_until(nxt, stop)
-            if stop.is_set():
-                return
-            s = vmeter.reading()
-            samples.append((EPOCH0 + s.t_s, s.power_w))
-            nxt += meter_interval_s
-
-    poller = threading.Thread(target=poll, name="plug-meter", daemon=True)
     gfile = out / "part.gcode"
     gfile.write_text("\n".join(demo_gcode(layers=layers, size_mm=size_mm)) + "\n")
-    cb = _Callback()
-    mc = comm.MachineCom(printer.path, 115200, cb, PrinterProfileManager())
-    try:
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    # everything started is stopped (in reverse order) however the recording ends
+    with contextlib.ExitStack() as started:
+        started.callback(_octoprint_singletons(out / "octoprint"))
+        octoprint.events.eventManager()
+        handler = SerialLogHandler(str(log_path), backupCount=3, delay=True)
+        handler.setFormatter(logging.Formatter("%(asctime)s - %(message)s"))
+        handler.addFilter(_SimTime(clock))
+        started.callback(handler.close)
+        serial_logger = logging.getLogger("SERIAL")
+        started.callback(setattr, serial_logger, "propagate", serial_logger.propagate)
+        started.callback(serial_logger.setLevel, serial_logger.level)
+        serial_logger.setLevel(logging.DEBUG)  # what "Log communication to serial.log" does
+        serial_logger.propagate = False
+        serial_logger.addHandler(handler)
+        started.callback(serial_logger.removeHandler, handler)
+        faults = Faults(corrupt_lines={12, 30, 95}, seed=seed)
+        printer = VirtualPrinter(params, clock, faults).start()
+        started.callback(printer.stop)
+        vmeter = VirtualMeter(printer.physics, clock, "pzem", seed=seed)  # read directly:
+        started.callback(vmeter.pty.close)  # its serial side is never served
+
+        def poll():
+            nxt = clock.now()
+            while not stop.is_set():
+                clock.sleep_until(nxt, stop)
+                if stop.is_set():
+                    return
+                s = vmeter.reading()
+                samples.append((EPOCH0 + s.t_s, s.power_w))
+                nxt += meter_interval_s
+
+        poller = threading.Thread(target=poll, name="plug-meter", daemon=True)
         poller.start()
+        started.callback(poller.join, 2.0)
+        started.callback(stop.set)
+        cb = _Callback()
+        mc = comm.MachineCom(printer.path, 115200, cb, PrinterProfileManager())
+        started.callback(mc.close, wait=True)
         mc.start()
         deadline = time.monotonic() + 20
         while not mc.isOperational() and time.monotonic() < deadline:
@@ -161,16 +172,6 @@ def record_octoprint_print(
         assert cb.done.wait(120), f"MachineCom state {mc.getStateString()}"
         assert not cb.failed, cb.failed
         clock.sleep_until(clock.now() + tail_s)
-    finally:
-        mc.close(wait=True)
-        stop.set()
-        poller.join(2.0)
-        printer.stop()
-        serial_logger.removeHandler(handler)
-        handler.close()
-        serial_logger.setLevel(old_level)
-        serial_logger.propagate = old_prop
-        restore()
     return Recording(log_path, gfile, samples, params, list(vmeter.true_log))
 
 

@@ -58,7 +58,9 @@ def sliced(tmp_path_factory):
         for name, p in parts.items()
     }
     yield parts, futures
-    pool.shutdown(wait=False, cancel_futures=True)
+    # a slice still running (a test failed, or -k ran a few) ends before the session does:
+    # its PrusaSlicer process must not outlive the run
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check(sliced, name):

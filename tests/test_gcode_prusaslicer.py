@@ -65,31 +65,35 @@ def _make_stl(kind: str, out: Path) -> Path:
 def sliced(tmp_path_factory):
     ref = need_shared("reference", "prusaslicer")
     tmp = tmp_path_factory.mktemp("prusaslicer")
-    out, procs = {}, []
-    for case, src, ini in CASES:  # slice all cases concurrently
+    out, cmds = {}, []
+    for case, src, ini in CASES:  # every input first: a skip must not leave slicers running
         stl = (
             _make_stl(src[4:], tmp / f"{case}.stl")
             if src.startswith("gen:")
             else need_shared("corpus", *src.split("/"))
         )
-        gcode = tmp / f"{case}.gcode"
+        out[case] = gcode = tmp / f"{case}.gcode"
         cmd = [PRUSA, "--export-gcode", str(stl), "--load", str(ref / ini), "--output", str(gcode)]
-        procs.append(
-            (
-                cmd,
-                gcode,
-                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
+        cmds.append((cmd, gcode))
+    procs = []
+    try:
+        for cmd, _gcode in cmds:  # slice all cases concurrently
+            procs.append(
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             )
-        )
-        out[case] = gcode
-    for cmd, gcode, proc in procs:
-        _, err = proc.communicate(timeout=600)
-        if proc.returncode != 0 and shutil.which("xvfb-run"):  # headless fallback
-            r = subprocess.run(
-                ["xvfb-run", "-a", *cmd], capture_output=True, text=True, timeout=600
-            )
-            err = r.stderr
-        assert gcode.exists(), err[-2000:]
+        for (cmd, gcode), proc in zip(cmds, procs, strict=True):
+            _, err = proc.communicate(timeout=600)
+            if proc.returncode != 0 and shutil.which("xvfb-run"):  # headless fallback
+                r = subprocess.run(
+                    ["xvfb-run", "-a", *cmd], capture_output=True, text=True, timeout=600
+                )
+                err = r.stderr
+            assert gcode.exists(), err[-2000:]
+    finally:
+        for proc in procs:  # a failed case does not leave the others slicing
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
     return out
 
 

@@ -82,18 +82,30 @@ def _stop(sim: subprocess.Popen) -> None:
         raise
 
 
-def _simulate(scale: float):
-    proc = subprocess.Popen(
-        [*CLI, "rig", "simulate", "--json", "--scale", str(scale), "--printer-seed", "2"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    info = json.loads(proc.stdout.readline())
-    return proc, info
+@pytest.fixture
+def simulate():
+    """Start ``rig simulate`` at a time scale; teardown stops every one still running, also
+    when the test failed before its own ``_stop``."""
+    procs = []
+
+    def start(scale: float):
+        proc = subprocess.Popen(
+            [*CLI, "rig", "simulate", "--json", "--scale", str(scale), "--printer-seed", "2"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        return proc, json.loads(proc.stdout.readline())
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            _stop(proc)
+        proc.stdout.close()
 
 
-def test_simulate_then_log_a_print(tmp_path):
-    sim, info = _simulate(50.0)
+def test_simulate_then_log_a_print(tmp_path, simulate):
+    sim, info = simulate(50.0)
     assert info["meter_kind"] == "pzem" and info["printer"].startswith("/dev/")
     gfile = tmp_path / "part.gcode"
     gfile.write_text("\n".join(demo_gcode(layers=2)) + "\n")
@@ -137,8 +149,8 @@ def test_simulate_then_log_a_print(tmp_path):
     assert sim.returncode == 0
 
 
-def test_ctrl_c_during_a_print_keeps_the_log(tmp_path):
-    sim, info = _simulate(1.0)  # real time: the print is still heating when we interrupt
+def test_ctrl_c_during_a_print_keeps_the_log(tmp_path, simulate):
+    sim, info = simulate(1.0)  # real time: the print is still heating when we interrupt
     gfile = tmp_path / "part.gcode"
     gfile.write_text("\n".join(demo_gcode(layers=2)) + "\n")
     log = subprocess.Popen(
@@ -181,8 +193,8 @@ def test_ctrl_c_during_a_print_keeps_the_log(tmp_path):
     assert len(read_power(folder)) >= 1
 
 
-def test_log_attach_listens_without_reset(tmp_path):
-    sim, info = _simulate(20.0)
+def test_log_attach_listens_without_reset(tmp_path, simulate):
+    sim, info = simulate(20.0)
     try:
         run = subprocess.run(
             [

@@ -80,8 +80,23 @@ def test_sigkill_keeps_everything_up_to_the_last_flush(tmp_path):
     assert read_meta(folder)["session"]["label"] == "killed"
 
 
-def test_torn_last_line_is_skipped(tmp_path):
-    log = SessionLogger(tmp_path, "torn", name="t")
+@pytest.fixture
+def new_logger(tmp_path):
+    """Make a SessionLogger in tmp_path; teardown closes any the test did not reach closing
+    (each runs a flush thread and holds its files open)."""
+    made = []
+
+    def make(label: str, name: str) -> SessionLogger:
+        made.append(SessionLogger(tmp_path, label, name=name))
+        return made[-1]
+
+    yield make
+    for log in made:
+        log.close(summary=False)  # a no-op for a closed one
+
+
+def test_torn_last_line_is_skipped(new_logger):
+    log = new_logger("torn", "t")
     for i in range(5):
         log.power(MeterSample(t_s=float(i), power_w=10.0))
     log.close(summary=False)
@@ -90,9 +105,9 @@ def test_torn_last_line_is_skipped(tmp_path):
     assert len(read_power(log.folder)) == 5
 
 
-def test_summary_phases_match_hand_integral(tmp_path):
+def test_summary_phases_match_hand_integral(new_logger):
     """Power ramps p = 10·t W over 0..20 s; phases at 0 and 10 s: 500 J and 1500 J exactly."""
-    log = SessionLogger(tmp_path, "ramp", name="r")
+    log = new_logger("ramp", "r")
     log.phase("heatup", 0.0)
     for i in range(0, 21):
         if i == 10:
@@ -111,10 +126,10 @@ def test_summary_phases_match_hand_integral(tmp_path):
     assert summarize(log.folder)["energy_kwh"] == pytest.approx(s["energy_kwh"])
 
 
-def test_parquet_copy_equals_csv(tmp_path):
+def test_parquet_copy_equals_csv(new_logger):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    log = SessionLogger(tmp_path, "pq", name="p")
+    log = new_logger("pq", "p")
     for i in range(7):
         log.power(MeterSample(t_s=i * 0.5, power_w=3.0 * i, voltage_v=230.1))
         log.temps({"T0": HeaterReading(20.0 + i, 210.0, 127.0), "B": HeaterReading(21.0, 60.0)})

@@ -130,8 +130,9 @@ def test_meter_end_to_end_over_pty_against_virtual_meter(kind):
     clock = SimClock(50.0)
     ph = _physics_at()
     vm = VirtualMeter(ph, clock, kind, seed=1, noise_frac=0.0).start()
-    meter = M.PzemMeter(vm.path) if kind == "pzem" else M.SdmMeter(vm.path, kind=kind)
+    meter = None
     try:
+        meter = M.PzemMeter(vm.path) if kind == "pzem" else M.SdmMeter(vm.path, kind=kind)
         samples = [meter.read(clock.now()) for _ in range(5)]
         ph.advance_to(clock.now())
         # bed heating at full power: P_bed/eta plus electronics, within meter resolution
@@ -141,7 +142,8 @@ def test_meter_end_to_end_over_pty_against_virtual_meter(kind):
         assert samples[-1].voltage_v == pytest.approx(230.0, rel=0.02)
         assert vm.requests >= 5
     finally:
-        meter.close()
+        if meter is not None:
+            meter.close()
         vm.stop()
 
 
@@ -345,11 +347,14 @@ def test_integral_beats_counter_for_short_prints():
 def test_meter_vanishing_is_a_clear_error():
     clock = SimClock(10.0)
     vm = VirtualMeter(_physics_at(), clock, "pzem", seed=1).start()
-    meter = M.PzemMeter(vm.path, timeout_s=0.2)
+    meter = None
     try:
+        meter = M.PzemMeter(vm.path, timeout_s=0.2)
         assert meter.read().voltage_v is not None
         vm.stop()  # the USB adapter is pulled
         with pytest.raises(M.MeterError, match="meter"):
             meter.read()
     finally:
-        meter.close()
+        if meter is not None:
+            meter.close()
+        vm.stop()  # idempotent: stops it when the test failed before pulling it

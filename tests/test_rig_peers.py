@@ -135,6 +135,26 @@ class PtyBridge:
         os.close(self.slave)
 
 
+@pytest.fixture
+def octoprint_pty(octoprint_env):
+    """Make OctoPrint's VirtualPrinter behind a pty; teardown closes both (their threads are
+    not daemons: one left running keeps pytest from exiting), also when the test fails."""
+    bridges = []
+
+    def make(**overrides):
+        vp = _virtual_printer(octoprint_env, **overrides)
+        try:
+            bridges.append(PtyBridge(vp))
+        except BaseException:
+            vp.close()
+            raise
+        return vp, bridges[-1]
+
+    yield make
+    for b in bridges:
+        b.close()
+
+
 def _corpus_program(n_lines=160):
     """Real slicer G-code (PrusaSlicer cube from the corpus) without heat-up waits and homing,
     interleaved with numbered M117 markers so the executed order can be checked."""
@@ -159,13 +179,12 @@ def _corpus_program(n_lines=160):
 # (virtual.py _processBuffer -> AttributeError 'task_done'); that is the peer's shutdown race.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize("broken_resend", [False, True], ids=["ok-after-resend", "no-ok"])
-def test_our_host_on_octoprint_virtual_printer(octoprint_env, broken_resend):
+def test_our_host_on_octoprint_virtual_printer(octoprint_pty, broken_resend):
+    program = _corpus_program()  # skips without ../shared: before anything is started
     errors = ["30:resend", "60:missing_lineno", "90:checksum_mismatch", "120:resend"]
-    vp = _virtual_printer(
-        octoprint_env, simulated_errors=errors, brokenResend=broken_resend, okFormatString="ok"
+    vp, bridge = octoprint_pty(
+        simulated_errors=errors, brokenResend=broken_resend, okFormatString="ok"
     )
-    bridge = PtyBridge(vp)
-    program = _corpus_program()
     host = None
     # let the boot banner ("start" ...) reach the pty before the host opens it; a "start" after
     # the handshake would (rightly) be taken for a reset
@@ -185,7 +204,6 @@ def test_our_host_on_octoprint_virtual_printer(octoprint_env, broken_resend):
     finally:
         if host is not None:
             host.close()
-        bridge.close()
 
 
 # ------------------------------------------------------------------ peers on our printer
