@@ -33,9 +33,13 @@ pytest.importorskip("distributed")
 def client():
     """A real LocalCluster: 2 worker processes, one thread each."""
     c, cluster = make_client("local", workers=2)
-    yield c
-    c.close()
-    cluster.close()
+    try:
+        yield c
+    finally:
+        try:
+            c.close()
+        finally:
+            cluster.close()
 
 
 def _write(path: Path, text: str) -> Path:
