@@ -118,10 +118,10 @@ def test_feedrate_not_positive_is_error_for_klipper(tmp_path, capsys):
 
 def test_truncated_gzip_is_one_line_error(tmp_path, capsys):
     """Before: an EOFError traceback from gzip."""
-    body = (GCODE.format(word="") * 200).encode()
-    full = gzip.compress(body)
+    moves = "".join(f"G1 X{i % 101} Y{i % 97} E{i * 0.013:.3f}\n" for i in range(20_000))
+    full = gzip.compress((GCODE.format(word="") + moves).encode())
     p = tmp_path / "cut.gcode.gz"
-    p.write_bytes(full[: len(full) // 2])
+    p.write_bytes(full[: len(full) * 4 // 5])  # the first 4 KiB still decompress
     rc, _, err = _run(capsys, "gcode", str(p))
     assert rc == 2
     assert err.count("\n") == 1
