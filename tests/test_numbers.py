@@ -74,6 +74,35 @@ def test_non_finite_command_parameter_is_error(text):
         parse_lines(["G1 X1 Y1 F600", text, "G1 X2 Y2"])
 
 
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("G4 P1e300", "P = 1e+300 is out of range"),  # before: time_s 1e300 s
+        ("M104 S1e300", "S = 1e+300 is out of range"),
+        ("M220 S0", "S = 0 would stop the printer"),  # before: time_s Infinity
+        ("M203 X0 Y0", "X = 0 would stop the printer"),  # before: Infinity (marlin)
+        ("M204 S-5", "S = -5 must not be negative"),  # before: sqrt of negative, NaN
+        ("SET_VELOCITY_LIMIT VELOCITY=0", "VELOCITY = 0 would stop"),  # before: Infinity
+        ("G92 E1e300", "G92 beyond"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["marlin", "klipper", "prusa"])
+def test_absurd_command_parameter_is_error_naming_the_line(tmp_path, text, what, mode):
+    p = tmp_path / "c.gcode"
+    p.write_text(GCODE.format(word="").replace("G1 X50 Y50 E4", text + "\nG1 X50 Y50 E4"))
+    with pytest.raises(GcodeError) as ei:
+        analyze_file(p, load_machine("prusa-mk3s"), mode=mode)
+    assert str(ei.value).startswith(f"{p}:9: {what}"), str(ei.value)
+
+
+def test_malformed_prusaslicer_config_block_is_error(tmp_path):
+    """Before: ValueError traceback from float() on the footer of a PrusaSlicer file."""
+    p = _write(tmp_path, "")
+    p.write_text(p.read_text() + "; machine_max_feedrate_x = fast\n")
+    with pytest.raises(GcodeError, match=r"p\.gcode: PrusaSlicer config block: machine_max_fe"):
+        analyze_file(p, load_machine("prusa-mk3s"), mode="prusa")
+
+
 def test_huge_arc_refused_not_planned_chord_by_chord():
     """Before: 'G2 ... I900000' made 5.7 million 1 mm chords in a Python loop."""
     with pytest.raises(GcodeError, match=r"<lines>:2: arc of .* mm"):

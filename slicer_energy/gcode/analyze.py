@@ -280,7 +280,10 @@ class Timeline:
 def _planner(mode: str, machine: FdmMachine, path: Path, jit: bool = False):
     if mode == "prusa":
         cfg = read_footer_config(path)
-        kin = prusa_kinematics_from_config(cfg) or machine.kinematics
+        try:
+            kin = prusa_kinematics_from_config(cfg) or machine.kinematics
+        except GcodeError as exc:  # the block has no line numbers of its own
+            raise GcodeError(f"{path}: {exc}") from None
         flavor = cfg.get("gcode_flavor", "marlin")
         return PrusaTimeMachine(
             kin, flavor_mm_s=flavor in ("marlin", "marlin2", "smoothie"), jit=jit

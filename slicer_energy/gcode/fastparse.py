@@ -21,6 +21,7 @@ import numpy as np
 from .parse import (
     FLAG_HOME,
     FLAG_WIPE,
+    MAX_ABS_MM,
     Event,
     Moves,
     ParseState,
@@ -237,6 +238,8 @@ def _parse_block(
             _command(st, cmd, params, s, events, None)
             continue
         if cmd == "G92":
+            if not abs(params["E"]) <= MAX_ABS_MM:
+                raise _Fallback  # the line loop names the line
             resets_line.append(li)
             resets_val.append(params["E"])
             events.append(Event(st.n_moves, st.line, cmd, params, s))

@@ -63,6 +63,14 @@ MAX_ABS_MM = 1e6
 # Longest single G2/G3 arc (mm): each millimetre becomes one planned chord.
 MAX_ARC_MM = 1e5
 
+# Largest parameter of a non-move command (°C, %, mm/s, mm/s², s, ms): beyond it a
+# dwell or a heat-up lasts for ever and the timeline overflows.
+MAX_PARAM = 1e7
+# Parameters that set a speed, an acceleration or a speed factor: zero stops the printer
+# for good (Klipper refuses them, 'above=0.'); the motion-limit commands take no negatives.
+_POSITIVE = {"M203": "XYZE", "M220": "S", "SET_VELOCITY_LIMIT": ("VELOCITY",)}
+_NON_NEGATIVE = frozenset({"M201", "M203", "M204", "M205", "M220", "M221", "M566"})
+
 _NUM_WORD = re.compile(r"([A-Za-z])\s*([-+]?(?:\d+\.?\d*|\.\d+))")
 
 
@@ -651,6 +659,8 @@ def _command(st, cmd: str, p: dict[str, float], text: str, events: list[Event], 
         st.inches = False
     elif cmd == "G92":
         scale = 25.4 if st.inches else 1.0
+        if any(abs(p.get(a, 0.0)) > MAX_ABS_MM for a in "XYZE"):
+            raise _err(st, text, f"G92 beyond ±{MAX_ABS_MM:g} mm")
         for i, a in enumerate("XYZE"):
             if a in p and not math.isnan(p[a]):
                 origin[i] = pos[i] - p[a] * scale
@@ -658,6 +668,8 @@ def _command(st, cmd: str, p: dict[str, float], text: str, events: list[Event], 
             origin[:] = pos[:]
         events.append(Event(st.n_moves, st.line, cmd, p, text))
     elif cmd in _EVENT_CMDS or cmd.startswith("T") and cmd[1:].isdigit():
+        if p and cmd != "M73":
+            _check_event(st, cmd, p, text)
         events.append(Event(st.n_moves, st.line, cmd, p, text))
     elif cmd in _IGNORED or cmd.startswith("EXCLUDE_OBJECT"):
         pass
@@ -665,6 +677,23 @@ def _command(st, cmd: str, p: dict[str, float], text: str, events: list[Event], 
         if cmd not in st.unknown:
             st.unknown_first_line[cmd] = st.line
         st.unknown[cmd] = st.unknown.get(cmd, 0) + 1
+
+
+def _check_event(st: ParseState, cmd: str, p: dict[str, float], text: str) -> None:
+    """Refuse parameters no printer can follow (a dwell of 1e300 ms, a speed factor of 0)."""
+    for k, v in p.items():
+        if abs(v) > MAX_PARAM:  # False for NaN: a bare letter or a string argument
+            raise _err(st, text, f"{k} = {v:g} is out of range (at most {MAX_PARAM:g})")
+        if v < 0 and (cmd in _NON_NEGATIVE or cmd == "SET_VELOCITY_LIMIT"):
+            raise _err(st, text, f"{k} = {v:g} must not be negative")
+    for k in _POSITIVE.get(cmd, ()):
+        if p.get(k) == 0:
+            raise _err(st, text, f"{k} = 0 would stop the printer for good; accepted: > 0")
+    ratio = p.get("MINIMUM_CRUISE_RATIO", 0.0)
+    if cmd == "SET_VELOCITY_LIMIT" and not 0 <= ratio < 1:
+        raise _err(st, text, "MINIMUM_CRUISE_RATIO must be in [0, 1)")
+    if p.get("ACCEL_TO_DECEL", 1.0) == 0:
+        raise _err(st, text, "ACCEL_TO_DECEL = 0; accepted: > 0")
 
 
 def _set_feed(st: ParseState, f_mm_min: float, text: str) -> None:
