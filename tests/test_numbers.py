@@ -208,3 +208,17 @@ def test_print_json_refuses_non_finite_and_names_the_key(capsys):
     with pytest.raises(ValueError, match=r"non-finite number at estimate\.time_s"):
         print_json({"file": "nan", "estimate": {"energy": 1.0, "time_s": np.float64("inf")}})
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("max_feedrate_mm_s = [200,", "max_feedrate_mm_s = [0,", "max_feedrate_mm_s[0] = 0"),
+        ("max_accel_mm_s2 = [1000,", "max_accel_mm_s2 = [0,", "max_accel_mm_s2[0] = 0"),
+    ],
+)
+def test_zero_motion_limit_in_profile_is_error(tmp_path, old, new, key):
+    """Before: a zero X feedrate or acceleration limit gave time_s Infinity (found by fuzzing)."""
+    p, _ = _profile_with(tmp_path, old, new)
+    with pytest.raises(ProfileError, match=re.escape(f"{key} is outside the allowed range")):
+        load_machine(str(p))
