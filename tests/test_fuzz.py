@@ -16,6 +16,8 @@ skipped when it is absent; files shipped in the repository always run.
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import os
 import re
@@ -24,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -223,6 +226,7 @@ def _need(path: Path) -> Path:
 # ---- seeds ----
 
 
+@functools.cache  # one seed per run: hypothesis replays draws against the same bytes
 def _gcode_seed() -> bytes:
     """The first 4000 lines of a small corpus print (a few ms to plan)."""
     import gzip
@@ -283,15 +287,23 @@ def _klipper_printer_cfg(data):
     fuzz(data, seeds, argvs)
 
 
+@functools.cache
 def _mesh_seeds() -> dict[str, bytes]:
     seeds = _stl_seeds()
     try:  # a 3MF of the same cube, written by trimesh
         import trimesh
 
         cube = trimesh.load(CORPUS / "stl" / "calibration_cube_nmgrl.stl")
-        seeds["cube.3mf"] = trimesh.exchange.export.export_mesh(cube, None, file_type="3mf")
+        blob = trimesh.exchange.export.export_mesh(cube, None, file_type="3mf")
     except Exception:  # noqa: BLE001 - no 3MF writer: the STL seeds remain
-        pass
+        return seeds
+    # the same bytes on every run (zip entries carry the time of writing)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            dst.writestr(fixed, src.read(info), zipfile.ZIP_DEFLATED)
+    seeds["cube.3mf"] = out.getvalue()
     return seeds
 
 
@@ -369,11 +381,11 @@ def test_fuzz_commands_without_input(tmp_path):
     check(run_cases(cases, tmp_path), {})
 
 
-test_fuzz_gcode_file, test_fuzz_long_gcode_file = _pair(_gcode_file, 3)
-test_fuzz_gcode_profile_toml, test_fuzz_long_gcode_profile_toml = _pair(_gcode_profile_toml, 2)
-test_fuzz_klipper_printer_cfg, test_fuzz_long_klipper_printer_cfg = _pair(_klipper_printer_cfg, 2)
-test_fuzz_mesh_commands, test_fuzz_long_mesh_commands = _pair(_mesh_commands, 3)
-test_fuzz_lca_scenario, test_fuzz_long_lca_scenario = _pair(_lca_scenario, 2)
+test_fuzz_gcode_file, test_fuzz_long_gcode_file = _pair(_gcode_file, 5)
+test_fuzz_gcode_profile_toml, test_fuzz_long_gcode_profile_toml = _pair(_gcode_profile_toml, 4)
+test_fuzz_klipper_printer_cfg, test_fuzz_long_klipper_printer_cfg = _pair(_klipper_printer_cfg, 3)
+test_fuzz_mesh_commands, test_fuzz_long_mesh_commands = _pair(_mesh_commands, 5)
+test_fuzz_lca_scenario, test_fuzz_long_lca_scenario = _pair(_lca_scenario, 3)
 test_fuzz_batch_sweep_and_manifest, test_fuzz_long_batch_sweep_and_manifest = _pair(
     _batch_sweep_and_manifest, 1
 )
