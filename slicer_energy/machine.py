@@ -151,9 +151,10 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
     }
     check_known_keys(where + " [kinematics]", k, kin_keys)
     kw: dict[str, Any] = {}
-    for key in ("max_feedrate_mm_s", "max_accel_mm_s2", "jerk_mm_s"):
+    # a zero feedrate or acceleration limit means no move ever ends (infinite time)
+    for key, lo in (("max_feedrate_mm_s", 0.1), ("max_accel_mm_s2", 1.0), ("jerk_mm_s", 0.0)):
         if key in k:
-            kw[key] = _quad(where, k, key, 0.0, 1e6)
+            kw[key] = _quad(where, k, key, lo, 1e6)
     for key in ("accel_print_mm_s2", "accel_retract_mm_s2", "accel_travel_mm_s2"):
         if key in k:
             kw[key] = check_range(where, f"kinematics.{key}", k[key], 1.0, 1e6)
@@ -176,8 +177,14 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
         if f.startswith("klipper_")
     }
     check_known_keys(where + " [klipper]", kl, kl_keys)
+    may_be_zero = {
+        "minimum_cruise_ratio",
+        "square_corner_velocity_mm_s",
+        "instantaneous_corner_velocity_mm_s",
+    }
     for key, val in kl.items():
-        kw["klipper_" + key] = check_range(where, f"klipper.{key}", val, 0.0, 1e6)
+        lo = 0.0 if key in may_be_zero else 0.1  # Klipper: max_velocity etc. 'above=0.'
+        kw["klipper_" + key] = check_range(where, f"klipper.{key}", val, lo, 1e6)
     kin = Kinematics(**kw)
 
     def heater(name: str) -> HeaterModel:

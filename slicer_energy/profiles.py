@@ -15,6 +15,8 @@ from the plain values by each process module, with bounds checked at load.
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +66,7 @@ def _collapse(
             continue
         dotted = f"{prefix}{key}"
         if isinstance(v, Mapping) and "value" in v:
+            _check_finite(where, dotted, v["value"])
             if "source" not in v and own is None:
                 raise ProfileError(f"{where}: {dotted} has no source")
             sources[dotted] = str(v.get("source", own))
@@ -76,6 +79,8 @@ def _collapse(
             ]
         else:
             numbers = v if isinstance(v, list) else [v]
+            for x in numbers:
+                _check_finite(where, dotted, x)
             if any(_is_number(x) for x in numbers):
                 if own is None:
                     raise ProfileError(
@@ -85,6 +90,26 @@ def _collapse(
                 sources[dotted] = str(own)
             out[key] = v
     return out
+
+
+def _check_finite(where: str, dotted: str, v: Any) -> None:
+    """TOML allows ``nan`` and ``inf``; no profile value means either (they turn energies
+    into NaN and times into 0 s downstream), so refuse them naming file, line and key."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ProfileError(
+            f"{where}{_line_of(where, dotted)}: {dotted} = {v} is not a finite number"
+        )
+
+
+def _line_of(path: str, dotted: str) -> str:
+    """':N' for the first line that sets the key's last part to a non-finite value."""
+    leaf = re.escape(dotted.rsplit(".", 1)[-1].split("[")[0])
+    pat = re.compile(rf"(^|[{{,\s]){leaf}\s*=.*(nan|inf)", re.IGNORECASE)
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return next((f":{n}" for n, ln in enumerate(lines, 1) if pat.search(ln)), "")
 
 
 def load_sourced_toml(path: str | Path) -> SourcedProfile:
@@ -124,8 +149,8 @@ def check_range(
     where: str, key: str, value: float, lo: float | None = None, hi: float | None = None
 ) -> float:
     """Bounds check at load time: error names the file/key, the value and the allowed range."""
-    if not _is_number(value):
-        raise ProfileError(f"{where}: {key} must be a number, got {value!r}")
+    if not _is_number(value) or not math.isfinite(value):
+        raise ProfileError(f"{where}: {key} must be a finite number, got {value!r}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
         raise ProfileError(f"{where}: {key} = {value} is outside the allowed range {rng}")

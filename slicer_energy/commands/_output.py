@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, sort_keys=False, default=float)
-    sys.stdout.write("\n")
+    """Strict JSON on stdout: NaN and Infinity are not JSON, and a consumer that reads
+    them gets garbage or fails. Inputs are validated where they are read, so a
+    non-finite number here is a bug: raise, naming its key, and print nothing."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, default=float, allow_nan=False)
+    except ValueError:
+        raise ValueError(
+            f"bug: non-finite number at {_non_finite_key(obj) or '?'} in the JSON output"
+        ) from None
+    sys.stdout.write(text + "\n")
+
+
+def _non_finite_key(obj: Any, path: str = "") -> str | None:
+    """Dotted path of the first NaN/Infinity in nested dicts and lists."""
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    elif isinstance(obj, str):
+        return None
+    else:
+        try:
+            return None if math.isfinite(float(obj)) else path or "(top level)"
+        except (TypeError, ValueError):
+            return None
+    for k, v in items:
+        found = _non_finite_key(v, f"{path}.{k}" if path else str(k))
+        if found:
+            return found
+    return None
 
 
 def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 from ..errors import GcodeError
@@ -79,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         _write_csv(Path(args.timeline), res)
     if args.plot:
         _plot(Path(args.plot), res)
+    for w in res.warnings:  # on stderr, so that --json stays parseable
+        print(f"slicer-energy: warning: {w}", file=sys.stderr)
     if args.json:
         d = {
             "file": res.path,
@@ -131,8 +134,6 @@ def run(args: argparse.Namespace) -> int:
         [(k, f"{v / J_PER_KWH * 1000:.1f}") for k, v in res.energy_by_component_j.items()],
         header=("component", "Wh"),
     )
-    for w in res.warnings:
-        print(f"warning: {w}")
     return 0
 
 

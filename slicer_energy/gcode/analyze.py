@@ -280,7 +280,10 @@ class Timeline:
 def _planner(mode: str, machine: FdmMachine, path: Path, jit: bool = False):
     if mode == "prusa":
         cfg = read_footer_config(path)
-        kin = prusa_kinematics_from_config(cfg) or machine.kinematics
+        try:
+            kin = prusa_kinematics_from_config(cfg) or machine.kinematics
+        except GcodeError as exc:  # the block has no line numbers of its own
+            raise GcodeError(f"{path}: {exc}") from None
         flavor = cfg.get("gcode_flavor", "marlin")
         return PrusaTimeMachine(
             kin, flavor_mm_s=flavor in ("marlin", "marlin2", "smoothie"), jit=jit
@@ -389,6 +392,11 @@ def analyze_file(
         st = state
         if planner is None:
             planner = _planner(mode, machine, path, jit)
+        if st.bad_feeds and mode == "klipper":
+            raise GcodeError(
+                f"{path}:{st.bad_feed_line}: F{st.bad_feed_value:g}: Klipper stops the print "
+                "here ('Invalid speed'); a feedrate must be > 0"
+            )
         n_moves += len(chunk.moves)
         if keep_rows:
             events_all.extend(chunk.events)
@@ -421,6 +429,12 @@ def analyze_file(
     print_time = float(sum(by_feature.values()))
     phases = {k: v for k, v in tl.phase.items() if v}
     warnings = list(st.warnings)
+    if st.bad_feeds:  # Marlin's get_destination_from_command: 'if (F > 0) feedrate = F'
+        more = f" and {st.bad_feeds - 1} more F <= 0" if st.bad_feeds > 1 else ""
+        warnings.append(
+            f"{path}:{st.bad_feed_line}: F{st.bad_feed_value:g}{more} ignored: the feedrate "
+            "is kept, as Marlin does (Klipper would stop the print)"
+        )
     for cmd, cnt in sorted(st.unknown.items()):
         warnings.append(
             f"{path}:{st.unknown_first_line[cmd]}: unknown command {cmd} "

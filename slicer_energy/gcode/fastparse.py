@@ -21,6 +21,7 @@ import numpy as np
 from .parse import (
     FLAG_HOME,
     FLAG_WIPE,
+    MAX_ABS_MM,
     Event,
     Moves,
     ParseState,
@@ -237,6 +238,8 @@ def _parse_block(
             _command(st, cmd, params, s, events, None)
             continue
         if cmd == "G92":
+            if not abs(params["E"]) <= MAX_ABS_MM:
+                raise _Fallback  # the line loop names the line
             resets_line.append(li)
             resets_val.append(params["E"])
             events.append(Event(st.n_moves, st.line, cmd, params, s))
@@ -273,6 +276,10 @@ def _parse_block(
     pos, origin = st.pos, st.origin
     xyz = [origin[i] + _ffill(cols[i], pos[i] - origin[i]) for i in range(3)]
     f_raw = cols[4] / 60.0
+    bad_f = f_raw <= 0  # Marlin ignores F <= 0; NaN here means 'no F word'
+    if bad_f.any():
+        _bad_feeds(st, row_line[bad_f] + line0 + 1, cols[4][bad_f])
+        f_raw[bad_f] = np.nan
     f = _ffill(f_raw, st.f_mm_s)
     e_col = cols[3]
     e_col[flags == FLAG_HOME] = np.nan
@@ -444,6 +451,13 @@ def _scan_numpy(a: np.ndarray):
     mv_cols = np.full((5, len(mv_lines)), np.nan)
     mv_cols[_LUT[letters], tok_line] = vals
     return starts, ends, mv_lines, slow_lines, head_lines, mv_cols
+
+
+def _bad_feeds(st: ParseState, lines: np.ndarray, values: np.ndarray) -> None:
+    """Count F words <= 0 as the line loop does (parse._bad_feed)."""
+    if not st.bad_feeds:
+        st.bad_feed_line, st.bad_feed_value = int(lines[0]), float(values[0])
+    st.bad_feeds += len(lines)
 
 
 def _mode_changes(st: ParseState, cmd: str) -> bool:

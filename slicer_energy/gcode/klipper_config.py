@@ -11,12 +11,17 @@ file, section and option, like Klipper's ConfigWrapper.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ProfileError
 from ..machine import FdmMachine, Filament
+
+# No Klipper limit (mm/s, mm/s², mm) is anywhere near this; beyond it squared speeds
+# lose precision and the planner's times collapse to 0 s.
+_MAX_OPTION = 1e7
 
 # Klipper commands that probe the bed (klippy/extras: bed_mesh, probe, z_tilt, quad_gantry_level,
 # screws_tilt_adjust). Klipper has no native G29/G80: on a Klipper printer they run whatever the
@@ -118,17 +123,36 @@ def _getfloat(path, sections, sec, opt, default, minval=None, maxval=None, above
     raw = sections.get(sec, {}).get(opt)
     if raw is None:
         return default
+    where = f"{_line_of(path, sec, opt)}: [{sec}] {opt} = {raw}"
     try:
         v = float(raw)
     except ValueError:
-        raise ProfileError(f"{path}: [{sec}] {opt} = {raw!r} is not a number") from None
+        raise ProfileError(f"{where} is not a number") from None
+    if not math.isfinite(v) or abs(v) > _MAX_OPTION:  # Python's float() takes 'nan', 'inf'
+        raise ProfileError(f"{where}: accepted: a finite number up to {_MAX_OPTION:g}")
     if minval is not None and v < minval:
-        raise ProfileError(f"{path}: [{sec}] {opt} = {v} must be >= {minval}")
+        raise ProfileError(f"{where} must be >= {minval}")
     if maxval is not None and v > maxval:
-        raise ProfileError(f"{path}: [{sec}] {opt} = {v} must be <= {maxval}")
+        raise ProfileError(f"{where} must be <= {maxval}")
     if above is not None and v <= above:
-        raise ProfileError(f"{path}: [{sec}] {opt} = {v} must be above {above}")
+        raise ProfileError(f"{where} must be above {above}")
     return v
+
+
+def _line_of(path: Path, sec: str, opt: str) -> str:
+    """'path:N' for the line that sets ``opt`` in ``[sec]`` (error messages only)."""
+    cur = None
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return str(path)
+    for n, raw in enumerate(lines, 1):
+        m = re.match(r"^\[([^\]]+)\]", raw)
+        if m:
+            cur = m.group(1).strip().lower()
+        elif cur == sec and re.match(rf"^{re.escape(opt)}\s*[:=]", raw, re.IGNORECASE):
+            return f"{path}:{n}"
+    return str(path)
 
 
 def machine_from_klipper_config(path: str | Path, base: FdmMachine) -> FdmMachine:

@@ -9,10 +9,12 @@ rules and line citations are in ``shared/reference/time-estimators.md``.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
+from ..errors import GcodeError
 from ..machine import Kinematics
-from .parse import Event
+from .parse import MAX_PARAM, Event
 
 LIMIT_CMDS = frozenset(
     {"M201", "M203", "M204", "M205", "M220", "M221", "M566", "SET_VELOCITY_LIMIT"}
@@ -204,7 +206,16 @@ def prusa_kinematics_from_config(cfg: dict[str, str]) -> Kinematics | None:
         v = cfg.get(key)
         if v is None or v == "":
             return default
-        return float(v.split(",")[0])
+        try:
+            x = float(v.split(",")[0])
+        except ValueError:
+            x = math.nan
+        if not 0 <= x <= MAX_PARAM:
+            raise GcodeError(
+                f"PrusaSlicer config block: {key} = {v!r}; accepted: a number from 0 to "
+                f"{MAX_PARAM:g}"
+            )
+        return x
 
     acc_e = first("machine_max_acceleration_extruding", 0.0) or 1500.0
     acc_r = first("machine_max_acceleration_retracting", 0.0) or 1500.0

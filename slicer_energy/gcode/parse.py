@@ -19,6 +19,7 @@ import gzip
 import io
 import math
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,21 @@ _EVENT_CMDS = frozenset(
     "M220 M221 M400 M566 M600 M702 M73 BED_MESH_CALIBRATE SET_VELOCITY_LIMIT "
     "TEMPERATURE_WAIT SET_HEATER_TEMPERATURE SET_FAN_SPEED M190.1 G28".split()
 )
+
+# Largest coordinate, extrusion step, arc radius or offset accepted (mm). No printer
+# moves a kilometre; beyond it squared distances lose their precision or overflow, and
+# the planners return 0 s or infinity instead of an error.
+MAX_ABS_MM = 1e6
+# Longest single G2/G3 arc (mm): each millimetre becomes one planned chord.
+MAX_ARC_MM = 1e5
+
+# Largest parameter of a non-move command (°C, %, mm/s, mm/s², s, ms): beyond it a
+# dwell or a heat-up lasts for ever and the timeline overflows.
+MAX_PARAM = 1e7
+# Parameters that set a speed, an acceleration or a speed factor: zero stops the printer
+# for good (Klipper refuses them, 'above=0.'); the motion-limit commands take no negatives.
+_POSITIVE = {"M203": "XYZE", "M220": "S", "SET_VELOCITY_LIMIT": ("VELOCITY",)}
+_NON_NEGATIVE = frozenset({"M201", "M203", "M204", "M205", "M220", "M221", "M566"})
 
 _NUM_WORD = re.compile(r"([A-Za-z])\s*([-+]?(?:\d+\.?\d*|\.\d+))")
 
@@ -139,6 +155,10 @@ class ParseState:
     warnings: list[str] = field(default_factory=list)
     slicer_comments: dict[str, str] = field(default_factory=dict)  # footer key = value
     producer: str = ""
+    # F words <= 0: Marlin ignores them (keeps the feedrate), Klipper stops the print
+    bad_feeds: int = 0
+    bad_feed_line: int = 0  # the first one
+    bad_feed_value: float = 0.0
 
     def feature_id(self, name: str) -> int:
         i = self.feature_ids.get(name)
@@ -191,7 +211,7 @@ def _open_text(path: Path) -> io.TextIOBase:
         head = raw.read(4096)
     except FileNotFoundError:
         raise GcodeError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise GcodeError(f"{path}: cannot read: {exc}") from None
     if head.startswith(b"GCDE"):
         raw.close()
@@ -245,12 +265,58 @@ def _words(state: ParseState, body: str, strict: bool = False) -> tuple[str, dic
             params[k] = math.nan  # bare letter: 'G28 X'
             continue
         try:
-            params[k] = float(v)
+            x = float(v)
         except ValueError:
-            if strict or cmd in _STRICT:
-                raise _err(state, body, f"malformed number {w!r}") from None
-            params[k] = math.nan  # string argument of a command we do not interpret
+            x = math.nan
+        else:
+            if math.isfinite(x):
+                params[k] = x
+                continue
+            if strict or cmd in _STRICT:  # 'inf', 'nan', '1e999'
+                raise _err(state, body, f"{k} is not a finite number ({w!r})") from None
+        if strict or cmd in _STRICT:
+            raise _err(state, body, f"malformed number {w!r}") from None
+        params[k] = math.nan  # string argument of a command we do not interpret
     return cmd, params
+
+
+def _bad_feed(st: ParseState, f_mm_min: float, text: str) -> None:
+    """An F word that is not > 0: keep the feedrate (Marlin) and count it; NaN is an error."""
+    if math.isnan(f_mm_min):
+        raise _err(st, text, "F is not a number")
+    if not st.bad_feeds:
+        st.bad_feed_line, st.bad_feed_value = st.line, f_mm_min
+    st.bad_feeds += 1
+
+
+def check_moves(mv: Moves, st: ParseState) -> None:
+    """Refuse non-finite or absurd move values, vectorised over a chunk.
+
+    The per-line parsers take whatever ``float()`` returns ('inf', 'nan', '1e308');
+    checking the chunk's columns afterwards costs a few array passes instead of a test
+    per word on the hot path. The error names the first offending line and word.
+    """
+    if not len(mv):
+        return
+    cols = (("X", mv.x), ("Y", mv.y), ("Z", mv.z), ("E", mv.de))
+    if all(np.abs(a).max() <= MAX_ABS_MM for _, a in cols) and np.isfinite(mv.f).all():
+        return  # NaN fails '<=', so this is the whole test on good input
+    first = None
+    for key, a in (*cols, ("F", mv.f)):
+        bad = ~np.isfinite(a) if key == "F" else ~(np.abs(a) <= MAX_ABS_MM)
+        if bad.any():
+            i = int(np.argmax(bad))
+            if first is None or i < first[0]:
+                first = (i, key, float(a[i]))
+    i, key, val = first
+    if key == "F":
+        what, accepted = f"feedrate {val * 60:g} mm/min", "a finite number"
+    else:
+        what = f"{'extrusion step' if key == 'E' else 'position'} {val:g} mm"
+        accepted = f"a finite number within ±{MAX_ABS_MM:g} mm"
+    raise GcodeError(
+        f"{st.path}:{int(mv.line[i])}: {key} word out of range: {what}; accepted: {accepted}"
+    )
 
 
 def _is_number(s: str) -> bool:
@@ -308,7 +374,10 @@ def _iter_bytes(fh, st: ParseState, chunk_lines: int, fast: bool, jit: bool = Fa
     carry = b""
     block_bytes = 1 << 20  # 1 MiB: NumPy temporaries stay small and cache-friendly
     while True:
-        data = fh.read(block_bytes)
+        try:
+            data = fh.read(block_bytes)
+        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt .gz
+            raise GcodeError(f"{st.path}: cannot read after line {st.line}: {exc}") from None
         eof = not data
         buf = carry + data
         if eof:
@@ -325,6 +394,7 @@ def _iter_bytes(fh, st: ParseState, chunk_lines: int, fast: bool, jit: bool = Fa
             moves = parse_block(piece, st, events, jit) if fast else None
             if moves is None:
                 moves, events = _parse_piece_slow(piece, st)
+            check_moves(moves, st)
             yield Chunk(moves, start, events), st
         if eof:
             break
@@ -375,6 +445,7 @@ def parse_lines(lines: list[str], path: str = "<lines>") -> tuple[Moves, list[Ev
     text = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
     parts, events = [], []
     for chunk in _iter_lines(io.StringIO(text), st, 1 << 30):
+        check_moves(chunk[0].moves, st)
         parts.append(chunk[0].moves)
         events.extend(chunk[0].events)
     return Moves.concat(parts), events, st
@@ -440,7 +511,11 @@ def _iter_lines(fh, st: ParseState, chunk_lines: int) -> Iterator[tuple[Chunk, P
                     elif c == "E":
                         e = float(w[1:])
                     elif c == "F":
-                        st.f_mm_s = float(w[1:]) / 60.0
+                        f = float(w[1:])
+                        if f > 0:
+                            st.f_mm_s = f / 60.0
+                        else:
+                            _bad_feed(st, f, raw)
                     else:
                         raise ValueError
             except (ValueError, IndexError):
@@ -452,7 +527,7 @@ def _iter_lines(fh, st: ParseState, chunk_lines: int) -> Iterator[tuple[Chunk, P
                 cmd, params = _words(st, raw[:sc] if sc >= 0 else raw, strict=True)
                 x, y, z, e = params.get("X"), params.get("Y"), params.get("Z"), params.get("E")
                 if "F" in params:
-                    st.f_mm_s = params["F"] / 60.0
+                    _set_feed(st, params["F"], raw)
                 if any(v is not None and math.isnan(v) for v in (x, y, z, e)):
                     raise _err(st, raw, "axis word without a number") from None
             if st.inches:
@@ -542,6 +617,8 @@ def _comment(st: ParseState, c: str, events: list[Event]) -> None:
             secs = float(c.split()[1])
         except (IndexError, ValueError):
             raise _err(st, c, "ESTIMATOR_ADD_TIME needs seconds") from None
+        if not 0 <= secs < 1e7:
+            raise _err(st, c, "ESTIMATOR_ADD_TIME needs seconds between 0 and 1e7")
         events.append(Event(st.n_moves, st.line, "ESTIMATOR_ADD_TIME", {"S": secs}))
     elif c.startswith("TIME:") and c[5:].strip().replace(".", "", 1).isdigit():
         st.slicer_comments.setdefault("cura_time_s", c[5:].strip())  # Cura ;TIME:6142
@@ -582,6 +659,8 @@ def _command(st, cmd: str, p: dict[str, float], text: str, events: list[Event], 
         st.inches = False
     elif cmd == "G92":
         scale = 25.4 if st.inches else 1.0
+        if any(abs(p.get(a, 0.0)) > MAX_ABS_MM for a in "XYZE"):
+            raise _err(st, text, f"G92 beyond ±{MAX_ABS_MM:g} mm")
         for i, a in enumerate("XYZE"):
             if a in p and not math.isnan(p[a]):
                 origin[i] = pos[i] - p[a] * scale
@@ -589,6 +668,8 @@ def _command(st, cmd: str, p: dict[str, float], text: str, events: list[Event], 
             origin[:] = pos[:]
         events.append(Event(st.n_moves, st.line, cmd, p, text))
     elif cmd in _EVENT_CMDS or cmd.startswith("T") and cmd[1:].isdigit():
+        if p and cmd != "M73":
+            _check_event(st, cmd, p, text)
         events.append(Event(st.n_moves, st.line, cmd, p, text))
     elif cmd in _IGNORED or cmd.startswith("EXCLUDE_OBJECT"):
         pass
@@ -598,13 +679,37 @@ def _command(st, cmd: str, p: dict[str, float], text: str, events: list[Event], 
         st.unknown[cmd] = st.unknown.get(cmd, 0) + 1
 
 
+def _check_event(st: ParseState, cmd: str, p: dict[str, float], text: str) -> None:
+    """Refuse parameters no printer can follow (a dwell of 1e300 ms, a speed factor of 0)."""
+    for k, v in p.items():
+        if abs(v) > MAX_PARAM:  # False for NaN: a bare letter or a string argument
+            raise _err(st, text, f"{k} = {v:g} is out of range (at most {MAX_PARAM:g})")
+        if v < 0 and (cmd in _NON_NEGATIVE or cmd == "SET_VELOCITY_LIMIT"):
+            raise _err(st, text, f"{k} = {v:g} must not be negative")
+    for k in _POSITIVE.get(cmd, ()):
+        if p.get(k) == 0:
+            raise _err(st, text, f"{k} = 0 would stop the printer for good; accepted: > 0")
+    ratio = p.get("MINIMUM_CRUISE_RATIO", 0.0)
+    if cmd == "SET_VELOCITY_LIMIT" and not 0 <= ratio < 1:
+        raise _err(st, text, "MINIMUM_CRUISE_RATIO must be in [0, 1)")
+    if p.get("ACCEL_TO_DECEL", 1.0) == 0:
+        raise _err(st, text, "ACCEL_TO_DECEL = 0; accepted: > 0")
+
+
+def _set_feed(st: ParseState, f_mm_min: float, text: str) -> None:
+    if f_mm_min > 0:
+        st.f_mm_s = f_mm_min / 60.0
+    else:
+        _bad_feed(st, f_mm_min, text)
+
+
 def _slow_move(st: ParseState, p: dict[str, float], add_move) -> None:
     pos, origin = st.pos, st.origin
     if any(math.isnan(p.get(a, 0.0)) for a in "XYZEF"):
         raise GcodeError(f"{st.path}:{st.line}: axis word without a number")
     sc = 25.4 if st.inches else 1.0
     if "F" in p:
-        st.f_mm_s = p["F"] * sc / 60.0
+        _set_feed(st, p["F"] * sc, "G1")
     new = list(pos[:3])
     for i, a in enumerate("XYZ"):
         if a in p:
@@ -622,7 +727,9 @@ def _arc(st: ParseState, cmd: str, p: dict[str, float], text: str, add_move) -> 
     pos, origin = st.pos, st.origin
     sc = 25.4 if st.inches else 1.0
     if "F" in p:
-        st.f_mm_s = p["F"] * sc / 60.0
+        _set_feed(st, p["F"] * sc, text)
+    if any(abs(p.get(k, 0.0)) > MAX_ABS_MM for k in "IJR"):
+        raise _err(st, text, f"arc centre or radius beyond ±{MAX_ABS_MM:g} mm")
     x0, y0, z0 = pos[0], pos[1], pos[2]
     tgt = [x0, y0, z0]
     for i, a in enumerate("XYZ"):
@@ -654,6 +761,8 @@ def _arc(st: ParseState, cmd: str, p: dict[str, float], text: str, add_move) -> 
     elif sweep <= 0:
         sweep += 2 * math.pi
     length = abs(sweep) * r0
+    if not length <= MAX_ARC_MM:
+        raise _err(st, text, f"arc of {length:g} mm (at most {MAX_ARC_MM:g} mm accepted)")
     n = max(1, int(length))  # ~1 mm chords
     for k in range(1, n + 1):
         t = k / n
@@ -687,7 +796,7 @@ def read_footer_config(path: str | Path, tail_bytes: int = 256 * 1024) -> dict[s
                 size = fh.tell()
                 fh.seek(max(0, size - tail_bytes))
                 tail = fh.read()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise GcodeError(f"{path}: cannot read: {exc}") from None
     out: dict[str, str] = {}
     for ln in tail.decode("utf-8", "replace").splitlines():
