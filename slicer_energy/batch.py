@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import signal
@@ -114,10 +115,14 @@ def read_manifest(path: str | os.PathLike) -> list[PartSpec]:
     """
     mpath = Path(path)
     try:
-        fh = open(mpath, newline="", encoding="utf-8")
+        text = mpath.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(f"{mpath}: manifest file not found") from None
-    with fh:
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{mpath}: not a UTF-8 text CSV (byte {exc.start}: {exc.reason})"
+        ) from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         cols = [c.strip() for c in reader.fieldnames or []]
         if "path" not in cols:

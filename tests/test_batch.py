@@ -398,3 +398,16 @@ def test_stop_cancels_the_clusters_pending_work(client, tmp_path):
     while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
         assert time.monotonic() < deadline, "jobs left on the scheduler"
         time.sleep(0.05)
+
+
+def test_manifest_that_is_not_utf8_text_is_one_line_error(tmp_path, capsys):
+    """Found by the fuzz suite: a manifest starting with byte 0x80 gave a UnicodeDecodeError
+    traceback."""
+    m = tmp_path / "m.csv"
+    m.write_bytes(b"\x80path\ncube.stl\n")
+    with pytest.raises(SettingsError, match=r"m\.csv: not a UTF-8 text CSV"):
+        read_manifest(m)
+    rc = main(["batch", "--manifest", str(m), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "UTF-8" in err[0]
+    assert not (tmp_path / "o").exists()

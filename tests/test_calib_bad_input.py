@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from slicer_energy.calib.session import load_session
@@ -103,3 +104,22 @@ def test_cli_prints_one_line_and_exits_2(session, capsys):
 def test_not_a_folder(tmp_path):
     with pytest.raises(CalibrationError, match="not a session folder"):
         load_session(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("name", ["temps.csv", "power.csv"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_time_is_a_damaged_row_not_a_fit_crash(session, tmp_path, capsys, name, value):
+    """Found by the fuzz suite: ``nan`` as the first ``t_s`` of temps.csv reached
+    ``least_squares`` ("Residuals are not finite" traceback). A non-finite number is a damaged
+    row like an unreadable one: skipped and counted, and the fit runs on the rest."""
+    p = session / name
+    lines = p.read_text().splitlines()
+    head, first = lines[0], lines[1].split(",")
+    first[0] = value
+    p.write_text("\n".join([head, ",".join(first), *lines[2:]]) + "\n")
+    s = load_session(session)
+    assert all(np.isfinite(s.power_t_s)) and all(np.isfinite(s.heaters["hotend"].t_s))
+    rc = main(["calibrate", str(session), "--out", str(tmp_path / "c.toml"), "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "Traceback" not in out.err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -152,8 +153,12 @@ def _floats(path: Path, rows: list[dict[str, str]], cols: tuple[str, ...]) -> li
     out, bad, first_bad = [], 0, None
     for i, r in enumerate(rows):
         try:
-            out.append([float(r[c]) for c in cols])
+            vals = [float(r[c]) for c in cols]
         except (TypeError, ValueError, KeyError):
+            vals = [math.nan]
+        if all(map(math.isfinite, vals)):
+            out.append(vals)
+        else:  # unreadable, or nan/inf: a torn or damaged row, skipped and counted
             bad += 1
             first_bad = first_bad or i + 2
     if rows and bad > max(1, MAX_BAD_ROW_FRACTION * len(rows)):
@@ -199,6 +204,9 @@ def read_temps_csv(path: Path, full_scale: float) -> dict[str, HeaterTrace]:
             tgt = float(r["target_c"]) if r["target_c"] not in ("", None) else 0.0
             pwm = float(r["pwm_raw"]) if r["pwm_raw"] not in ("", None) else np.nan
         except (TypeError, ValueError):
+            bad += 1
+            continue
+        if not all(map(math.isfinite, (t, a, tgt))):
             bad += 1
             continue
         by.setdefault(name, []).append([t, a, tgt, pwm])

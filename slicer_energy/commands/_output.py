@@ -22,6 +22,12 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(text + "\n")
 
 
+def known(x: float | None) -> float | None:
+    """A statistic that could not be estimated (NaN, e.g. a standard error from one sample)
+    is ``null`` in JSON, not a number."""
+    return None if x is None or not math.isfinite(x) else x
+
+
 def _non_finite_key(obj: Any, path: str = "") -> str | None:
     """Dotted path of the first NaN/Infinity in nested dicts and lists."""
     if isinstance(obj, dict):

@@ -12,7 +12,7 @@ from ..errors import CalibrationError
 from ..machine import load_machine
 from ..paths import safe_name
 from ._numbers import float_in
-from ._output import print_json, print_table
+from ._output import known, print_json, print_table
 
 EPILOG = """\
 examples:
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 "params": {
                     k: {
                         "value": p.value,
-                        "stderr": p.stderr,
+                        "stderr": known(p.stderr),
                         "identified": p.identified,
                         "prior": p.prior,
                     }
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                     "n_power": fit.n_power,
                     "n_temp": fit.n_temp,
                     "time_scale": ts,
-                    "time_scale_stderr": ts_se,
+                    "time_scale_stderr": known(ts_se),
                     "homing_s": fit.homing_s,
                     "sessions": fit.sessions,
                     "notes": fit.notes,
