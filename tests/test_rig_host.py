@@ -154,6 +154,27 @@ def test_dropped_ok_timeout_nudge_and_recovery(make_printer):
         host.close()
 
 
+def test_dropped_ok_after_heating_wait_times_out_despite_auto_reports(make_printer):
+    """Found by benchmarks/reliability.py: the ``ok`` of ``M109`` lost while M155 auto-reports
+    kept arriving after the wait ended; every report counted as a sign of life, so the host
+    waited for ever (3 of 57 lines acknowledged, 0 timeouts). Only the wait's own reports
+    (``W:``) extend the timeout."""
+    lines = demo_gcode(layers=2)
+    # N0 M110 and N1 M115 (handshake), N2 M155 S1, then the job from N3 on
+    m109 = 3 + next(i for i, c in enumerate(_expected(lines)) if c.startswith("M109"))
+    printer = make_printer(Faults(drop_ok_lines={m109}))
+    host = _connect(printer, timeout_s=0.5)
+    try:
+        assert host.start_temperature_reports(1.0) == "autoreport"
+        job = _print(host, lines, timeout_s=30)
+        assert job.state == "done", job.message
+        assert host.timeouts >= 1
+        assert host._history[m109].cmd.startswith("M109")
+        assert _job_only(printer.received) == _expected(lines)
+    finally:
+        host.close()
+
+
 def test_busy_keepalive_prevents_timeouts(make_printer):
     """G4 S10 lasts 2.5 s real at scale 4; busy every 2 sim-s (0.5 s real) keeps a 1.2 s
     timeout from firing. Without busy lines the same dwell times out."""

@@ -45,6 +45,7 @@ MAX_RESYNCS = 3
 # Commands the firmware may legitimately take long to acknowledge; while one of them is the
 # oldest line in flight, any received line (temperature reports) counts as a sign of life.
 _BLOCKING = ("M109", "M190", "M191", "M116", "M400", "G28", "G29", "G4", "M303", "M600")
+_HEATING_WAITS = ("M109", "M190", "M191", "M116")  # their reports say ``W:`` while waiting
 
 
 class PrinterError(SlicerEnergyError):
@@ -420,7 +421,7 @@ class MarlinHost:
             if temps is not None:
                 self.temps = temps.heaters
                 self.temps_t_s = t
-                if oldest is not None and oldest.cmd.split(" ", 1)[0] in _BLOCKING:
+                if oldest is not None and self._report_shows_progress(oldest.cmd, line):
                     self._last_progress = now
             if P.is_ok(line):
                 self._on_ok(line, now)
@@ -448,6 +449,16 @@ class MarlinHost:
             self._cond.notify_all()
         if temps is not None and self.on_temps is not None:
             self.on_temps(temps.heaters, t)
+
+    @staticmethod
+    def _report_shows_progress(oldest_cmd: str, line: str) -> bool:
+        """Whether a temperature line means the long command in flight is still running. A
+        heating wait's own reports carry ``W:``; auto-reports (M155) go on after the wait
+        ended, so counting them would hide a lost ``ok`` for ever."""
+        word = oldest_cmd.split(" ", 1)[0]
+        if word in _HEATING_WAITS:
+            return P.is_heating_wait_report(line)
+        return word in _BLOCKING
 
     def _parse_info(self, line: str) -> None:
         if (pos := P.parse_position(line)) is not None:

@@ -164,6 +164,16 @@ class TempReport:
         return self.heaters.get(name)
 
 
+_WAIT_MARKER = re.compile(r"(?:^|\s)W:\s*(?:\?|\d+)")
+
+
+def is_heating_wait_report(line: str) -> bool:
+    """A temperature line printed by a running M109/M190 wait: Marlin appends ``W:`` (the
+    residency seconds left, ``?`` before the window is reached; the corpus' Marlin 1.1.9 log
+    shows ``... B@:127 W:?``). Plain M155 auto-reports carry no ``W:``."""
+    return _WAIT_MARKER.search(line) is not None
+
+
 def parse_temperatures(line: str) -> TempReport | None:
     """Parse an M105 answer or an M155 auto-report line; None if the line is not one.
 
