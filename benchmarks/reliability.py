@@ -42,6 +42,7 @@ from pathlib import Path
 
 import psutil
 
+from slicer_energy.errors import SlicerEnergyError
 from slicer_energy.rig import protocol as P
 from slicer_energy.rig.logger import SessionLogger, read_meta, read_serial, read_temps
 from slicer_energy.rig.marlin import MarlinHost, _job_command, connect, open_serial
@@ -189,11 +190,13 @@ def _complete_print(seed: int, out: Path, faults: Faults, layers: int, **host_kw
         if ok
         else (f"{job.state} ({job.message}), once in order: {once}")
     )
-    if not job.finished:
+    # Marlin marks the reports of a heating wait with " W:"; auto-reports (M155) have none
+    last_reports = [t for d, t in tap.lines[-20:] if d == "<" and P.parse_temperatures(t)]
+    if not job.finished and last_reports and not any(" W:" in t for t in last_reports):
         outcome = (
             f"**stuck**: still printing {STUCK_S:.0f} s later, waiting for the `ok` of "
-            f"`{waiting}` (dropped); the M155 temperature auto-reports keep its timeout "
-            "from firing"
+            f"`{waiting}`, which the printer finished (its reports no longer carry `W:`) but "
+            "whose `ok` it dropped; the M155 auto-reports keep the host's timeout from firing"
         )
     return Run(
         outcome,
@@ -667,7 +670,10 @@ def _one(sc: Scenario, seed: int, tmp: Path, quick: bool) -> Run:
     try:
         return sc.run(seed, out, quick)
     except Exception as exc:  # noqa: BLE001 - a failure is an outcome for the table
-        return Run(f"crashed: {type(exc).__name__}: {exc}")
+        msg = re.sub(r"/dev/pts/\d+", "PTY", str(exc))  # the same text for every seed
+        if isinstance(exc, SlicerEnergyError):
+            return Run(f"one-line error `{type(exc).__name__}: {msg}`")
+        return Run(f"crashed: {type(exc).__name__}: {msg}")
 
 
 def _leftovers(fds: int, threads: set[threading.Thread]) -> list[str]:
