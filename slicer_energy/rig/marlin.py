@@ -45,6 +45,7 @@ MAX_RESYNCS = 3
 # Commands the firmware may legitimately take long to acknowledge; while one of them is the
 # oldest line in flight, any received line (temperature reports) counts as a sign of life.
 _BLOCKING = ("M109", "M190", "M191", "M116", "M400", "G28", "G29", "G4", "M303", "M600")
+_MAX_GARBLED_HANDSHAKES = 10  # handshakes the printer asked to resend before giving up
 _HEATING_WAITS = ("M109", "M190", "M191", "M116")  # their reports say ``W:`` while waiting
 
 
@@ -184,13 +185,18 @@ class MarlinHost:
         ``ok``, ``N1 M115``. A plain ``ok`` proves nothing, since a stale one looks the same;
         the handshake is done at the first ``ok`` after the ``FIRMWARE_NAME`` line, which the
         firmware can only send after it processed our M110. ``start`` (boot banner) and a
-        ``Resend`` (our M110 was garbled) end an attempt early; an AVR board that has just been
-        reset by opening the port needs a second or two before it listens. Before each retry
+        ``Resend`` (a line was garbled) end an attempt early; ``tries`` counts the attempts
+        that got no answer or a reboot, while a live printer that asked for a resend is tried
+        again up to ``_MAX_GARBLED_HANDSHAKES`` times (line noise is no reason to give up).
+        An AVR board that has just been reset by opening the port needs a second or two
+        before it listens. Before each retry
         the answers to the previous attempt are let through and dropped, so none of its ``ok``
         can later be taken for the answer to a print line.
         """
-        for attempt in range(tries):
+        attempt = silent = garbled = 0
+        while silent < tries and garbled < _MAX_GARBLED_HANDSHAKES:
             self._drop_stale_input(quiet_s=0.2 if attempt else 0.0, max_s=wait_s)
+            attempt += 1
             self._raw_write(P.numbered_line(0, "M110 N0"))
             m115_sent = False
             answer: list[str] | None = None
@@ -202,8 +208,12 @@ class MarlinHost:
                     time.sleep(0.01)
                     continue
                 line = self._handshake_lines.popleft()
-                if P.is_start(line) or P.parse_resend(line) is not None:
-                    break  # the board (re)booted, or our M110 was garbled: try again
+                if P.parse_resend(line) is not None:
+                    garbled += 1  # a live printer at this baud asks again: not a silent try
+                    break
+                if P.is_start(line):
+                    silent += 1
+                    break  # the board (re)booted: try again
                 if not m115_sent:
                     if P.is_ok(line):  # perhaps stale: only the M115 answer proves the M110
                         self._raw_write(P.numbered_line(1, "M115"))
@@ -214,16 +224,23 @@ class MarlinHost:
                 if answer is not None:
                     answer.append(line)
                     if P.is_ok(line):
-                        if attempt:  # late answers to an earlier attempt must not count later
+                        if attempt > 1:  # late answers to an earlier attempt must not count
                             self._drop_stale_input(quiet_s=0.2, max_s=wait_s)
                         with self._cond:
                             self._n = 1
                             self.firmware = P.parse_m115(answer)
                             self._follow_advanced_ok(line)
                             self.handshaken = True
-                        self.event(f"handshake ok after {attempt + 1} attempt(s)")
+                        self.event(f"handshake ok after {attempt} attempt(s)")
                         self._writer.start()
                         return
+            else:
+                silent += 1  # no answer within wait_s
+        if garbled >= _MAX_GARBLED_HANDSHAKES:
+            raise PrinterError(
+                f"the printer on {getattr(self.ser, 'port', self.ser)} asked {garbled} times "
+                "to resend the handshake (line noise: check the cable, or a lower baud rate)"
+            )
         raise PrinterError(
             f"no answer to N0 M110 / N1 M115 after {tries} tries on "
             f"{getattr(self.ser, 'port', self.ser)} "
