@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from slicer_energy.batch import (
+from slicer_energy.batch.run import (
     load_sweep,
     make_client,
     part_spec,

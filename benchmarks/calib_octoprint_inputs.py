@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_calib_octoprint_rig import record_octoprint_print, write_home_assistant_csv  # noqa: E402
 
 from slicer_energy.calib.fit import fit_sessions  # noqa: E402
-from slicer_energy.calib.octoprint import load_octoprint_session  # noqa: E402
-from slicer_energy.calib.session import load_session  # noqa: E402
+from slicer_energy.calib.inputs.octoprint import load_octoprint_session  # noqa: E402
+from slicer_energy.calib.inputs.session import load_session  # noqa: E402
 from slicer_energy.machine import load_machine  # noqa: E402
-from slicer_energy.rig.demo import run_demo  # noqa: E402
-from slicer_energy.rig.sim import demo_gcode  # noqa: E402
+from slicer_energy.rig.sim.demo import run_demo  # noqa: E402
+from slicer_energy.rig.sim.printer import demo_gcode  # noqa: E402
 
 
 def errors(fit, truth: dict) -> dict[str, float]:
@@ -59,7 +59,7 @@ def errors(fit, truth: dict) -> dict[str, float]:
 def clock_sweep() -> None:
     import test_calib_clock as sim
 
-    from slicer_energy.calib.clock import estimate_offset, host_power_features
+    from slicer_energy.calib.inputs.clock import estimate_offset, host_power_features
 
     print("| printer | heater output | plug times | true offset s | estimate s | error s | ± s |")
     print("|---|---|---|---|---|---|---|")

@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from slicer_energy.rig.simphysics import PLA_CP_J_PER_GK
+from slicer_energy.rig.sim.physics import PLA_CP_J_PER_GK
 
 ROWS = (  # (label, fitted key, truth section, truth key)
     ("hotend P_max W", "hotend.p_max_w", "hotend", "p_max_w"),

@@ -11,8 +11,8 @@ import sys
 import time
 
 from slicer_energy.rig.marlin import connect
-from slicer_energy.rig.sim import VirtualPrinter
-from slicer_energy.rig.simphysics import SimClock, draw_printer
+from slicer_energy.rig.sim.physics import SimClock, draw_printer
+from slicer_energy.rig.sim.printer import VirtualPrinter
 
 
 def program(n: int) -> list[str]:

@@ -101,12 +101,12 @@ def predict_part(
     ``max_memory_gb``: the voxel grid's budget (default: half the available memory).
 
     ``layers``: sls/mls only, the part's precomputed
-    :class:`~slicer_energy.powderbed.PartLayers` for that process's layer grid (see
-    :func:`slicer_energy.sweep.layer_grid`); a batch passes it to skip re-voxelising.
+    :class:`~slicer_energy.sintering.powderbed.PartLayers` for that process's layer grid (see
+    :func:`slicer_energy.batch.sweep.layer_grid`); a batch passes it to skip re-voxelising.
     """
     name = getattr(loaded, "name", "part")
     if process == "sls":
-        from .sls import predict_sls
+        from .sintering.sls import predict_sls
 
         return predict_sls(
             loaded,
@@ -119,7 +119,7 @@ def predict_part(
             max_memory_gb=max_memory_gb,
         )[0]
     if process == "mls":
-        from .mls import predict_mls
+        from .sintering.mls import predict_mls
 
         return predict_mls(
             loaded,

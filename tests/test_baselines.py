@@ -9,7 +9,7 @@ import pytest
 from slicer_energy.baselines import casting_machining, injection_moulding, load_injection_moulding
 from slicer_energy.errors import SettingsError
 from slicer_energy.geometry import load_mesh
-from slicer_energy.sls import predict_sls
+from slicer_energy.sintering.sls import predict_sls
 
 from conftest import need_shared
 

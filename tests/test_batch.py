@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trimesh
 
-from slicer_energy.batch import (
+from slicer_energy.batch.run import (
     load_sweep,
     make_client,
     part_spec,
@@ -115,7 +115,7 @@ def test_batch_equals_single_predict(client, tmp_path):
     assert main(["batch-report", str(out), "--plots", str(plots)]) == 0
     for name in ("energy_vs_volume.png", "sls_energy_vs_utilisation.png", "sensitivity.png"):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from slicer_energy.batch_analysis import sensitivity
+    from slicer_energy.batch.report import sensitivity
 
     sens = {s["axis"]: s for s in sensitivity(df)}
     assert sens["copies"]["mean_kwh_by_value"]["1"] > sens["copies"]["mean_kwh_by_value"]["fill"]
@@ -257,7 +257,7 @@ def test_fdm_jobs_pass_settings_through(client, tmp_path):
 def test_progress_line_shows_done_rate_and_eta():
     import io
 
-    from slicer_energy.batch_results import Progress
+    from slicer_energy.batch.results import Progress
 
     buf = io.StringIO()
     bar = Progress(4, buf, skipped=2)
@@ -272,7 +272,7 @@ def test_progress_line_shows_done_rate_and_eta():
 
 def test_writer_removes_tmp_files_of_killed_runs_only(tmp_path):
     """A kill mid-write leaves a ``.tmp``; the next writer deletes it, not a live writer's."""
-    from slicer_energy.batch_results import ResultWriter
+    from slicer_energy.batch.results import ResultWriter
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -287,7 +287,7 @@ def test_writer_removes_tmp_files_of_killed_runs_only(tmp_path):
 
 def _results_dir(tmp_path: Path, n: int = 2) -> Path:
     """A results directory of ``n`` one-row files, as the batch writes them."""
-    from slicer_energy.batch_results import ResultWriter
+    from slicer_energy.batch.results import ResultWriter
 
     out = tmp_path / "res"
     w = ResultWriter(out, every_rows=1)

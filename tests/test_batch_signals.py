@@ -21,7 +21,7 @@ import psutil
 import pytest
 import trimesh
 
-from slicer_energy.batch import read_results
+from slicer_energy.batch.results import read_results
 
 pytest.importorskip("distributed")
 
@@ -174,7 +174,7 @@ def _get(url: str) -> int:
 def test_no_dashboard_by_default():
     """The cluster ``batch`` starts serves no dashboard page unless asked (before: the
     dashboard, or its 'install bokeh' page, on every interface)."""
-    from slicer_energy.batch import make_client
+    from slicer_energy.batch.run import make_client
 
     client, cluster = make_client("local", workers=1)
     try:
@@ -189,7 +189,7 @@ def test_no_dashboard_by_default():
 
 @pytest.mark.skipif(importlib.util.find_spec("bokeh") is None, reason="bokeh not installed")
 def test_dashboard_on_request_on_loopback():
-    from slicer_energy.batch import make_client
+    from slicer_energy.batch.run import make_client
 
     client, cluster = make_client("local", workers=1, dashboard=True)
     try:

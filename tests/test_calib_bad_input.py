@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slicer_energy.calib.session import load_session
+from slicer_energy.calib.inputs.session import load_session
 from slicer_energy.cli import main
 from slicer_energy.errors import CalibrationError
 from slicer_energy.resources import data_dir

@@ -1,6 +1,6 @@
 """Meter-vs-host clock offset: a known offset injected into simulated data is recovered.
 
-The data come from the rig simulator's physics (:class:`slicer_energy.rig.simphysics.Physics`:
+The data come from the rig simulator's physics (:class:`slicer_energy.rig.sim.physics.Physics`:
 the virtual printer's heaters under firmware-style control, its exact wall energy) sampled as
 a host and a smart plug would: heater reports every 2 s with the firmware's output field (or
 without it), power every 1 s with ±1 W noise. The plug's clock runs ``offset`` ahead; the
@@ -15,11 +15,11 @@ import random
 import numpy as np
 import pytest
 
-from slicer_energy.calib.clock import estimate_offset, host_power_features
-from slicer_energy.calib.plug import read_plug
-from slicer_energy.calib.session import HeaterTrace
+from slicer_energy.calib.inputs.clock import estimate_offset, host_power_features
+from slicer_energy.calib.inputs.plug import read_plug
+from slicer_energy.calib.inputs.session import HeaterTrace
 from slicer_energy.errors import CalibrationError
-from slicer_energy.rig.simphysics import PWM_FULL_SCALE, Physics, draw_printer
+from slicer_energy.rig.sim.physics import PWM_FULL_SCALE, Physics, draw_printer
 
 T_HOST0 = 1_780_000_000.0  # host Unix time of simulated second 0
 TOL_S = 2.0  # the brief's goal at 1 s sampling

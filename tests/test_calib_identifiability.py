@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from slicer_energy.calib.fit import fit_sessions
-from slicer_energy.calib.session import load_session
+from slicer_energy.calib.inputs.session import load_session
 from slicer_energy.machine import load_machine
-from slicer_energy.rig.demo import run_demo
-from slicer_energy.rig.sim import demo_gcode
+from slicer_energy.rig.sim.demo import run_demo
+from slicer_energy.rig.sim.printer import demo_gcode
 
 if sys.version_info >= (3, 11):
     import tomllib

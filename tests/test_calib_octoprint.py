@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from test_calib_octoprint_rig import shared_recording
 
-from slicer_energy.calib.octoprint import HOST_COMMANDS, read_octoprint_log
+from slicer_energy.calib.inputs.octoprint import HOST_COMMANDS, read_octoprint_log
 from slicer_energy.errors import CalibrationError
 from slicer_energy.rig.marlin import _job_command
 
 from conftest import need_shared
 
-TEMP_WINDOW_C = 1.0  # the virtual printer's M190/M109 window (rig/sim.py TEMP_WINDOW_C)
+TEMP_WINDOW_C = 1.0  # the virtual printer's M190/M109 window (rig/sim/printer.py TEMP_WINDOW_C)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import json
 import pytest
 from test_calib_octoprint_rig import shared_recording, write_home_assistant_csv
 
-from slicer_energy.calib.octoprint import load_octoprint_session
+from slicer_energy.calib.inputs.octoprint import load_octoprint_session
 from slicer_energy.cli import main
 from slicer_energy.machine import load_machine
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from slicer_energy.rig.sim import Faults, VirtualMeter, VirtualPrinter, demo_gcode
-from slicer_energy.rig.simphysics import PrinterParams, SimClock, draw_printer
+from slicer_energy.rig.sim.physics import PrinterParams, SimClock, draw_printer
+from slicer_energy.rig.sim.printer import Faults, VirtualMeter, VirtualPrinter, demo_gcode
 
 SCALE = 50.0  # simulated seconds per real second, as the rig recovery tests
 EPOCH0 = 1_795_700_000.0  # 2026-11-26 ~12:53 UTC: where simulated second 0 sits on the host clock

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from slicer_energy.calib.plug import detect_format, parse_time, read_plug
+from slicer_energy.calib.inputs.plug import detect_format, parse_time, read_plug
 from slicer_energy.errors import CalibrationError
 
 from conftest import need_shared

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from slicer_energy.calib.fit import fit_sessions
-from slicer_energy.calib.session import load_session
+from slicer_energy.calib.inputs.session import load_session
 from slicer_energy.machine import load_machine
-from slicer_energy.rig.demo import run_demo
-from slicer_energy.rig.sim import demo_gcode
+from slicer_energy.rig.sim.demo import run_demo
+from slicer_energy.rig.sim.printer import demo_gcode
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,7 +42,7 @@ def test_standstill_and_extrusion_separate_steppers_and_filament_heating(tmp_pat
         # measured: enabled −1.7 %, moving +5.0 % (the moving signal comes from acknowledged
         # lines, which lead the executed moves by the planner's length)
         assert p.value == pytest.approx(el[k], rel=0.08), k
-    # the simulator heats PLA with c_p 1.8 J/(g·K) (rig/simphysics.py); the fit has only the
+    # the simulator heats PLA with c_p 1.8 J/(g·K) (rig/sim/physics.py); the fit has only the
     # session's E moves and temperatures. Measured −5.3 %.
     cp = fit.params["filament.cp_j_per_gk"]
     assert cp.identified

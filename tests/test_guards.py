@@ -135,9 +135,9 @@ def test_budget_from_env_and_option_and_the_suggested_pitch_fits():
 def test_library_paths_share_the_guard(monkeypatch):
     """predict (FDM, SLS, MLS) and the batch's precomputed layers (part_layers) all stop."""
     from slicer_energy.errors import SettingsError
-    from slicer_energy.powderbed import part_layers
     from slicer_energy.predict import predict_part
     from slicer_energy.samples import resolve_part
+    from slicer_energy.sintering.powderbed import part_layers
 
     part = resolve_part("phone_case")
     for process in ("fdm", "sls", "mls"):

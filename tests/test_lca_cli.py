@@ -86,7 +86,8 @@ def test_claim_json_keys(capsys):
 def test_model_mode_without_models_is_a_clear_error(capsys, monkeypatch):
     import sys
 
-    for mod in ("fdm", "sls", "mls", "baselines"):  # None in sys.modules = not importable
+    # None in sys.modules = not importable
+    for mod in ("fdm", "sintering.sls", "sintering.mls", "baselines"):
         monkeypatch.setitem(sys.modules, f"slicer_energy.{mod}", None)
     assert main(["claim", "--energy", "model"]) == 2
     err = capsys.readouterr().err
@@ -99,7 +100,7 @@ def test_provider_and_pinned_estimates():
     try:
         processing_estimate(step)
     except ProcessModelUnavailable as exc:
-        assert "slicer_energy.sls" in str(exc) or "predict" in str(exc)
+        assert "slicer_energy.sintering.sls" in str(exc) or "predict" in str(exc)
     full = pinned_estimate(step, 0.025)
     half = pinned_estimate(step, 0.025, utilisation=0.5)
     assert full.energy_kwh == pytest.approx(0.75)

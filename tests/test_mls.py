@@ -9,9 +9,9 @@ import trimesh
 
 from slicer_energy.errors import SettingsError
 from slicer_energy.geometry import load_mesh, prepare_mesh
-from slicer_energy.mls import load_mls_machine, part_estimates, predict_mls, simulate_job
-from slicer_energy.packing import pack
-from slicer_energy.powderbed import part_layers
+from slicer_energy.sintering.mls import load_mls_machine, part_estimates, predict_mls, simulate_job
+from slicer_energy.sintering.packing import pack
+from slicer_energy.sintering.powderbed import part_layers
 
 from conftest import need_shared
 

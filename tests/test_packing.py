@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from slicer_energy.errors import SettingsError
-from slicer_energy.packing import (
+from slicer_energy.sintering.packing import (
     Chamber,
     allocate,
     fill,
@@ -15,7 +15,7 @@ from slicer_energy.packing import (
     stacked_profile,
     utilisation,
 )
-from slicer_energy.powderbed import PartLayers
+from slicer_energy.sintering.powderbed import PartLayers
 
 
 def _part(name, fx, fy, h, dz=0.5, area=None):

@@ -14,7 +14,7 @@ import pytest
 
 from slicer_energy.cli import main
 from slicer_energy.rig.logger import read_meta, read_power, read_serial
-from slicer_energy.rig.sim import demo_gcode
+from slicer_energy.rig.sim.printer import demo_gcode
 
 try:
     import tomllib
@@ -233,8 +233,8 @@ def test_log_attach_listens_without_reset(tmp_path, simulate):
 
 @pytest.fixture
 def vprinter():
-    from slicer_energy.rig.sim import VirtualPrinter
-    from slicer_energy.rig.simphysics import SimClock, draw_printer
+    from slicer_energy.rig.sim.physics import SimClock, draw_printer
+    from slicer_energy.rig.sim.printer import VirtualPrinter
 
     p = VirtualPrinter(draw_printer(4), SimClock(400.0)).start()
     yield p
@@ -306,7 +306,7 @@ def test_log_needs_a_meter_or_no_meter(tmp_path, capsys):
 def test_silent_meter_warns_and_fails_the_session(vprinter, tmp_path, capsys):
     """A meter that never answers (a Modbus port nobody serves): the live line warns after
     --meter-timeout, summary.toml says the meter never answered, and rig log exits 1."""
-    from slicer_energy.rig.simpty import PtyPort
+    from slicer_energy.rig.sim.pty import PtyPort
 
     silent = PtyPort()
     try:

@@ -10,8 +10,8 @@ import pytest
 from slicer_energy.rig import protocol as P
 from slicer_energy.rig.logger import SessionLogger, read_serial
 from slicer_energy.rig.marlin import PrinterError, _job_command, attach, connect
-from slicer_energy.rig.sim import Faults, VirtualPrinter, demo_gcode
-from slicer_energy.rig.simphysics import SimClock, draw_printer
+from slicer_energy.rig.sim.physics import SimClock, draw_printer
+from slicer_energy.rig.sim.printer import Faults, VirtualPrinter, demo_gcode
 
 pytestmark = pytest.mark.timeout(90)
 

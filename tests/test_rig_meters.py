@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from slicer_energy.rig import meters as M
-from slicer_energy.rig.sim import VirtualMeter
-from slicer_energy.rig.simphysics import Physics, SimClock, draw_printer
+from slicer_energy.rig.sim.physics import Physics, SimClock, draw_printer
+from slicer_energy.rig.sim.printer import VirtualMeter
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,8 +17,8 @@ import tty
 import pytest
 
 from slicer_energy.rig.marlin import _job_command, connect
-from slicer_energy.rig.sim import Faults, VirtualPrinter, demo_gcode
-from slicer_energy.rig.simphysics import SimClock, draw_printer
+from slicer_energy.rig.sim.physics import SimClock, draw_printer
+from slicer_energy.rig.sim.printer import Faults, VirtualPrinter, demo_gcode
 
 from conftest import CORPUS, need_shared
 

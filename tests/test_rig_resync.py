@@ -18,9 +18,9 @@ import serial
 
 from slicer_energy.rig import protocol as P
 from slicer_energy.rig.marlin import PrinterError, _job_command, connect, open_serial
-from slicer_energy.rig.sim import VirtualPrinter, demo_gcode
-from slicer_energy.rig.simphysics import SimClock, draw_printer
-from slicer_energy.rig.simpty import PtyPort
+from slicer_energy.rig.sim.physics import SimClock, draw_printer
+from slicer_energy.rig.sim.printer import VirtualPrinter, demo_gcode
+from slicer_energy.rig.sim.pty import PtyPort
 
 pytestmark = pytest.mark.timeout(90)
 

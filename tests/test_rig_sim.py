@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from slicer_energy.rig.demo import TRUTH_SUFFIX, run_demo
 from slicer_energy.rig.logger import read_meta, read_power, read_temps
-from slicer_energy.rig.simphysics import PARAM_RANGES, Physics, draw_printer, move_time_s
+from slicer_energy.rig.sim.demo import TRUTH_SUFFIX, run_demo
+from slicer_energy.rig.sim.physics import PARAM_RANGES, Physics, draw_printer, move_time_s
 
 try:
     import tomllib
@@ -151,8 +151,8 @@ def test_meter_lost_mid_session_the_print_goes_on(tmp_path):
     from slicer_energy.rig.marlin import connect
     from slicer_energy.rig.meters import PzemMeter
     from slicer_energy.rig.session import MeterPoller, run_session
-    from slicer_energy.rig.sim import VirtualMeter, VirtualPrinter, demo_gcode
-    from slicer_energy.rig.simphysics import SimClock
+    from slicer_energy.rig.sim.physics import SimClock
+    from slicer_energy.rig.sim.printer import VirtualMeter, VirtualPrinter, demo_gcode
 
     clock = SimClock(200.0)
     printer = VirtualPrinter(draw_printer(5), clock).start()
@@ -177,7 +177,7 @@ def test_meter_lost_mid_session_the_print_goes_on(tmp_path):
 
 
 def test_arc_length():
-    from slicer_energy.rig.sim import arc_length_mm
+    from slicer_energy.rig.sim.printer import arc_length_mm
 
     # quarter circle of radius 10 from (10,0) to (0,10) around the origin
     ccw = arc_length_mm((10.0, 0.0), (0.0, 10.0), (-10.0, 0.0), clockwise=False)

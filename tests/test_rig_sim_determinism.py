@@ -15,10 +15,10 @@ import serial
 
 from slicer_energy.cli import main
 from slicer_energy.rig import protocol as P
-from slicer_energy.rig.demo import run_demo
 from slicer_energy.rig.logger import read_temps
-from slicer_energy.rig.sim import VirtualPrinter, demo_gcode
-from slicer_energy.rig.simphysics import SimClock, draw_printer
+from slicer_energy.rig.sim.demo import run_demo
+from slicer_energy.rig.sim.physics import SimClock, draw_printer
+from slicer_energy.rig.sim.printer import VirtualPrinter, demo_gcode
 
 pytestmark = pytest.mark.timeout(180)
 

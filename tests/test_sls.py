@@ -10,9 +10,9 @@ import trimesh
 
 from slicer_energy.errors import ProfileError, SettingsError
 from slicer_energy.geometry import load_mesh, prepare_mesh
-from slicer_energy.packing import fill, pack
-from slicer_energy.powderbed import contour_length_per_layer_mm, part_layers
-from slicer_energy.sls import load_sls_machine, part_estimates, predict_sls, simulate_job
+from slicer_energy.sintering.packing import fill, pack
+from slicer_energy.sintering.powderbed import contour_length_per_layer_mm, part_layers
+from slicer_energy.sintering.sls import load_sls_machine, part_estimates, predict_sls, simulate_job
 from slicer_energy.voxelize import voxelize
 
 from conftest import need_shared

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slicer_energy.validation_sintering import markdown, rows
+from slicer_energy.sintering.validation import markdown, rows
 
 from conftest import REPO, SHARED, need_shared
 
@@ -26,7 +26,7 @@ def test_readme_table_is_recomputed_and_every_check_holds():
     need_shared("corpus", "stl", "iphone6_case_thing3532190.stl")
     rs = rows(SHARED)
     assert _readme_table() == markdown(rs), (
-        "README table is stale; regenerate with: python -m slicer_energy.validation_sintering"
+        "README table is stale; regenerate with: python -m slicer_energy.sintering.validation"
     )
     failed = [r.case for r in rs if not r.passed]
     assert not failed, failed

@@ -32,7 +32,7 @@ from scipy.optimize import least_squares
 
 from ..errors import CalibrationError
 from ..machine import FdmMachine
-from .session import Session, StepFn
+from .inputs.session import Session, StepFn
 
 HEATERS = ("hotend", "bed")
 ELEC = (
@@ -51,7 +51,7 @@ PARAMS = (
 # Prior widths: relative for scale parameters, absolute for ambient and efficiency.
 PRIOR_REL_SIGMA = 0.5  # assumption: a profile value is known to a factor of ~1.5
 PRIOR_T_AMB_SIGMA_C = 5.0  # assumption: room 17..27 °C
-PRIOR_ETA_SIGMA = 0.03  # assumption: 80 PLUS-class supplies 0.80..0.90 (rig/simphysics ranges)
+PRIOR_ETA_SIGMA = 0.03  # assumption: 80 PLUS-class supplies 0.80..0.90 (rig/sim/physics ranges)
 IDENTIFIED_SHRINK = 0.5  # posterior σ below half the prior σ = the data determine it
 
 

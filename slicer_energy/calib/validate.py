@@ -19,7 +19,7 @@ import numpy as np
 from ..gcode.analyze import GcodeResult, analyze_file
 from ..machine import FdmMachine
 from .fit import FitResult, calibrated_machine, fit_sessions
-from .session import Session
+from .inputs.session import Session
 
 
 @dataclass

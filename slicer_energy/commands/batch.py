@@ -40,7 +40,7 @@ jobs not yet finished, keeps the rows written, closes the cluster and exits 130.
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import (
+    from ..batch.run import (
         DEFAULT_SWEEP,
         SignalStop,
         load_sweep,

@@ -24,8 +24,8 @@ def _f(v: Any, fmt: str = ".3g") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import read_results
-    from ..batch_analysis import sensitivity, summary_by_process, write_plots
+    from ..batch.report import sensitivity, summary_by_process, write_plots
+    from ..batch.results import read_results
 
     df = read_results(args.results)
     summ = summary_by_process(df)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..calib import octoprint as _octoprint  # other inputs: OctoPrint serial.log + plug CSV
+from ..calib.inputs import octoprint as _octoprint  # other inputs: OctoPrint serial.log + plug CSV
 from ..errors import CalibrationError
 from ..machine import load_machine
 from ..paths import safe_name
@@ -77,8 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The fit pulls in scipy.optimize and pandas: imported here, not when the CLI starts.
+    from ..calib.inputs.session import load_session
     from ..calib.profile import write_profile
-    from ..calib.session import load_session
     from ..calib.validate import calibrate_sessions, predict_session
 
     base = load_machine(args.base)

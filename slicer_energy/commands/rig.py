@@ -368,8 +368,8 @@ def _print_summary(folder, summary, status, messages) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from ..rig.sim import Faults, VirtualMeter, VirtualPrinter
-    from ..rig.simphysics import SimClock, draw_printer
+    from ..rig.sim.physics import SimClock, draw_printer
+    from ..rig.sim.printer import Faults, VirtualMeter, VirtualPrinter
 
     clock = SimClock(args.scale)
     printer = VirtualPrinter(
@@ -412,7 +412,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from ..rig.demo import run_demo
+    from ..rig.sim.demo import run_demo
 
     res = run_demo(
         args.out,

@@ -4,8 +4,9 @@
 - :mod:`.marlin`: the host (handshake, line numbers, resends, streaming) over pyserial.
 - :mod:`.meters`: power meter drivers (PZEM-004T, Eastron SDM, Tasmota, Shelly).
 - :mod:`.logger`: the append-only session folder.
-- :mod:`.sim`: a virtual Marlin printer on a pseudo-terminal (:mod:`.simphysics` its hidden
-  physics, :mod:`.simmeter` the virtual meter, :mod:`.simpty` the pty plumbing).
-- :mod:`.session`: wires a host, a meter and a logger into one recorded session;
-  :mod:`.demo` does the same with the virtual printer and meter.
+- :mod:`.session`: wires a host, a meter and a logger into one recorded session.
+- :mod:`.sim`: the simulator beside that real transport: a virtual Marlin printer on a
+  pseudo-terminal (:mod:`.sim.printer`; :mod:`.sim.physics` its hidden physics,
+  :mod:`.sim.meter` the virtual meter, :mod:`.sim.pty` the pty plumbing) and :mod:`.sim.demo`,
+  a whole session recorded against them.
 """

@@ -3,7 +3,7 @@
 Layer counts are exact and analytic: ``ceil((base support + part height) / layer)``;
 30 µm layers would make a voxel grid of thousands of slices, so the part is sampled on
 a coarse z grid (``dz_mm`` ≈ the xy pitch, 0.5 mm by default) and each slab stands for
-``dz_mm / layer_mm`` machine layers (:mod:`slicer_energy.powderbed`).
+``dz_mm / layer_mm`` machine layers (:mod:`slicer_energy.sintering.powderbed`).
 
 Exposure time: solid volume / the data sheet's volume rate (EOS gives it per process,
 e.g. 5.1 mm³/s for AlSi10Mg 30 µm on the M 290), plus contours at
@@ -26,8 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ProfileError, SettingsError
-from .estimate import J_PER_KWH, Estimate
+from ..errors import ProfileError, SettingsError
+from ..estimate import J_PER_KWH, Estimate
+from ..profiles import (
+    check_known_keys,
+    check_range,
+    find_profile,
+    load_sourced_toml,
+    required_table,
+)
 from .packing import (
     Chamber,
     Packing,
@@ -39,13 +46,6 @@ from .packing import (
     utilisation,
 )
 from .powderbed import PartLayers, extents_mm, part_layers
-from .profiles import (
-    check_known_keys,
-    check_range,
-    find_profile,
-    load_sourced_toml,
-    required_table,
-)
 
 VARIANTS = ("nominal", "low", "high")
 
@@ -381,7 +381,7 @@ def predict_mls(
     """Energy per copy of ``mesh`` on a metal laser-melting machine.
 
     ``layers``: the part's profile already sampled at ``pitch_mm`` with supports (as
-    :func:`~slicer_energy.powderbed.part_layers` would compute it here); a batch reuses
+    :func:`~slicer_energy.sintering.powderbed.part_layers` would compute it here); a batch reuses
     one across machines, variants and copies, and ``mesh`` is not voxelised again.
     ``max_memory_gb``: the grid's memory budget (default: half the available memory).
     """

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
 
 class CorruptResultsFile(SettingsError):

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .backend import array_module, to_numpy
-from .errors import SettingsError
-from .voxelize import GridCost, LayerGrid, voxelize
+from ..backend import array_module, to_numpy
+from ..errors import SettingsError
+from ..voxelize import GridCost, LayerGrid, voxelize
 
 # Peak bytes per cell: the grid, its padded copy for the contours; with supports, the
 # int64 column indices of support_volume_mm3.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CalibrationError
+from ...errors import CalibrationError
 from .plug import PlugTrace, _resolution_s
 from .session import HeaterTrace, StepFn
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import SettingsError, SlicerEnergyError
+from ..errors import SettingsError, SlicerEnergyError
 
 PROCESSES = ("fdm", "sls", "mls")
 
@@ -120,7 +120,7 @@ def _line_of(text: str, key: str) -> str:
 
 
 def _grid_ids() -> list[str]:
-    from .lca.data import load_background
+    from ..lca.data import load_background
 
     return load_background().ids("electricity")
 
@@ -238,14 +238,14 @@ DEFAULT_SWEEP = Sweep(by_process={"sls": {}})
 
 def layer_grid_machine(process: str, machine: str | None) -> Any:
     """The machine profile a job of ``process`` runs on (its layer thickness sets the grid)."""
-    from .predict import DEFAULT_MACHINE
+    from ..predict import DEFAULT_MACHINE
 
     if process == "sls":
-        from .sls import load_sls_machine
+        from ..sintering.sls import load_sls_machine
 
         return load_sls_machine(machine or DEFAULT_MACHINE["sls"])
     if process == "mls":
-        from .mls import load_mls_machine
+        from ..sintering.mls import load_mls_machine
 
         return load_mls_machine(machine or DEFAULT_MACHINE["mls"])
     raise SettingsError(f"no shared layer grid for process {process!r}")
@@ -258,11 +258,11 @@ def layer_grid(process: str, machine: str | None) -> tuple | None:
     a reused grid gives the identical estimate (the batch test checks it).
     """
     if process == "sls":
-        from .sls import DEFAULT_PITCH_XY_MM
+        from ..sintering.sls import DEFAULT_PITCH_XY_MM
 
         return (DEFAULT_PITCH_XY_MM, layer_grid_machine(process, machine).layer_mm, False)
     if process == "mls":
-        from .mls import DEFAULT_PITCH_MM
+        from ..sintering.mls import DEFAULT_PITCH_MM
 
         return (DEFAULT_PITCH_MM, DEFAULT_PITCH_MM, True)
     return None

@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SettingsError
-from .estimate import J_PER_KWH, Estimate
+from ..errors import SettingsError
+from ..estimate import J_PER_KWH, Estimate
 from .powderbed import PartLayers
 
 

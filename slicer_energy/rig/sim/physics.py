@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ..thermal import ElectricalModel, HeaterModel
+from ...thermal import ElectricalModel, HeaterModel
 
 # Ranges the hidden parameters are drawn from, each with where it comes from
 # (../shared/reference/machine-data.md and ../shared/corpus/power/README.md).

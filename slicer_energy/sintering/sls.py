@@ -22,8 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ProfileError, SettingsError
-from .estimate import J_PER_KWH, Estimate
+from ..errors import ProfileError, SettingsError
+from ..estimate import J_PER_KWH, Estimate
+from ..profiles import (
+    check_known_keys,
+    check_range,
+    find_profile,
+    load_sourced_toml,
+    required_table,
+)
 from .packing import (
     Chamber,
     Packing,
@@ -35,13 +42,6 @@ from .packing import (
     utilisation,
 )
 from .powderbed import PartLayers, extents_mm, part_layers
-from .profiles import (
-    check_known_keys,
-    check_range,
-    find_profile,
-    load_sourced_toml,
-    required_table,
-)
 
 STUDY_WASTE_FRACTIONS = (0.30, 0.60)  # IÖW 206/14 scenarios H3/H4
 
@@ -347,9 +347,10 @@ def predict_sls(
 ) -> tuple[Estimate, SlsJob]:
     """Energy per copy of ``mesh`` on an SLS machine, alone or with copies / a full build.
 
-    ``layers``: the part's scan profile (:func:`~slicer_energy.powderbed.part_layers`) for this
-    machine's layer grid (a batch reuses one across copies, materials and machines with
-    the same layer thickness); ``mesh`` is then not voxelised again. ``max_memory_gb``:
+    ``layers``: the part's scan profile
+    (:func:`~slicer_energy.sintering.powderbed.part_layers`) for this machine's layer grid (a
+    batch reuses one across copies, materials and machines with the same layer thickness);
+    ``mesh`` is then not voxelised again. ``max_memory_gb``:
     the grid's memory budget (default: half the available memory).
     """
     mach = load_sls_machine(machine)

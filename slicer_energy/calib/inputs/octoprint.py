@@ -15,8 +15,8 @@ firmware's extra ``ok`` belongs to the rejected line and the line is timed from 
 and the temperature reports (``T:``/``B:`` with targets, heater output ``@:``/``B@:`` where
 the firmware prints it). These are the same streams a rig session's ``serial.log`` and
 ``temps.csv`` hold, so :func:`load_octoprint_session` returns the same
-:class:`~slicer_energy.calib.session.Session` the fit and validation use, with the plug's
-readings moved onto the host clock by the offset :mod:`slicer_energy.calib.clock` estimates.
+:class:`~slicer_energy.calib.inputs.session.Session` the fit and validation use, with the plug's
+readings moved onto the host clock by the offset :mod:`slicer_energy.calib.inputs.clock` estimates.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CalibrationError
-from ..rig.session import first_extrusion_index
+from ...errors import CalibrationError
+from ...rig.session import first_extrusion_index
 from .clock import ClockOffset, estimate_offset, host_power_features
 from .plug import _zone, read_plug
 from .session import HeaterTrace, Session, _full_scale, _word, machine_state, strip_line
@@ -276,9 +276,10 @@ def load_octoprint_session(
 ) -> tuple[Session, ClockOffset | None]:
     """A calibration session from an OctoPrint ``serial.log`` and a smart-plug export.
 
-    The meter's clock offset is estimated (:func:`~slicer_energy.calib.clock.estimate_offset`)
-    unless ``offset_s`` gives it (meter time − host time). ``gcode``, if given, is checked
-    against the lines the log shows were sent.
+    The meter's clock offset is estimated
+    (:func:`~slicer_energy.calib.inputs.clock.estimate_offset`) unless ``offset_s`` gives it
+    (meter time − host time). ``gcode``, if given, is checked against the lines the log shows
+    were sent.
     """
     log = read_octoprint_log(serial_log, naive_tz)
     jb = log.job(job)
@@ -382,7 +383,7 @@ def _hm(t: float) -> str:
 
 
 def _check_gcode(gcode: Path, jb: Job, log: Path) -> None:
-    from ..rig.marlin import _job_command
+    from ...rig.marlin import _job_command
 
     if not gcode.exists():
         raise CalibrationError(f"{gcode}: G-code file not found")

@@ -8,9 +8,9 @@ import random
 import threading
 import time
 
-from . import meters as M
-from .simphysics import Physics, SimClock, VirtualClock
-from .simpty import PtyPort
+from .. import meters as M
+from .physics import Physics, SimClock, VirtualClock
+from .pty import PtyPort
 
 
 class VirtualMeter:

@@ -4,7 +4,7 @@ The printer's hidden parameters come from ``printer_seed`` and are written ONLY 
 ``<out>/<session>.sim_truth.toml``, beside (not inside) the session folder, so that a
 calibration step that reads the session folder cannot see them.
 
-Time is a :class:`~.simphysics.VirtualClock`: it advances with the printer's work (moves,
+Time is a :class:`~.physics.VirtualClock`: it advances with the printer's work (moves,
 dwells, heating) and stands still while the host, the meter poller and the session loop
 answer, so the same seeds give the same session on an idle or a loaded machine; ``scale``
 only paces it for watching (``inf``: as fast as the CPU allows).
@@ -16,10 +16,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .logger import SessionLogger, dump_toml
-from .marlin import MarlinHost, _job_command, connect
-from .meters import PzemMeter, SdmMeter
-from .session import (
+from ..logger import SessionLogger, dump_toml
+from ..marlin import MarlinHost, _job_command, connect
+from ..meters import PzemMeter, SdmMeter
+from ..session import (
     MeterPoller,
     RigSetupError,
     SessionResult,
@@ -27,8 +27,8 @@ from .session import (
     first_extrusion_index,
     run_session,
 )
-from .sim import Faults, VirtualMeter, VirtualPrinter, demo_gcode
-from .simphysics import PARAM_RANGES, PWM_FULL_SCALE, VirtualClock, draw_printer
+from .physics import PARAM_RANGES, PWM_FULL_SCALE, VirtualClock, draw_printer
+from .printer import Faults, VirtualMeter, VirtualPrinter, demo_gcode
 
 TRUTH_SUFFIX = ".sim_truth.toml"
 

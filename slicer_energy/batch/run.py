@@ -8,7 +8,7 @@ queue or pool of our own.
 
 Work shared between jobs is computed once, as its own task: each part is loaded once,
 and for laser sintering each part is voxelised once per *layer grid* (xy pitch, z
-sampling, supports) into a :class:`~slicer_energy.powderbed.PartLayers` that all jobs
+sampling, supports) into a :class:`~slicer_energy.sintering.powderbed.PartLayers` that all jobs
 on that grid (copies, fill, materials, machines with the same layer thickness, MLS
 variants) receive. FDM jobs voxelise inside the FDM model (no reuse yet).
 
@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .batch_results import Progress, ResultWriter, done_job_ids, read_results
-from .errors import SettingsError, SlicerEnergyError
-from .predict import predict_part, record  # the one dispatch (CLI, compare, LCA)
+from ..errors import SettingsError, SlicerEnergyError
+from ..predict import predict_part, record  # the one dispatch (CLI, compare, LCA)
+from .results import Progress, ResultWriter, done_job_ids, read_results
 from .sweep import (
     DEFAULT_SWEEP,
     FDM_OPTION,
@@ -90,7 +90,7 @@ def _digest(path: Path) -> str:
 
 def part_spec(source: str, units: str = "mm", name: str = "", where: str = "") -> PartSpec:
     """Check one part reference; a missing file gives a spec with ``error`` (not an exception)."""
-    from .samples import SAMPLES
+    from ..samples import SAMPLES
 
     p = Path(source)
     label = name or (p.stem if p.suffix else source)
@@ -211,7 +211,7 @@ def _message(exc: BaseException) -> str:
 
 def load_task(part: PartSpec) -> Any:
     """Load and check a part once (a task whose result many jobs use)."""
-    from .samples import resolve_part
+    from ..samples import resolve_part
 
     try:
         return resolve_part(part.source, part.units)
@@ -221,7 +221,7 @@ def load_task(part: PartSpec) -> Any:
 
 def layers_task(loaded: Any, grid: tuple) -> Any:
     """Voxelise once per (part, layer grid): the profile every job on that grid reuses."""
-    from .powderbed import part_layers
+    from ..sintering.powderbed import part_layers
 
     if isinstance(loaded, Failed):
         return loaded
@@ -326,7 +326,7 @@ def flatten(est: Any) -> dict[str, Any]:
 
 def grid_kg_co2e_per_kwh(grid_ids: Sequence[str]) -> dict[str, float]:
     """GWP100 of one kWh of each electricity mix (LCA background data, GWP100 factors)."""
-    from .lca.data import load_background, load_method
+    from ..lca.data import load_background, load_method
 
     if not grid_ids:
         return {}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CalibrationError
+from ...errors import CalibrationError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,6 +1,6 @@
 """What a batch's results say: summaries, one-at-a-time sensitivity, plots.
 
-Pure functions over the results DataFrame (:func:`slicer_energy.batch.read_results`).
+Pure functions over the results DataFrame (:func:`slicer_energy.batch.results.read_results`).
 Sensitivity of an axis is measured one at a time: rows are grouped by part and every
 *other* setting, so within a group only that axis changes; the spread of kWh per part
 in a group (max / min) is what changing the axis alone does. Its median over groups is
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SlicerEnergyError
+from ..errors import SlicerEnergyError
 
 
 def ok_rows(df: Any) -> Any:

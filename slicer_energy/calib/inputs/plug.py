@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CalibrationError
+from ...errors import CalibrationError
 
 FORMATS = ("tasmota", "home-assistant", "shelly-gen1", "shelly-gen2", "generic")
 NOMINAL_WINDOW_S = 1.0  # Tasmota/Shelly/HA power: the plug's latest ~1 s measurement
@@ -456,7 +456,7 @@ def _read_generic(
     scale = 1000.0 if ip is not None and "kw" in head[ip].replace(" ", "") else 1.0
     if it is None:
         # interval-only trace: the bare-trace reader owns that format
-        from .trace import read_power_trace
+        from ..trace import read_power_trace
 
         if start is None:
             raise CalibrationError(

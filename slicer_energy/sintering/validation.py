@@ -1,7 +1,7 @@
 """The sintering validation table in the README, recomputed from the models.
 
 Each row: a case, its source, the published figure, ours, the error and what kind of
-check it is. ``python -m slicer_energy.validation_sintering`` prints the Markdown table;
+check it is. ``python -m slicer_energy.sintering.validation`` prints the Markdown table;
 tests/test_sls_readme_table.py recomputes it and compares with README.md.
 
 No per-machine energy figure (Baumers 2011/2013 P 390 / M 270 tables, Kellens, EOS power
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import trimesh
 
-from .geometry import load_mesh, prepare_mesh
+from ..geometry import load_mesh, prepare_mesh
 from .mls import load_mls_machine
 from .mls import simulate_job as simulate_mls
 from .packing import pack
