@@ -46,9 +46,9 @@ from slicer_energy.errors import SlicerEnergyError
 from slicer_energy.rig import protocol as P
 from slicer_energy.rig.logger import SessionLogger, read_meta, read_serial, read_temps
 from slicer_energy.rig.marlin import MarlinHost, _job_command, connect, open_serial
-from slicer_energy.rig.sim import Faults, VirtualPrinter, demo_gcode
-from slicer_energy.rig.simphysics import SimClock, draw_printer
-from slicer_energy.rig.simpty import PtyPort
+from slicer_energy.rig.sim.physics import SimClock, draw_printer
+from slicer_energy.rig.sim.printer import Faults, VirtualPrinter, demo_gcode
+from slicer_energy.rig.sim.pty import PtyPort
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -473,7 +473,7 @@ def batch_ctrl_c(seed: int, out: Path, quick: bool) -> Run:
     """SIGINT to ``batch``'s process group mid-run, then the same command again."""
     import trimesh
 
-    from slicer_energy.batch import read_results
+    from slicer_energy.batch.results import read_results
 
     copies = 2 if quick else 4
     parts = []
