@@ -434,7 +434,8 @@ def second_logger(seed: int, out: Path, quick: bool) -> Run:
     """A second ``rig log`` on the port of a session that is printing."""
     lines = demo_gcode(layers=3)
     with contextlib.ExitStack() as es:
-        printer = _printer(es, seed, scale=60.0)  # heat-up lasts about 2 s
+        printer = _printer(es, seed, scale=15.0)  # heat-up lasts about 8 s: a loaded machine
+        # still starts the second logger (a fresh interpreter) while the first is printing
         host, logger, tap = _session(es, printer, out, f"s{seed}")
         since = len(printer.received)
         host.start_print(lines, name="demo")
