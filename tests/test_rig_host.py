@@ -7,9 +7,10 @@ import time
 
 import pytest
 
+from slicer_energy.errors import PrinterError
 from slicer_energy.rig import protocol as P
 from slicer_energy.rig.logger import SessionLogger, read_serial
-from slicer_energy.rig.marlin import PrinterError, _job_command, attach, connect
+from slicer_energy.rig.marlin import _job_command, attach, connect
 from slicer_energy.rig.sim import Faults, VirtualPrinter, demo_gcode
 from slicer_energy.rig.simphysics import SimClock, draw_printer
 

@@ -16,8 +16,9 @@ import time
 import pytest
 import serial
 
+from slicer_energy.errors import PrinterError
 from slicer_energy.rig import protocol as P
-from slicer_energy.rig.marlin import PrinterError, _job_command, connect, open_serial
+from slicer_energy.rig.marlin import _job_command, connect, open_serial
 from slicer_energy.rig.sim import VirtualPrinter, demo_gcode
 from slicer_energy.rig.simphysics import SimClock, draw_printer
 from slicer_energy.rig.simpty import PtyPort

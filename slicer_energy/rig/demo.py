@@ -16,12 +16,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import RigSetupError
 from .logger import SessionLogger, dump_toml
 from .marlin import MarlinHost, _job_command, connect
 from .meters import PzemMeter, SdmMeter
 from .session import (
     MeterPoller,
-    RigSetupError,
     SessionResult,
     file_sha256,
     first_extrusion_index,

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import SlicerEnergyError
+from ..errors import SessionError
 from .meters import MeterSample, integrate_energy_j
 from .protocol import HeaterReading
 
@@ -55,10 +55,6 @@ SERIAL_HEADER = (
     "<TAB>text\n"
 )
 FORMAT_VERSION = 1
-
-
-class SessionError(SlicerEnergyError):
-    """A session folder cannot be created or read."""
 
 
 def _fmt(x: Any) -> str:

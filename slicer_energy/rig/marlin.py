@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..errors import SlicerEnergyError
+from ..errors import PrinterError
 from . import protocol as P
 
 DEFAULT_BAUDS = (250000, 115200)
@@ -45,10 +45,6 @@ MAX_RESYNCS = 3
 # Commands the firmware may legitimately take long to acknowledge; while one of them is the
 # oldest line in flight, any received line (temperature reports) counts as a sign of life.
 _BLOCKING = ("M109", "M190", "M191", "M116", "M400", "G28", "G29", "G4", "M303", "M600")
-
-
-class PrinterError(SlicerEnergyError):
-    """The printer could not be reached, reset, vanished or reported a fatal error."""
 
 
 LineCallback = Callable[[str, str, float], None]  # (direction ">"|"<"|"#", text, t_s)

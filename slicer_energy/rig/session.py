@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import GcodeError, SlicerEnergyError
+from ..errors import GcodeError, MeterError
 from .logger import SessionLogger
 from .marlin import JobState, MarlinHost, _job_command
-from .meters import MeterError, MeterSample
+from .meters import MeterSample
 
 
 @dataclass
@@ -260,7 +260,3 @@ def status_line(host: MarlinHost, poller: MeterPoller | None, t0: float, now: fl
     if host.job.total:
         parts.append(f"{100 * host.job.acked / host.job.total:5.1f} %")
     return " | ".join(parts)
-
-
-class RigSetupError(SlicerEnergyError):
-    """The session could not start (printer or meter missing)."""
