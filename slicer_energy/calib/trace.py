@@ -348,10 +348,6 @@ class TraceRun:
         return float(np.interp(b, self.trace.t_s, cum) - np.interp(a, self.trace.t_s, cum))
 
 
-def timeline_rows(gcode: str | Path, m: FdmMachine) -> list[TimelineRow]:
-    return analyze_file(gcode, m, timeline=True).timeline
-
-
 def timeline(gcode: str | Path, m: FdmMachine) -> tuple[list[TimelineRow], float]:
     """The G-code's timeline rows and the filament mass it extrudes (g)."""
     res = analyze_file(gcode, m, timeline=True)
@@ -458,22 +454,6 @@ def replay_parts(
         step(dt, hs, bs, r.fan, flow, base)
     out = np.array(es) / el.psu_efficiency
     return np.array(ts), out
-
-
-def replay(
-    rows: list[TimelineRow],
-    m: FdmMachine,
-    *,
-    bed_on: bool = True,
-    hotend_on: bool = True,
-    time_scale: float = 1.0,
-    **kw,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative (time, energy) at each row end; :func:`replay_parts` summed."""
-    ts, parts = replay_parts(
-        rows, m, bed_on=bed_on, hotend_on=hotend_on, time_scale=time_scale, **kw
-    )
-    return ts, parts.sum(axis=1)
 
 
 # ------------------------------------------------------------------------------ fitting
