@@ -13,7 +13,7 @@
 
 Data files are only ever appended to and flushed by a background thread, so after Ctrl-C,
 ``kill -9`` or a vanished port everything up to the last flush is on disk; readers
-(:func:`read_session`) skip a torn last line.
+(:func:`read_power`, :func:`read_temps`, :func:`read_serial`) skip a torn last line.
 """
 
 from __future__ import annotations
