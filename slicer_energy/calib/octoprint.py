@@ -31,8 +31,15 @@ import numpy as np
 from ..errors import CalibrationError
 from ..rig.session import first_extrusion_index
 from .clock import ClockOffset, estimate_offset, host_power_features
-from .plug import _zone, read_plug
-from .session import HeaterTrace, Session, _full_scale, _word, machine_state, strip_line
+from .plug import read_plug, time_zone
+from .session import (
+    HeaterTrace,
+    Session,
+    command_word,
+    firmware_full_scale,
+    machine_state,
+    strip_line,
+)
 
 _RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) - (.*)$")
 _STATE = re.compile(r'^Changing monitoring state from "([^"]*)" to "([^"]*)"')
@@ -118,7 +125,7 @@ def read_octoprint_log(path: str | Path, naive_tz: str | None = None) -> OctoPri
     path = Path(path)
     if not path.exists():
         raise CalibrationError(f"{path}: OctoPrint serial.log not found")
-    zone = _zone(naive_tz)
+    zone = time_zone(naive_tz)
     records: list[tuple[float, str]] = []
     other = 0
     day_cache: dict[str, float] = {}
@@ -178,7 +185,7 @@ def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:
                 if job is not None:
                     job.resends += 1
                 continue
-            in_job = job is not None and not finishing and _word(line) not in HOST_COMMANDS
+            in_job = job is not None and not finishing and command_word(line) not in HOST_COMMANDS
             entry = [t, None, line, n]
             if n is not None:
                 by_n[n] = entry
@@ -288,7 +295,7 @@ def load_octoprint_session(
         raise CalibrationError(
             f"{serial_log}: no temperature reports (T:/B:); the heaters cannot be modelled"
         )
-    full_scale = pwm_full_scale or _full_scale({"firmware": {"name": log.firmware}})
+    full_scale = pwm_full_scale or firmware_full_scale({"firmware": {"name": log.firmware}})
     heaters_abs = log.heaters(full_scale)
     duty_known = log.pwm_known
     plug = read_plug(
@@ -370,7 +377,9 @@ def load_octoprint_session(
         moving=moving,
         fan=fan,
         waits_s=waits_s,
-        homing_s=[b - a for (a, b), ln in zip(line_t, jb.lines, strict=True) if _word(ln) == "G28"],
+        homing_s=[
+            b - a for (a, b), ln in zip(line_t, jb.lines, strict=True) if command_word(ln) == "G28"
+        ],
         duty_known=duty_known,
         meta=meta,
     )
@@ -382,17 +391,16 @@ def _hm(t: float) -> str:
 
 
 def _check_gcode(gcode: Path, jb: Job, log: Path) -> None:
-    from ..rig.marlin import _job_command
+    from ..rig.marlin import job_command
 
     if not gcode.exists():
         raise CalibrationError(f"{gcode}: G-code file not found")
     want = [
         c
         for c in (
-            _job_command(x)
-            for x in gcode.read_text(encoding="utf-8", errors="replace").splitlines()
+            job_command(x) for x in gcode.read_text(encoding="utf-8", errors="replace").splitlines()
         )
-        if c and _word(c) not in HOST_COMMANDS
+        if c and command_word(c) not in HOST_COMMANDS
     ]
     got = [ln for ln in jb.lines if ln]
     if want != got:
@@ -405,4 +413,3 @@ def _check_gcode(gcode: Path, jb: Job, log: Path) -> None:
         raise CalibrationError(
             f"{gcode}: is not the file job #{jb.index} of {log} printed ({where})"
         )
-

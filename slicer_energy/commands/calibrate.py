@@ -309,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
 def _plots(folder: Path, sessions, fit, base) -> list[Path]:
     import matplotlib
 
-    from ..calib.fit import HEATERS, _model_power, _model_temp, prepare
+    from ..calib.fit import HEATERS, model_power, model_temp, prepare
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -319,7 +319,7 @@ def _plots(folder: Path, sessions, fit, base) -> list[Path]:
     written = []
     for s in sessions:
         pr = prepare(s)
-        model = _model_power(th, pr.feats)
+        model = model_power(th, pr.feats)
         fig, (a1, a2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), height_ratios=[3, 1])
         a1.plot(s.power_t_s, s.power_w, lw=0.8, label="measured")
         a1.plot(s.power_t_s, model, lw=0.8, label="model")
@@ -343,7 +343,7 @@ def _plots(folder: Path, sessions, fit, base) -> list[Path]:
             if h in pr.temp and pr.temp[h][0].size:
                 t0, _t1, dt, d, t_end, flow = pr.temp[h]
                 g = flow * base.filament.mass_g(1.0)
-                ax.plot(t_end, _model_temp(th, h, t0, dt, d, g), ".", ms=2, label=f"{h} model")
+                ax.plot(t_end, model_temp(th, h, t0, dt, d, g), ".", ms=2, label=f"{h} model")
         ax.set_xlabel("session time (s)")
         ax.set_ylabel("°C")
         ax.legend()

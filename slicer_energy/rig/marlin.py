@@ -283,8 +283,8 @@ class MarlinHost:
         if not self.handshaken:
             raise PrinterError("handshake first (M110 got no ok yet)")
         if total is None and isinstance(lines, list | tuple):
-            total = sum(1 for ln in lines if _job_command(ln))
-        cmds = (c for c in (_job_command(ln) for ln in lines) if c)
+            total = sum(1 for ln in lines if job_command(ln))
+        cmds = (c for c in (job_command(ln) for ln in lines) if c)
         with self._cond:
             if self.job.state in ("printing", "paused"):
                 raise PrinterError(f"a print is already running ({self.job.name})")
@@ -667,7 +667,11 @@ class MarlinHost:
         self._maybe_job_done()
 
 
-def _job_command(line: str) -> str:
+def job_command(line: str) -> str:
+    """The command a G-code file line sends in a job ("" for none: blank, comment, M110).
+
+    Shared with the session reader and the OctoPrint check so that all count the same lines.
+    """
     c = P.strip_gcode(line)
     if not c or c.upper().startswith("M110"):
         return ""

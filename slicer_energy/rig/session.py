@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import GcodeError, MeterError
 from .logger import SessionLogger
-from .marlin import JobState, MarlinHost, _job_command
+from .marlin import JobState, MarlinHost, job_command
 from .meters import MeterSample
 
 
@@ -178,7 +178,7 @@ def run_session(
     stop = stop or threading.Event()
     messages: list[str] = []
     logger.phase("idle")
-    commands = [c for c in (_job_command(ln) for ln in (gcode_lines or [])) if c]
+    commands = [c for c in (job_command(ln) for ln in (gcode_lines or [])) if c]
     extrude_at = first_extrusion_index(commands)
     t_real0 = time.monotonic()
     status_str = "finished"
