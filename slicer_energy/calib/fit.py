@@ -184,7 +184,7 @@ def model_temp(
     return t_inf + (t0 - t_inf) * np.exp(-dt * g / c)
 
 
-def fit_sessions(
+def fit_sessions(  # noqa: C901, PLR0915 - one least-squares problem assembled in place; split planned (issue 15 item 4)
     sessions: list[Session],
     machine: FdmMachine,
     *,

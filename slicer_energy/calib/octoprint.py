@@ -158,7 +158,7 @@ def read_octoprint_log(path: str | Path, naive_tz: str | None = None) -> OctoPri
     return _parse(path, records)
 
 
-def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:
+def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:  # noqa: C901, PLR0912, PLR0915 - one branch per serial.log record kind; split planned (issue 15 item 4)
     temps: dict[str, list[list[float]]] = {"hotend": [], "bed": []}
     jobs: list[Job] = []
     firmware = ""

@@ -192,7 +192,7 @@ def _power_col(cols: list[str]) -> int | None:
 
 
 # ------------------------------------------------------------------------------ readers
-def read_plug(
+def read_plug(  # noqa: PLR0912 - one branch per plug export format
     path: str | Path,
     *,
     fmt: str = "auto",

@@ -392,7 +392,7 @@ def firmware_full_scale(meta: dict) -> float:
     return PWM_FULL_SCALE_DEFAULT
 
 
-def load_session(folder: str | Path) -> Session:
+def load_session(folder: str | Path) -> Session:  # noqa: C901, PLR0912 - strict reader, one check per file of the folder; split planned (issue 15 item 4)
     """Read a rig session folder (strictly) and align its streams."""
     folder = Path(folder)
     if not folder.is_dir():

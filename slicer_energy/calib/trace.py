@@ -209,7 +209,7 @@ class Interruption:
         return self.t1_s - self.t0_s
 
 
-def interruptions(
+def interruptions(  # noqa: C901, PLR0912 - idle and heater-off stretches found in one pass
     tr: PowerTrace, window: tuple[float, float], base_w: float, heaters: bool
 ) -> list[Interruption]:
     """Heater-off stretches inside ``window``: board-only (idle) for ``IDLE_MIN_S``, or (for
@@ -354,7 +354,7 @@ def timeline(gcode: str | Path, m: FdmMachine) -> tuple[list[TimelineRow], float
     return res.timeline, m.filament.mass_g(res.filament_mm)
 
 
-def replay_parts(
+def replay_parts(  # noqa: C901, PLR0915 - own power integrator; replaced by the one timeline (issue 15 item 1)
     rows: list[TimelineRow],
     m: FdmMachine,
     *,
@@ -565,7 +565,7 @@ def run_model(r: TraceRun, m: FdmMachine, resume_s: float = 0.0) -> tuple[np.nda
     )
 
 
-def fit_traces(
+def fit_traces(  # noqa: C901, PLR0915 - one least-squares problem assembled in place; split planned (issue 15 item 4)
     runs: list[TraceRun],
     m: FdmMachine,
     *,

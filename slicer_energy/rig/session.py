@@ -159,7 +159,7 @@ class MeterPoller:
         self._thread.join(timeout=5.0)
 
 
-def run_session(
+def run_session(  # noqa: C901, PLR0912, PLR0915 - one session's life: start, stream, stop, summary; split planned (issue 15 item 4)
     host: MarlinHost,
     logger: SessionLogger,
     poller: MeterPoller | None,
