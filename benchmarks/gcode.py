@@ -96,7 +96,7 @@ def child(path: Path, mode: str, jit: bool, trace: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - one benchmark script, a straight run of timed steps
     ap = argparse.ArgumentParser()
     ap.add_argument(
         "shared", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared")

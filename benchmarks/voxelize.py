@@ -109,7 +109,7 @@ def parts(names):
     return out
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915 - one benchmark script, a straight run of timed steps
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pitch", type=float, default=0.2, help="pitch for the Open3D comparison")
     ap.add_argument("--trimesh-budget", type=float, default=60.0, help="seconds per trimesh run")

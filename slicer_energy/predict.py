@@ -7,7 +7,6 @@ flatten an Estimate into the JSON record documented in the README.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from .errors import SlicerEnergyError
@@ -133,13 +132,9 @@ def predict_part(
             max_memory_gb=max_memory_gb,
         )[0]
     if process == "fdm":
-        try:
-            fdm = importlib.import_module("slicer_energy.fdm.predict")
-        except ImportError:
-            raise SlicerEnergyError(
-                "the FDM model is not installed in this version; use --process sls or mls"
-            ) from None
+        from .fdm.predict import predict_fdm
+
         kwargs = {k: v for k, v in (("machine", machine), ("material", material)) if v}
         kwargs.update({k: v for k, v in fdm_options.items() if v is not None})
-        return fdm.predict_fdm(loaded, max_memory_gb=max_memory_gb, **kwargs)
+        return predict_fdm(loaded, max_memory_gb=max_memory_gb, **kwargs)
     raise SlicerEnergyError(f"unknown process {process!r}; choose one of {', '.join(PROCESSES)}")

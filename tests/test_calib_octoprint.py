@@ -17,7 +17,7 @@ from test_calib_octoprint_rig import shared_recording
 
 from slicer_energy.calib.inputs.octoprint import HOST_COMMANDS, read_octoprint_log
 from slicer_energy.errors import CalibrationError
-from slicer_energy.rig.marlin import _job_command
+from slicer_energy.rig.marlin import job_command
 
 from conftest import need_shared
 
@@ -33,7 +33,7 @@ def test_job_lines_are_the_printed_file(rec):
     log = read_octoprint_log(rec.serial_log)
     assert [j.status for j in log.jobs] == ["done"]
     job = log.job()
-    want = [c for c in (_job_command(x) for x in rec.gcode.read_text().splitlines()) if c]
+    want = [c for c in (job_command(x) for x in rec.gcode.read_text().splitlines()) if c]
     assert job.lines == want  # each line once, although three were sent twice
     assert job.resends == 3
     assert log.connections == 1

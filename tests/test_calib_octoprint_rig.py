@@ -96,7 +96,7 @@ def _octoprint_singletons(base: Path):
     return restore
 
 
-def record_octoprint_print(
+def record_octoprint_print(  # noqa: PLR0915 - one recorded print, step by step as the real peers run it
     out: Path,
     *,
     printer_seed: int = 4,

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from slicer_energy.cli import main
+from slicer_energy.errors import ProcessModelUnavailable
 from slicer_energy.lca.energy import (
-    ProcessModelUnavailable,
     pinned_estimate,
     processing_estimate,
     step_energy,

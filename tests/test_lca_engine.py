@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slicer_energy.lca.calc import LCA, LCAError, System
+from slicer_energy.errors import LCAError
+from slicer_energy.lca.calc import LCA, System
 from slicer_energy.lca.data import Method, Num, load_method
 from slicer_energy.lca.study import StudyRun
 from slicer_energy.lca.system import STAGES

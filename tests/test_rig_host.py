@@ -7,9 +7,10 @@ import time
 
 import pytest
 
+from slicer_energy.errors import PrinterError
 from slicer_energy.rig import protocol as P
 from slicer_energy.rig.logger import SessionLogger, read_serial
-from slicer_energy.rig.marlin import PrinterError, _job_command, attach, connect
+from slicer_energy.rig.marlin import attach, connect, job_command
 from slicer_energy.rig.sim.physics import SimClock, draw_printer
 from slicer_energy.rig.sim.printer import Faults, VirtualPrinter, demo_gcode
 
@@ -43,7 +44,7 @@ def _connect(printer, **kw):
 
 
 def _expected(lines: list[str]) -> list[str]:
-    return [c for c in (_job_command(ln) for ln in lines) if c]
+    return [c for c in (job_command(ln) for ln in lines) if c]
 
 
 def _print(host, lines, timeout_s=60.0):

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from slicer_energy.errors import SessionError
 from slicer_energy.rig.logger import (
     POWER_COLUMNS,
-    SessionError,
     SessionLogger,
     dump_toml,
     read_meta,

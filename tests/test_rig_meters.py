@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from slicer_energy.errors import MeterError
 from slicer_energy.rig import meters as M
 from slicer_energy.rig.sim.physics import Physics, SimClock, draw_printer
 from slicer_energy.rig.sim.printer import VirtualMeter
@@ -104,9 +105,9 @@ def test_pzem_general_address_request():
 
 def test_bad_crc_and_exception_are_reported():
     good = M.with_crc(hx("01 04 04 00 06 00 05"))
-    with pytest.raises(M.MeterError, match="CRC"):
+    with pytest.raises(MeterError, match="CRC"):
         M.parse_read_response(good[:-1] + bytes([good[-1] ^ 1]), 1, 2)
-    with pytest.raises(M.MeterError, match="exception code 2"):
+    with pytest.raises(MeterError, match="exception code 2"):
         M.parse_read_response(M.with_crc(hx("01 84 02")), 1, 2)
 
 
@@ -215,7 +216,7 @@ def test_pzem_read_against_pymodbus_serial_server():
             try:
                 s = meter.read()
                 break
-            except M.MeterError:
+            except MeterError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
@@ -327,9 +328,9 @@ def test_shelly_gen2_then_gen1(plug_server):
 
 def test_http_meter_errors_are_clear(plug_server):
     host = plug_server({})
-    with pytest.raises(M.MeterError, match="did not answer"):
+    with pytest.raises(MeterError, match="did not answer"):
         M.TasmotaMeter(host, timeout_s=1.0).read()
-    with pytest.raises(M.MeterError, match="expected KIND"):
+    with pytest.raises(MeterError, match="expected KIND"):
         M.open_meter("watts:/dev/x")
 
 
@@ -352,7 +353,7 @@ def test_meter_vanishing_is_a_clear_error():
         meter = M.PzemMeter(vm.path, timeout_s=0.2)
         assert meter.read().voltage_v is not None
         vm.stop()  # the USB adapter is pulled
-        with pytest.raises(M.MeterError, match="meter"):
+        with pytest.raises(MeterError, match="meter"):
             meter.read()
     finally:
         if meter is not None:

@@ -16,7 +16,7 @@ import tty
 
 import pytest
 
-from slicer_energy.rig.marlin import _job_command, connect
+from slicer_energy.rig.marlin import connect, job_command
 from slicer_energy.rig.sim.physics import SimClock, draw_printer
 from slicer_energy.rig.sim.printer import Faults, VirtualPrinter, demo_gcode
 
@@ -32,7 +32,7 @@ def _job_only(received):
 
 
 def _expected(lines):
-    return [c for c in (_job_command(ln) for ln in lines) if c]
+    return [c for c in (job_command(ln) for ln in lines) if c]
 
 
 # ------------------------------------------------------------------ OctoPrint's Virtual Printer
@@ -162,7 +162,7 @@ def _corpus_program(n_lines=160):
     out = []
     with gzip.open(path, "rt", errors="replace") as f:
         for raw in f:
-            c = _job_command(raw)
+            c = job_command(raw)
             if not c or c.split()[0] in ("M104", "M109", "M140", "M190", "G28", "G29", "M84"):
                 continue
             out.append(c)

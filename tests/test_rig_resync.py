@@ -16,8 +16,9 @@ import time
 import pytest
 import serial
 
+from slicer_energy.errors import PrinterError
 from slicer_energy.rig import protocol as P
-from slicer_energy.rig.marlin import PrinterError, _job_command, connect, open_serial
+from slicer_energy.rig.marlin import connect, job_command, open_serial
 from slicer_energy.rig.sim.physics import SimClock, draw_printer
 from slicer_energy.rig.sim.printer import VirtualPrinter, demo_gcode
 from slicer_energy.rig.sim.pty import PtyPort
@@ -29,7 +30,7 @@ STALE_COUNTER = 515
 
 
 def _expected(lines: list[str]) -> list[str]:
-    return [c for c in (_job_command(ln) for ln in lines) if c]
+    return [c for c in (job_command(ln) for ln in lines) if c]
 
 
 def _earlier_session(path: str, last_line: int, extra: list[str] = ()) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -54,14 +53,6 @@ def test_predict_errors_are_one_line(capsys):
     assert "cannot process material" in capsys.readouterr().err
     assert main(["predict", "no_such_part.stl", "--process", "sls"]) == 2
     assert "no such file" in capsys.readouterr().err
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("slicer_energy.fdm") is not None, reason="FDM model installed"
-)
-def test_fdm_default_says_not_installed(capsys):
-    assert main(["predict", _case()]) == 2
-    assert "FDM model is not installed" in capsys.readouterr().err
 
 
 def test_compare_json_records(capsys):

@@ -15,15 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import SettingsError
-
-
-class CorruptResultsFile(SettingsError):
-    """A ``.parquet`` file in a results directory that cannot be read back."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: not a readable Parquet file ({reason})")
-        self.path = path
+from ..errors import CorruptResultsFile, SettingsError
 
 
 def _read_file(f: Path) -> Any:

@@ -414,7 +414,7 @@ class SignalStop:
         self._saved.clear()
 
 
-def run_batch(
+def run_batch(  # noqa: PLR0912, PLR0915 - scheduler loop with resume, flushing and Ctrl-C; split planned (issue 15 item 4)
     parts: Sequence[PartSpec],
     sweep: Sweep,
     out: str | os.PathLike,

@@ -125,7 +125,7 @@ def _grid_ids() -> list[str]:
     return load_background().ids("electricity")
 
 
-def parse_sweep(values: dict[str, Any], where: str = "sweep", text: str = "") -> Sweep:
+def parse_sweep(values: dict[str, Any], where: str = "sweep", text: str = "") -> Sweep:  # noqa: C901, PLR0912 - one check per sweep key, each its own error
     """Check a sweep table: top-level axes apply to every process that takes them,
     ``[sls]``/``[mls]``/``[fdm]`` tables set axes for one process only.
 

@@ -159,7 +159,8 @@ def prepare(s: Session) -> _Prepared:
     return _Prepared(np.column_stack(cols), s.power_w, temp)
 
 
-def _model_power(theta: dict[str, float], feats: np.ndarray) -> np.ndarray:
+def model_power(theta: dict[str, float], feats: np.ndarray) -> np.ndarray:
+    """Wall power of the fitted model for the feature columns :func:`prepare` builds."""
     w = np.array(
         [
             theta["electrical.p_electronics_w"],
@@ -173,7 +174,7 @@ def _model_power(theta: dict[str, float], feats: np.ndarray) -> np.ndarray:
     return feats @ w / theta["electrical.psu_efficiency"]
 
 
-def _model_temp(
+def model_temp(
     theta: dict[str, float], h: str, t0, dt, duty, flow_g_s: np.ndarray | float = 0.0
 ) -> np.ndarray:
     """Exact first-order step; ``flow_g_s`` is the filament mass flow through the hotend."""
@@ -183,7 +184,7 @@ def _model_temp(
     return t_inf + (t0 - t_inf) * np.exp(-dt * g / c)
 
 
-def fit_sessions(
+def fit_sessions(  # noqa: C901, PLR0915 - one least-squares problem assembled in place; split planned (issue 15 item 4)
     sessions: list[Session],
     machine: FdmMachine,
     *,
@@ -221,12 +222,12 @@ def fit_sessions(
 
     def parts(x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         th = theta_of(x)
-        rp = power - _model_power(th, feats)
+        rp = power - model_power(th, feats)
         rt = {}
         for h in HEATERS:
             chunks = [
                 p.temp[h][1]
-                - _model_temp(
+                - model_temp(
                     th, h, p.temp[h][0], p.temp[h][2], p.temp[h][3], p.temp[h][5] * g_per_mm
                 )
                 for p in prep

@@ -209,7 +209,7 @@ class Interruption:
         return self.t1_s - self.t0_s
 
 
-def interruptions(
+def interruptions(  # noqa: C901, PLR0912 - idle and heater-off stretches found in one pass
     tr: PowerTrace, window: tuple[float, float], base_w: float, heaters: bool
 ) -> list[Interruption]:
     """Heater-off stretches inside ``window``: board-only (idle) for ``IDLE_MIN_S``, or (for
@@ -348,17 +348,13 @@ class TraceRun:
         return float(np.interp(b, self.trace.t_s, cum) - np.interp(a, self.trace.t_s, cum))
 
 
-def timeline_rows(gcode: str | Path, m: FdmMachine) -> list[TimelineRow]:
-    return analyze_file(gcode, m, timeline=True).timeline
-
-
 def timeline(gcode: str | Path, m: FdmMachine) -> tuple[list[TimelineRow], float]:
     """The G-code's timeline rows and the filament mass it extrudes (g)."""
     res = analyze_file(gcode, m, timeline=True)
     return res.timeline, m.filament.mass_g(res.filament_mm)
 
 
-def replay_parts(
+def replay_parts(  # noqa: C901, PLR0915 - own power integrator; replaced by the one timeline (issue 15 item 1)
     rows: list[TimelineRow],
     m: FdmMachine,
     *,
@@ -458,22 +454,6 @@ def replay_parts(
         step(dt, hs, bs, r.fan, flow, base)
     out = np.array(es) / el.psu_efficiency
     return np.array(ts), out
-
-
-def replay(
-    rows: list[TimelineRow],
-    m: FdmMachine,
-    *,
-    bed_on: bool = True,
-    hotend_on: bool = True,
-    time_scale: float = 1.0,
-    **kw,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative (time, energy) at each row end; :func:`replay_parts` summed."""
-    ts, parts = replay_parts(
-        rows, m, bed_on=bed_on, hotend_on=hotend_on, time_scale=time_scale, **kw
-    )
-    return ts, parts.sum(axis=1)
 
 
 # ------------------------------------------------------------------------------ fitting
@@ -585,7 +565,7 @@ def run_model(r: TraceRun, m: FdmMachine, resume_s: float = 0.0) -> tuple[np.nda
     )
 
 
-def fit_traces(
+def fit_traces(  # noqa: C901, PLR0915 - one least-squares problem assembled in place; split planned (issue 15 item 4)
     runs: list[TraceRun],
     m: FdmMachine,
     *,

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..calib.inputs import octoprint as _octoprint  # other inputs: OctoPrint serial.log + plug CSV
 from ..errors import CalibrationError
 from ..machine import load_machine
 from ..paths import safe_name
 from ._numbers import float_in
 from ._output import known, print_json, print_table
+
+if TYPE_CHECKING:
+    from ..calib.inputs.session import Session
 
 EPILOG = """\
 examples:
@@ -29,6 +33,144 @@ cannot determine are reported as not identified and keep the base profile's valu
 """
 
 
+# ---------------------------------------------- OctoPrint serial.log + smart-plug trace
+OCTOPRINT_EPILOG = """\
+OctoPrint + smart plug instead of a rig session:
+  slicer-energy calibrate --octoprint-log ~/.octoprint/logs/serial.log \\
+      --plug-csv history.csv --gcode benchy.gcode --base ender3-v2 --out my-printer.toml
+  (serial.log: OctoPrint > Settings > Serial Connection > Log communication to serial.log;
+  plug CSV: Home Assistant history download, Tasmota SENSOR JSON lines, Shelly em_data.csv /
+  emdata data.csv, or any CSV with a time and a W column). The meter's clock offset is
+  estimated from the heat-ups and printed; --clock-offset S skips the estimate.
+"""
+
+
+def _add_octoprint_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``calibrate`` options for OctoPrint logs with smart-plug traces."""
+    g = p.add_argument_group("OctoPrint serial.log + smart-plug trace (instead of a session)")
+    g.add_argument(
+        "--octoprint-log",
+        action="append",
+        default=[],
+        metavar="serial.log",
+        help="OctoPrint serial.log of a print (repeatable; pair each with --plug-csv)",
+    )
+    g.add_argument(
+        "--plug-csv",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="smart-plug power export recorded during that print (format auto-detected)",
+    )
+    g.add_argument(
+        "--gcode",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the printed file, checked against the lines the log shows were sent",
+    )
+    g.add_argument(
+        "--octoprint-job",
+        type=int,
+        default=None,
+        metavar="N",
+        help="which job of the log (1-based; default: the last completed one)",
+    )
+    g.add_argument(
+        "--octoprint-tz",
+        default=None,
+        metavar="TZ",
+        help="time zone of serial.log times (default: this computer's local zone)",
+    )
+    g.add_argument(
+        "--plug-tz",
+        default=None,
+        metavar="TZ",
+        help="zone for plug times written without one (local, UTC, +02:00, "
+        "Europe/Berlin; default local)",
+    )
+    g.add_argument(
+        "--plug-format",
+        default="auto",
+        choices=("auto", "tasmota", "home-assistant", "shelly-gen1", "shelly-gen2", "generic"),
+        help="plug export format (default: detect)",
+    )
+    g.add_argument(
+        "--plug-unit",
+        default="auto",
+        choices=("auto", "W", "kW", "w", "kw"),
+        help="power unit when the file does not say (default: W, from the header)",
+    )
+    g.add_argument(
+        "--plug-entity",
+        default=None,
+        metavar="ENTITY_ID",
+        help="Home Assistant entity to use when the export holds several",
+    )
+    g.add_argument(
+        "--plug-start",
+        default=None,
+        metavar="ISO_TIME",
+        help="time of the first reading of an interval-only CSV",
+    )
+    g.add_argument(
+        "--clock-offset",
+        type=float,
+        default=None,
+        metavar="S",
+        help="meter clock minus host clock in s (default: estimated)",
+    )
+    g.add_argument(
+        "--max-offset",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="search the clock offset within ±S (default: %(default)s)",
+    )
+
+
+def _octoprint_sessions(
+    args: argparse.Namespace, report: Callable[[str], None] | None = None
+) -> list[Session]:
+    """Sessions for each ``--octoprint-log``/``--plug-csv`` pair; ``report(line)`` gets the
+    clock offset and any gaps of each."""
+    from ..calib.inputs.octoprint import load_octoprint_session
+
+    logs, plugs, gcodes = args.octoprint_log, args.plug_csv, args.gcode
+    if len(logs) != len(plugs):
+        raise CalibrationError(
+            f"{len(logs)} --octoprint-log but {len(plugs)} --plug-csv; give one plug trace per log"
+        )
+    if gcodes and len(gcodes) != len(logs):
+        raise CalibrationError(f"{len(gcodes)} --gcode for {len(logs)} --octoprint-log")
+    out = []
+    for i, (lg, pc) in enumerate(zip(logs, plugs, strict=True)):
+        s, est = load_octoprint_session(
+            lg,
+            pc,
+            job=args.octoprint_job,
+            naive_tz=args.octoprint_tz,
+            plug_tz=args.plug_tz,
+            plug_format=args.plug_format,
+            plug_unit=args.plug_unit,
+            plug_entity=args.plug_entity,
+            plug_start=args.plug_start,
+            offset_s=args.clock_offset,
+            max_offset_s=args.max_offset,
+            gcode=gcodes[i] if gcodes else None,
+        )
+        if report is not None:
+            if est is not None:
+                report(
+                    f"clock: {pc}: meter − host {est.offset_s:+.1f} ± {est.stderr_s:.1f} s "
+                    f"(R² {est.r2:.3f}, {est.n} readings)"
+                )
+            for note in s.meta["plug"]["notes"]:
+                report(f"warning: {note}")
+        out.append(s)
+    return out
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "calibrate",
@@ -39,7 +181,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "profile), report uncertainties and which parameters the data determine, write a "
             "calibrated profile, and predict held-out prints from their G-code."
         ),
-        epilog=EPILOG + "\n" + _octoprint.CLI_EPILOG,
+        epilog=EPILOG + "\n" + OCTOPRINT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sessions", nargs="*", metavar="SESSION", help="session folder(s) to fit")
@@ -71,7 +213,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--plots", metavar="DIR", help="write power and temperature PNG plots here")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    _octoprint.add_arguments(p)
+    _add_octoprint_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -85,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.out:  # the profile's name becomes the output file name: check it first
         safe_name(base.name, f"{base.path or args.base}: key 'name'")
     fit_s = [load_session(f) for f in args.sessions]
-    fit_s += _octoprint.sessions_from_args(args, report=lambda m: print(m, file=sys.stderr))
+    fit_s += _octoprint_sessions(args, report=lambda m: print(m, file=sys.stderr))
     if not fit_s:
         raise CalibrationError("nothing to calibrate from: give SESSION folders or --octoprint-log")
     hold_s = [load_session(f) for f in args.holdout]
@@ -167,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
 def _plots(folder: Path, sessions, fit, base) -> list[Path]:
     import matplotlib
 
-    from ..calib.fit import HEATERS, _model_power, _model_temp, prepare
+    from ..calib.fit import HEATERS, model_power, model_temp, prepare
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -177,7 +319,7 @@ def _plots(folder: Path, sessions, fit, base) -> list[Path]:
     written = []
     for s in sessions:
         pr = prepare(s)
-        model = _model_power(th, pr.feats)
+        model = model_power(th, pr.feats)
         fig, (a1, a2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), height_ratios=[3, 1])
         a1.plot(s.power_t_s, s.power_w, lw=0.8, label="measured")
         a1.plot(s.power_t_s, model, lw=0.8, label="model")
@@ -201,7 +343,7 @@ def _plots(folder: Path, sessions, fit, base) -> list[Path]:
             if h in pr.temp and pr.temp[h][0].size:
                 t0, _t1, dt, d, t_end, flow = pr.temp[h]
                 g = flow * base.filament.mass_g(1.0)
-                ax.plot(t_end, _model_temp(th, h, t0, dt, d, g), ".", ms=2, label=f"{h} model")
+                ax.plot(t_end, model_temp(th, h, t0, dt, d, g), ".", ms=2, label=f"{h} model")
         ax.set_xlabel("session time (s)")
         ax.set_ylabel("°C")
         ax.legend()

@@ -10,7 +10,7 @@ from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding,
 from ..errors import SettingsError, SlicerEnergyError
 from ..predict import predict_part, record
 from ._numbers import add_max_memory
-from .predict import _fmt_table
+from .predict import print_record_table
 
 EPILOG = """\
 examples:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
         print_json(rows)
     else:
-        _fmt_table(rows)
+        print_record_table(rows)
     return 0
 
 

@@ -35,7 +35,8 @@ build-height share. Machine numbers that are assumptions are listed in the READM
 """
 
 
-def _fmt_table(rows: list[dict[str, Any]]) -> None:
+def print_record_table(rows: list[dict[str, Any]]) -> None:
+    """The human table of :func:`~slicer_energy.predict.record` rows (``predict``, ``compare``)."""
     print_table(
         [
             [
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rec)
     else:
-        _fmt_table([rec])
+        print_record_table([rec])
         if rec["by_phase"]:
             print(
                 "per part, by phase (kWh): "

@@ -244,7 +244,7 @@ class _EarlyLines:
             self._target = target
 
 
-def cmd_log(args) -> int:
+def cmd_log(args) -> int:  # noqa: PLR0912, PLR0915 - one check per option combination of `rig log`
     from ..rig.logger import SessionLogger
     from ..rig.marlin import ATTACH_WARNING, attach, connect
     from ..rig.meters import open_meter

@@ -291,7 +291,7 @@ def _grow_into(
             target[i, ys, xs] |= g
 
 
-def decompose(
+def decompose(  # noqa: C901, PLR0912, PLR0915 - all features of a layer in one pass; split planned (issue 15 item 4)
     grid: LayerGrid,
     s: PrintSettings,
     filament_diameter_mm: float = 1.75,
@@ -621,7 +621,7 @@ def _skirt_length_mm(grid: LayerGrid, s: PrintSettings, filament_diameter_mm: fl
     return total
 
 
-def _supports(
+def _supports(  # noqa: PLR0915 - support areas, interfaces and islands in one pass
     grid: LayerGrid,
     s: PrintSettings,
     d_out: dict[int, Any],

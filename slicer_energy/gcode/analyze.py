@@ -208,7 +208,7 @@ class Timeline:
             )
         self.t += dt
 
-    def event(self, ev: Event) -> None:
+    def event(self, ev: Event) -> None:  # noqa: C901, PLR0912 - one branch per G-code command
         c, p, m = ev.cmd, ev.params, self.m
 
         def val(key: str, default: float = 0.0) -> float:
@@ -291,7 +291,7 @@ def _planner(mode: str, machine: FdmMachine, path: Path, jit: bool = False):
     return FirmwarePlanner(machine.kinematics, mode, jit=jit)
 
 
-def analyze_file(
+def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline state; split planned (issue 15 item 4)
     path: str | Path,
     machine: FdmMachine,
     mode: str | None = None,

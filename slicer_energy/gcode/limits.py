@@ -73,7 +73,7 @@ def _axes(ev: Event, target: list[float], scale: float = 1.0) -> None:
             target[i] = v * scale
 
 
-def apply_prusa(lim: Limits, ev: Event, flavor_mm_s: bool = True) -> None:
+def apply_prusa(lim: Limits, ev: Event, flavor_mm_s: bool = True) -> None:  # noqa: C901, PLR0912 - one branch per firmware limit command
     """PrusaSlicer 2.5 GCodeProcessor (GP:2986-3106, 3151-3166, 3325-3362)."""
     p, c = ev.params, ev.cmd
     if c == "M201":
@@ -117,7 +117,7 @@ def apply_prusa(lim: Limits, ev: Event, flavor_mm_s: bool = True) -> None:
         _axes(ev, lim.jerk, 1 / 60)
 
 
-def apply_marlin(lim: Limits, ev: Event) -> None:
+def apply_marlin(lim: Limits, ev: Event) -> None:  # noqa: C901, PLR0912 - one branch per firmware limit command
     """Marlin 2.1 (M200-M205.cpp, M220/M221)."""
     p, c = ev.params, ev.cmd
     if c == "M201":
@@ -151,7 +151,7 @@ def apply_marlin(lim: Limits, ev: Event) -> None:
         _axes(ev, lim.jerk, 1 / 60)
 
 
-def apply_klipper(lim: Limits, ev: Event) -> None:
+def apply_klipper(lim: Limits, ev: Event) -> None:  # noqa: PLR0912 - one branch per firmware limit command
     """Klipper v0.13 toolhead.py cmd_M204 / SET_VELOCITY_LIMIT, gcode_move M220/M221."""
     p, c = ev.params, ev.cmd
     if c == "M204":

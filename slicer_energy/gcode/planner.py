@@ -354,7 +354,7 @@ class FirmwarePlanner:
         self.prev_u, self.prev_nom = u[-1].copy(), vnom[-1]
         return v2
 
-    def _klipper_blocks(self, rows, d, dv, f, sl, tab, e_only, seg_start) -> _Blocks:
+    def _klipper_blocks(self, rows, d, dv, f, sl, tab, e_only, seg_start) -> _Blocks:  # noqa: PLR0915 - vectorised port of Klipper's planner, kept line for line
         k = self.kin
         vel = tab["k_velocity"][sl]
         acc = tab["k_accel"][sl]

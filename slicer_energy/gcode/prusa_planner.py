@@ -143,7 +143,7 @@ class PrusaTimeMachine:
             self.event(evs[ei])
             ei += 1
 
-    def _g1(
+    def _g1(  # noqa: C901, PLR0912, PLR0915 - port of PrusaSlicer's G1 handler, kept line for line
         self, row: int, pos: tuple[float, float, float], de: float, f: float, wipe: bool
     ) -> None:
         lx, ly, lz = self.last

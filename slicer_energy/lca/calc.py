@@ -18,12 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from ..errors import SlicerEnergyError
+from ..errors import LCAError
 from .data import CATEGORIES, Flow, Method
-
-
-class LCAError(SlicerEnergyError):
-    """The system cannot be solved (non-square or singular technosphere)."""
 
 
 @dataclass

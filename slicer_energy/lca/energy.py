@@ -18,23 +18,11 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import SlicerEnergyError
+from ..errors import MissingEnergy, ProcessModelUnavailable, SlicerEnergyError
 from ..estimate import J_PER_KWH, Estimate
 from .scenarios import ProcessingStep
 
 ENERGY_MODES = ("auto", "model", "pinned")
-
-
-class ProcessModelUnavailable(SlicerEnergyError):
-    """The process model a scenario step names is not installed or has no entry point.
-
-    Fix: install/merge the module, or pin a published figure in the scenario
-    (``pinned_kwh`` / ``pinned_kwh_per_kg``) and run with ``--energy pinned``.
-    """
-
-
-class MissingEnergy(SlicerEnergyError):
-    """A step's energy is marked missing in the scenario file and no model can supply it."""
 
 
 # process name -> (module, function). Each function takes (step, utilisation, part mass) and returns

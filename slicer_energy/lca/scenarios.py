@@ -175,7 +175,7 @@ def _req(where: str, table: Mapping[str, Any], key: str) -> Any:
     return table[key]
 
 
-def _parse_scenario(
+def _parse_scenario(  # noqa: C901, PLR0912, PLR0915 - one check per scenario key, each its own error; split planned (issue 15 item 4)
     file: str,
     sid: str,
     bid: str,

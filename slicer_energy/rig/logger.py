@@ -13,7 +13,7 @@
 
 Data files are only ever appended to and flushed by a background thread, so after Ctrl-C,
 ``kill -9`` or a vanished port everything up to the last flush is on disk; readers
-(:func:`read_session`) skip a torn last line.
+(:func:`read_power`, :func:`read_temps`, :func:`read_serial`) skip a torn last line.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import SlicerEnergyError
+from ..errors import SessionError
 from .meters import MeterSample, integrate_energy_j
 from .protocol import HeaterReading
 
@@ -55,10 +55,6 @@ SERIAL_HEADER = (
     "<TAB>text\n"
 )
 FORMAT_VERSION = 1
-
-
-class SessionError(SlicerEnergyError):
-    """A session folder cannot be created or read."""
 
 
 def _fmt(x: Any) -> str:

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..errors import SlicerEnergyError
+from ..errors import PrinterError
 from . import protocol as P
 
 DEFAULT_BAUDS = (250000, 115200)
@@ -47,10 +47,6 @@ MAX_RESYNCS = 3
 _BLOCKING = ("M109", "M190", "M191", "M116", "M400", "G28", "G29", "G4", "M303", "M600")
 _MAX_GARBLED_HANDSHAKES = 10  # handshakes the printer asked to resend before giving up
 _HEATING_WAITS = ("M109", "M190", "M191", "M116")  # their reports say ``W:`` while waiting
-
-
-class PrinterError(SlicerEnergyError):
-    """The printer could not be reached, reset, vanished or reported a fatal error."""
 
 
 LineCallback = Callable[[str, str, float], None]  # (direction ">"|"<"|"#", text, t_s)
@@ -98,7 +94,7 @@ class MarlinHost:
     every host event (``#``), stamped with ``clock()``, so a logger records everything.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - host state in one place; MarlinHost split planned (issue 15 item 4)
         self,
         ser,
         *,
@@ -189,63 +185,71 @@ class MarlinHost:
         that got no answer or a reboot, while a live printer that asked for a resend is tried
         again up to ``_MAX_GARBLED_HANDSHAKES`` times (line noise is no reason to give up).
         An AVR board that has just been reset by opening the port needs a second or two
-        before it listens. Before each retry
-        the answers to the previous attempt are let through and dropped, so none of its ``ok``
-        can later be taken for the answer to a print line.
+        before it listens. Before each retry the answers to the previous attempt are let
+        through and dropped, so none of its ``ok`` can later be taken for the answer to a print
+        line.
         """
         attempt = silent = garbled = 0
         while silent < tries and garbled < _MAX_GARBLED_HANDSHAKES:
             self._drop_stale_input(quiet_s=0.2 if attempt else 0.05, max_s=wait_s)
             attempt += 1
-            self._raw_write(P.numbered_line(0, "M110 N0"))
-            m115_sent = False
-            answer: list[str] | None = None
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline:
-                if self.error:
-                    raise PrinterError(self.error)
-                if not self._handshake_lines:
-                    time.sleep(0.01)
-                    continue
-                line = self._handshake_lines.popleft()
-                if P.parse_resend(line) is not None:
-                    garbled += 1  # a live printer at this baud asks again: not a silent try
-                    break
-                if P.is_start(line):
-                    silent += 1
-                    break  # the board (re)booted: try again
-                if not m115_sent:
-                    if P.is_ok(line):  # perhaps stale: only the M115 answer proves the M110
-                        self._raw_write(P.numbered_line(1, "M115"))
-                        m115_sent = True
-                    continue
-                if "FIRMWARE_NAME" in line or "M115" in line:
-                    answer = []  # our M115's answer (or 'Unknown command "M115"') starts
-                if answer is not None:
-                    answer.append(line)
-                    if P.is_ok(line):
-                        if attempt > 1:  # late answers to an earlier attempt must not count
-                            self._drop_stale_input(quiet_s=0.2, max_s=wait_s)
-                        with self._cond:
-                            self._n = 1
-                            self.firmware = P.parse_m115(answer)
-                            self._follow_advanced_ok(line)
-                            self.handshaken = True
-                        self.event(f"handshake ok after {attempt} attempt(s)")
-                        self._writer.start()
-                        return
+            outcome = self._handshake_attempt(wait_s)
+            if outcome == "garbled":
+                garbled += 1  # a live printer at this baud asks again: not a silent try
+            elif outcome != "ok":
+                silent += 1  # no answer within wait_s, or the board (re)booted
             else:
-                silent += 1  # no answer within wait_s
+                if attempt > 1:  # late answers to an earlier attempt must not count
+                    self._drop_stale_input(quiet_s=0.2, max_s=wait_s)
+                self.event(f"handshake ok after {attempt} attempt(s)")
+                self._writer.start()
+                return
+        port = getattr(self.ser, "port", self.ser)
         if garbled >= _MAX_GARBLED_HANDSHAKES:
             raise PrinterError(
-                f"the printer on {getattr(self.ser, 'port', self.ser)} asked {garbled} times "
-                "to resend the handshake (line noise: check the cable, or a lower baud rate)"
+                f"the printer on {port} asked {garbled} times to resend the handshake "
+                "(line noise: check the cable, or a lower baud rate)"
             )
         raise PrinterError(
-            f"no answer to N0 M110 / N1 M115 after {tries} tries on "
-            f"{getattr(self.ser, 'port', self.ser)} "
+            f"no answer to N0 M110 / N1 M115 after {tries} tries on {port} "
             "(wrong baud rate, wrong port, or the board is still booting)"
         )
+
+    def _handshake_attempt(self, wait_s: float) -> str:
+        """One ``N0 M110 N0`` / ``N1 M115`` exchange: ``"ok"`` (counter set, firmware read),
+        ``"garbled"`` (the printer asked for a resend), ``"reboot"`` or ``"silent"``."""
+        self._raw_write(P.numbered_line(0, "M110 N0"))
+        m115_sent = False
+        answer: list[str] | None = None
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.error:
+                raise PrinterError(self.error)
+            if not self._handshake_lines:
+                time.sleep(0.01)
+                continue
+            line = self._handshake_lines.popleft()
+            if P.parse_resend(line) is not None:
+                return "garbled"
+            if P.is_start(line):
+                return "reboot"
+            if not m115_sent:
+                if P.is_ok(line):  # perhaps stale: only the M115 answer proves the M110
+                    self._raw_write(P.numbered_line(1, "M115"))
+                    m115_sent = True
+                continue
+            if "FIRMWARE_NAME" in line or "M115" in line:
+                answer = []  # our M115's answer (or 'Unknown command "M115"') starts
+            if answer is not None:
+                answer.append(line)
+                if P.is_ok(line):
+                    with self._cond:
+                        self._n = 1
+                        self.firmware = P.parse_m115(answer)
+                        self._follow_advanced_ok(line)
+                        self.handshaken = True
+                    return "ok"
+        return "silent"
 
     def _drop_stale_input(self, quiet_s: float, max_s: float) -> None:
         """Wait until the port has been quiet for ``quiet_s`` (at most ``max_s``), then drop
@@ -305,8 +309,8 @@ class MarlinHost:
         if not self.handshaken:
             raise PrinterError("handshake first (M110 got no ok yet)")
         if total is None and isinstance(lines, list | tuple):
-            total = sum(1 for ln in lines if _job_command(ln))
-        cmds = (c for c in (_job_command(ln) for ln in lines) if c)
+            total = sum(1 for ln in lines if job_command(ln))
+        cmds = (c for c in (job_command(ln) for ln in lines) if c)
         with self._cond:
             if self.job.state in ("printing", "paused"):
                 raise PrinterError(f"a print is already running ({self.job.name})")
@@ -422,7 +426,7 @@ class MarlinHost:
                 if line:
                     self._on_line(line)
 
-    def _on_line(self, line: str) -> None:
+    def _on_line(self, line: str) -> None:  # noqa: C901, PLR0912 - one branch per firmware reply kind; MarlinHost split planned (issue 15 item 4)
         t = self.clock()
         if self.on_line is not None:
             self.on_line("<", line, t)
@@ -699,7 +703,11 @@ class MarlinHost:
         self._maybe_job_done()
 
 
-def _job_command(line: str) -> str:
+def job_command(line: str) -> str:
+    """The command a G-code file line sends in a job ("" for none: blank, comment, M110).
+
+    Shared with the session reader and the OctoPrint check so that all count the same lines.
+    """
     c = P.strip_gcode(line)
     if not c or c.upper().startswith("M110"):
         return ""

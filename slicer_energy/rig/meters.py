@@ -27,7 +27,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from ..errors import SlicerEnergyError
+from ..errors import MeterError
 
 try:  # a vanished tty makes pyserial raise termios.error, which is not an OSError
     import termios
@@ -35,10 +35,6 @@ try:  # a vanished tty makes pyserial raise termios.error, which is not an OSErr
     _PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, termios.error)
 except ImportError:  # pragma: no cover - Windows
     _PORT_ERRORS = (OSError,)
-
-
-class MeterError(SlicerEnergyError):
-    """A power meter did not answer, answered garbage, or cannot be opened."""
 
 
 @dataclass

@@ -174,7 +174,7 @@ def is_heating_wait_report(line: str) -> bool:
     return _WAIT_MARKER.search(line) is not None
 
 
-def parse_temperatures(line: str) -> TempReport | None:
+def parse_temperatures(line: str) -> TempReport | None:  # noqa: PLR0912 - one branch per firmware's temperature report dialect
     """Parse an M105 answer or an M155 auto-report line; None if the line is not one.
 
     Names are normalised: the single-hotend ``T`` becomes ``T0``; when numbered tools are present

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import GcodeError, SlicerEnergyError
+from ..errors import GcodeError, MeterError
 from .logger import SessionLogger
-from .marlin import JobState, MarlinHost, _job_command
-from .meters import MeterError, MeterSample
+from .marlin import JobState, MarlinHost, job_command
+from .meters import MeterSample
 
 
 @dataclass
@@ -159,7 +159,7 @@ class MeterPoller:
         self._thread.join(timeout=5.0)
 
 
-def run_session(
+def run_session(  # noqa: C901, PLR0912, PLR0915 - one session's life: start, stream, stop, summary; split planned (issue 15 item 4)
     host: MarlinHost,
     logger: SessionLogger,
     poller: MeterPoller | None,
@@ -178,7 +178,7 @@ def run_session(
     stop = stop or threading.Event()
     messages: list[str] = []
     logger.phase("idle")
-    commands = [c for c in (_job_command(ln) for ln in (gcode_lines or [])) if c]
+    commands = [c for c in (job_command(ln) for ln in (gcode_lines or [])) if c]
     extrude_at = first_extrusion_index(commands)
     t_real0 = time.monotonic()
     status_str = "finished"
@@ -260,7 +260,3 @@ def status_line(host: MarlinHost, poller: MeterPoller | None, t0: float, now: fl
     if host.job.total:
         parts.append(f"{100 * host.job.acked / host.job.total:5.1f} %")
     return " | ".join(parts)
-
-
-class RigSetupError(SlicerEnergyError):
-    """The session could not start (printer or meter missing)."""

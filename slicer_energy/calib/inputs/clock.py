@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import CalibrationError
-from .plug import PlugTrace, _resolution_s
+from .plug import PlugTrace, time_resolution_s
 from .session import HeaterTrace, StepFn
 
 HEATING_MARGIN_K = 2.0  # below set point by more than this: the firmware drives full power
@@ -189,7 +189,7 @@ def estimate_offset(
 
 def _resolution(t: np.ndarray) -> float:
     """Timestamp resolution of the meter log: 1 s if every time is a whole second, etc."""
-    return _resolution_s(t)
+    return time_resolution_s(t)
 
 
 def _utc(t: float) -> str:

@@ -31,8 +31,15 @@ import numpy as np
 from ...errors import CalibrationError
 from ...rig.session import first_extrusion_index
 from .clock import ClockOffset, estimate_offset, host_power_features
-from .plug import _zone, read_plug
-from .session import HeaterTrace, Session, _full_scale, _word, machine_state, strip_line
+from .plug import read_plug, time_zone
+from .session import (
+    HeaterTrace,
+    Session,
+    command_word,
+    firmware_full_scale,
+    machine_state,
+    strip_line,
+)
 
 _RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) - (.*)$")
 _STATE = re.compile(r'^Changing monitoring state from "([^"]*)" to "([^"]*)"')
@@ -118,7 +125,7 @@ def read_octoprint_log(path: str | Path, naive_tz: str | None = None) -> OctoPri
     path = Path(path)
     if not path.exists():
         raise CalibrationError(f"{path}: OctoPrint serial.log not found")
-    zone = _zone(naive_tz)
+    zone = time_zone(naive_tz)
     records: list[tuple[float, str]] = []
     other = 0
     day_cache: dict[str, float] = {}
@@ -151,7 +158,7 @@ def read_octoprint_log(path: str | Path, naive_tz: str | None = None) -> OctoPri
     return _parse(path, records)
 
 
-def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:
+def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:  # noqa: C901, PLR0912, PLR0915 - one branch per serial.log record kind; split planned (issue 15 item 4)
     temps: dict[str, list[list[float]]] = {"hotend": [], "bed": []}
     jobs: list[Job] = []
     firmware = ""
@@ -178,7 +185,7 @@ def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:
                 if job is not None:
                     job.resends += 1
                 continue
-            in_job = job is not None and not finishing and _word(line) not in HOST_COMMANDS
+            in_job = job is not None and not finishing and command_word(line) not in HOST_COMMANDS
             entry = [t, None, line, n]
             if n is not None:
                 by_n[n] = entry
@@ -289,7 +296,7 @@ def load_octoprint_session(
         raise CalibrationError(
             f"{serial_log}: no temperature reports (T:/B:); the heaters cannot be modelled"
         )
-    full_scale = pwm_full_scale or _full_scale({"firmware": {"name": log.firmware}})
+    full_scale = pwm_full_scale or firmware_full_scale({"firmware": {"name": log.firmware}})
     heaters_abs = log.heaters(full_scale)
     duty_known = log.pwm_known
     plug = read_plug(
@@ -371,7 +378,9 @@ def load_octoprint_session(
         moving=moving,
         fan=fan,
         waits_s=waits_s,
-        homing_s=[b - a for (a, b), ln in zip(line_t, jb.lines, strict=True) if _word(ln) == "G28"],
+        homing_s=[
+            b - a for (a, b), ln in zip(line_t, jb.lines, strict=True) if command_word(ln) == "G28"
+        ],
         duty_known=duty_known,
         meta=meta,
     )
@@ -383,17 +392,16 @@ def _hm(t: float) -> str:
 
 
 def _check_gcode(gcode: Path, jb: Job, log: Path) -> None:
-    from ...rig.marlin import _job_command
+    from ...rig.marlin import job_command
 
     if not gcode.exists():
         raise CalibrationError(f"{gcode}: G-code file not found")
     want = [
         c
         for c in (
-            _job_command(x)
-            for x in gcode.read_text(encoding="utf-8", errors="replace").splitlines()
+            job_command(x) for x in gcode.read_text(encoding="utf-8", errors="replace").splitlines()
         )
-        if c and _word(c) not in HOST_COMMANDS
+        if c and command_word(c) not in HOST_COMMANDS
     ]
     got = [ln for ln in jb.lines if ln]
     if want != got:
@@ -406,137 +414,3 @@ def _check_gcode(gcode: Path, jb: Job, log: Path) -> None:
         raise CalibrationError(
             f"{gcode}: is not the file job #{jb.index} of {log} printed ({where})"
         )
-
-
-# ------------------------------------------------------------------------------ CLI
-CLI_EPILOG = """\
-OctoPrint + smart plug instead of a rig session:
-  slicer-energy calibrate --octoprint-log ~/.octoprint/logs/serial.log \\
-      --plug-csv history.csv --gcode benchy.gcode --base ender3-v2 --out my-printer.toml
-  (serial.log: OctoPrint > Settings > Serial Connection > Log communication to serial.log;
-  plug CSV: Home Assistant history download, Tasmota SENSOR JSON lines, Shelly em_data.csv /
-  emdata data.csv, or any CSV with a time and a W column). The meter's clock offset is
-  estimated from the heat-ups and printed; --clock-offset S skips the estimate.
-"""
-
-
-def add_arguments(p) -> None:
-    """The ``calibrate`` options for OctoPrint logs with smart-plug traces."""
-    g = p.add_argument_group("OctoPrint serial.log + smart-plug trace (instead of a session)")
-    g.add_argument(
-        "--octoprint-log",
-        action="append",
-        default=[],
-        metavar="serial.log",
-        help="OctoPrint serial.log of a print (repeatable; pair each with --plug-csv)",
-    )
-    g.add_argument(
-        "--plug-csv",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="smart-plug power export recorded during that print (format auto-detected)",
-    )
-    g.add_argument(
-        "--gcode",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="the printed file, checked against the lines the log shows were sent",
-    )
-    g.add_argument(
-        "--octoprint-job",
-        type=int,
-        default=None,
-        metavar="N",
-        help="which job of the log (1-based; default: the last completed one)",
-    )
-    g.add_argument(
-        "--octoprint-tz",
-        default=None,
-        metavar="TZ",
-        help="time zone of serial.log times (default: this computer's local zone)",
-    )
-    g.add_argument(
-        "--plug-tz",
-        default=None,
-        metavar="TZ",
-        help="zone for plug times written without one (local, UTC, +02:00, "
-        "Europe/Berlin; default local)",
-    )
-    g.add_argument(
-        "--plug-format",
-        default="auto",
-        choices=("auto", "tasmota", "home-assistant", "shelly-gen1", "shelly-gen2", "generic"),
-        help="plug export format (default: detect)",
-    )
-    g.add_argument(
-        "--plug-unit",
-        default="auto",
-        choices=("auto", "W", "kW", "w", "kw"),
-        help="power unit when the file does not say (default: W, from the header)",
-    )
-    g.add_argument(
-        "--plug-entity",
-        default=None,
-        metavar="ENTITY_ID",
-        help="Home Assistant entity to use when the export holds several",
-    )
-    g.add_argument(
-        "--plug-start",
-        default=None,
-        metavar="ISO_TIME",
-        help="time of the first reading of an interval-only CSV",
-    )
-    g.add_argument(
-        "--clock-offset",
-        type=float,
-        default=None,
-        metavar="S",
-        help="meter clock minus host clock in s (default: estimated)",
-    )
-    g.add_argument(
-        "--max-offset",
-        type=float,
-        default=600.0,
-        metavar="S",
-        help="search the clock offset within ±S (default: %(default)s)",
-    )
-
-
-def sessions_from_args(args, report=None) -> list[Session]:
-    """Sessions for each ``--octoprint-log``/``--plug-csv`` pair; ``report(line)`` gets the
-    clock offset and any gaps of each."""
-    logs, plugs, gcodes = args.octoprint_log, args.plug_csv, args.gcode
-    if len(logs) != len(plugs):
-        raise CalibrationError(
-            f"{len(logs)} --octoprint-log but {len(plugs)} --plug-csv; give one plug trace per log"
-        )
-    if gcodes and len(gcodes) != len(logs):
-        raise CalibrationError(f"{len(gcodes)} --gcode for {len(logs)} --octoprint-log")
-    out = []
-    for i, (lg, pc) in enumerate(zip(logs, plugs, strict=True)):
-        s, est = load_octoprint_session(
-            lg,
-            pc,
-            job=args.octoprint_job,
-            naive_tz=args.octoprint_tz,
-            plug_tz=args.plug_tz,
-            plug_format=args.plug_format,
-            plug_unit=args.plug_unit,
-            plug_entity=args.plug_entity,
-            plug_start=args.plug_start,
-            offset_s=args.clock_offset,
-            max_offset_s=args.max_offset,
-            gcode=gcodes[i] if gcodes else None,
-        )
-        if report is not None:
-            if est is not None:
-                report(
-                    f"clock: {pc}: meter − host {est.offset_s:+.1f} ± {est.stderr_s:.1f} s "
-                    f"(R² {est.r2:.3f}, {est.n} readings)"
-                )
-            for note in s.meta["plug"]["notes"]:
-                report(f"warning: {note}")
-        out.append(s)
-    return out

@@ -78,7 +78,8 @@ class PlugTrace:
 
 
 # ------------------------------------------------------------------------------ time parsing
-def _zone(naive_tz: str | None) -> _dt.tzinfo | None:
+def time_zone(naive_tz: str | None) -> _dt.tzinfo | None:
+    """The zone a ``--*-tz`` option names (local, UTC, +02:00, Europe/Berlin); None = local."""
     if naive_tz in (None, "", "local"):
         return None
     if naive_tz.upper() in ("UTC", "Z"):
@@ -126,7 +127,7 @@ def parse_time(text: str, naive_tz: str | None = None) -> float:
         if d is None:
             raise ValueError(f"not a time: {text!r}") from None
     if d.tzinfo is None:
-        z = _zone(naive_tz)
+        z = time_zone(naive_tz)
         d = d.astimezone() if z is None else d.replace(tzinfo=z)
     return d.timestamp()
 
@@ -191,7 +192,7 @@ def _power_col(cols: list[str]) -> int | None:
 
 
 # ------------------------------------------------------------------------------ readers
-def read_plug(
+def read_plug(  # noqa: PLR0912 - one branch per plug export format
     path: str | Path,
     *,
     fmt: str = "auto",
@@ -483,10 +484,10 @@ def _read_generic(
     idt = _interval_col(head)
     if idt is not None and ta.size > 2:
         dts = np.array([float(r[idt]) for r in rows if len(r) > idt and _num(r[idt]) is not None])
-        if dts.size == ta.size and _resolution_s(ta) > 2.0 * float(np.median(dts)):
+        if dts.size == ta.size and time_resolution_s(ta) > 2.0 * float(np.median(dts)):
             # times coarser than the sampling (e.g. whole minutes): the logger's own intervals
             # give the spacing, anchored at the first timestamp
-            note = f"{path.name}: times have {_resolution_s(ta):g} s resolution; spacing from "
+            note = f"{path.name}: times have {time_resolution_s(ta):g} s resolution; spacing from "
             note += f"the '{head[idt]}' column, anchored at the first time"
             tt = ta[0] + np.cumsum(dts) - dts[0]
             return tt, np.array(p, dtype=float), np.maximum(dts, 1e-3), scale, note
@@ -494,7 +495,8 @@ def _read_generic(
     return ta, pa, np.full(ta.shape, nominal_window_s), scale, None
 
 
-def _resolution_s(t: np.ndarray) -> float:
+def time_resolution_s(t: np.ndarray) -> float:
+    """The coarsest step (60, 1, 0.1, 0.01 or 0.001 s) all of ``t`` is rounded to."""
     for res in (60.0, 1.0, 0.1, 0.01):
         if np.all(np.abs(np.round(t / res) * res - t) < 1e-4):
             return res

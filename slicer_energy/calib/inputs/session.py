@@ -251,7 +251,8 @@ def strip_line(sent: str) -> str:
     return _CHECKSUM.sub("", _LINE_NO.sub("", sent.strip())).strip()
 
 
-def _word(line: str) -> str:
+def command_word(line: str) -> str:
+    """The command word of a G-code line, upper case (``"G1"``); "" for none."""
     s = line.split(";", 1)[0].strip()
     return s.split(None, 1)[0].upper() if s else ""
 
@@ -280,7 +281,7 @@ def machine_state(
     waits: list[tuple[float, float]] = []
     on = False
     for ts, ta, line in events:
-        w = _word(line)
+        w = command_word(line)
         if w in ("G0", "G1", "G2", "G3", "G28", "G29", "M17") and not on:
             on = True
             st_t.append(ts)
@@ -354,7 +355,7 @@ def flow_signal(
 
     seg_start = t0
     for _ts, ta, line in events:
-        w = _word(line)
+        w = command_word(line)
         if w == "M83":
             rel = True
         elif w == "M82":
@@ -379,7 +380,8 @@ def flow_signal(
     return StepFn(np.array(ts)[order], np.array(vs)[order], t_end_s)
 
 
-def _full_scale(meta: dict) -> float:
+def firmware_full_scale(meta: dict) -> float:
+    """Full scale of the heater output the firmware named in ``meta`` prints (127 or 255)."""
     fw = str(meta.get("firmware", {}).get("name", "")).lower()
     # Marlin 2.x on 32-bit boards prints the 0..255 output, AVR 1.1.x 0..127 (README, pwm_raw);
     # the virtual printer names itself "... virtual printer" and prints 0..127.
@@ -390,7 +392,7 @@ def _full_scale(meta: dict) -> float:
     return PWM_FULL_SCALE_DEFAULT
 
 
-def load_session(folder: str | Path) -> Session:
+def load_session(folder: str | Path) -> Session:  # noqa: C901, PLR0912 - strict reader, one check per file of the folder; split planned (issue 15 item 4)
     """Read a rig session folder (strictly) and align its streams."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -405,7 +407,7 @@ def load_session(folder: str | Path) -> Session:
     full_scale = float(
         meta.get("printer", {}).get("pwm_full_scale")
         or meta.get("settings", {}).get("pwm_full_scale")
-        or _full_scale(meta)
+        or firmware_full_scale(meta)
     )
     serial = read_serial_log(folder / "serial.log")
     heaters = read_temps_csv(folder / "temps.csv", full_scale)
@@ -474,7 +476,7 @@ def load_session(folder: str | Path) -> Session:
         moving=moving,
         fan=fan,
         waits_s=waits_s,
-        homing_s=[ta - ts for ts, ta, ln in events if _word(ln) == "G28"],
+        homing_s=[ta - ts for ts, ta, ln in events if command_word(ln) == "G28"],
         meta=meta,
         flow_mm_s=flow_signal(events, float(max(pt[-1], job_t1))),
     )

@@ -16,12 +16,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import RigSetupError
 from ..logger import SessionLogger, dump_toml
-from ..marlin import MarlinHost, _job_command, connect
+from ..marlin import MarlinHost, connect, job_command
 from ..meters import PzemMeter, SdmMeter
 from ..session import (
     MeterPoller,
-    RigSetupError,
     SessionResult,
     file_sha256,
     first_extrusion_index,
@@ -192,7 +192,7 @@ def _hold_for_session_loop(
     """Time stands still until ``run_session``'s loop (which looks every 50 ms of real time)
     has logged what the host saw: its first extruding line acknowledged
     (``print``), its end (``after``); so the phase times do not depend on the wall clock."""
-    extrude_at = first_extrusion_index([c for c in (_job_command(ln) for ln in gcode_lines) if c])
+    extrude_at = first_extrusion_index([c for c in (job_command(ln) for ln in gcode_lines) if c])
     if extrude_at is not None:
         clock.hold_while(lambda: _last_phase(logger) == "heatup" and host.job.acked > extrude_at)
     clock.hold_while(lambda: host.job.finished and _last_phase(logger) != "after")
