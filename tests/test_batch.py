@@ -411,3 +411,13 @@ def test_manifest_that_is_not_utf8_text_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "UTF-8" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_sweep_that_is_not_utf8_text_is_one_line_error(tmp_path, capsys):
+    """Found by the long fuzz run: a sweep file starting with byte 0x80 gave a
+    UnicodeDecodeError traceback."""
+    sweep = tmp_path / "s.toml"
+    sweep.write_bytes(b'\x80process = ["sls"]\n')
+    rc = main(["batch", "phone_case", "--sweep", str(sweep), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "not a UTF-8 text file" in err[0]

@@ -227,6 +227,9 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         values = tomllib.loads(text)
     except FileNotFoundError:
         raise SettingsError(f"{p}: sweep file not found") from None
+    except UnicodeDecodeError as exc:
+        why = f"byte {exc.start}: {exc.reason}"
+        raise SettingsError(f"{p}: not a UTF-8 text file ({why})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{p}: not valid TOML ({exc})") from None
     sw = parse_sweep(values, where=str(p), text=text)
