@@ -10,9 +10,7 @@ time-scale factor (real machine / planner).
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -48,10 +46,8 @@ class Prediction:
 def analyze_lines(
     lines: list[str], machine: FdmMachine, mode: str | None = None, thermal: bool = True
 ) -> GcodeResult:
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "job.gcode"
-        p.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return analyze_file(p, machine, mode=mode, thermal=thermal, timeline=True)
+    """Plan a session's lines as the ``gcode`` command plans a file (timeline kept)."""
+    return analyze_file(lines, machine, mode=mode, thermal=thermal, timeline=True)
 
 
 _MODAL = ("G90", "G91", "M82", "M83", "G92", "G20", "G21")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..motion import trapezoid_time
 from .features import LayerFeatures
 from .settings import PrintSettings
 
@@ -119,16 +120,17 @@ class TimeResult:
 
 
 def trapezoid_s(length_mm: Any, v_mm_s: Any, a_mm_s2: Any, v_junction_mm_s: Any) -> Any:
-    """Time of a move from ``v_junction`` up to ``v`` (if reachable) and back down (vectorised)."""
+    """Time of a move from ``v_junction`` up to ``v`` (if reachable) and back down (vectorised).
+
+    The planners' move time (:func:`..motion.trapezoid_time`) with equal entry and exit.
+    """
     length = np.asarray(length_mm, dtype=float)
     v = np.maximum(np.asarray(v_mm_s, dtype=float), 1e-9)
     a = np.maximum(np.asarray(a_mm_s2, dtype=float), 1e-9)
     vj = np.minimum(np.asarray(v_junction_mm_s, dtype=float), v)
-    d_ramp = (v * v - vj * vj) / a  # accelerate + decelerate
-    full = length / v + (v - vj) ** 2 / (a * v)
-    vp = np.sqrt(vj * vj + a * length)
-    short = 2.0 * (vp - vj) / a
-    return np.where(length >= d_ramp, full, short)
+    vj_2 = vj * vj
+    with np.errstate(divide="ignore", invalid="ignore"):  # parts of length 0
+        return trapezoid_time(length, a, vj_2, vj_2, v * v)
 
 
 def retraction_cycles_s(
@@ -173,7 +175,7 @@ def _cooling_cap(
     return cap
 
 
-def layer_times(
+def layer_times(  # noqa: PLR0915 - every feature of a layer timed in one pass
     feat: LayerFeatures,
     s: PrintSettings,
     m: MotionLimits | None = None,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -23,9 +22,10 @@ from ..machine import FdmMachine
 from ..thermal import heater_interval, time_to_cool_s
 from ._jit import JIT_MIN_BYTES, JIT_MIN_BYTES_PRUSA, want_jit
 from .limits import prusa_kinematics_from_config
-from .parse import FLAG_HOME, Event, ParseState, _file_size, iter_chunks, read_footer_config
+from .parse import GcodeInput, GcodeSource, iter_chunks
 from .planner import FirmwarePlanner
 from .prusa_planner import PrusaTimeMachine
+from .words import FLAG_HOME, Event, ParseState
 
 MODES = ("marlin", "klipper", "prusa")
 # commands the timeline reacts to (others, e.g. M204 or M73, do not split it)
@@ -277,13 +277,13 @@ class Timeline:
         self.advance(self.wait_extra_s, "wait", False)
 
 
-def _planner(mode: str, machine: FdmMachine, path: Path, jit: bool = False):
+def _planner(mode: str, machine: FdmMachine, src: GcodeInput, jit: bool = False):
     if mode == "prusa":
-        cfg = read_footer_config(path)
+        cfg = src.footer_config()
         try:
             kin = prusa_kinematics_from_config(cfg) or machine.kinematics
         except GcodeError as exc:  # the block has no line numbers of its own
-            raise GcodeError(f"{path}: {exc}") from None
+            raise GcodeError(f"{src.name}: {exc}") from None
         flavor = cfg.get("gcode_flavor", "marlin")
         return PrusaTimeMachine(
             kin, flavor_mm_s=flavor in ("marlin", "marlin2", "smoothie"), jit=jit
@@ -292,7 +292,7 @@ def _planner(mode: str, machine: FdmMachine, path: Path, jit: bool = False):
 
 
 def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline state; split planned (issue 15 item 4)
-    path: str | Path,
+    path: GcodeSource,
     machine: FdmMachine,
     mode: str | None = None,
     thermal: bool = True,
@@ -301,7 +301,9 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
     chunk_lines: int = 200_000,
     jit: bool | None = None,
 ) -> GcodeResult:
-    """Plan and integrate one G-code file. ``mode`` defaults to the machine's firmware.
+    """Plan and integrate one G-code file (or stream, or lines: see :class:`.GcodeInput`).
+
+    ``mode`` defaults to the machine's firmware.
 
     ``prusa`` reads the limits from the file's PrusaSlicer config block when there
     is one (as PrusaSlicer does when it loads G-code), else from ``machine``.
@@ -311,8 +313,8 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
     mode = mode or machine.firmware
     if mode not in MODES:
         raise GcodeError(f"unknown planner mode {mode!r}; choose one of {', '.join(MODES)}")
-    path = Path(path)
-    jit = want_jit(_file_size(path), jit, JIT_MIN_BYTES_PRUSA if mode == "prusa" else JIT_MIN_BYTES)
+    src = GcodeInput.of(path)
+    jit = want_jit(src.size_bytes(), jit, JIT_MIN_BYTES_PRUSA if mode == "prusa" else JIT_MIN_BYTES)
     planner = None
     tl = Timeline(machine, thermal, timeline)
     if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
@@ -388,13 +390,13 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
 
     _last = [0.0, 0.0, 0.0]
     n_moves = 0
-    for chunk, state in iter_chunks(path, chunk_lines, jit=jit):
+    for chunk, state in iter_chunks(src, chunk_lines, jit=jit):
         st = state
         if planner is None:
-            planner = _planner(mode, machine, path, jit)
+            planner = _planner(mode, machine, src, jit)
         if st.bad_feeds and mode == "klipper":
             raise GcodeError(
-                f"{path}:{st.bad_feed_line}: F{st.bad_feed_value:g}: Klipper stops the print "
+                f"{src.name}:{st.bad_feed_line}: F{st.bad_feed_value:g}: Klipper stops the print "
                 "here ('Invalid speed'); a feedrate must be > 0"
             )
         n_moves += len(chunk.moves)
@@ -410,7 +412,7 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
         _scatter(pending, rows, ts)
         release(planner.pending_row())
     if st is None or planner is None:
-        raise GcodeError(f"{path}: empty file")
+        raise GcodeError(f"{src.name}: empty file")
     if mode == "prusa":
         planner.finish()
         rows, ts = planner.pop_commits()
@@ -419,7 +421,7 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
     _scatter(pending, rows, ts)
     release(None)
     if n_moves == 0:
-        raise GcodeError(f"{path}: no moves (G0/G1/G2/G3) found; is this G-code?")
+        raise GcodeError(f"{src.name}: no moves (G0/G1/G2/G3) found; is this G-code?")
     names = st.features
     by_feature = {names[i]: v for i, v in sorted(feat_t.items())}
     if travel_t:
@@ -432,16 +434,16 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
     if st.bad_feeds:  # Marlin's get_destination_from_command: 'if (F > 0) feedrate = F'
         more = f" and {st.bad_feeds - 1} more F <= 0" if st.bad_feeds > 1 else ""
         warnings.append(
-            f"{path}:{st.bad_feed_line}: F{st.bad_feed_value:g}{more} ignored: the feedrate "
+            f"{src.name}:{st.bad_feed_line}: F{st.bad_feed_value:g}{more} ignored: the feedrate "
             "is kept, as Marlin does (Klipper would stop the print)"
         )
     for cmd, cnt in sorted(st.unknown.items()):
         warnings.append(
-            f"{path}:{st.unknown_first_line[cmd]}: unknown command {cmd} "
+            f"{src.name}:{st.unknown_first_line[cmd]}: unknown command {cmd} "
             f"(ignored, {cnt} time{'s' if cnt > 1 else ''})"
         )
     return GcodeResult(
-        path=str(path),
+        path=src.name,
         mode=mode,
         machine=machine.name,
         time_s=tl.t,

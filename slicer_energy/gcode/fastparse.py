@@ -18,16 +18,18 @@ import re
 
 import numpy as np
 
-from .parse import (
+from . import _jit
+from .lineloop import parse_piece
+from .words import (
     FLAG_HOME,
     FLAG_WIPE,
     MAX_ABS_MM,
     Event,
     Moves,
     ParseState,
-    _command,
-    _comment,
-    _words,
+    apply_command,
+    apply_comment,
+    split_words,
 )
 
 _G, _SP, _SC, _NL, _CR = ord("G"), ord(" "), ord(";"), ord("\n"), ord("\r")
@@ -35,7 +37,7 @@ _LETTERS = {ord(c): i for i, c in enumerate("XYZEF")}
 _MODE_CMDS = {"G90", "G91", "M82", "M83", "G20", "G21"}
 _FALLBACK_CMDS = {"G0", "G1", "G2", "G3"}
 _MAX_NUM = 24
-# first three characters after ';' of the comments parse._comment acts on
+# first three characters after ';' of the comments words.apply_comment acts on
 _COMMENT_CODES = np.array(
     [
         (ord(w[0]) << 16) | (ord(w[1]) << 8) | ord(w[2])
@@ -49,8 +51,10 @@ for _i, _c in enumerate("XYZEF"):
 _PAREN = re.compile(r"\([^)]*\)?")
 # the most frequent comment lines: 0 layer change, 1 wipe start, 2 wipe end
 _QUICK_COMMENTS = {b";LAYER_CHANGE": 0, b";WIPE_START": 1, b";WIPE_END": 2}
-# _line_plan results by line bytes: a file repeats 'G92 E0', 'M204 S800', ';TYPE:...'
-_LINES_SEEN: dict[bytes, tuple] = {}
+# _line_plan results by line bytes (a file repeats 'G92 E0', 'M204 S800', ';TYPE:...'):
+# one cache per parse, passed in by the caller, so threads parsing files share nothing
+LinePlans = dict[bytes, tuple]
+_MAX_PLANS = 4096  # bounded: memory must not grow with the file
 
 
 class _Fallback(Exception):
@@ -73,20 +77,26 @@ def _ffill(vals: np.ndarray, init: float) -> np.ndarray:
     return v[idx][1:]
 
 
-def parse_block(buf: bytes, st: ParseState, events: list[Event], jit: bool = False) -> Moves | None:
+def parse_block(
+    buf: bytes,
+    st: ParseState,
+    events: list[Event],
+    jit: bool = False,
+    plans: LinePlans | None = None,
+) -> Moves | None:
     """Parse ``buf`` (whole lines, ending in a newline) or return None to fall back.
 
     The block is first cut before every mode change (G90/G91, M82/M83, G20/G21)
     and every G92 on X/Y/Z, so that each piece has one mode and one origin. Pieces
     the vectorised path cannot take are parsed by the line loop. On None, ``st``
-    and ``events`` are left untouched.
+    and ``events`` are left untouched. ``plans`` caches what repeated lines say
+    across the blocks of one parse (a fresh cache when None).
     """
-    from .parse import _parse_piece_slow
-
+    plans = {} if plans is None else plans
     snap = _snapshot(st)
     n_ev = len(events)
     try:
-        return _parse_block(buf, st, events, cut_check=True, jit=jit)
+        return _parse_block(buf, st, events, plans, cut_check=True, jit=jit)
     except _Split as sp:
         cuts = [0, *sp.offsets, len(buf)]
         scan = sp.scan
@@ -103,12 +113,12 @@ def parse_block(buf: bytes, st: ParseState, events: list[Event], jit: bool = Fal
         n_ev = len(events)
         try:
             sub = _sub_scan(scan, lo, hi) if scan is not None else None
-            parts.append(_parse_block(piece, st, events, cut_check=False, jit=jit, scan=sub))
+            parts.append(_parse_block(piece, st, events, plans, cut_check=False, jit=jit, scan=sub))
             continue
         except (_Fallback, _Split):
             _restore(st, snap)
             del events[n_ev:]
-        mv, ev = _parse_piece_slow(piece, st)
+        mv, ev = parse_piece(piece, st)
         parts.append(mv)
         events.extend(ev)
     return Moves.concat(parts)
@@ -143,10 +153,11 @@ def _sub_scan(scan: tuple, lo: int, hi: int) -> tuple:
     )
 
 
-def _parse_block(
+def _parse_block(  # noqa: C901, PLR0912, PLR0915 - the fast path over one block of lines; split planned (issue 15 item 4)
     buf: bytes,
     st: ParseState,
     events: list[Event],
+    plans: LinePlans,
     cut_check: bool,
     jit: bool = False,
     scan: tuple | None = None,
@@ -196,7 +207,7 @@ def _parse_block(
     ):
         raw = buf[s0:e0]
         quick = _QUICK_COMMENTS.get(raw)
-        if quick is not None:  # what _comment does with these, without the detour
+        if quick is not None:  # what apply_comment does with these, without the detour
             if quick == 0:
                 st.layer += 1
             else:
@@ -204,22 +215,22 @@ def _parse_block(
             state_line.append(li)
             state_vals.append((st.feature, st.layer, st.wiping))
             continue
-        plan = _LINES_SEEN.get(raw)
+        plan = plans.get(raw)
         if plan is None:
             plan = _line_plan(st, raw)
-            if len(_LINES_SEEN) >= 4096:  # bounded: memory must not grow with the file
-                _LINES_SEEN.clear()
-            _LINES_SEEN[raw] = plan
+            if len(plans) >= _MAX_PLANS:
+                plans.clear()
+            plans[raw] = plan
         comment, type_comment, s, cmd, params = plan
         st.line = line0 + li + 1
         st.n_moves = base + mb + len(synth_lines)
         if comment is not None:
-            _comment(st, comment, events)
+            apply_comment(st, comment, events)
             state_line.append(li)
             state_vals.append((st.feature, st.layer, st.wiping))
             continue
         if type_comment is not None:
-            _comment(st, type_comment, events)
+            apply_comment(st, type_comment, events)
             state_line.append(li)
             state_vals.append((st.feature, st.layer, st.wiping))
         if s is None:
@@ -235,7 +246,7 @@ def _parse_block(
                 raise _Split([int(starts[li])], scan)
             if not st.abs_xyz and first_move < n_lines:
                 raise _Fallback
-            _command(st, cmd, params, s, events, None)
+            apply_command(st, cmd, params, s, events, None)
             continue
         if cmd == "G92":
             if not abs(params["E"]) <= MAX_ABS_MM:
@@ -254,7 +265,7 @@ def _parse_block(
             synth_lines.append(li)
             synth_axes.append(named)
             continue
-        _command(st, cmd, params, s, events, None)
+        apply_command(st, cmd, params, s, events, None)
     if st.inches or not st.abs_xyz:
         raise _Fallback
 
@@ -352,7 +363,7 @@ def _line_plan(st: ParseState, raw: bytes):
     if s[0] == "N" or "*" in s:
         raise _Fallback
     try:
-        cmd, params = _words(st, s)
+        cmd, params = split_words(st, s)
     except Exception:
         raise _Fallback from None
     return None, type_comment, s, cmd, params
@@ -360,9 +371,7 @@ def _line_plan(st: ParseState, raw: bytes):
 
 def _scan_jit(a: np.ndarray):
     """The compiled scan (same output as :func:`_scan_numpy`), or None to run that."""
-    from . import _jit
-
-    status, starts, ends, kind, cols, n = _jit.kernel("scan_block")(a, _jit._CODES, _jit._POW10)
+    status, starts, ends, kind, cols, n = _jit.scan_block(a)
     if status != 0:
         return None
     starts, ends, kind = starts[:n], ends[:n], kind[:n]
@@ -378,7 +387,7 @@ def _scan_jit(a: np.ndarray):
     )
 
 
-def _scan_numpy(a: np.ndarray):
+def _scan_numpy(a: np.ndarray):  # noqa: PLR0915 - vectorised twin of the compiled scan, kept step for step
     """Line bounds, move lines and their X Y Z E F values, lines for the Python handlers.
 
     The readable reference of the scan; raises _Fallback for what it cannot take.
@@ -454,7 +463,7 @@ def _scan_numpy(a: np.ndarray):
 
 
 def _bad_feeds(st: ParseState, lines: np.ndarray, values: np.ndarray) -> None:
-    """Count F words <= 0 as the line loop does (parse._bad_feed)."""
+    """Count F words <= 0 as the line loop does (words.bad_feed)."""
     if not st.bad_feeds:
         st.bad_feed_line, st.bad_feed_value = int(lines[0]), float(values[0])
     st.bad_feeds += len(lines)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import GcodeError
 from ..machine import Kinematics
-from .parse import MAX_PARAM, Event
+from .words import MAX_PARAM, Event
 
 LIMIT_CMDS = frozenset(
     {"M201", "M203", "M204", "M205", "M220", "M221", "M566", "SET_VELOCITY_LIMIT"}

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..machine import Kinematics
+from ..motion import trapezoid_time
+from ._jit import kernel
 from .limits import LIMIT_CMDS, Limits, apply_klipper, apply_marlin, limits_from_kinematics
-from .parse import FLAG_HOME, Event, Moves
+from .words import FLAG_HOME, Event, Moves
 
 STOP_CMDS = frozenset(
     {
@@ -44,26 +46,6 @@ STOP_CMDS = frozenset(
         ";PAUSE_PRINT",
     }
 )
-
-
-def trapezoid_time(d, a, v0_2, v1_2, vc_2):
-    """Seconds for moves of length d with entry/exit/cruise squared speeds (arrays)."""
-    d_acc = np.maximum(vc_2 - v0_2, 0.0) / (2 * a)
-    d_dec = np.maximum(vc_2 - v1_2, 0.0) / (2 * a)
-    short = d_acc + d_dec > d
-    peak_2 = np.where(short, np.maximum((2 * a * d + v0_2 + v1_2) * 0.5, 0.0), vc_2)
-    peak_2 = np.maximum(peak_2, np.maximum(v0_2, v1_2) * short)  # numerical guard
-    d_acc = np.where(short, np.clip((peak_2 - v0_2) / (2 * a), 0.0, d), d_acc)
-    d_dec = np.where(short, np.clip(d - d_acc, 0.0, d), d_dec)
-    d_cruise = np.maximum(d - d_acc - d_dec, 0.0)
-    v0, v1, vp = np.sqrt(v0_2), np.sqrt(v1_2), np.sqrt(peak_2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (
-            np.where(d_acc > 0, 2 * d_acc / (v0 + vp), 0.0)
-            + np.where(d_cruise > 0, d_cruise / vp, 0.0)
-            + np.where(d_dec > 0, 2 * d_dec / (v1 + vp), 0.0)
-        )
-    return t
 
 
 def _forward_scan(bound_2, k):
@@ -283,8 +265,6 @@ class FirmwarePlanner:
     def _marlin_jerk(self, v_axis, vnom, jerk, seg_start):
         """Classic jerk junction speeds (MP:2816-2911)."""
         if self.jit:
-            from ._jit import kernel
-
             prev = np.ascontiguousarray(self.prev_v, np.float64)
             max2, safe = kernel("marlin_jerk")(
                 np.ascontiguousarray(v_axis),
@@ -491,9 +471,10 @@ class FirmwarePlanner:
             sm_next = np.concatenate((sm[1:], [0.0]))
             vc2 = np.minimum(vc2, 0.5 * (sm + sm_next) + atd * b.d)
             vc2 = np.maximum(vc2, np.maximum(entry2, exit2))
-        t = trapezoid_time(
-            b.d[:n_done], b.a[:n_done], entry2[:n_done], exit2[:n_done], vc2[:n_done]
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):  # parts of length 0
+            t = trapezoid_time(
+                b.d[:n_done], b.a[:n_done], entry2[:n_done], exit2[:n_done], vc2[:n_done]
+            )
         entry_next = float(entry2[n_done]) if n_done < n else None
         return b.row[:n_done], t, n_done, entry_next
 

@@ -7,7 +7,7 @@ junction from the *commanded* previous feedrate, 64/256 block batching, forward
 pass before reverse pass, last block exiting at its safe speed, and 0 s for
 G4/M400/M109/M190 waits and for G2/G3 arcs. Pure and sequential: one Python
 loop per block. This is the readable reference; with ``jit=True`` the same machine
-runs as the numba kernel ``_jit._prusa_feed_py`` (its queue in arrays, limits as
+runs as the numba kernel ``_kernels.prusa_feed`` (its queue in arrays, limits as
 snapshot rows), which gives bit-identical per-move times (tests/test_gcode_jit.py).
 """
 
@@ -18,8 +18,10 @@ import math
 import numpy as np
 
 from ..machine import Kinematics
+from ..motion import prusa_block_time, prusa_trapezoid
+from ._jit import kernel
 from .limits import LIMIT_CMDS, apply_prusa, limits_from_kinematics
-from .parse import FLAG_ARC, FLAG_WIPE, Event, Moves
+from .words import FLAG_ARC, FLAG_WIPE, Event, Moves
 
 QUEUE_SIZE = 64  # GPh:319-327
 REFRESH_THRESHOLD = 4 * QUEUE_SIZE
@@ -44,28 +46,14 @@ class _Block:
     )
 
     def trapezoid(self, exit_v: float) -> None:
-        a, d, e, c = self.acc, self.dist, self.entry, self.cruise
-        acc_d = max(0.0, (c * c - e * e) / (2 * a)) if a else 0.0
-        dec_d = max(0.0, (c * c - exit_v * exit_v) / (2 * a)) if a else 0.0
-        cruise_d = d - acc_d - dec_d
-        if cruise_d < 0.0:
-            acc_d = (2 * a * d - e * e + exit_v * exit_v) / (4 * a) if a else 0.0
-            acc_d = min(max(acc_d, 0.0), d)
-            cruise_d = 0.0
-            self.tr_cruise = math.sqrt(max(0.0, e * e + 2 * a * acc_d))
-        else:
-            self.tr_cruise = c
-        self.acc_until = acc_d
-        self.dec_after = acc_d + cruise_d
+        self.acc_until, self.dec_after, self.tr_cruise = prusa_trapezoid(
+            self.acc, self.dist, self.entry, self.cruise, exit_v
+        )
 
     def time(self) -> float:
-        a, e, cf = self.acc, self.entry, self.tr_cruise
-        t_acc = (math.sqrt(max(0.0, e * e + 2 * a * self.acc_until)) - e) / a if a else 0.0
-        cruise_d = self.dec_after - self.acc_until
-        t_cruise = cruise_d / cf if cf else 0.0
-        dd = self.dist - self.dec_after
-        t_dec = (math.sqrt(max(0.0, cf * cf - 2 * a * dd)) - cf) / -a if a else 0.0
-        return t_acc + t_cruise + t_dec
+        return prusa_block_time(
+            self.acc, self.dist, self.entry, self.acc_until, self.dec_after, self.tr_cruise
+        )
 
 
 class PrusaTimeMachine:
@@ -283,7 +271,7 @@ class PrusaTimeMachine:
         del blocks[:n_commit]
 
     def _limits_row(self) -> list[float]:
-        lim = self.lim  # column order: _jit._L_*
+        lim = self.lim  # column order: _kernels._L_*
         return [
             *lim.max_f,
             *lim.max_a,
@@ -297,8 +285,6 @@ class PrusaTimeMachine:
         ]
 
     def _feed_jit(self, mv: Moves | None, start: int, events: list[Event], sync=False) -> None:
-        from ._jit import kernel
-
         snaps = [self._limits_row()]
         idx, kind, snap = [], [], []
         for ev in sorted(events, key=lambda e: e.index):
