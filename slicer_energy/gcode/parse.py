@@ -86,7 +86,7 @@ class GcodeInput:
         return _footer_lines(self.data[-tail_bytes:])
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def open_gcode_text(path: Path) -> io.TextIOBase:
     """Open plain or gzip G-code as text; reject binary data before parsing."""
     try:
         raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
@@ -185,7 +185,7 @@ def _file_size(path: Path) -> int:
 
 
 def _open_binary(path: Path) -> BinaryIO:
-    fh = _open_text(path)  # does the binary-data checks
+    fh = open_gcode_text(path)  # does the binary-data checks
     raw = fh.detach()
     raw.seek(0)
     return raw

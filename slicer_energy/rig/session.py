@@ -61,10 +61,10 @@ def first_extrusion_index(commands: list[str]) -> int | None:
 def read_gcode_lines(path: str | Path) -> list[str]:
     """The lines of a G-code file (plain or .gz) read as the ``gcode`` command reads it, so a
     binary or non-UTF-8 file is refused before anything is sent to a printer."""
-    from ..gcode.parse import _open_text  # NumPy only when a file is printed
+    from ..gcode.parse import open_gcode_text  # NumPy only when a file is printed
 
     path = Path(path)
-    with _open_text(path) as fh:
+    with open_gcode_text(path) as fh:
         try:
             return fh.read().splitlines()
         except UnicodeDecodeError as exc:
