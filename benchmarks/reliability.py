@@ -45,7 +45,7 @@ import psutil
 from slicer_energy.errors import SlicerEnergyError
 from slicer_energy.rig import protocol as P
 from slicer_energy.rig.logger import SessionLogger, read_meta, read_serial, read_temps
-from slicer_energy.rig.marlin import MarlinHost, _job_command, connect, open_serial
+from slicer_energy.rig.marlin import MarlinHost, connect, job_command, open_serial
 from slicer_energy.rig.sim.physics import SimClock, draw_printer
 from slicer_energy.rig.sim.printer import Faults, VirtualPrinter, demo_gcode
 from slicer_energy.rig.sim.pty import PtyPort
@@ -78,7 +78,7 @@ class Run:
 
 
 def _expected(lines: list[str]) -> list[str]:
-    return [c for c in (_job_command(ln) for ln in lines) if c]
+    return [c for c in (job_command(ln) for ln in lines) if c]
 
 
 def _job_only(cmds: list[str]) -> list[str]:
