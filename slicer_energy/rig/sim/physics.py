@@ -467,8 +467,9 @@ class Physics:
 
 
 def move_time_s(dist_mm: float, feed_mm_s: float, accel_mm_s2: float) -> float:
-    """Trapezoid (or triangle) profile from and to standstill; a simple stand-in until the
-    G-code planner exists (junction speeds are ignored, so this is an upper bound)."""
+    """The virtual printer's truth: every move from and to standstill (no junction speeds, so
+    slower than the planners of ``gcode/``). Deliberately not ``motion.trapezoid_time``: the
+    simulated printer must differ from the model that calibration fits to it."""
     if dist_mm <= 0 or feed_mm_s <= 0:
         return 0.0
     if dist_mm >= feed_mm_s**2 / accel_mm_s2:
