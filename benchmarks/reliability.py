@@ -677,10 +677,14 @@ def _one(sc: Scenario, seed: int, tmp: Path, quick: bool) -> Run:
         return Run(f"crashed: {type(exc).__name__}: {msg}")
 
 
-def _leftovers(fds: int, threads: set[threading.Thread]) -> list[str]:
-    """What this run started and did not stop: child processes, threads, open descriptors."""
+def _leftovers(fds: int, threads: set[threading.Thread], procs: set[int]) -> list[str]:
+    """What this run started and did not stop: child processes, threads, open descriptors.
+    Processes that were there before (run inside pytest: other tests' helpers such as
+    multiprocessing's resource tracker) do not count."""
     me = psutil.Process()
-    left = [f"process {p.pid} {p.name()}" for p in me.children(recursive=True)]
+    left = [
+        f"process {p.pid} {p.name()}" for p in me.children(recursive=True) if p.pid not in procs
+    ]
     left += [f"thread {t.name}" for t in threading.enumerate() if t not in threads]
     if me.num_fds() > fds:
         left.append(f"{me.num_fds() - fds} file descriptors (ptys, ports, files)")
@@ -696,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = 1 if a.quick else a.runs
     t0 = time.monotonic()
     fds, threads = psutil.Process().num_fds(), set(threading.enumerate())
+    procs = {p.pid for p in psutil.Process().children(recursive=True)}
     failed = 0
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         print("| fault | how injected | runs | outcome | recorded lost |")
@@ -715,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     wall = time.monotonic() - t0
-    left = _leftovers(fds, threads)
+    left = _leftovers(fds, threads, procs)
     if left:
         print(f"left running after the scenarios: {', '.join(left)}", file=sys.stderr)
     cmd = "python benchmarks/reliability.py" + (" --quick" if a.quick else f" --runs {runs}")

@@ -123,3 +123,20 @@ def test_non_finite_time_is_a_damaged_row_not_a_fit_crash(session, tmp_path, cap
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "Traceback" not in out.err
+
+
+@pytest.mark.parametrize("value", ["nan", ""])
+def test_a_missing_heater_duty_holds_the_one_before(session, tmp_path, capsys, value):
+    """Found by the long fuzz run: ``nan`` as the first ``pwm_raw`` of temps.csv made the
+    power model NaN everywhere ("Residuals are not finite" traceback). A report without a duty
+    holds the neighbouring one."""
+    p = session / "temps.csv"
+    lines = p.read_text().splitlines()
+    cols = lines[0].split(",")
+    first = lines[1].split(",")
+    first[cols.index("pwm_raw")] = value
+    p.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    rc = main(["calibrate", str(session), "--out", str(tmp_path / "c.toml"), "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "Traceback" not in out.err

@@ -119,12 +119,26 @@ def _bounds(prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _centered_duty(tr) -> StepFn:
-    """Duty reported at t_k held over the half-intervals around t_k."""
-    t = tr.t_s
+    """Duty reported at t_k held over the half-intervals around t_k. A report without a duty
+    (an empty or damaged ``pwm_raw``) holds the one before it (the first ones, the first
+    known), so one gap does not make the whole power model unknown."""
+    t, duty = tr.t_s, _hold_known(tr.duty)
     if t.size < 2:
-        return StepFn(t, tr.duty)
+        return StepFn(t, duty)
     edges = np.concatenate(([t[0]], 0.5 * (t[1:] + t[:-1])))
-    return StepFn(edges, tr.duty, float(t[-1]))
+    return StepFn(edges, duty, float(t[-1]))
+
+
+def _hold_known(v: np.ndarray) -> np.ndarray:
+    """``v`` with each NaN replaced by the last finite value before it (leading NaNs by the
+    first finite one); unchanged when nothing in it is finite."""
+    known = np.isfinite(v)
+    if known.all() or not known.any():
+        return v
+    idx = np.where(known, np.arange(v.size), 0)
+    np.maximum.accumulate(idx, out=idx)
+    idx[: int(np.argmax(known))] = int(np.argmax(known))
+    return v[idx]
 
 
 @dataclass
