@@ -26,15 +26,12 @@ for a mix, the parts' padded box volume over the usable chamber volume.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..errors import SettingsError
-from ..estimate import J_PER_KWH, Estimate
 from .powderbed import PartLayers
 
 
@@ -237,75 +234,3 @@ def stacked_profile(packing: Packing) -> tuple[np.ndarray, np.ndarray, float]:
         area[k0 : k0 + q.n_slabs] += q.area_mm2
         contour[k0 : k0 + q.n_slabs] += q.contour_mm
     return area, contour, dz
-
-
-def allocated_estimates(
-    *,
-    process: str,
-    machine_name: str,
-    packing: Packing,
-    time_by_phase_s: dict[str, float],
-    energy_by_phase_j: dict[str, float],
-    energy_by_component_j: dict[str, float],
-    density_g_cm3: float,
-    parts_mass_g: float,
-    waste_g: float,
-    settings: dict[str, Any],
-    provenance: dict[str, Any],
-    extra_job: dict[str, Any],
-) -> list[Estimate]:
-    """Shared by SLS and MLS: allocate job energy to each distinct part (see packing.allocate)."""
-    job_j = sum(energy_by_phase_j.values())
-    laser_j = energy_by_component_j.get("laser", 0.0)
-    shares = allocate(packing, laser_j, job_j - laser_j)
-    job_time = sum(time_by_phase_s.values())
-    out = []
-    seen: set[int] = set()
-    for p, e_j in zip(packing.placements, shares, strict=True):
-        if p.part in seen:
-            continue
-        seen.add(p.part)
-        part = packing.parts[p.part]
-        n_same = sum(1 for q in packing.placements if q.part == p.part)
-        mass_g = part.volume_mm3 / 1000.0 * density_g_cm3
-        frac = e_j / job_j if job_j else 0.0
-        # Laser by volume share, the rest by height share: split phases/components alike.
-        sv = sum(packing.parts[q.part].scanned_volume_mm3 for q in packing.placements)
-        sh = sum(packing.parts[q.part].height_mm for q in packing.placements)
-        f_laser = part.scanned_volume_mm3 / sv if sv else 0.0
-        f_rest = part.height_mm / sh
-        comp = {
-            k: v * (f_laser if k == "laser" else f_rest) for k, v in energy_by_component_j.items()
-        }
-        phase = {k: v * f_rest for k, v in energy_by_phase_j.items()}
-        phase["build"] = phase.get("build", 0.0) + laser_j * (f_laser - f_rest)
-        extra = dict(extra_job)
-        part_waste = waste_g * (mass_g / parts_mass_g) if parts_mass_g else 0.0
-        extra.update(
-            job_energy_kwh=job_j / J_PER_KWH,
-            copies=packing.copies,
-            copies_of_this_part=n_same,
-            share_of_job=frac,
-            powder_waste_g=part_waste,
-            time_per_part_s=job_time * frac,
-            kwh_per_kg=(e_j / J_PER_KWH) / (mass_g / 1000.0) if mass_g else math.inf,
-            part=part.name,
-            support_volume_mm3=part.support_volume_mm3,
-        )
-        out.append(
-            Estimate(
-                process=process,
-                machine=machine_name,
-                time_s=job_time,
-                energy_j=e_j,
-                time_by_phase_s=dict(time_by_phase_s),
-                energy_by_phase_j=phase,
-                energy_by_component_j=comp,
-                material_g=mass_g,
-                waste_g=part_waste,
-                settings=dict(settings),
-                provenance=dict(provenance),
-                extra=extra,
-            )
-        )
-    return out

@@ -17,200 +17,38 @@ All functions are pure: geometry and profile in, numbers out.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ProfileError, SettingsError
 from ..estimate import J_PER_KWH, Estimate
-from ..profiles import (
-    check_known_keys,
-    check_range,
-    find_profile,
-    load_sourced_toml,
-    required_table,
-)
-from .packing import (
-    Chamber,
-    Packing,
-    allocated_estimates,
-    check_fits,
-    fill,
-    pack,
-    stacked_profile,
-    utilisation,
-)
-from .powderbed import PartLayers, extents_mm, part_layers
+from . import job as steps
+from .job import PowderBedJob
+from .machine import PowderBedMachine, load_machine
+from .packing import Packing, utilisation
+from .powderbed import PartLayers
 
 STUDY_WASTE_FRACTIONS = (0.30, 0.60)  # IÖW 206/14 scenarios H3/H4
 
 
-@dataclass(frozen=True)
-class PowderMaterial:
-    name: str
-    part_density_g_cm3: float
-    powder_bulk_density_g_cm3: float
-    cp_j_per_kg_k: float
-    refresh_fraction: float
-
-
-@dataclass(frozen=True)
-class SlsMachine:
-    """A polymer laser-sintering machine profile (bounds checked at load)."""
-
-    name: str
-    chamber: Chamber
-    base_powder_mm: float
-    top_powder_mm: float
-    layer_mm: float
-    hatch_mm: float
-    hatch_speed_mm_s: float
-    contour_speed_mm_s: float
-    laser_power_w: float
-    recoat_s: float
-    bed_temperature_c: float
-    ambient_c: float
-    electronics_w: float
-    inert_gas_w: float
-    heaters_warmup_w: float
-    heaters_build_w: float
-    cooldown_w: float
-    laser_efficiency: float
-    warmup_s: float
-    cooldown_s: float
-    materials: dict[str, PowderMaterial]
-    path: Path | None = None
-    sources: dict[str, str] = field(default_factory=dict)
-
-    def material(self, name: str) -> PowderMaterial:
-        for key, m in self.materials.items():
-            if key.lower() == name.lower():
-                return m
-        raise SettingsError(
-            f"{self.name} cannot process material {name!r}; it takes: {', '.join(self.materials)}"
-        )
-
-
-_TOP = {"name", "process", "chamber", "exposure", "power", "phases", "materials"}
-_CHAMBER = {"x_mm", "y_mm", "z_mm", "spacing_mm", "margin_mm", "base_powder_mm", "top_powder_mm"}
-_EXPOSURE = {
-    "layer_mm",
-    "hatch_mm",
-    "hatch_speed_mm_s",
-    "contour_speed_mm_s",
-    "laser_power_w",
-    "recoat_s",
-    "bed_temperature_c",
-    "ambient_c",
-}
-_POWER = {
-    "electronics_w",
-    "inert_gas_w",
-    "heaters_warmup_w",
-    "heaters_build_w",
-    "cooldown_w",
-    "laser_efficiency",
-}
-_PHASES = {"warmup_s", "cooldown_s"}
-_MATERIAL = {"part_density_g_cm3", "powder_bulk_density_g_cm3", "cp_j_per_kg_k", "refresh_fraction"}
-
-
-def load_sls_machine(name_or_path: str) -> SlsMachine:
+def load_sls_machine(name_or_path: str) -> PowderBedMachine:
     """Load ``hardware/sls/<name>.toml`` (or a path), checking keys and ranges."""
-    path = find_profile("hardware", name_or_path)
-    prof = load_sourced_toml(path)
-    v, where = prof.values, str(path)
-    if v.get("process") != "sls":
-        raise ProfileError(f"{where}: process = {v.get('process')!r}, expected 'sls'")
-    check_known_keys(where, v, _TOP)
-    c = required_table(v, "chamber", where, _CHAMBER)
-    p = required_table(v, "exposure", where, _EXPOSURE)
-    w = required_table(v, "power", where, _POWER)
-    ph = required_table(v, "phases", where, _PHASES)
-
-    def rng(t: dict, key: str, lo: float, hi: float) -> float:
-        return check_range(where, key, t[key], lo, hi)
-
-    chamber = Chamber(
-        x_mm=rng(c, "x_mm", 10, 2000),
-        y_mm=rng(c, "y_mm", 10, 2000),
-        z_mm=rng(c, "z_mm", 10, 2000),
-        spacing_mm=rng(c, "spacing_mm", 0, 50),
-        margin_mm=rng(c, "margin_mm", 0, 100),
-        stack_decks=True,
-    )
-    mats = {}
-    for mname, mt in (v.get("materials") or {}).items():
-        check_known_keys(f"{where} [materials.{mname}]", mt, _MATERIAL)
-        mats[mname] = PowderMaterial(
-            name=mname,
-            part_density_g_cm3=rng(mt, "part_density_g_cm3", 0.3, 3.0),
-            powder_bulk_density_g_cm3=rng(mt, "powder_bulk_density_g_cm3", 0.1, 2.0),
-            cp_j_per_kg_k=rng(mt, "cp_j_per_kg_k", 500, 4000),
-            refresh_fraction=rng(mt, "refresh_fraction", 0.0, 1.0),
-        )
-    if not mats:
-        raise ProfileError(f"{where}: no [materials.NAME] table")
-    return SlsMachine(
-        name=str(v.get("name", path.stem)),
-        chamber=chamber,
-        base_powder_mm=rng(c, "base_powder_mm", 0, 100),
-        top_powder_mm=rng(c, "top_powder_mm", 0, 100),
-        layer_mm=rng(p, "layer_mm", 0.02, 0.5),
-        hatch_mm=rng(p, "hatch_mm", 0.01, 2.0),
-        hatch_speed_mm_s=rng(p, "hatch_speed_mm_s", 10, 50_000),
-        contour_speed_mm_s=rng(p, "contour_speed_mm_s", 10, 50_000),
-        laser_power_w=rng(p, "laser_power_w", 1, 2000),
-        recoat_s=rng(p, "recoat_s", 0, 300),
-        bed_temperature_c=rng(p, "bed_temperature_c", 20, 400),
-        ambient_c=rng(p, "ambient_c", -20, 50),
-        electronics_w=rng(w, "electronics_w", 0, 50_000),
-        inert_gas_w=rng(w, "inert_gas_w", 0, 50_000),
-        heaters_warmup_w=rng(w, "heaters_warmup_w", 0, 100_000),
-        heaters_build_w=rng(w, "heaters_build_w", 0, 100_000),
-        cooldown_w=rng(w, "cooldown_w", 0, 50_000),
-        laser_efficiency=rng(w, "laser_efficiency", 0.01, 1.0),
-        warmup_s=rng(ph, "warmup_s", 0, 7 * 86400),
-        cooldown_s=rng(ph, "cooldown_s", 0, 7 * 86400),
-        materials=mats,
-        path=path,
-        sources=prof.sources,
-    )
+    return load_machine(name_or_path, "sls")
 
 
 @dataclass
-class SlsJob:
+class SlsJob(PowderBedJob):
     """Figures of one whole build job (before allocation to parts)."""
 
-    machine: SlsMachine
-    material: PowderMaterial
-    packing: Packing
-    layers: int
     bed_height_mm: float
-    time_by_phase_s: dict[str, float]
-    energy_by_phase_j: dict[str, float]
-    energy_by_component_j: dict[str, float]
     scan_s: float
     contour_s: float
     recoat_total_s: float
-    laser_optical_j: float
     scanned_volume_mm3: float
     heater_energy_j: float
     sensible_heat_j: float
-    parts_mass_g: float
     powder_cake_g: float
     fresh_powder_g: float
     powder_waste_g: float
-    utilisation: float
-
-    @property
-    def time_s(self) -> float:
-        return sum(self.time_by_phase_s.values())
-
-    @property
-    def energy_j(self) -> float:
-        return sum(self.energy_by_phase_j.values())
 
     @property
     def laser_energy_per_volume_j_mm3(self) -> float:
@@ -218,54 +56,49 @@ class SlsJob:
         return self.laser_optical_j / self.scanned_volume_mm3
 
 
-def simulate_job(packing: Packing, machine: SlsMachine, material: str = "PA12") -> SlsJob:
+def simulate_job(packing: Packing, machine: PowderBedMachine, material: str = "PA12") -> SlsJob:
     """Time, energy and powder of the build ``packing`` on ``machine``."""
     mat = machine.material(material)
     m = machine
-    area, contour, dz = stacked_profile(packing)
-    layers_per_slab = dz / m.layer_mm
-    bed_height = m.base_powder_mm + packing.height_mm() + m.top_powder_mm
-    layers = math.ceil(bed_height / m.layer_mm - 1e-9)
-
-    scan_s = float(area.sum()) * layers_per_slab / (m.hatch_mm * m.hatch_speed_mm_s)
-    contour_s = float(contour.sum()) * layers_per_slab / m.contour_speed_mm_s
-    recoat_total_s = layers * m.recoat_s
+    bed = steps.stack_layers(packing, m.layer_mm, m.base_powder_mm, m.top_powder_mm)
+    scanned_area = float(bed.area_mm2.sum())
+    scan_s = scanned_area * bed.layers_per_slab / (m.hatch_mm * m.hatch_speed_mm_s)
+    contour_s = float(bed.contour_mm.sum()) * bed.layers_per_slab / m.contour_speed_mm_s
+    recoat_total_s = bed.layers * m.recoat_s
     build_s = scan_s + contour_s + recoat_total_s
 
     laser_optical_j = m.laser_power_w * (scan_s + contour_s)
     laser_elec_j = laser_optical_j / m.laser_efficiency
     heaters_j = m.heaters_warmup_w * m.warmup_s + m.heaters_build_w * build_s
-    electronics_j = m.electronics_w * (m.warmup_s + build_s)
-    gas_j = m.inert_gas_w * (m.warmup_s + build_s)
-    cool_j = m.cooldown_w * m.cooldown_s
-
-    time_by_phase = {"warmup": m.warmup_s, "build": build_s, "cooldown": m.cooldown_s}
-    energy_by_phase = {
-        "warmup": (m.heaters_warmup_w + m.electronics_w + m.inert_gas_w) * m.warmup_s,
-        "build": (m.heaters_build_w + m.electronics_w + m.inert_gas_w) * build_s + laser_elec_j,
-        "cooldown": cool_j,
-    }
+    time_by_phase, energy_by_phase = steps.timeline(
+        m.phases,
+        build_s,
+        warmup_w=m.heaters_warmup_w + m.electronics_w + m.inert_gas_w,
+        build_w=m.heaters_build_w + m.electronics_w + m.inert_gas_w,
+        cooldown_w=m.cooldown_w,
+        laser_j=laser_elec_j,
+    )
     energy_by_component = {
         "heaters": heaters_j,
-        "electronics": electronics_j + cool_j,
-        "inert_gas": gas_j,
-        "laser": laser_elec_j,
+        **steps.component_energy(
+            {"electronics": m.electronics_w, "inert_gas": m.inert_gas_w},
+            m.warmup_s + build_s,
+            energy_by_phase["cooldown"],
+            laser_elec_j,
+        ),
     }
 
     # Powder: the whole chamber footprint is spread for every layer.
-    cake_cm3 = m.chamber.x_mm * m.chamber.y_mm * bed_height / 1000.0
-    powder_cake_g = cake_cm3 * mat.powder_bulk_density_g_cm3
-    scanned_mm3 = float(area.sum()) * dz
-    parts_mass_g = sum(packing.parts[p.part].volume_mm3 for p in packing.placements) / 1000.0
-    parts_mass_g *= mat.part_density_g_cm3
+    powder_cake_g = steps.spread_powder_g(m.chamber, bed.height_mm, mat)
+    parts_mass_g = steps.parts_mass_g(packing, mat)
     fresh_g = max(mat.refresh_fraction * powder_cake_g, parts_mass_g)
     sensible_j = (powder_cake_g / 1000.0) * mat.cp_j_per_kg_k * (m.bed_temperature_c - m.ambient_c)
     return SlsJob(
         machine=m,
         material=mat,
         packing=packing,
-        layers=layers,
-        bed_height_mm=bed_height,
+        layers=bed.layers,
+        bed_height_mm=bed.height_mm,
         time_by_phase_s=time_by_phase,
         energy_by_phase_j=energy_by_phase,
         energy_by_component_j=energy_by_component,
@@ -273,7 +106,7 @@ def simulate_job(packing: Packing, machine: SlsMachine, material: str = "PA12") 
         contour_s=contour_s,
         recoat_total_s=recoat_total_s,
         laser_optical_j=laser_optical_j,
-        scanned_volume_mm3=scanned_mm3,
+        scanned_volume_mm3=scanned_area * bed.dz_mm,
         heater_energy_j=heaters_j,
         sensible_heat_j=sensible_j,
         parts_mass_g=parts_mass_g,
@@ -286,29 +119,17 @@ def simulate_job(packing: Packing, machine: SlsMachine, material: str = "PA12") 
 
 def part_estimates(job: SlsJob, process: str = "sls") -> list[Estimate]:
     """One :class:`Estimate` per distinct part of the build (energy per copy)."""
-    ests = allocated_estimates(
+    m = job.machine
+    ests = steps.part_estimates(
+        job,
         process=process,
-        machine_name=job.machine.path.stem if job.machine.path else job.machine.name,
-        packing=job.packing,
-        time_by_phase_s=job.time_by_phase_s,
-        energy_by_phase_j=job.energy_by_phase_j,
-        energy_by_component_j=job.energy_by_component_j,
-        density_g_cm3=job.material.part_density_g_cm3,
-        parts_mass_g=job.parts_mass_g,
         waste_g=job.powder_waste_g,
         settings={
             "material": job.material.name,
-            "layer_mm": job.machine.layer_mm,
-            "hatch_mm": job.machine.hatch_mm,
-            "hatch_speed_mm_s": job.machine.hatch_speed_mm_s,
-            "laser_power_w": job.machine.laser_power_w,
-        },
-        provenance={
-            "profile": str(job.machine.path),
-            "kind": "default",
-            "assumptions": sorted(
-                k for k, s in job.machine.sources.items() if s.lower().startswith("assumption")
-            ),
+            "layer_mm": m.layer_mm,
+            "hatch_mm": m.hatch_mm,
+            "hatch_speed_mm_s": m.hatch_speed_mm_s,
+            "laser_power_w": m.laser_power_w,
         },
         extra_job={
             "layers": job.layers,
@@ -355,21 +176,19 @@ def predict_sls(
     """
     mach = load_sls_machine(machine)
     mach.material(material)  # fail early on a material the machine cannot process
-    if not fill_build and (int(copies) != copies or copies < 1):
-        raise SettingsError(f"copies must be a whole number >= 1, got {copies}")
-    if layers is None:
-        check_fits(name, extents_mm(mesh), mach.chamber)  # before the grid is sized
-        layers = part_layers(
-            mesh, pitch_xy_mm, mach.layer_mm, name=name, max_memory_gb=max_memory_gb
-        )
-    elif not math.isclose(layers.dz_mm, mach.layer_mm):
-        raise SettingsError(
-            f"precomputed layers of {layers.name!r} are {layers.dz_mm} mm thick but "
+    pk = steps.plan_build(
+        mesh,
+        mach.chamber,
+        name=name,
+        copies=copies,
+        fill_build=fill_build,
+        layers=layers,
+        grid=(pitch_xy_mm, mach.layer_mm, False),
+        max_memory_gb=max_memory_gb,
+        grid_error=lambda got: (
+            f"precomputed layers of {got.name!r} are {got.dz_mm} mm thick but "
             f"{mach.name} builds {mach.layer_mm} mm layers"
-        )
-    if fill_build:
-        pk = fill(layers, mach.chamber)
-    else:
-        pk = pack([layers], [int(copies)], mach.chamber)
+        ),
+    )
     job = simulate_job(pk, mach, material)
     return part_estimates(job)[0], job

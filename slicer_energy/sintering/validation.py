@@ -2,7 +2,7 @@
 
 Each row: a case, its source, the published figure, ours, the error and what kind of
 check it is. ``python -m slicer_energy.sintering.validation`` prints the Markdown table;
-tests/test_sls_readme_table.py recomputes it and compares with README.md.
+tests/sintering/test_sls_readme_table.py recomputes it and compares with README.md.
 
 No per-machine energy figure (Baumers 2011/2013 P 390 / M 270 tables, Kellens, EOS power
 data sheets) could be read in any stored text, so no row is a ±15 % energy validation of
