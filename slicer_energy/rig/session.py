@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GcodeError, MeterError
+from .job import JobState
 from .logger import SessionLogger
-from .marlin import JobState, MarlinHost, job_command
+from .marlin import MarlinHost, job_command
 from .meters import MeterSample
 
 
