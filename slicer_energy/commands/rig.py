@@ -244,11 +244,11 @@ class _EarlyLines:
             self._target = target
 
 
-def cmd_log(args) -> int:  # noqa: PLR0912, PLR0915 - one check per option combination of `rig log`
+def cmd_log(args) -> int:
     from ..rig.logger import SessionLogger
-    from ..rig.marlin import ATTACH_WARNING, attach, connect
+    from ..rig.marlin import ATTACH_WARNING
     from ..rig.meters import open_meter
-    from ..rig.session import MeterPoller, file_sha256, read_gcode_lines, run_session
+    from ..rig.session import read_gcode_lines, run_session
 
     gcode_lines = read_gcode_lines(args.gcode) if args.gcode else None
     if args.attach and args.gcode:
@@ -256,22 +256,7 @@ def cmd_log(args) -> int:  # noqa: PLR0912, PLR0915 - one check per option combi
     if args.attach and not args.baud:
         raise SlicerEnergyError("--attach needs --baud (no handshake is tried)")
     label = args.label or (Path(args.gcode).stem if args.gcode else "session")
-    meta = {
-        "printer": {"port": args.printer, "baud": args.baud or 0, "attach": bool(args.attach)},
-        "meter": {"spec": args.meter or ""},
-        "settings": {
-            "meter_interval_s": args.meter_interval,
-            "meter_timeout_s": args.meter_timeout,
-            "temp_interval_s": args.temp_interval,
-            "tail_s": args.tail,
-        },
-    }
-    if args.gcode:
-        meta["gcode"] = {
-            "path": str(Path(args.gcode).resolve()),
-            "sha256": file_sha256(args.gcode),
-            "lines": len(gcode_lines or []),
-        }
+    meta = _log_meta(args, gcode_lines)
     meter = open_meter(args.meter) if args.meter else None
     if args.attach:
         print(f"warning: {ATTACH_WARNING}", file=sys.stderr)
@@ -279,37 +264,13 @@ def cmd_log(args) -> int:  # noqa: PLR0912, PLR0915 - one check per option combi
     # one-line error without an empty session left behind; the lines exchanged until then
     # are kept and written first.
     early = _EarlyLines()
-    try:
-        if args.attach:
-            host = attach(args.printer, args.baud, on_line=early)
-        else:
-            host = connect(args.printer, args.baud, on_line=early)
-    except BaseException:
-        if meter is not None:
-            meter.close()
-        raise
+    host = _open_printer(args, meter, early)
     logger = SessionLogger(args.out, label, meta=meta)
     early.forward_to(logger.serial)
     print(f"session folder: {logger.folder}", file=sys.stderr)
     poller = None
     try:
-        host.on_temps = logger.temps
-        logger.update_meta(
-            printer={"baud": getattr(host, "baud", args.baud or 0)},
-            firmware={"name": host.firmware.name, "fields": host.firmware.fields},
-            capabilities=dict(host.firmware.caps),
-        )
-        if not args.attach:
-            mode = host.start_temperature_reports(args.temp_interval)
-            logger.update_meta(settings={"temperature_reports": mode})
-        if meter is not None:
-            poller = MeterPoller(
-                meter,
-                logger,
-                time.monotonic,
-                args.meter_interval,
-                silent_after_s=args.meter_timeout,
-            ).start()
+        poller = _start_recording(args, host, logger, meter)
         tail = args.tail if gcode_lines else (args.duration if args.duration else 1e12)
         result = run_session(
             host,
@@ -335,6 +296,68 @@ def cmd_log(args) -> int:  # noqa: PLR0912, PLR0915 - one check per option combi
         sys.stderr.write("\n")
     _print_summary(result.folder, result.summary, result.status, result.messages)
     return 0 if result.status == "finished" else 1
+
+
+def _log_meta(args, gcode_lines: list[str] | None) -> dict:
+    """meta.toml as ``rig log`` knows it before the printer answered."""
+    from ..rig.session import file_sha256
+
+    meta = {
+        "printer": {"port": args.printer, "baud": args.baud or 0, "attach": bool(args.attach)},
+        "meter": {"spec": args.meter or ""},
+        "settings": {
+            "meter_interval_s": args.meter_interval,
+            "meter_timeout_s": args.meter_timeout,
+            "temp_interval_s": args.temp_interval,
+            "tail_s": args.tail,
+        },
+    }
+    if args.gcode:
+        meta["gcode"] = {
+            "path": str(Path(args.gcode).resolve()),
+            "sha256": file_sha256(args.gcode),
+            "lines": len(gcode_lines or []),
+        }
+    return meta
+
+
+def _open_printer(args, meter, on_line):
+    """Attach to (``--attach``) or connect to the printer; the meter is closed if that fails."""
+    from ..rig.marlin import attach, connect
+
+    try:
+        if args.attach:
+            return attach(args.printer, args.baud, on_line=on_line)
+        return connect(args.printer, args.baud, on_line=on_line)
+    except BaseException:
+        if meter is not None:
+            meter.close()
+        raise
+
+
+def _start_recording(args, host, logger, meter):
+    """Log temperatures and the firmware, start the temperature reports (not when attached:
+    listen only) and the meter poller, which is returned (None without a meter)."""
+    from ..rig.session import MeterPoller
+
+    host.on_temps = logger.temps
+    logger.update_meta(
+        printer={"baud": getattr(host, "baud", args.baud or 0)},
+        firmware={"name": host.firmware.name, "fields": host.firmware.fields},
+        capabilities=dict(host.firmware.caps),
+    )
+    if not args.attach:
+        mode = host.start_temperature_reports(args.temp_interval)
+        logger.update_meta(settings={"temperature_reports": mode})
+    if meter is None:
+        return None
+    return MeterPoller(
+        meter,
+        logger,
+        time.monotonic,
+        args.meter_interval,
+        silent_after_s=args.meter_timeout,
+    ).start()
 
 
 def _print_summary(folder, summary, status, messages) -> None:

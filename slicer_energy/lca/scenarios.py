@@ -175,7 +175,7 @@ def _req(where: str, table: Mapping[str, Any], key: str) -> Any:
     return table[key]
 
 
-def _parse_scenario(  # noqa: C901, PLR0912, PLR0915 - one check per scenario key, each its own error; split planned (issue 15 item 4)
+def _parse_scenario(
     file: str,
     sid: str,
     bid: str,
@@ -185,23 +185,9 @@ def _parse_scenario(  # noqa: C901, PLR0912, PLR0915 - one check per scenario ke
     part_mass: Num,
     db: Database,
 ) -> Scenario:
+    """One scenario (a variant merged into its base) checked key by key, every background
+    process it names looked up in ``db``, so an unknown one fails here with its key."""
     where = f"{file}: scenario {sid}"
-
-    def num(key: str, lo: float | None = None, hi: float | None = None, default=None) -> Num:
-        if key not in t:
-            if default is not None:
-                return default
-            raise ProfileError(f"{where}: missing key {key!r} (missing factor)")
-        n = parse_num(where, key, t[key])
-        for v, name in ((n.value, "value"), (n.low, "low"), (n.high, "high")):
-            if v is None:
-                continue
-            if (lo is not None and v < lo) or (hi is not None and v > hi):
-                raise ProfileError(
-                    f"{where}: {key} {name} = {v} is outside the allowed range [{lo}, {hi}]"
-                )
-        return n
-
     grid = str(_req(where, t, "grid"))
     db.get(f"electricity:{grid}", f"{where}: grid")
     material = str(_req(where, t, "material"))
@@ -211,80 +197,22 @@ def _parse_scenario(  # noqa: C901, PLR0912, PLR0915 - one check per scenario ke
         db.get(f"material:{recycled}", f"{where}: recycled_material")
     waste_route = str(_req(where, t, "waste_route"))
     db.get(f"end_of_life:{waste_route}", f"{where}: waste_route")
-    eol: list[tuple[str, Num]] = []
-    for j, e in enumerate(_req(where, t, "end_of_life")):
-        w = f"{where}: end_of_life[{j}]"
-        check_known_keys(w, e, {"route", "share"})
-        route = str(_req(w, e, "route"))
-        db.get(f"end_of_life:{route}", f"{w}.route")
-        share = parse_num(w, "share", _req(w, e, "share"))
-        if not 0.0 <= share.value <= 1.0:
-            raise ProfileError(f"{w}: share = {share.value} must lie in [0, 1]")
-        eol.append((route, share))
-    total = sum(s.value for _, s in eol)
-    if abs(total - 1.0) > 1e-9:
-        raise ProfileError(f"{where}: end_of_life shares sum to {total}, not 1 (mass balance)")
-
+    eol = _end_of_life(where, t, db)
     sample = str(t.get("part_sample", part.get("sample", "")))
-    steps: list[ProcessingStep] = []
-    for j, s in enumerate(_req(where, t, "processing")):
-        w = f"{where}: processing[{j}]"
-        check_known_keys(w, s, _STEP_KEYS)
-        step = ProcessingStep(
-            step=str(s.get("step", s.get("process", ""))),
-            process=str(_req(w, s, "process")),
-            machine=str(s.get("machine", "")),
-            part_sample=str(s.get("part_sample", sample)),
-            settings=dict(s.get("settings", {})),
-            grid=s.get("grid"),
-            path=f"{sid}.processing[{j}]",
-        )
-        if step.grid is not None:
-            db.get(f"electricity:{step.grid}", f"{w}.grid")
-        if "utilisation" in s:
-            step.utilisation = parse_num(w, "utilisation", s["utilisation"])
-            if not 0.0 < step.utilisation.value <= 1.0:
-                raise ProfileError(f"{w}: utilisation must lie in (0, 1]")
-        if s.get("energy") is not None:
-            if s["energy"] != "missing":
-                raise ProfileError(f'{w}: energy may only be "missing" (got {s["energy"]!r})')
-            step.missing_reason = str(s.get("missing_reason") or "not given")
-        for key in ("pinned_kwh", "pinned_kwh_per_kg"):
-            if key in s:
-                n = parse_num(w, key, s[key])
-                if n.value < 0 or (n.low is not None and n.low < 0):
-                    raise ProfileError(f"{w}: {key} = {n.value} must not be negative")
-                setattr(step, key, n)
-        steps.append(step)
+    steps = [
+        _processing_step(f"{where}: processing[{j}]", s, f"{sid}.processing[{j}]", sample, db)
+        for j, s in enumerate(_req(where, t, "processing"))
+    ]
+    legs = [
+        _transport_leg(f"{where}: transport[{j}]", leg, f"{sid}.transport[{j}]", db)
+        for j, leg in enumerate(t.get("transport", []))
+    ]
+    use = [
+        _use_phase(f"{where}: use_phase[{j}]", u, db) for j, u in enumerate(t.get("use_phase", []))
+    ]
 
-    legs: list[TransportLeg] = []
-    for j, leg in enumerate(t.get("transport", [])):
-        w = f"{where}: transport[{j}]"
-        check_known_keys(w, leg, _LEG_KEYS)
-        mode = str(_req(w, leg, "mode"))
-        if f"transport:{mode}" not in db.processes:
-            raise ProfileError(
-                f"{w}.mode: unknown transport mode {mode!r}; "
-                f"known: {', '.join(db.ids('transport'))}"
-            )
-        carries = str(leg.get("carries", "part"))
-        if carries not in CARRIES:
-            raise ProfileError(f"{w}.carries = {carries!r}; expected one of {CARRIES}")
-        dist = parse_num(w, "distance_km", _req(w, leg, "distance_km"))
-        if dist.value < 0 or (dist.low is not None and dist.low < 0):
-            raise ProfileError(f"{w}.distance_km = {dist.value} is negative")
-        legs.append(
-            TransportLeg(str(leg.get("leg", mode)), mode, carries, dist, f"{sid}.transport[{j}]")
-        )
-
-    use: list[tuple[str, Num]] = []
-    for j, u in enumerate(t.get("use_phase", [])):
-        w = f"{where}: use_phase[{j}]"
-        check_known_keys(w, u, {"process", "amount"})
-        proc = str(_req(w, u, "process"))
-        key = proc if ":" in proc else f"fuel:{proc}"
-        db.get(key, f"{w}.process")
-        use.append((key, parse_num(w, "amount", _req(w, u, "amount"))))
+    def num(key: str, lo: float | None = None, hi: float | None = None, default=None) -> Num:
+        return _bounded_num(where, t, key, lo, hi, default)
 
     return Scenario(
         id=sid,
@@ -306,3 +234,106 @@ def _parse_scenario(  # noqa: C901, PLR0912, PLR0915 - one check per scenario ke
         part_mass_path=f"{sid}.part_mass_kg" if "part_mass_kg" in t else "part.mass_kg",
         file=file,
     )
+
+
+def _bounded_num(
+    where: str,
+    t: Mapping[str, Any],
+    key: str,
+    lo: float | None,
+    hi: float | None,
+    default: Num | None,
+) -> Num:
+    """``t[key]`` as a number whose value and bounds lie in [lo, hi]; ``default`` when absent
+    (none: a missing factor)."""
+    if key not in t:
+        if default is not None:
+            return default
+        raise ProfileError(f"{where}: missing key {key!r} (missing factor)")
+    n = parse_num(where, key, t[key])
+    for v, name in ((n.value, "value"), (n.low, "low"), (n.high, "high")):
+        if v is None:
+            continue
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ProfileError(
+                f"{where}: {key} {name} = {v} is outside the allowed range [{lo}, {hi}]"
+            )
+    return n
+
+
+def _end_of_life(where: str, t: Mapping[str, Any], db: Database) -> list[tuple[str, Num]]:
+    """The end-of-life routes and their shares, which must sum to 1 (mass balance)."""
+    eol: list[tuple[str, Num]] = []
+    for j, e in enumerate(_req(where, t, "end_of_life")):
+        w = f"{where}: end_of_life[{j}]"
+        check_known_keys(w, e, {"route", "share"})
+        route = str(_req(w, e, "route"))
+        db.get(f"end_of_life:{route}", f"{w}.route")
+        share = parse_num(w, "share", _req(w, e, "share"))
+        if not 0.0 <= share.value <= 1.0:
+            raise ProfileError(f"{w}: share = {share.value} must lie in [0, 1]")
+        eol.append((route, share))
+    total = sum(s.value for _, s in eol)
+    if abs(total - 1.0) > 1e-9:
+        raise ProfileError(f"{where}: end_of_life shares sum to {total}, not 1 (mass balance)")
+    return eol
+
+
+def _processing_step(
+    w: str, s: Mapping[str, Any], path: str, sample: str, db: Database
+) -> ProcessingStep:
+    """One ``[[scenario.processing]]`` step: its grid, utilisation, a declared missing
+    energy or pinned kWh, each checked."""
+    check_known_keys(w, s, _STEP_KEYS)
+    step = ProcessingStep(
+        step=str(s.get("step", s.get("process", ""))),
+        process=str(_req(w, s, "process")),
+        machine=str(s.get("machine", "")),
+        part_sample=str(s.get("part_sample", sample)),
+        settings=dict(s.get("settings", {})),
+        grid=s.get("grid"),
+        path=path,
+    )
+    if step.grid is not None:
+        db.get(f"electricity:{step.grid}", f"{w}.grid")
+    if "utilisation" in s:
+        step.utilisation = parse_num(w, "utilisation", s["utilisation"])
+        if not 0.0 < step.utilisation.value <= 1.0:
+            raise ProfileError(f"{w}: utilisation must lie in (0, 1]")
+    if s.get("energy") is not None:
+        if s["energy"] != "missing":
+            raise ProfileError(f'{w}: energy may only be "missing" (got {s["energy"]!r})')
+        step.missing_reason = str(s.get("missing_reason") or "not given")
+    for key in ("pinned_kwh", "pinned_kwh_per_kg"):
+        if key in s:
+            n = parse_num(w, key, s[key])
+            if n.value < 0 or (n.low is not None and n.low < 0):
+                raise ProfileError(f"{w}: {key} = {n.value} must not be negative")
+            setattr(step, key, n)
+    return step
+
+
+def _transport_leg(w: str, leg: Mapping[str, Any], path: str, db: Database) -> TransportLeg:
+    """One ``[[scenario.transport]]`` leg: a known mode, what it carries, a distance >= 0."""
+    check_known_keys(w, leg, _LEG_KEYS)
+    mode = str(_req(w, leg, "mode"))
+    if f"transport:{mode}" not in db.processes:
+        raise ProfileError(
+            f"{w}.mode: unknown transport mode {mode!r}; known: {', '.join(db.ids('transport'))}"
+        )
+    carries = str(leg.get("carries", "part"))
+    if carries not in CARRIES:
+        raise ProfileError(f"{w}.carries = {carries!r}; expected one of {CARRIES}")
+    dist = parse_num(w, "distance_km", _req(w, leg, "distance_km"))
+    if dist.value < 0 or (dist.low is not None and dist.low < 0):
+        raise ProfileError(f"{w}.distance_km = {dist.value} is negative")
+    return TransportLeg(str(leg.get("leg", mode)), mode, carries, dist, path)
+
+
+def _use_phase(w: str, u: Mapping[str, Any], db: Database) -> tuple[str, Num]:
+    """One use-phase input: (background key, amount); a bare name is a fuel."""
+    check_known_keys(w, u, {"process", "amount"})
+    proc = str(_req(w, u, "process"))
+    key = proc if ":" in proc else f"fuel:{proc}"
+    db.get(key, f"{w}.process")
+    return key, parse_num(w, "amount", _req(w, u, "amount"))

@@ -43,7 +43,54 @@ def _v(n: Num, path: str, ov: Mapping[str, float]) -> float:
     return float(ov.get(path, n.value))
 
 
-def build_system(  # noqa: C901, PLR0915 - one block per life-cycle stage; split planned (issue 15 item 4)
+class _Builder:
+    """The matrices of a product system as they grow: activities, technosphere entries
+    (row, column, amount), elementary flows and missing characterisation notes."""
+
+    def __init__(self, db: Database, ov: Mapping[str, float]) -> None:
+        self.db = db
+        self.ov = ov
+        self.acts: list[str] = []
+        self.tech: list[tuple[int, int, float]] = []
+        self.bio: list = []
+        self.missing: dict[int, dict[str, str]] = {}
+        self.index: dict[str, int] = {}
+
+    def activity(self, name: str) -> int:
+        """The column of activity ``name``, created with its unit output on first use."""
+        if name not in self.index:
+            self.index[name] = len(self.acts)
+            self.acts.append(name)
+            self.tech.append((self.index[name], self.index[name], 1.0))
+        return self.index[name]
+
+    def add_background(self, key: str, where: str) -> int:
+        """The column of background process ``key``, added with its flows and, recursively,
+        its inputs on first use (``where`` names the chain for an unknown key's error)."""
+        if key in self.index:
+            return self.index[key]
+        proc = self.db.get(key, where)
+        j = self.activity(key)
+        for flow, n in proc.flows.items():
+            amount = _v(n, f"bg:{key}|{flow[0]}|{flow[1]}", self.ov)
+            if amount != 0.0:
+                self.bio.append((flow, j, amount))
+        if proc.missing:
+            self.missing[j] = dict(proc.missing)
+        for ikey, n in proc.inputs.items():
+            i = self.add_background(ikey, f"{where} -> {key}")
+            self.tech.append((i, j, -_v(n, f"bg:{key}<{ikey}", self.ov)))
+        return j
+
+    def consume(self, stage_j: int, key: str, amount: float, where: str) -> None:
+        """Stage ``stage_j`` takes ``amount`` of background product ``key`` (none: no entry)."""
+        if amount == 0.0:
+            return
+        i = self.add_background(key, where)
+        self.tech.append((i, stage_j, -amount))
+
+
+def build_system(
     sc: Scenario,
     db: Database,
     energies: Mapping[int, Estimate | None],
@@ -55,51 +102,44 @@ def build_system(  # noqa: C901, PLR0915 - one block per life-cycle stage; split
     sensitivity); ``grid`` replaces the processing grid of every step (``--grid``)."""
     ov = overrides or {}
     sid = sc.id
-    acts: list[str] = []
-    tech: list[tuple[int, int, float]] = []
-    bio: list = []
-    missing: dict[int, dict[str, str]] = {}
-    index: dict[str, int] = {}
-
-    def activity(name: str) -> int:
-        if name not in index:
-            index[name] = len(acts)
-            acts.append(name)
-            tech.append((index[name], index[name], 1.0))
-        return index[name]
-
-    def add_background(key: str, where: str) -> int:
-        if key in index:
-            return index[key]
-        proc = db.get(key, where)
-        j = activity(key)
-        for flow, n in proc.flows.items():
-            amount = _v(n, f"bg:{key}|{flow[0]}|{flow[1]}", ov)
-            if amount != 0.0:
-                bio.append((flow, j, amount))
-        if proc.missing:
-            missing[j] = dict(proc.missing)
-        for ikey, n in proc.inputs.items():
-            i = add_background(ikey, f"{where} -> {key}")
-            tech.append((i, j, -_v(n, f"bg:{key}<{ikey}", ov)))
-        return j
-
-    def consume(stage_j: int, key: str, amount: float, where: str) -> None:
-        if amount == 0.0:
-            return
-        i = add_background(key, where)
-        tech.append((i, stage_j, -amount))
-
+    b = _Builder(db, ov)
     fu = f"functional unit {sid}"
-    fu_j = activity(fu)
-    stage_j = {s: activity(f"{sid} {s}") for s in STAGES}
+    fu_j = b.activity(fu)
+    stage_j = {s: b.activity(f"{sid} {s}") for s in STAGES}
     life = _v(sc.life_factor, f"{sid}.life_factor", ov)
     if life <= 0:
         raise ProfileError(f"{sc.file}: scenario {sid}: life_factor must be positive")
     for s in STAGES:
-        tech.append((stage_j[s], fu_j, -1.0 / life))
+        b.tech.append((stage_j[s], fu_j, -1.0 / life))
 
     where = f"{sc.file}: scenario {sid}"
+    m, mat_in = _material(b, sc, stage_j["material"], where)
+    total_kwh, steps = _processing(b, sc, stage_j["processing"], energies, grid, where)
+    for leg in sc.transport:
+        mass = mat_in if leg.carries == "material" else m
+        km = _v(leg.distance_km, f"{leg.path}.distance_km", ov)
+        b.consume(stage_j["transport"], f"transport:{leg.mode}", mass / 1000.0 * km, where)
+    out = _end_of_life(b, sc, stage_j["end_of_life"], m, mat_in, where)
+    for j, (key, amount) in enumerate(sc.use_phase):
+        b.consume(stage_j["use"], key, _v(amount, f"{sid}.use_phase[{j}].amount", ov), where)
+
+    return BuiltSystem(
+        system=System(b.acts, b.tech, b.bio, b.missing),
+        fu=fu,
+        stage_activity={s: f"{sid} {s}" for s in STAGES},
+        stage_demand={s: 1.0 / life for s in STAGES},
+        mass_in_kg=mat_in,
+        mass_out_kg=out,
+        grid=grid or sc.grid,
+        energy_kwh=total_kwh,
+        steps=steps,
+    )
+
+
+def _material(b: _Builder, sc: Scenario, stage_j: int, where: str) -> tuple[float, float]:
+    """Virgin and recycled material for one part and its process waste: (part mass, material
+    in), both in kg."""
+    sid, ov = sc.id, b.ov
     m = _v(sc.part_mass_kg, sc.part_mass_path, ov)
     w = _v(sc.process_waste_share, f"{sid}.process_waste_share", ov)
     if not 0.0 <= w < 1.0:
@@ -108,18 +148,29 @@ def build_system(  # noqa: C901, PLR0915 - one block per life-cycle stage; split
     r = _v(sc.recycled_share, f"{sid}.recycled_share", ov)
     if r > 0 and not sc.recycled_material:
         raise ProfileError(f"{where}: recycled_share > 0 needs recycled_material")
-    consume(stage_j["material"], f"material:{sc.material}", (1.0 - r) * mat_in, where)
+    b.consume(stage_j, f"material:{sc.material}", (1.0 - r) * mat_in, where)
     if sc.recycled_material:
-        consume(stage_j["material"], f"material:{sc.recycled_material}", r * mat_in, where)
+        b.consume(stage_j, f"material:{sc.recycled_material}", r * mat_in, where)
+    return m, mat_in
 
-    # processing electricity, by grid
+
+def _processing(
+    b: _Builder,
+    sc: Scenario,
+    stage_j: int,
+    energies: Mapping[int, Estimate | None],
+    grid: str | None,
+    where: str,
+) -> tuple[float, list[dict]]:
+    """Processing electricity by grid, step by step: (kWh in all, one row per step). A step
+    without an estimate marks the stage's impacts missing instead of counting zero."""
     total_kwh = 0.0
     steps = []
     for i, step in enumerate(sc.processing):
         est = energies.get(i)
         g = grid or step.grid or sc.grid
         if est is None:
-            missing.setdefault(stage_j["processing"], {}).update(
+            b.missing.setdefault(stage_j, {}).update(
                 {c: f"{step.step}: {step.missing_reason}" for c in ("gwp100", "adp", "htp", "ap")}
             )
             steps.append(
@@ -135,7 +186,7 @@ def build_system(  # noqa: C901, PLR0915 - one block per life-cycle stage; split
             continue
         kwh = est.energy_j / J_PER_KWH
         total_kwh += kwh
-        consume(stage_j["processing"], f"electricity:{g}", kwh, f"{where}: processing[{i}]")
+        b.consume(stage_j, f"electricity:{g}", kwh, f"{where}: processing[{i}]")
         steps.append(
             {
                 "step": step.step,
@@ -147,31 +198,19 @@ def build_system(  # noqa: C901, PLR0915 - one block per life-cycle stage; split
                 "grid": g,
             }
         )
+    return total_kwh, steps
 
-    for leg in sc.transport:
-        mass = mat_in if leg.carries == "material" else m
-        km = _v(leg.distance_km, f"{leg.path}.distance_km", ov)
-        consume(stage_j["transport"], f"transport:{leg.mode}", mass / 1000.0 * km, where)
 
+def _end_of_life(
+    b: _Builder, sc: Scenario, stage_j: int, m: float, mat_in: float, where: str
+) -> float:
+    """Process waste to its route and the part to the end-of-life routes by their shares;
+    returns the mass out (kg), to balance the material in."""
     waste = mat_in - m
-    consume(stage_j["end_of_life"], f"end_of_life:{sc.waste_route}", waste, where)
+    b.consume(stage_j, f"end_of_life:{sc.waste_route}", waste, where)
     out = waste
     for j, (route, share) in enumerate(sc.end_of_life):
-        kg = _v(share, f"{sid}.end_of_life[{j}].share", ov) * m
+        kg = _v(share, f"{sc.id}.end_of_life[{j}].share", b.ov) * m
         out += kg
-        consume(stage_j["end_of_life"], f"end_of_life:{route}", kg, where)
-
-    for j, (key, amount) in enumerate(sc.use_phase):
-        consume(stage_j["use"], key, _v(amount, f"{sid}.use_phase[{j}].amount", ov), where)
-
-    return BuiltSystem(
-        system=System(acts, tech, bio, missing),
-        fu=fu,
-        stage_activity={s: f"{sid} {s}" for s in STAGES},
-        stage_demand={s: 1.0 / life for s in STAGES},
-        mass_in_kg=mat_in,
-        mass_out_kg=out,
-        grid=grid or sc.grid,
-        energy_kwh=total_kwh,
-        steps=steps,
-    )
+        b.consume(stage_j, f"end_of_life:{route}", kg, where)
+    return out

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GcodeError, MeterError
+from .job import JobState
 from .logger import SessionLogger
-from .marlin import JobState, MarlinHost, job_command
+from .marlin import MarlinHost, job_command
 from .meters import MeterSample
 
 
@@ -159,7 +160,7 @@ class MeterPoller:
         self._thread.join(timeout=5.0)
 
 
-def run_session(  # noqa: C901, PLR0912, PLR0915 - one session's life: start, stream, stop, summary; split planned (issue 15 item 4)
+def run_session(
     host: MarlinHost,
     logger: SessionLogger,
     poller: MeterPoller | None,
@@ -177,6 +178,11 @@ def run_session(  # noqa: C901, PLR0912, PLR0915 - one session's life: start, st
     in a simulation). Returns the job's end state and the summary of the closed log."""
     stop = stop or threading.Event()
     messages: list[str] = []
+
+    def show() -> None:
+        if status:
+            status(host, poller)
+
     logger.phase("idle")
     commands = [c for c in (job_command(ln) for ln in (gcode_lines or [])) if c]
     extrude_at = first_extrusion_index(commands)
@@ -185,32 +191,14 @@ def run_session(  # noqa: C901, PLR0912, PLR0915 - one session's life: start, st
     try:
         if commands:
             host.start_print(commands, name=gcode_name, total=len(commands))
-            logger.phase("heatup" if extrude_at else "print")
-            in_print = not extrude_at
-            while True:
-                job = host.job
-                if not in_print and extrude_at is not None and job.acked > extrude_at:
-                    logger.phase("print")
-                    in_print = True
-                if status:
-                    status(host, poller)
-                if job.finished:
-                    break
-                if stop.is_set():
-                    host.cancel()
-                    messages.append("cancelled (interrupt)")
-                if job_timeout_s is not None and time.monotonic() - t_real0 > job_timeout_s:
-                    host.cancel()
-                    messages.append(f"job timeout after {job_timeout_s:g} s")
-                time.sleep(0.05)
+            _follow_job(host, logger, extrude_at, show, stop, messages, t_real0, job_timeout_s)
             if host.job.state != "done":
                 status_str = host.job.state
                 messages.append(host.job.message)
             logger.phase("after")
         t_tail_end = time.monotonic() + tail_s * real_per_session_s
         while time.monotonic() < t_tail_end and not stop.is_set() and host.connected:
-            if status:
-                status(host, poller)
+            show()
             time.sleep(0.05)
         if not host.connected and status_str == "finished":
             status_str = "port lost"
@@ -221,26 +209,66 @@ def run_session(  # noqa: C901, PLR0912, PLR0915 - one session's life: start, st
         host.wait_idle(5.0)  # let the cooldown commands reach the printer
         raise
     finally:
-        meter_health = None
-        if poller is not None:
-            poller.stop()
-            meter_health = {
-                "readings": poller.readings,
-                "failed_reads": poller.errors,
-                "answered": poller.readings > 0,
-            }
-            if not poller.readings:
-                messages.append(
-                    f"the power meter never answered ({poller.errors} failed reads): "
-                    "no energy was measured"
-                )
-                if status_str == "finished":
-                    status_str = "meter never answered"
+        status_str, extra = _stop_meter(poller, status_str, messages)
         if host.error and host.error not in messages:
             messages.append(host.error)
         host.close()
-        summary = logger.close(status_str, extra={"meter": meter_health} if meter_health else None)
+        summary = logger.close(status_str, extra=extra)
     return SessionResult(logger.folder, host.job, summary, status_str, messages)
+
+
+def _follow_job(
+    host: MarlinHost,
+    logger: SessionLogger,
+    extrude_at: int | None,
+    show: Callable[[], None],
+    stop: threading.Event,
+    messages: list[str],
+    t_real0: float,
+    job_timeout_s: float | None,
+) -> None:
+    """Until the started job ends: log the phase heatup, then print once the first extruding
+    line (``extrude_at``) is acknowledged; cancel on ``stop`` or ``job_timeout_s`` real
+    seconds after ``t_real0``, saying why in ``messages``."""
+    logger.phase("heatup" if extrude_at else "print")
+    in_print = not extrude_at
+    while True:
+        job = host.job
+        if not in_print and extrude_at is not None and job.acked > extrude_at:
+            logger.phase("print")
+            in_print = True
+        show()
+        if job.finished:
+            return
+        if stop.is_set():
+            host.cancel()
+            messages.append("cancelled (interrupt)")
+        if job_timeout_s is not None and time.monotonic() - t_real0 > job_timeout_s:
+            host.cancel()
+            messages.append(f"job timeout after {job_timeout_s:g} s")
+        time.sleep(0.05)
+
+
+def _stop_meter(
+    poller: MeterPoller | None, status_str: str, messages: list[str]
+) -> tuple[str, dict[str, Any] | None]:
+    """Stop the meter and judge its health: the session status (a meter that never answered
+    turns "finished" into "meter never answered") and the summary's ``meter`` table."""
+    if poller is None:
+        return status_str, None
+    poller.stop()
+    meter_health = {
+        "readings": poller.readings,
+        "failed_reads": poller.errors,
+        "answered": poller.readings > 0,
+    }
+    if not poller.readings:
+        messages.append(
+            f"the power meter never answered ({poller.errors} failed reads): no energy was measured"
+        )
+        if status_str == "finished":
+            status_str = "meter never answered"
+    return status_str, {"meter": meter_health}
 
 
 def status_line(host: MarlinHost, poller: MeterPoller | None, t0: float, now: float) -> str:

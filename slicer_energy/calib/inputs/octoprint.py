@@ -31,7 +31,7 @@ import numpy as np
 from ...errors import CalibrationError
 from ...rig.session import first_extrusion_index
 from .clock import ClockOffset, estimate_offset, host_power_features
-from .plug import read_plug, time_zone
+from .plug import PlugTrace, read_plug, time_zone
 from .session import (
     HeaterTrace,
     Session,
@@ -158,95 +158,118 @@ def read_octoprint_log(path: str | Path, naive_tz: str | None = None) -> OctoPri
     return _parse(path, records)
 
 
-def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:  # noqa: C901, PLR0912, PLR0915 - one branch per serial.log record kind; split planned (issue 15 item 4)
-    temps: dict[str, list[list[float]]] = {"hotend": [], "bed": []}
-    jobs: list[Job] = []
-    firmware = ""
-    connections = 0
-    job: Job | None = None
-    finishing = False
-    by_n: dict[int, list] = {}  # line number -> entry [t_sent, t_ack, text, number]
-    awaiting: list[list] = []  # sent, not yet acknowledged, in send order
-    skip_ok = 0
+def _parse(path: Path, records: list[tuple[float, str]]) -> OctoPrintLog:
+    """Jobs, their lines with send and acknowledgement times, temperatures and the firmware
+    name, from the time-ordered records of a serial.log."""
+    p = _LogParser()
     for t, msg in records:
         if msg.startswith("Send: "):
-            text = msg[6:].strip()
-            m = _LINENO.match(text)
-            n = int(m.group(1)) if m else None
-            line = strip_line(text)
-            # a firmware that sends no extra ok after Resend (or one still in flight): do not
-            # skip the ok that belongs to this line
-            skip_ok = 0
-            if n is not None and n in by_n and by_n[n][2] == line:
-                entry = by_n[n]  # a resend: time the line from its last transmission
-                entry[0], entry[1] = t, None
-                if entry not in awaiting:
-                    awaiting.append(entry)
-                if job is not None:
-                    job.resends += 1
-                continue
-            in_job = job is not None and not finishing and command_word(line) not in HOST_COMMANDS
-            entry = [t, None, line, n]
-            if n is not None:
-                by_n[n] = entry
-            awaiting.append(entry)
-            if in_job and line:
-                job.lines.append(line)
-                job.line_t_s.append(entry)  # type: ignore[arg-type]  # filled on ok
-            continue
-        if msg.startswith("Recv:"):
-            text = msg[5:].strip()
-            if text.startswith("ok"):
-                if skip_ok:
-                    skip_ok -= 1
-                elif awaiting:
-                    awaiting.pop(0)[1] = t
-            rm = _RESEND.match(text)
-            if rm:
-                n = int(rm.group(1))
-                awaiting[:] = [e for e in awaiting if e[3] is None or e[3] < n]
-                skip_ok = 1  # Marlin acknowledges the rejected line after "Resend:"
-            if "T:" in text or "T0:" in text:
-                _temps(text, t, temps)
-            fm = _FIRMWARE.search(text)
-            if fm:
-                firmware = fm.group(1).strip()
-            continue
-        sm = _STATE.match(msg)
-        if sm:
-            old, new = sm.groups()
-            if new == "Printing" and old in ("Starting", "Operational") and job is None:
-                job = Job(len(jobs) + 1, t, t, "unfinished")
-                finishing = False
-                by_n.clear()  # OctoPrint resets the line numbers (M110 N0) at a job's start
-            elif new == "Finishing":
-                finishing = True
-            elif job is not None and new not in _BUSY_STATES:
-                job.t1_s = t
-                job.status = (
-                    "done"
-                    if finishing and new == "Operational"
-                    else "cancelled"
-                    if old == "Cancelling"
-                    else "failed"
-                )
-                _close(job)
-                jobs.append(job)
-                job, finishing = None, False
-            if new in ("Offline", "Error", "Offline after error", "Closed", "Connecting"):
-                awaiting.clear()
-                skip_ok = 0
-            continue
-        if msg.startswith("Connected to:"):
-            connections += 1
-            awaiting.clear()
-            skip_ok = 0
-    if job is not None:
-        job.t1_s = records[-1][0]
-        _close(job)
-        jobs.append(job)
-    arr = {k: np.array(v, dtype=float) for k, v in temps.items() if v}
-    return OctoPrintLog(str(path), records[0][0], records[-1][0], firmware, arr, jobs, connections)
+            p.sent(t, msg[6:].strip())
+        elif msg.startswith("Recv:"):
+            p.received(t, msg[5:].strip())
+        elif sm := _STATE.match(msg):
+            p.state_change(t, *sm.groups())
+        elif msg.startswith("Connected to:"):
+            p.connections += 1
+            p.lost_link()
+    if p.job is not None:
+        p.job.t1_s = records[-1][0]
+        _close(p.job)
+        p.jobs.append(p.job)
+    arr = {k: np.array(v, dtype=float) for k, v in p.temps.items() if v}
+    return OctoPrintLog(
+        str(path), records[0][0], records[-1][0], p.firmware, arr, p.jobs, p.connections
+    )
+
+
+class _LogParser:
+    """The state of one pass over a serial.log: the job being printed, the lines sent and
+    not yet acknowledged (OctoPrint's ``ok`` matching, resends included)."""
+
+    def __init__(self) -> None:
+        self.temps: dict[str, list[list[float]]] = {"hotend": [], "bed": []}
+        self.jobs: list[Job] = []
+        self.firmware = ""
+        self.connections = 0
+        self.job: Job | None = None
+        self.finishing = False
+        self.by_n: dict[int, list] = {}  # line number -> entry [t_sent, t_ack, text, number]
+        self.awaiting: list[list] = []  # sent, not yet acknowledged, in send order
+        self.skip_ok = 0
+
+    def sent(self, t: float, text: str) -> None:
+        """A ``Send:`` record: a new line (a job's, unless a host command), or a resend."""
+        m = _LINENO.match(text)
+        n = int(m.group(1)) if m else None
+        line = strip_line(text)
+        # a firmware that sends no extra ok after Resend (or one still in flight): do not
+        # skip the ok that belongs to this line
+        self.skip_ok = 0
+        if n is not None and n in self.by_n and self.by_n[n][2] == line:
+            entry = self.by_n[n]  # a resend: time the line from its last transmission
+            entry[0], entry[1] = t, None
+            if entry not in self.awaiting:
+                self.awaiting.append(entry)
+            if self.job is not None:
+                self.job.resends += 1
+            return
+        job = self.job
+        in_job = job is not None and not self.finishing and command_word(line) not in HOST_COMMANDS
+        entry = [t, None, line, n]
+        if n is not None:
+            self.by_n[n] = entry
+        self.awaiting.append(entry)
+        if job is not None and in_job and line:
+            job.lines.append(line)
+            job.line_t_s.append(entry)  # type: ignore[arg-type]  # filled on ok
+
+    def received(self, t: float, text: str) -> None:
+        """A ``Recv:`` record: an ``ok`` acknowledges the oldest line awaiting one, a
+        ``Resend:`` takes the rejected lines back; temperatures and the firmware name."""
+        if text.startswith("ok"):
+            if self.skip_ok:
+                self.skip_ok -= 1
+            elif self.awaiting:
+                self.awaiting.pop(0)[1] = t
+        rm = _RESEND.match(text)
+        if rm:
+            n = int(rm.group(1))
+            self.awaiting[:] = [e for e in self.awaiting if e[3] is None or e[3] < n]
+            self.skip_ok = 1  # Marlin acknowledges the rejected line after "Resend:"
+        if "T:" in text or "T0:" in text:
+            _temps(text, t, self.temps)
+        fm = _FIRMWARE.search(text)
+        if fm:
+            self.firmware = fm.group(1).strip()
+
+    def state_change(self, t: float, old: str, new: str) -> None:
+        """``Changing monitoring state from 'old' to 'new'``: jobs start and end here."""
+        job = self.job
+        if new == "Printing" and old in ("Starting", "Operational") and job is None:
+            self.job = Job(len(self.jobs) + 1, t, t, "unfinished")
+            self.finishing = False
+            self.by_n.clear()  # OctoPrint resets the line numbers (M110 N0) at a job's start
+        elif new == "Finishing":
+            self.finishing = True
+        elif job is not None and new not in _BUSY_STATES:
+            job.t1_s = t
+            job.status = (
+                "done"
+                if self.finishing and new == "Operational"
+                else "cancelled"
+                if old == "Cancelling"
+                else "failed"
+            )
+            _close(job)
+            self.jobs.append(job)
+            self.job, self.finishing = None, False
+        if new in ("Offline", "Error", "Offline after error", "Closed", "Connecting"):
+            self.lost_link()
+
+    def lost_link(self) -> None:
+        """A (re)connection or a lost one: no ``ok`` can come for what was in flight."""
+        self.awaiting.clear()
+        self.skip_ok = 0
 
 
 def _close(job: Job) -> None:
@@ -311,29 +334,12 @@ def load_octoprint_session(
         _check_gcode(Path(gcode), jb, Path(serial_log))
     est: ClockOffset | None = None
     if offset_s is None:
-        feats = host_power_features(heaters_abs, duty_known, log.t_first_s, log.t_last_s)
-        ev_abs = [(a, b, ln) for (a, b), ln in zip(jb.line_t_s, jb.lines, strict=True)]
-        st, mv, fn, _w = machine_state(ev_abs, log.t_last_s)
-        feats += [("steppers", st, 0.0), ("moving", mv, 0.0), ("fan", fn, 0.0)]
-        est = estimate_offset(
-            feats,
-            plug,
-            (log.t_first_s, log.t_last_s),
-            max_offset_s=max_offset_s,
-            source=str(serial_log),
-        )
+        est = _estimate_offset(log, jb, heaters_abs, duty_known, plug, max_offset_s, serial_log)
         offset_s = est.offset_s
     host_plug = plug.shifted(offset_s)
     t_origin = log.t_first_s  # session clock: seconds since the log's first record
     pt = host_plug.t_s - t_origin
-    overlap = min(pt[-1], jb.t1_s - t_origin) - max(pt[0], jb.t0_s - t_origin)
-    if overlap < 0.9 * (jb.t1_s - jb.t0_s):
-        raise CalibrationError(
-            f"{plug_csv}: meter readings {_hm(host_plug.t_s[0])}..{_hm(host_plug.t_s[-1])} "
-            f"(host clock, offset {offset_s:+.1f} s) do not cover job #{jb.index} "
-            f"{_hm(jb.t0_s)}..{_hm(jb.t1_s)} of {serial_log}; wrong file, date or time zone "
-            "(--plug-tz / --octoprint-tz)?"
-        )
+    _check_covered(host_plug, t_origin, jb, offset_s, (plug_csv, serial_log))
     heaters = {
         k: HeaterTrace(h.t_s - t_origin, h.actual_c, h.target_c, h.duty)
         for k, h in heaters_abs.items()
@@ -353,14 +359,7 @@ def load_octoprint_session(
             "t_origin_unix_s": t_origin,
             "pwm_full_scale": full_scale,
         },
-        "plug": {
-            "file": str(plug_csv),
-            "format": plug.fmt,
-            "offset_s": offset_s,
-            "offset_stderr_s": est.stderr_s if est else None,
-            "gaps": [(a - offset_s - t_origin, b - offset_s - t_origin) for a, b in plug.gaps],
-            "notes": plug.notes,
-        },
+        "plug": _plug_meta(plug, plug_csv, offset_s, est, t_origin),
     }
     sess = Session(
         name=f"{Path(serial_log).stem}-job{jb.index}",
@@ -385,6 +384,68 @@ def load_octoprint_session(
         meta=meta,
     )
     return sess, est
+
+
+def _estimate_offset(
+    log: OctoPrintLog,
+    jb: Job,
+    heaters_abs: dict,
+    duty_known: bool,
+    plug: PlugTrace,
+    max_offset_s: float,
+    serial_log: str | Path,
+) -> ClockOffset:
+    """The meter's clock offset, from the host's heater and machine-state features."""
+    feats = host_power_features(heaters_abs, duty_known, log.t_first_s, log.t_last_s)
+    ev_abs = [(a, b, ln) for (a, b), ln in zip(jb.line_t_s, jb.lines, strict=True)]
+    st, mv, fn, _w = machine_state(ev_abs, log.t_last_s)
+    feats += [("steppers", st, 0.0), ("moving", mv, 0.0), ("fan", fn, 0.0)]
+    return estimate_offset(
+        feats,
+        plug,
+        (log.t_first_s, log.t_last_s),
+        max_offset_s=max_offset_s,
+        source=str(serial_log),
+    )
+
+
+def _check_covered(
+    host_plug: PlugTrace,
+    t_origin: float,
+    jb: Job,
+    offset_s: float,
+    files: tuple[str | Path, str | Path],
+) -> None:
+    """The meter readings (moved onto the host clock) must cover 90 % of the job; ``files``:
+    the plug export and the serial.log, for the message."""
+    plug_csv, serial_log = files
+    pt = host_plug.t_s - t_origin
+    overlap = min(pt[-1], jb.t1_s - t_origin) - max(pt[0], jb.t0_s - t_origin)
+    if overlap < 0.9 * (jb.t1_s - jb.t0_s):
+        raise CalibrationError(
+            f"{plug_csv}: meter readings {_hm(host_plug.t_s[0])}..{_hm(host_plug.t_s[-1])} "
+            f"(host clock, offset {offset_s:+.1f} s) do not cover job #{jb.index} "
+            f"{_hm(jb.t0_s)}..{_hm(jb.t1_s)} of {serial_log}; wrong file, date or time zone "
+            "(--plug-tz / --octoprint-tz)?"
+        )
+
+
+def _plug_meta(
+    plug: PlugTrace,
+    plug_csv: str | Path,
+    offset_s: float,
+    est: ClockOffset | None,
+    t_origin: float,
+) -> dict:
+    """meta's plug table: the file, the offset applied and its gaps on the session clock."""
+    return {
+        "file": str(plug_csv),
+        "format": plug.fmt,
+        "offset_s": offset_s,
+        "offset_stderr_s": est.stderr_s if est else None,
+        "gaps": [(a - offset_s - t_origin, b - offset_s - t_origin) for a, b in plug.gaps],
+        "notes": plug.notes,
+    }
 
 
 def _hm(t: float) -> str:

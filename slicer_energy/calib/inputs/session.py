@@ -392,18 +392,12 @@ def firmware_full_scale(meta: dict) -> float:
     return PWM_FULL_SCALE_DEFAULT
 
 
-def load_session(folder: str | Path) -> Session:  # noqa: C901, PLR0912 - strict reader, one check per file of the folder; split planned (issue 15 item 4)
+def load_session(folder: str | Path) -> Session:
     """Read a rig session folder (strictly) and align its streams."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CalibrationError(f"{folder}: not a session folder (no such directory)")
-    meta_path = folder / "meta.toml"
-    if not meta_path.exists():
-        raise CalibrationError(f"{meta_path}: missing (a session folder needs meta.toml)")
-    try:
-        meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{meta_path}: not valid TOML ({exc})") from exc
+    meta = _read_meta(folder / "meta.toml")
     full_scale = float(
         meta.get("printer", {}).get("pwm_full_scale")
         or meta.get("settings", {}).get("pwm_full_scale")
@@ -412,45 +406,8 @@ def load_session(folder: str | Path) -> Session:  # noqa: C901, PLR0912 - strict
     serial = read_serial_log(folder / "serial.log")
     heaters = read_temps_csv(folder / "temps.csv", full_scale)
     pt, pw = read_power_csv(folder / "power.csv")
-
-    job_t0 = job_t1 = print_t0 = None
-    for t, d, text in serial:
-        if d != "#":
-            continue
-        if text.startswith("print started") and job_t0 is None:
-            job_t0 = t
-        elif text.startswith("print done") or text.startswith("print cancelled"):
-            job_t1 = t
-        elif text == "phase: print" and print_t0 is None:
-            print_t0 = t
-    if job_t0 is None or job_t1 is None:
-        raise CalibrationError(
-            f"{folder / 'serial.log'}: no 'print started' ... 'print done' events; "
-            "the session has no complete job to calibrate against"
-        )
-    # sent lines of the job with the time of the ok that acknowledged each (ping-pong host)
-    events: list[tuple[float, float, str]] = []
-    seen: set[str] = set()
-    pending: list[list] = []
-    for t, d, text in serial:
-        if t < job_t0 or t > job_t1 + 1e-6:
-            continue
-        if d == ">":
-            m = re.match(r"^N(\d+)\s", text)
-            key = m.group(1) if m else None
-            line = strip_line(text)
-            if not line or line.startswith("M105") or (key is not None and key in seen):
-                continue
-            if key is not None:
-                seen.add(key)
-            pending.append([t, None, line])
-        elif d == "<" and text.startswith("ok"):
-            for p in pending:
-                if p[1] is None:
-                    p[1] = t
-                    break
-    for p in pending:
-        events.append((p[0], p[1] if p[1] is not None else job_t1, p[2]))
+    job_t0, job_t1, print_t0 = _job_times(serial, folder / "serial.log")
+    events = _acknowledged_lines(serial, job_t0, job_t1)
     steppers, moving, fan, waits_s = machine_state(events, float(max(pt[-1], job_t1)))
 
     overlap = min(pt[-1], job_t1) - max(pt[0], job_t0)
@@ -480,6 +437,66 @@ def load_session(folder: str | Path) -> Session:  # noqa: C901, PLR0912 - strict
         meta=meta,
         flow_mm_s=flow_signal(events, float(max(pt[-1], job_t1))),
     )
+
+
+def _read_meta(meta_path: Path) -> dict:
+    """meta.toml of a session folder, which must exist and parse."""
+    if not meta_path.exists():
+        raise CalibrationError(f"{meta_path}: missing (a session folder needs meta.toml)")
+    try:
+        return tomllib.loads(meta_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CalibrationError(f"{meta_path}: not valid TOML ({exc})") from exc
+
+
+def _job_times(
+    serial: list[tuple[float, str, str]], path: Path
+) -> tuple[float, float, float | None]:
+    """(job start, job end, print phase start) from the host's events; a session without a
+    complete job cannot be calibrated against."""
+    job_t0 = job_t1 = print_t0 = None
+    for t, d, text in serial:
+        if d != "#":
+            continue
+        if text.startswith("print started") and job_t0 is None:
+            job_t0 = t
+        elif text.startswith("print done") or text.startswith("print cancelled"):
+            job_t1 = t
+        elif text == "phase: print" and print_t0 is None:
+            print_t0 = t
+    if job_t0 is None or job_t1 is None:
+        raise CalibrationError(
+            f"{path}: no 'print started' ... 'print done' events; "
+            "the session has no complete job to calibrate against"
+        )
+    return job_t0, job_t1, print_t0
+
+
+def _acknowledged_lines(
+    serial: list[tuple[float, str, str]], job_t0: float, job_t1: float
+) -> list[tuple[float, float, str]]:
+    """The job's sent lines (each number once, M105 polls left out) with the time of the ok
+    that acknowledged each, in order (ping-pong host); never acknowledged: the job end."""
+    seen: set[str] = set()
+    pending: list[list] = []
+    for t, d, text in serial:
+        if t < job_t0 or t > job_t1 + 1e-6:
+            continue
+        if d == ">":
+            m = re.match(r"^N(\d+)\s", text)
+            key = m.group(1) if m else None
+            line = strip_line(text)
+            if not line or line.startswith("M105") or (key is not None and key in seen):
+                continue
+            if key is not None:
+                seen.add(key)
+            pending.append([t, None, line])
+        elif d == "<" and text.startswith("ok"):
+            for p in pending:
+                if p[1] is None:
+                    p[1] = t
+                    break
+    return [(p[0], p[1] if p[1] is not None else job_t1, p[2]) for p in pending]
 
 
 def _meter_window(meta: dict, t: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from ..session import (
     first_extrusion_index,
     run_session,
 )
-from .physics import PARAM_RANGES, PWM_FULL_SCALE, VirtualClock, draw_printer
+from .physics import PARAM_RANGES, PWM_FULL_SCALE, PrinterParams, VirtualClock, draw_printer
 from .printer import Faults, VirtualMeter, VirtualPrinter, demo_gcode
 
 TRUTH_SUFFIX = ".sim_truth.toml"
@@ -78,24 +78,12 @@ def run_demo(
         printer.physics, clock, meter_kind, seed=seed, interval_s=meter_interval_s
     ).start()
     gname = Path(gcode_path).name if gcode_path else "demo_gcode (built in)"
-    meta = {
-        "printer": {
-            "port": printer.path,
-            "simulated": True,
-            # firmware convention, not a hidden parameter: @: and B@: are printed 0..127
-            "pwm_full_scale": PWM_FULL_SCALE,
-        },
-        "meter": {"kind": meter_kind, "port": vmeter.path, "simulated": True},
-        "gcode": {"name": gname, "lines": len(gcode_lines)},
-        "settings": {
-            "meter_interval_s": meter_interval_s,
-            "temp_interval_s": temp_interval_s,
-            "time_scale": scale,
-        },
+    meta = _session_meta(printer, vmeter, meter_kind, gname, gcode_lines, gcode_path)
+    meta["settings"] = {
+        "meter_interval_s": meter_interval_s,
+        "temp_interval_s": temp_interval_s,
+        "time_scale": scale,
     }
-    if gcode_path is not None:
-        meta["gcode"]["path"] = str(gcode_path)
-        meta["gcode"]["sha256"] = file_sha256(gcode_path)
     logger = SessionLogger(
         out, label or f"sim-demo-p{printer_seed}-s{seed}", meta=meta, clock=clock.now
     )
@@ -105,31 +93,8 @@ def run_demo(
     clock.start()
     tail = _Tail(clock, logger, tail_s, vmeter)
     try:
-        host = connect(
-            printer.path,
-            115200,
-            on_line=logger.serial,
-            clock=clock.now,
-            # no ok in 30 s of real time: only a machine starved of CPU stalls the clock
-            # that long, and a nudge then would change the session
-            timeout_s=30.0,
-            handshake_wait_s=1.0,
-        )
-        _hold_for_session_loop(clock, host, logger, gcode_lines)
-        _hold_for_temperature_logging(clock, host, logger, printer)
-        logger.update_meta(
-            firmware={"name": host.firmware.name, "fields": host.firmware.fields},
-            capabilities={k: v for k, v in host.firmware.caps.items()},
-        )
-        mode = host.start_temperature_reports(temp_interval_s)
-        logger.update_meta(settings={"temperature_reports": mode})
-        # the meter answers at its next tick, which waits while time stands still
-        wait_s = 3.0 * clock.grace_s
-        meter = (
-            PzemMeter(vmeter.path, timeout_s=wait_s)
-            if meter_kind == "pzem"
-            else SdmMeter(vmeter.path, kind=meter_kind, timeout_s=wait_s)
-        )
+        host = _connect_host(clock, printer, logger, gcode_lines, temp_interval_s)
+        meter = _open_meter(vmeter, meter_kind, clock)
         poller = MeterPoller(meter, logger, clock.now, meter_interval_s / scale).start()
         result = run_session(
             host,
@@ -151,7 +116,88 @@ def run_demo(
         clock.stop()
         if not logger.closed:
             logger.close("error")
-    truth = {
+    truth = _truth(result, printer, vmeter, params, faults, printer_seed, seed, scale)
+    truth_path = Path(out) / (result.folder.name + TRUTH_SUFFIX)
+    truth_path.write_text(dump_toml(truth), encoding="utf-8")
+    return DemoResult(result, truth_path)
+
+
+def _session_meta(
+    printer: VirtualPrinter,
+    vmeter: VirtualMeter,
+    meter_kind: str,
+    gname: str,
+    gcode_lines: list[str],
+    gcode_path: str | Path | None,
+) -> dict:
+    """meta.toml's printer, meter and gcode tables of a simulated session."""
+    meta: dict = {
+        "printer": {
+            "port": printer.path,
+            "simulated": True,
+            # firmware convention, not a hidden parameter: @: and B@: are printed 0..127
+            "pwm_full_scale": PWM_FULL_SCALE,
+        },
+        "meter": {"kind": meter_kind, "port": vmeter.path, "simulated": True},
+        "gcode": {"name": gname, "lines": len(gcode_lines)},
+    }
+    if gcode_path is not None:
+        meta["gcode"]["path"] = str(gcode_path)
+        meta["gcode"]["sha256"] = file_sha256(gcode_path)
+    return meta
+
+
+def _connect_host(
+    clock: VirtualClock,
+    printer: VirtualPrinter,
+    logger: SessionLogger,
+    gcode_lines: list[str],
+    temp_interval_s: float,
+) -> MarlinHost:
+    """Our host on the virtual printer's pty, handshaken, its firmware in meta.toml, time held
+    for the session loop and the temperature logging, temperature reports started."""
+    host = connect(
+        printer.path,
+        115200,
+        on_line=logger.serial,
+        clock=clock.now,
+        # no ok in 30 s of real time: only a machine starved of CPU stalls the clock
+        # that long, and a nudge then would change the session
+        timeout_s=30.0,
+        handshake_wait_s=1.0,
+    )
+    _hold_for_session_loop(clock, host, logger, gcode_lines)
+    _hold_for_temperature_logging(clock, host, logger, printer)
+    logger.update_meta(
+        firmware={"name": host.firmware.name, "fields": host.firmware.fields},
+        capabilities={k: v for k, v in host.firmware.caps.items()},
+    )
+    mode = host.start_temperature_reports(temp_interval_s)
+    logger.update_meta(settings={"temperature_reports": mode})
+    return host
+
+
+def _open_meter(vmeter: VirtualMeter, meter_kind: str, clock: VirtualClock):
+    """Our meter reader on the virtual meter's pty."""
+    # the meter answers at its next tick, which waits while time stands still
+    wait_s = 3.0 * clock.grace_s
+    if meter_kind == "pzem":
+        return PzemMeter(vmeter.path, timeout_s=wait_s)
+    return SdmMeter(vmeter.path, kind=meter_kind, timeout_s=wait_s)
+
+
+def _truth(
+    result: SessionResult,
+    printer: VirtualPrinter,
+    vmeter: VirtualMeter,
+    params: PrinterParams,
+    faults: Faults,
+    printer_seed: int,
+    seed: int,
+    scale: float,
+) -> dict:
+    """The truth file: what the simulation knows and the session folder must not."""
+    return {
         "warning": (
             "hidden parameters of a simulated printer; calibration must never read this file"
         ),
@@ -177,9 +223,6 @@ def run_demo(
             "drop_ok_rate": faults.drop_ok_rate,
         },
     }
-    truth_path = Path(out) / (result.folder.name + TRUTH_SUFFIX)
-    truth_path.write_text(dump_toml(truth), encoding="utf-8")
-    return DemoResult(result, truth_path)
 
 
 def _last_phase(logger: SessionLogger) -> str | None:
