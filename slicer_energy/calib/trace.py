@@ -39,9 +39,9 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import CalibrationError
-from ..gcode.analyze import TimelineRow, analyze_file
+from ..gcode.analyze import analyze_file
 from ..machine import FdmMachine
-from ..thermal import heater_interval
+from ..thermal import TimelineRow, heater_interval
 from .fit import IDENTIFIED_SHRINK, ParamResult
 
 GAP_FACTOR = 3.0  # a reading interval this many times the median is a gap in the log
