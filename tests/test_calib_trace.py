@@ -22,8 +22,8 @@ from slicer_energy.calib.trace import (
     read_power_trace,
     replay_parts,
 )
-from slicer_energy.gcode.analyze import TimelineRow
 from slicer_energy.machine import load_machine
+from slicer_energy.thermal import TimelineRow
 
 from conftest import need_shared
 

@@ -32,6 +32,7 @@ from scipy.optimize import least_squares
 
 from ..errors import CalibrationError
 from ..machine import FdmMachine
+from ..thermal import step_array, wall_power_array
 from .inputs.session import Session, StepFn
 
 HEATERS = ("hotend", "bed")
@@ -53,6 +54,15 @@ PRIOR_REL_SIGMA = 0.5  # assumption: a profile value is known to a factor of ~1.
 PRIOR_T_AMB_SIGMA_C = 5.0  # assumption: room 17..27 °C
 PRIOR_ETA_SIGMA = 0.03  # assumption: 80 PLUS-class supplies 0.80..0.90 (rig/sim/physics ranges)
 IDENTIFIED_SHRINK = 0.5  # posterior σ below half the prior σ = the data determine it
+# θ's keys for the loads of thermal.LOAD_COLUMNS, in that order (the columns prepare builds)
+_LOAD_KEYS = (
+    "electrical.p_electronics_w",
+    "electrical.p_steppers_enabled_w",
+    "electrical.p_steppers_moving_w",
+    "electrical.p_fans_w",
+    "hotend.p_max_w",
+    "bed.p_max_w",
+)
 
 
 @dataclass
@@ -143,7 +153,7 @@ def _hold_known(v: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Prepared:
-    feats: np.ndarray  # n x 6: 1, en, mv, fan, d_hot, d_bed
+    feats: np.ndarray  # n x 6 in thermal.LOAD_COLUMNS order: 1, en, mv, fan, d_hot, d_bed
     power: np.ndarray
     temp: dict[str, tuple[np.ndarray, ...]]  # T0, T1, dt, duty, t1, flow mm/s
 
@@ -174,28 +184,19 @@ def prepare(s: Session) -> _Prepared:
 
 
 def model_power(theta: dict[str, float], feats: np.ndarray) -> np.ndarray:
-    """Wall power of the fitted model for the feature columns :func:`prepare` builds."""
-    w = np.array(
-        [
-            theta["electrical.p_electronics_w"],
-            theta["electrical.p_steppers_enabled_w"],
-            theta["electrical.p_steppers_moving_w"],
-            theta["electrical.p_fans_w"],
-            theta["hotend.p_max_w"],
-            theta["bed.p_max_w"],
-        ]
-    )
-    return feats @ w / theta["electrical.psu_efficiency"]
+    """Wall power of the fitted model for the feature columns :func:`prepare` builds
+    (:func:`thermal.wall_power_array` with θ's loads)."""
+    w = np.array([theta[k] for k in _LOAD_KEYS])
+    return wall_power_array(feats, w, theta["electrical.psu_efficiency"])
 
 
 def model_temp(
     theta: dict[str, float], h: str, t0, dt, duty, flow_g_s: np.ndarray | float = 0.0
 ) -> np.ndarray:
-    """Exact first-order step; ``flow_g_s`` is the filament mass flow through the hotend."""
+    """Exact first-order step (:func:`thermal.step_array` with θ's heater ``h``);
+    ``flow_g_s`` is the filament mass flow through the hotend."""
     p, r, c, ta = (theta[f"{h}.{k}"] for k in ("p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c"))
-    g = 1.0 / r + flow_g_s * theta.get("filament.cp_j_per_gk", 0.0)
-    t_inf = ta + duty * p / g
-    return t_inf + (t0 - t_inf) * np.exp(-dt * g / c)
+    return step_array(t0, duty, dt, p, r, c, ta, flow_g_s * theta.get("filament.cp_j_per_gk", 0.0))
 
 
 def fit_sessions(  # noqa: C901, PLR0915 - one least-squares problem assembled in place; split planned (issue 15 item 4)

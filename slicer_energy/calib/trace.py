@@ -39,9 +39,9 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import CalibrationError
-from ..gcode.analyze import TimelineRow, analyze_file
+from ..gcode.analyze import analyze_file
 from ..machine import FdmMachine
-from ..thermal import heater_interval
+from ..thermal import ElectricalModel, TimelineRow, base_loads_w, heater_interval, wait_s
 from .fit import IDENTIFIED_SHRINK, ParamResult
 
 GAP_FACTOR = 3.0  # a reading interval this many times the median is a gap in the log
@@ -354,7 +354,62 @@ def timeline(gcode: str | Path, m: FdmMachine) -> tuple[list[TimelineRow], float
     return res.timeline, m.filament.mass_g(res.filament_mm)
 
 
-def replay_parts(  # noqa: C901, PLR0915 - own power integrator; replaced by the one timeline (issue 15 item 1)
+class _Replay:
+    """The replay's state: heater temperatures, model time and cumulative DC-side energy
+    per part (base, hotend, bed) at each interval's end."""
+
+    def __init__(self, m: FdmMachine, th: float, tb: float) -> None:
+        self.m, self.th, self.tb, self.t = m, th, tb, 0.0
+        self.acc = np.zeros(3)
+        self.ts, self.es = [0.0], [self.acc.copy()]
+
+    def step(self, dt: float, hs: float, bs: float, fan: float, flow: float, base: float) -> None:
+        """``dt`` seconds under ideal control towards ``hs``/``bs`` with ``base`` W at the
+        board (:func:`base_w`)."""
+        self.th, eh = heater_interval(self.m.hotend, self.th, hs, dt, flow, fan)
+        self.tb, eb = heater_interval(self.m.bed, self.tb, bs, dt)
+        self.acc[0] += base * dt
+        self.acc[1] += eh
+        self.acc[2] += eb
+        self.t += dt
+        self.ts.append(self.t)
+        self.es.append(self.acc.copy())
+
+    def heat_up_s(self, hs: float, bs: float) -> float:
+        """A slicer's start: wait for the bed, then for whatever the hotend (heating at full
+        power meanwhile) still lacks. Raises on a set point the heaters cannot reach."""
+        hm = self.m.hotend
+        dt = wait_s(self.m.bed, self.tb, bs, name="bed")
+        if hs > 0:
+            th_after = hm.step(self.th, 1.0, dt) if self.th < hs else self.th
+            dt += wait_s(hm, th_after, hs, name="hotend")
+        return dt
+
+    def pause(
+        self, dur: float, st: bool, hs: float, bs: float, last: tuple[float, float], resume_s: float
+    ) -> None:
+        """Heaters off for ``dur`` (board, plus steppers if ``st``), back to the set points,
+        then ``resume_s`` of printing redone at the last motion row's fan and flow."""
+        el = self.m.electrical
+        self.step(dur, 0.0, 0.0, 0.0, 0.0, base_w(el, st, False, 0.0))
+        reheat = max(
+            wait_s(self.m.bed, self.tb, bs, band_k=0.0, name="bed"),
+            wait_s(self.m.hotend, self.th, hs, band_k=0.0, name="hotend"),
+        )
+        if reheat > 0:
+            self.step(reheat, hs, bs, 0.0, 0.0, base_w(el, True, False, 0.0))
+        if resume_s > 0:
+            fan, flow = last
+            self.step(resume_s, hs, bs, fan, flow, base_w(el, True, True, fan))
+
+
+def base_w(el: ElectricalModel, steppers: bool, moving: bool, fan: float) -> float:
+    """The board's non-heater load (:func:`thermal.base_loads_w`, summed), W."""
+    p_el, p_st, p_fan = base_loads_w(el, steppers, moving, fan)
+    return p_el + p_fan + p_st
+
+
+def replay_parts(
     rows: list[TimelineRow],
     m: FdmMachine,
     *,
@@ -368,13 +423,15 @@ def replay_parts(  # noqa: C901, PLR0915 - own power integrator; replaced by the
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative time and DC-side energy per part (columns base, hotend, bed) at each row end.
 
-    Motion rows take ``time_scale`` × their planned time; heater waits are recomputed for
-    ``m`` (bed, then hotend, as slicers order them). The filament's heating is spread evenly
-    over the motion rows (exact for the energy while the hotend holds its set point); the
-    part fan adds its loss to the hotend. ``pauses`` are ``(at_s, duration_s, steppers)``:
-    at model time ``at_s`` both heaters go off for ``duration_s`` (board, plus steppers if
-    set), then heat back to their set points before the job goes on; then ``resume_s`` of
-    printing is redone (work lost to the interruption).
+    The equations are :mod:`slicer_energy.thermal`'s (heater intervals, waits, base loads);
+    what is the trace's own is the run's conditions. Motion rows take ``time_scale`` × their
+    planned time; heater waits are recomputed for ``m`` (bed, then hotend, as slicers order
+    them), and a set point ``m`` cannot reach raises as the G-code timeline does. The
+    filament's heating is spread evenly over the motion rows (exact for the energy while
+    the hotend holds its set point); the part fan adds its loss to the hotend. ``pauses``
+    are ``(at_s, duration_s, steppers)``: at model time ``at_s`` both heaters go off for
+    ``duration_s`` (board, plus steppers if set), then heat back to their set points before
+    the job goes on; then ``resume_s`` of printing is redone (work lost to the interruption).
     """
     hm, bm, el = m.hotend, m.bed, m.electrical
     th, tb = hm.t_amb_c, bm.t_amb_c
@@ -383,39 +440,10 @@ def replay_parts(  # noqa: C901, PLR0915 - own power integrator; replaced by the
         tb = max((r.bed_set_c for r in rows), default=tb) if bed_on else tb
     motion_s = sum(r.t1_s - r.t0_s for r in rows if r.kind == "motion") * time_scale
     g_flow = filament_g * m.filament.cp_j_per_gk / motion_s if motion_s > 0 else 0.0
-    t = 0.0
-    acc = np.zeros(3)
-    ts, es = [0.0], [acc.copy()]
+    rp = _Replay(m, th, tb)
     steppers = False
     todo = sorted(pauses)
-    hs = bs = 0.0
     last = (0.0, 0.0)  # fan and flow of the last motion row
-
-    def step(dt: float, hs: float, bs: float, fan: float, flow: float, base: float) -> None:
-        nonlocal th, tb, t
-        th, eh = heater_interval(hm, th, hs, dt, flow, fan)
-        tb, eb = heater_interval(bm, tb, bs, dt)
-        acc[0] += base * dt
-        acc[1] += eh
-        acc[2] += eb
-        t += dt
-        ts.append(t)
-        es.append(acc.copy())
-
-    def pause(dur: float, st: bool) -> None:
-        step(dur, 0.0, 0.0, 0.0, 0.0, el.p_electronics_w + (el.p_steppers_enabled_w * st))
-        reheat = max(
-            bm.time_to_reach_s(tb, bs) if bs > 0 else 0.0,
-            hm.time_to_reach_s(th, hs) if hs > 0 else 0.0,
-        )
-        if reheat > 0 and math.isfinite(reheat):
-            step(reheat, hs, bs, 0.0, 0.0, el.p_electronics_w + el.p_steppers_enabled_w)
-        if resume_s > 0:
-            fan, flow = last
-            base = el.p_electronics_w + fan * el.p_fans_w
-            base += el.p_steppers_enabled_w + el.p_steppers_moving_w
-            step(resume_s, hs, bs, fan, flow, base)
-
     for r in rows:
         hs = r.hotend_set_c if hotend_on else 0.0
         bs = r.bed_set_c if bed_on else 0.0
@@ -429,31 +457,19 @@ def replay_parts(  # noqa: C901, PLR0915 - own power integrator; replaced by the
         elif r.kind == "homing":
             steppers = True
         elif r.kind == "wait":
-            dt = 0.0
-            if bs > 0 and tb < bs - 0.5:
-                dt = bm.time_to_reach_s(tb, bs)
-            if hs > 0:
-                # the hotend heats meanwhile; whatever it still lacks is waited for after
-                th_after = hm.step(th, 1.0, dt) if th < hs else th
-                if th_after < hs - 0.5:
-                    dt += hm.time_to_reach_s(th_after, hs)
-            if not np.isfinite(dt):
-                dt = 3600.0
+            dt = rp.heat_up_s(hs, bs)
         moving = r.kind in ("motion", "homing", "leveling")
-        base = el.p_electronics_w + r.fan * el.p_fans_w
-        if steppers:
-            base += el.p_steppers_enabled_w + (el.p_steppers_moving_w if moving else 0.0)
+        base = base_w(el, steppers, moving, r.fan)
         # a pause falling inside this row splits it where it falls (the result stays
         # continuous in the parameters, which the Jacobian needs)
-        while todo and t + dt > todo[0][0]:
+        while todo and rp.t + dt > todo[0][0]:
             at, dur, st = todo.pop(0)
-            part = max(0.0, at - t)
-            step(part, hs, bs, r.fan, flow, base)
+            part = max(0.0, at - rp.t)
+            rp.step(part, hs, bs, r.fan, flow, base)
             dt -= part
-            pause(dur, st)
-        step(dt, hs, bs, r.fan, flow, base)
-    out = np.array(es) / el.psu_efficiency
-    return np.array(ts), out
+            rp.pause(dur, st, hs, bs, last, resume_s)
+        rp.step(dt, hs, bs, r.fan, flow, base)
+    return np.array(rp.ts), np.array(rp.es) / el.psu_efficiency
 
 
 # ------------------------------------------------------------------------------ fitting

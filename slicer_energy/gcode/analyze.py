@@ -5,12 +5,13 @@ PrusaSlicer 2.5's estimator, ``marlin``/``klipper`` the firmwares), and as soon 
 a chunk's move times are final it is integrated into the timeline: intervals
 between state changes (set points, fan, layer changes) during which the heaters
 follow the first-order model of :mod:`slicer_energy.thermal`. Waits (M109/M190,
-TEMPERATURE_WAIT) last as long as the heater model needs to reach the set point.
+TEMPERATURE_WAIT) last as long as the heater model needs to reach the set point. The
+timeline itself (state, integration, waits) is :class:`slicer_energy.thermal.Timeline`;
+here it is only driven by the file's commands (:class:`GcodeTimeline`).
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ import numpy as np
 from ..errors import GcodeError
 from ..estimate import Estimate
 from ..machine import FdmMachine
-from ..thermal import heater_interval, time_to_cool_s
+from ..thermal import Timeline, TimelineRow
 from ._jit import JIT_MIN_BYTES, JIT_MIN_BYTES_PRUSA, want_jit
 from .limits import prusa_kinematics_from_config
 from .parse import GcodeInput, GcodeSource, iter_chunks
@@ -48,26 +49,6 @@ _TIMELINE_CMDS = frozenset(
         "SET_HEATER_TEMPERATURE",
     }
 )
-
-
-@dataclass
-class TimelineRow:
-    t0_s: float
-    t1_s: float
-    kind: str  # "motion", "wait", "dwell", "homing", "leveling"
-    layer: int
-    z_mm: float
-    hotend_set_c: float
-    hotend_c: float
-    bed_set_c: float
-    bed_c: float
-    fan: float
-    energy_j: float  # wall energy in this interval
-
-    @property
-    def power_w(self) -> float:
-        dt = self.t1_s - self.t0_s
-        return self.energy_j / dt if dt > 0 else 0.0
 
 
 @dataclass
@@ -134,79 +115,13 @@ def slicer_estimate_s(st: ParseState) -> float | None:
     return float(cura) if cura else None
 
 
-class Timeline:
-    """Integrates heaters, fans, steppers over time; state changes come as events."""
+class GcodeTimeline(Timeline):
+    """The one timeline (:class:`slicer_energy.thermal.Timeline`) driven by G-code commands."""
 
     def __init__(self, m: FdmMachine, thermal: bool, keep_rows: bool) -> None:
-        self.m = m
-        self.thermal = thermal
-        self.t = 0.0
-        amb = m.hotend.t_amb_c
-        self.he_set = 0.0
-        self.bed_set = 0.0
-        self.he_c = amb
-        self.bed_c = m.bed.t_amb_c
-        self.fan = 0.0
-        self.steppers = False
-        self.layer = 0
-        self.z = 0.0
-        self.rows: list[TimelineRow] = []
-        self.comp = {k: 0.0 for k in ("bed", "hotend", "electronics", "steppers", "fans")}
-        self.phase = {k: 0.0 for k in ("motion", "wait", "dwell", "homing", "leveling")}
-        self.phase_energy: dict[str, float] = {}
-        self.keep_rows = keep_rows
-        # Calibrated corrections (1 and 0 for an uncalibrated profile): real motion takes
-        # time_scale x the planned time; each M109/M190 wait lasts wait_extra_s longer than
-        # the ideal heater model (residency, PID approach).
-        self.time_scale = m.time_scale
-        self.wait_extra_s = m.wait_extra_s
+        super().__init__(m, thermal, keep_rows)
         # what a Klipper printer.cfg's macros say some commands take (klipper_config)
         self.command_s = dict(getattr(m, "command_s", ()))
-
-    def advance(self, dt: float, kind: str, moving: bool, extruded_mm: float = 0.0) -> None:
-        if kind == "motion":
-            dt *= self.time_scale
-        if dt <= 0:
-            return
-        self.phase[kind] = self.phase.get(kind, 0.0) + dt
-        m, el = self.m, self.m.electrical
-        e_he = e_bed = 0.0
-        h0, b0 = self.he_c, self.bed_c
-        if self.thermal:
-            g_flow = m.filament.mass_g(extruded_mm) / dt * m.filament.cp_j_per_gk
-            self.he_c, e_he = heater_interval(
-                m.hotend, self.he_c, self.he_set, dt, g_flow, self.fan
-            )
-            self.bed_c, e_bed = heater_interval(m.bed, self.bed_c, self.bed_set, dt)
-        eta = el.psu_efficiency
-        e_el = el.p_electronics_w * dt
-        e_st = 0.0
-        if self.steppers:
-            e_st = (el.p_steppers_enabled_w + (el.p_steppers_moving_w if moving else 0.0)) * dt
-        e_fan = self.fan * el.p_fans_w * dt
-        parts = {"bed": e_bed, "hotend": e_he, "electronics": e_el, "steppers": e_st, "fans": e_fan}
-        total = 0.0
-        for k, v in parts.items():
-            self.comp[k] += v / eta
-            total += v / eta
-        self.phase_energy[kind] = self.phase_energy.get(kind, 0.0) + total
-        if self.keep_rows:
-            self.rows.append(
-                TimelineRow(
-                    self.t,
-                    self.t + dt,
-                    kind,
-                    self.layer,
-                    self.z,
-                    self.he_set,
-                    0.5 * (h0 + self.he_c),
-                    self.bed_set,
-                    0.5 * (b0 + self.bed_c),
-                    self.fan,
-                    total,
-                )
-            )
-        self.t += dt
 
     def event(self, ev: Event) -> None:  # noqa: C901, PLR0912 - one branch per G-code command
         c, p, m = ev.cmd, ev.params, self.m
@@ -221,13 +136,12 @@ class Timeline:
             if "S" in p or "R" in p:
                 self.he_set = val("S") if "S" in p else val("R")
             if c == "M109" and self.thermal:
-                cool_ok = "R" in p
-                self._wait(m.hotend, "he", cool_ok)
+                self.wait("hotend", cool_ok="R" in p)
         elif c in ("M140", "M190"):
             if "S" in p or "R" in p:
                 self.bed_set = val("S") if "S" in p else val("R")
             if c == "M190" and self.thermal:
-                self._wait(m.bed, "bed", "R" in p)
+                self.wait("bed", cool_ok="R" in p)
         elif c == "SET_HEATER_TEMPERATURE":
             pass  # HEATER=name is a string; not resolvable without the macro context
         elif c == "M106":
@@ -250,31 +164,6 @@ class Timeline:
             self.advance(self.command_s.get(c, m.bed_leveling_s), "leveling", True)
         elif c == "ESTIMATOR_ADD_TIME":
             self.advance(val("S"), "dwell", False)
-
-    def _wait(self, model, which: str, cool_ok: bool) -> None:
-        cur = self.he_c if which == "he" else self.bed_c
-        target = self.he_set if which == "he" else self.bed_set
-        if target <= 0:
-            return
-        if cur < target - 0.5:
-            dt = model.time_to_reach_s(cur, target)
-        elif cool_ok and cur > target + 0.5:
-            dt = time_to_cool_s(model, cur, target)
-        else:
-            dt = 0.0
-        if math.isinf(dt):
-            raise GcodeError(
-                f"set point {target:.0f} °C is above what the {which} heater model can reach "
-                f"({model.max_temp_c():.0f} °C); check the machine profile"
-            )
-        self.advance(dt, "wait", False)
-        if which == "he":
-            self.he_c = target
-        else:
-            self.bed_c = target
-        # The firmware's residency window applies even at temperature: every wait pays it,
-        # with the heaters holding.
-        self.advance(self.wait_extra_s, "wait", False)
 
 
 def _planner(mode: str, machine: FdmMachine, src: GcodeInput, jit: bool = False):
@@ -316,7 +205,7 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
     src = GcodeInput.of(path)
     jit = want_jit(src.size_bytes(), jit, JIT_MIN_BYTES_PRUSA if mode == "prusa" else JIT_MIN_BYTES)
     planner = None
-    tl = Timeline(machine, thermal, timeline)
+    tl = GcodeTimeline(machine, thermal, timeline)
     if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
         tl.time_scale, tl.wait_extra_s = 1.0, 0.0
     feat_t: dict[int, float] = {}
