@@ -1,10 +1,10 @@
 """Predict a session's job (heat-up + print) from its G-code and compare with the meter.
 
 The G-code is the one the session actually sent (from ``serial.log``), planned by the
-G-code planner and integrated by the thermal timeline of :mod:`slicer_energy.gcode.analyze`
-with the calibrated machine, so a held-out check exercises exactly what ``gcode --profile``
-and ``predict --profile`` will compute. The planner's motion time is multiplied by the fitted
-time-scale factor (real machine / planner).
+G-code planner and integrated by the one thermal timeline (``thermal.Timeline``, driven by
+``gcode.analyze``) with the calibrated machine, so a held-out check exercises exactly what
+``gcode --profile`` and ``predict --profile`` will compute. The planner's motion time is
+multiplied by the fitted time-scale factor (real machine / planner).
 """
 
 from __future__ import annotations
