@@ -12,14 +12,19 @@ import math
 from collections.abc import Callable
 
 
+def _number(text: str) -> float:
+    """``text`` as a float; NaN (refused by every check below) when it is not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def float_in(lo: float, hi: float) -> Callable[[str], float]:
     """A type accepting a finite float in [lo, hi]."""
 
     def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            v = math.nan
+        v = _number(text)
         if not (math.isfinite(v) and lo <= v <= hi):
             raise argparse.ArgumentTypeError(f"{text!r}: expected a number in [{lo:g}, {hi:g}]")
         return v
@@ -29,10 +34,7 @@ def float_in(lo: float, hi: float) -> Callable[[str], float]:
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
+    v = _number(text)
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number > 0")
     return v
@@ -40,10 +42,7 @@ def positive_float(text: str) -> float:
 
 def nonneg_float(text: str) -> float:
     """A finite number >= 0 (a tail of 0 seconds is fine, a negative one is not)."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
+    v = _number(text)
     if not (math.isfinite(v) and v >= 0):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0")
     return v
