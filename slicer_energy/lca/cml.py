@@ -39,7 +39,9 @@ def bw2io_cml_path() -> Path:
     """bw2io's LCIA file, found without importing bw2io (its import sets up a data dir)."""
     spec = importlib.util.find_spec("bw2io")
     if spec is None or not spec.submodule_search_locations:
-        raise LCAError("bw2io is not installed: it holds the CML-IA v4.8 factors (pip install bw2io)")
+        raise LCAError(
+            "bw2io is not installed: it holds the CML-IA v4.8 factors (pip install bw2io)"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "data/lcia/lcia_39_ecoinvent.zip"
 
 
@@ -67,7 +69,9 @@ def load_factors(path: Path | None = None) -> Factors:
         cf["adp"][(e["name"], "/".join(e["categories"]))] = float(e["amount"]) * per_mj
     cf["adp"][(FOSSIL, "natural resource")] = per_mj
     names = {c: {n for n, _ in cf[c]} for c in CATEGORIES}
-    return Factors(cf, names, f"bw2io {path.name}: CML v4.8 2016; ADP fossil x {per_mj} kg Sb-eq/MJ")
+    return Factors(
+        cf, names, f"bw2io {path.name}: CML v4.8 2016; ADP fossil x {per_mj} kg Sb-eq/MJ"
+    )
 
 
 @dataclass(frozen=True)

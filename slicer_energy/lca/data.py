@@ -227,9 +227,16 @@ def load_uslci_scores(path: Path) -> dict[str, UslciScores]:
     out: dict[str, UslciScores] = {}
     for i, row in enumerate(_read_csv(path), start=2):
         try:
-            key, cat, sub, score = row["process"], row["category"], row["substance"], float(row["score"])
+            key, cat, sub, score = (
+                row["process"],
+                row["category"],
+                row["substance"],
+                float(row["score"]),
+            )
         except (KeyError, TypeError, ValueError):
-            raise ProfileError(f"{path}: row {i} is not process,category,substance,...,score") from None
+            raise ProfileError(
+                f"{path}: row {i} is not process,category,substance,...,score"
+            ) from None
         s = out.setdefault(key, UslciScores({}, {}, {c: [] for c in CATEGORIES}))
         if sub == "(total)":
             s.total[cat] = score

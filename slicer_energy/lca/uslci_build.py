@@ -47,14 +47,17 @@ def _g(v: float) -> str:
     return f"{0.0 if abs(v) < 1e-15 else v:.6g}"  # solver round-off below 1e-15 is zero
 
 
-def build_table(zip_path: Path, factors: Factors | None = None, mapping: Mapping | None = None) -> str:
+def build_table(
+    zip_path: Path, factors: Factors | None = None, mapping: Mapping | None = None
+) -> str:
     """The text of ``lca/background/uslci.csv`` built from ``zip_path``."""
     db = read_uslci(zip_path)
     solver = Solver(db)
     factors = factors or load_factors()
     mapping = mapping or load_mapping()
     lines = [
-        f"# Cradle-to-gate CML scores of USLCI processes, per quantitative reference. Source: {USLCI_SOURCE}.",
+        "# Cradle-to-gate CML scores of USLCI processes, per unit of their reference.",
+        f"# Source: {USLCI_SOURCE}.",
         f"# Factors: {factors.source}; links: lca/methods/uslci-to-cml.csv.",
         "# Regenerate: python scripts/build_lca_background.py (do not edit by hand).",
         "# substance '(total)' rows: score = the category total, linked_share = share of",
