@@ -130,6 +130,23 @@ def compute(args: argparse.Namespace) -> tuple[StudyRun, list, dict[str, Any]]:
     return run, results, doc
 
 
+def _print_basis(results: list, cat: str) -> None:
+    """Which data each total rests on (shares of the absolute contributions); for HTP the
+    substances behind it."""
+    bases = ("uslci", "sourced", "proxy", "uslci_linked")
+    print_table([[r.id, *(_pct(r.shares[cat].get(f"{b}_share")) for b in bases)] for r in results],
+                ["scenario", "USLCI", "sourced", "proxy", "USLCI linked"])  # fmt: skip
+    if cat == "htp":
+        for r in results:
+            tot = sum(abs(v) for v in r.htp_substances.values()) or 1.0
+            top = [f"{k} {abs(v) / tot:.0%}" for k, v in list(r.htp_substances.items())[:6]]
+            print(f"  {r.id} HTP substances: {', '.join(top)}")
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
 def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
@@ -165,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
                 total = "missing"
             rows.append([r.id, *(_fmt(r.by_stage[cat][s]) for s in STAGES), total])
         print_table(rows, ["scenario", *STAGES, "total"])
+        _print_basis(results, cat)
     print("\nprocessing energy per part")
     print_table(
         [[r.id, st["step"], "missing" if st["energy_kwh"] is None else f"{st['energy_kwh']:.3g}",

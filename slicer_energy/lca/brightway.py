@@ -97,8 +97,8 @@ def export_study(run: StudyRun, project: str, prefix: str = "slicer-energy") -> 
         m = bd.Method(key)
         meta = run.method.categories[cat]
         m.register(unit=meta["unit"], description=meta["label"])
-        m.write([((bio_name, code), run.method.factors[cat][f].value)
-                 for f, code in flows.items() if f in run.method.factors[cat]])  # fmt: skip
+        m.write([((bio_name, code), run.method.cf(cat, f))
+                 for f, code in flows.items() if run.method.cf(cat, f) is not None])  # fmt: skip
         methods[cat] = key
     return {"biosphere": bio_name, "foreground": fg_name, "methods": methods,
             "functional_units": fus}  # fmt: skip

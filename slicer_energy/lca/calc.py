@@ -35,6 +35,8 @@ class System:
     technosphere: list[tuple[int, int, float]]
     biosphere: list[tuple[Flow, int, float]]
     missing: dict[int, dict[str, str]] = field(default_factory=dict)
+    basis: dict[int, dict[str, str]] = field(default_factory=dict)  # j -> category -> basis
+    linked: dict[int, dict[str, float]] = field(default_factory=dict)  # USLCI linked shares
 
     def index(self, name: str) -> int:
         return self.activities.index(name)
@@ -58,11 +60,12 @@ def build_matrices(system: System, method: Method, categories: Sequence[str] = C
     biosphere_matrix = sp.csr_matrix((b_vals, (b_rows, b_cols)), shape=(len(flows), n), dtype=float)
     c_rows, c_cols, c_vals = [], [], []
     for ci, cat in enumerate(categories):
-        for f, cf in method.factors.get(cat, {}).items():
-            if f in fidx:
+        for fi, f in enumerate(flows):
+            cf = method.cf(cat, f)
+            if cf is not None:
                 c_rows.append(ci)
-                c_cols.append(fidx[f])
-                c_vals.append(cf.value)
+                c_cols.append(fi)
+                c_vals.append(cf)
     characterization_matrix = sp.csr_matrix(
         (c_vals, (c_rows, c_cols)), shape=(len(categories), len(flows)), dtype=float
     )
@@ -114,6 +117,36 @@ class LCA:
     def score(self, supply_array: np.ndarray) -> np.ndarray:
         """Impact totals by category (C @ B @ s)."""
         return self.characterization_matrix @ (self.biosphere_matrix @ supply_array)
+
+    def shares(self, supply_array: np.ndarray) -> dict[str, dict[str, float | None]]:
+        """Per category, the share of the absolute contributions by data basis (``uslci``,
+        ``sourced``, ``proxy``) and the USLCI link share weighted by the USLCI contributions."""
+        ci = abs(self.characterized_inventory(supply_array).tocsc())
+        out: dict[str, dict[str, float | None]] = {}
+        for c, cat in enumerate(self.categories):
+            by_act = np.asarray(ci.getrow(c).todense()).ravel()
+            total = float(by_act.sum())
+            acc = dict.fromkeys(("uslci", "sourced", "proxy"), 0.0)
+            linked = usl = 0.0
+            for j in np.flatnonzero(by_act):
+                v = float(by_act[j])
+                acc[self.system.basis.get(j, {}).get(cat, "sourced")] += v
+                if cat in self.system.linked.get(j, {}):
+                    usl += v
+                    linked += v * self.system.linked[j][cat]
+            out[cat] = {f"{k}_share": (v / total if total else 0.0) for k, v in acc.items()}
+            out[cat]["uslci_linked_share"] = linked / usl if usl else None
+        return out
+
+    def substances(self, supply_array: np.ndarray, cat: str) -> dict[str, float]:
+        """Contributions to ``cat`` by substance (flow name), largest first."""
+        g = self.biosphere_matrix @ supply_array
+        row = self.characterization_matrix.getrow(self.categories.index(cat)).toarray().ravel()
+        out: dict[str, float] = {}
+        for f, v in zip(self.flows, row * g, strict=True):
+            if v:
+                out[f[0]] = out.get(f[0], 0.0) + float(v)
+        return dict(sorted(out.items(), key=lambda kv: -abs(kv[1])))
 
     def missing(self, supply_array: np.ndarray, tol: float = 0.0) -> dict[str, list[str]]:
         """Per category, the activities in use whose data for it are missing."""

@@ -107,6 +107,29 @@ def parse_flow(where: str, key: str) -> Flow:
     return (name, comp)
 
 
+@dataclass(frozen=True)
+class UslciLink:
+    """A background process's scores in ``categories`` taken from a USLCI process of
+    ``lca/background/uslci.csv``: ``scale`` units of it per unit of this product, times this
+    product's own GWP over the USLCI process's GWP when ``per_gwp`` (a proxy that scales a
+    pollutant profile by fossil carbon). ``proxy`` names why, when it stands in for other data."""
+
+    process: str
+    categories: tuple[str, ...]
+    scale: Num
+    per_gwp: bool = False
+    proxy: str = ""
+
+
+@dataclass(frozen=True)
+class UslciScores:
+    """One USLCI process's cradle-to-gate score per category: total, linked share, substances."""
+
+    total: dict[str, float]
+    linked_share: dict[str, float]
+    substances: dict[str, list[tuple[str, float]]]  # category -> (substance, score)
+
+
 @dataclass
 class BackgroundProcess:
     """One background activity producing one unit of its product."""
@@ -118,12 +141,15 @@ class BackgroundProcess:
     flows: dict[Flow, Num] = field(default_factory=dict)
     inputs: dict[str, Num] = field(default_factory=dict)  # other background keys
     missing: dict[str, str] = field(default_factory=dict)  # category -> reason
+    proxy: dict[str, str] = field(default_factory=dict)  # category -> why its own flows are a proxy
+    uslci: UslciLink | None = None
     path: Path | None = None
 
 
 @dataclass
 class Database:
     processes: dict[str, BackgroundProcess]
+    uslci: dict[str, UslciScores] = field(default_factory=dict)
 
     def ids(self, kind: str) -> list[str]:
         return sorted(k.split(":", 1)[1] for k in self.processes if k.startswith(kind + ":"))
@@ -141,7 +167,7 @@ def load_background(root: Path | None = None) -> Database:
     """Read every background file of ``lca/background`` and check links between them."""
     root = Path(root) if root else data_dir("lca") / "background"
     procs: dict[str, BackgroundProcess] = {}
-    allowed = {"name", "unit", "scope", "flows", "inputs", "missing"}
+    allowed = {"name", "unit", "scope", "flows", "inputs", "missing", "proxy", "uslci"}
     for kind, fname in _KIND_FILES.items():
         path = root / fname
         raw = read_toml(path)
@@ -154,15 +180,18 @@ def load_background(root: Path | None = None) -> Database:
                 if req not in table:
                     raise ProfileError(f"{where}: missing key {req!r}")
             missing = dict(table.get("missing", {}))
-            bad = sorted(set(missing) - set(CATEGORIES))
+            proxy = dict(table.get("proxy", {}))
+            bad = sorted((set(missing) | set(proxy)) - set(CATEGORIES))
             if bad:
-                raise ProfileError(f"{where}: missing names unknown categories {bad}")
+                raise ProfileError(f"{where}: missing/proxy name unknown categories {bad}")
             proc = BackgroundProcess(
                 key=f"{kind}:{pid}",
                 name=str(table["name"]),
                 unit=str(table["unit"]),
                 scope=str(table.get("scope", "")),
                 missing={k: str(v) for k, v in missing.items()},
+                proxy={k: str(v) for k, v in proxy.items()},
+                uslci=_uslci_link(where, table["uslci"]) if "uslci" in table else None,
                 path=path,
             )
             for fk, v in table.get("flows", {}).items():
@@ -170,11 +199,51 @@ def load_background(root: Path | None = None) -> Database:
             for ik, v in table.get("inputs", {}).items():
                 proc.inputs[ik] = parse_num(where, f"inputs.{ik}", v)
             procs[proc.key] = proc
-    db = Database(procs)
+    db = Database(procs, load_uslci_scores(root / "uslci.csv"))
     for p in procs.values():
         for ik in p.inputs:
             db.get(ik, f"{p.path}: [{p.key.split(':', 1)[1]}] inputs")
+        if p.uslci and p.uslci.process not in db.uslci:
+            known = ", ".join(sorted(db.uslci))
+            raise ProfileError(f"{p.path}: [{p.key}] uslci.process {p.uslci.process!r} is not in "
+                               f"uslci.csv; known: {known}")  # fmt: skip
     return db
+
+
+def _uslci_link(where: str, raw: Any) -> UslciLink:
+    if not isinstance(raw, Mapping):
+        raise ProfileError(f"{where}: uslci must be a table")
+    check_known_keys(f"{where}: uslci", raw, {"process", "categories", "scale", "per_gwp", "proxy"})
+    cats = tuple(raw.get("categories", ()))
+    if not cats or set(cats) - set(CATEGORIES):
+        raise ProfileError(f"{where}: uslci.categories must list some of {', '.join(CATEGORIES)}")
+    scale = raw.get("scale", {"value": 1.0, "source": "definition: one unit per unit"})
+    return UslciLink(str(raw.get("process", "")), cats, parse_num(where, "uslci.scale", scale),
+                     bool(raw.get("per_gwp", False)), str(raw.get("proxy", "")))  # fmt: skip
+
+
+def load_uslci_scores(path: Path) -> dict[str, UslciScores]:
+    """``lca/background/uslci.csv`` (written by scripts/build_lca_background.py)."""
+    out: dict[str, UslciScores] = {}
+    for i, row in enumerate(_read_csv(path), start=2):
+        try:
+            key, cat, sub, score = (
+                row["process"],
+                row["category"],
+                row["substance"],
+                float(row["score"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ProfileError(
+                f"{path}: row {i} is not process,category,substance,...,score"
+            ) from None
+        s = out.setdefault(key, UslciScores({}, {}, {c: [] for c in CATEGORIES}))
+        if sub == "(total)":
+            s.total[cat] = score
+            s.linked_share[cat] = float(row["linked_share"])
+        else:
+            s.substances[cat].append((sub, score))
+    return out
 
 
 @dataclass
@@ -184,6 +253,14 @@ class Method:
     gwp_set: str
     factors: dict[str, dict[Flow, Num]]  # category -> flow -> CF
     categories: dict[str, dict[str, Any]]  # metadata from categories.toml
+
+    def cf(self, cat: str, flow: Flow) -> float | None:
+        """The factor of ``flow`` in ``cat``; a score already characterised in ``cat`` (compartment
+        ``aggregate:<cat>``, from lca/background/uslci.csv) counts once."""
+        if flow[1] == f"aggregate:{cat}":
+            return 1.0
+        n = self.factors.get(cat, {}).get(flow)
+        return None if n is None else n.value
 
     def flows(self) -> list[Flow]:
         seen: dict[Flow, None] = {}

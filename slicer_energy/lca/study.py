@@ -36,6 +36,8 @@ class ScenarioResult:
     grid: str
     mass_in_kg: float
     mass_out_kg: float
+    shares: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    htp_substances: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, method: Method) -> dict[str, Any]:
         cats = {}
@@ -47,7 +49,12 @@ class ScenarioResult:
                 "by_stage": self.by_stage[c],
                 "complete": not self.missing[c],
                 "missing": self.missing[c],
+                **self.shares.get(c, {}),
             }
+        total_htp = sum(abs(v) for v in self.htp_substances.values()) or 1.0
+        cats[method.categories["htp"]["key"]]["substances"] = {
+            k: v / total_htp for k, v in self.htp_substances.items() if abs(v) >= 1e-3 * total_htp
+        }
         return {
             "id": self.id,
             "label": self.label,
@@ -123,6 +130,8 @@ class StudyRun:
             grid=built.grid,
             mass_in_kg=built.mass_in_kg,
             mass_out_kg=built.mass_out_kg,
+            shares=lca.shares(supply),
+            htp_substances=lca.substances(supply, "htp"),
         )
 
     def _energies(self, sc: Scenario, ov: Mapping[str, float]) -> dict[int, Estimate | None]:

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from ..errors import ProfileError
 from ..estimate import J_PER_KWH, Estimate
 from .calc import System
-from .data import Database, Num
+from .data import BackgroundProcess, Database, Num
 from .scenarios import Scenario
 
 STAGES = ("material", "processing", "transport", "end_of_life", "use")
+# a process's own GWP, for proxies scaled by fossil carbon (UslciLink.per_gwp)
+GWP_FLOWS = (("Carbon dioxide, fossil", "air"), ("GWP100, pre-characterised", "aggregate"))
 
 
 @dataclass
@@ -54,6 +56,8 @@ class _Builder:
         self.tech: list[tuple[int, int, float]] = []
         self.bio: list = []
         self.missing: dict[int, dict[str, str]] = {}
+        self.basis: dict[int, dict[str, str]] = {}
+        self.linked: dict[int, dict[str, float]] = {}
         self.index: dict[str, int] = {}
 
     def activity(self, name: str) -> int:
@@ -77,10 +81,28 @@ class _Builder:
                 self.bio.append((flow, j, amount))
         if proc.missing:
             self.missing[j] = dict(proc.missing)
+        self.basis[j] = dict.fromkeys(proc.proxy, "proxy")
+        if proc.uslci:
+            self._add_uslci(proc, j)
         for ikey, n in proc.inputs.items():
             i = self.add_background(ikey, f"{where} -> {key}")
             self.tech.append((i, j, -_v(n, f"bg:{key}<{ikey}", self.ov)))
         return j
+
+    def _add_uslci(self, proc: BackgroundProcess, j: int) -> None:
+        """Scores of the linked USLCI process, one pre-characterised flow per substance."""
+        link, key = proc.uslci, proc.key
+        scores = self.db.uslci[link.process]
+        k = _v(link.scale, f"bg:{key}|uslci.scale", self.ov)
+        if link.per_gwp:
+            k *= sum(_v(n, f"bg:{key}|{f[0]}|{f[1]}", self.ov) for f, n in proc.flows.items()
+                     if f in GWP_FLOWS) / scores.total["gwp100"]  # fmt: skip
+        for cat in link.categories:
+            for sub, score in scores.substances[cat]:
+                if score * k != 0.0:
+                    self.bio.append(((sub, f"aggregate:{cat}"), j, score * k))
+            self.basis[j][cat] = "proxy" if link.proxy else "uslci"
+            self.linked.setdefault(j, {})[cat] = scores.linked_share[cat]
 
     def consume(self, stage_j: int, key: str, amount: float, where: str) -> None:
         """Stage ``stage_j`` takes ``amount`` of background product ``key`` (none: no entry)."""
@@ -124,7 +146,7 @@ def build_system(
         b.consume(stage_j["use"], key, _v(amount, f"{sid}.use_phase[{j}].amount", ov), where)
 
     return BuiltSystem(
-        system=System(b.acts, b.tech, b.bio, b.missing),
+        system=System(b.acts, b.tech, b.bio, b.missing, b.basis, b.linked),
         fu=fu,
         stage_activity={s: f"{sid} {s}" for s in STAGES},
         stage_demand={s: 1.0 / life for s in STAGES},
