@@ -193,8 +193,7 @@ class VirtualPrinter:
     def _serve_lines(self) -> None:
         answered = time.monotonic()  # the host's next line is due from then on
         while not self._stop.is_set():
-            with self.clock.outside(answered):
-                data = self.pty.read(0.05)
+            data = self.pty.read_from_peer(self.clock, answered)
             if data is None:
                 return
             if not data and b"\n" not in self._inbuf:
