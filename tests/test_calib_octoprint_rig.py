@@ -23,6 +23,8 @@ import pytest
 from slicer_energy.rig.sim.physics import PrinterParams, SimClock, draw_printer
 from slicer_energy.rig.sim.printer import Faults, VirtualMeter, VirtualPrinter, demo_gcode
 
+from conftest import octoprint_singletons
+
 SCALE = 50.0  # simulated seconds per real second, as the rig recovery tests
 EPOCH0 = 1_795_700_000.0  # 2026-11-26 ~12:53 UTC: where simulated second 0 sits on the host clock
 
@@ -68,34 +70,6 @@ class _Callback:
         self.done.set()
 
 
-def _octoprint_singletons(base: Path):
-    """OctoPrint's settings and plugin manager are process singletons; initialise them if no
-    other test did and give back a function that restores the state we found."""
-    import octoprint.plugin
-    import octoprint.settings
-
-    had_settings = octoprint.settings._instance is not None
-    had_plugins = octoprint.plugin._instance is not None
-    if not had_settings:
-        octoprint.settings.settings(init=True, basedir=str(base))
-    if not had_plugins:
-        octoprint.plugin.plugin_manager(
-            init=True,
-            plugin_folders=[],
-            plugin_bases=[],
-            plugin_entry_points=[],
-            plugin_disabled_list=[],
-        )
-
-    def restore():
-        if not had_settings:
-            octoprint.settings._instance = None
-        if not had_plugins:
-            octoprint.plugin._instance = None
-
-    return restore
-
-
 def record_octoprint_print(  # noqa: PLR0915 - one recorded print, step by step as the real peers run it
     out: Path,
     *,
@@ -125,7 +99,7 @@ def record_octoprint_print(  # noqa: PLR0915 - one recorded print, step by step 
     stop = threading.Event()
     # everything started is stopped (in reverse order) however the recording ends
     with contextlib.ExitStack() as started:
-        started.callback(_octoprint_singletons(out / "octoprint"))
+        started.enter_context(octoprint_singletons(out / "octoprint"))
         octoprint.events.eventManager()
         handler = SerialLogHandler(str(log_path), backupCount=3, delay=True)
         handler.setFormatter(logging.Formatter("%(asctime)s - %(message)s"))

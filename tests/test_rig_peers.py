@@ -20,7 +20,7 @@ from slicer_energy.rig.marlin import connect, job_command
 from slicer_energy.rig.sim.physics import SimClock, draw_printer
 from slicer_energy.rig.sim.printer import Faults, VirtualPrinter, demo_gcode
 
-from conftest import CORPUS, need_shared
+from conftest import CORPUS, need_shared, octoprint_singletons
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,19 +42,8 @@ def _expected(lines):
 def octoprint_env(tmp_path_factory):
     pytest.importorskip("octoprint")
     base = tmp_path_factory.mktemp("octoprint")
-    from octoprint.settings import settings
-
-    s = settings(init=True, basedir=str(base))
-    import octoprint.plugin
-
-    octoprint.plugin.plugin_manager(
-        init=True,
-        plugin_folders=[],
-        plugin_bases=[],
-        plugin_entry_points=[],
-        plugin_disabled_list=[],
-    )
-    return s, base
+    with octoprint_singletons(base) as s:
+        yield s, base
 
 
 def _virtual_printer(octoprint_env, **overrides):

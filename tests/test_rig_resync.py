@@ -23,6 +23,8 @@ from slicer_energy.rig.sim.physics import SimClock, draw_printer
 from slicer_energy.rig.sim.printer import VirtualPrinter, demo_gcode
 from slicer_energy.rig.sim.pty import PtyPort
 
+from conftest import octoprint_singletons
+
 pytestmark = pytest.mark.timeout(90)
 
 HOST_CMDS = {"M105", "M115", "M155", "M110"}
@@ -167,29 +169,10 @@ def test_handshake_needs_the_answer_to_its_own_command():
 
 @pytest.fixture(scope="module")
 def octoprint_vp_env(tmp_path_factory):
-    """OctoPrint's settings and plugin manager are process singletons: reuse them when another
-    module set them up; when this fixture set them up, clear them again at the end."""
     pytest.importorskip("octoprint")
-    import octoprint.plugin
-    import octoprint.settings
-
-    mine = octoprint.settings._instance is None
     base = tmp_path_factory.mktemp("octoprint_resync")
-    if mine:
-        s = octoprint.settings.settings(init=True, basedir=str(base))
-        octoprint.plugin.plugin_manager(
-            init=True,
-            plugin_folders=[],
-            plugin_bases=[],
-            plugin_entry_points=[],
-            plugin_disabled_list=[],
-        )
-    else:
-        s = octoprint.settings.settings()
-    yield s, base
-    if mine:
-        octoprint.settings._instance = None
-        octoprint.plugin._instance = None
+    with octoprint_singletons(base) as s:
+        yield s, base
 
 
 @pytest.mark.slow
