@@ -74,6 +74,15 @@ def octoprint_singletons(base: Path):
             octoprint.plugin._instance = None
 
 
+@pytest.fixture(scope="module")
+def octoprint_env(tmp_path_factory):
+    """(OctoPrint's settings, a base folder) for a test module's OctoPrint Virtual Printers."""
+    pytest.importorskip("octoprint")
+    base = tmp_path_factory.mktemp("octoprint")
+    with octoprint_singletons(base) as settings:
+        yield settings, base
+
+
 # ------------------------------------------------------------------ session-end leftovers
 
 LEFTOVER_GRACE_S = 2.0  # what is still stopping gets this long before it counts as left behind

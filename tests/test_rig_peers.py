@@ -20,7 +20,7 @@ from slicer_energy.rig.marlin import connect, job_command
 from slicer_energy.rig.sim.physics import SimClock, draw_printer
 from slicer_energy.rig.sim.printer import Faults, VirtualPrinter, demo_gcode
 
-from conftest import CORPUS, need_shared, octoprint_singletons
+from conftest import CORPUS, need_shared
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,14 +36,6 @@ def _expected(lines):
 
 
 # ------------------------------------------------------------------ OctoPrint's Virtual Printer
-
-
-@pytest.fixture(scope="module")
-def octoprint_env(tmp_path_factory):
-    pytest.importorskip("octoprint")
-    base = tmp_path_factory.mktemp("octoprint")
-    with octoprint_singletons(base) as s:
-        yield s, base
 
 
 def _virtual_printer(octoprint_env, **overrides):

@@ -23,8 +23,6 @@ from slicer_energy.rig.sim.physics import SimClock, draw_printer
 from slicer_energy.rig.sim.printer import VirtualPrinter, demo_gcode
 from slicer_energy.rig.sim.pty import PtyPort
 
-from conftest import octoprint_singletons
-
 pytestmark = pytest.mark.timeout(90)
 
 HOST_CMDS = {"M105", "M115", "M155", "M110"}
@@ -167,20 +165,12 @@ def test_handshake_needs_the_answer_to_its_own_command():
 # ------------------------------------------------------------------ OctoPrint's Virtual Printer
 
 
-@pytest.fixture(scope="module")
-def octoprint_vp_env(tmp_path_factory):
-    pytest.importorskip("octoprint")
-    base = tmp_path_factory.mktemp("octoprint_resync")
-    with octoprint_singletons(base) as s:
-        yield s, base
-
-
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_stale_counter_on_octoprint_virtual_printer(octoprint_vp_env):
+def test_stale_counter_on_octoprint_virtual_printer(octoprint_env):
     from test_rig_peers import PtyBridge, _virtual_printer
 
-    vp = _virtual_printer(octoprint_vp_env, okFormatString="ok", simulated_errors=[])
+    vp = _virtual_printer(octoprint_env, okFormatString="ok", simulated_errors=[])
     bridge = PtyBridge(vp)
     host = None
     try:
