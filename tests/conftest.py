@@ -47,6 +47,42 @@ def xp(request):
     return get_xp(request.param)
 
 
+@contextlib.contextmanager
+def octoprint_singletons(base: Path):
+    """OctoPrint's settings and plugin manager are process singletons: set up those no other
+    test did (settings under ``base``), yield the settings, and clear what this set up."""
+    import octoprint.plugin
+    import octoprint.settings
+
+    had_settings = octoprint.settings._instance is not None
+    had_plugins = octoprint.plugin._instance is not None
+    settings = octoprint.settings.settings(init=not had_settings, basedir=str(base))
+    if not had_plugins:
+        octoprint.plugin.plugin_manager(
+            init=True,
+            plugin_folders=[],
+            plugin_bases=[],
+            plugin_entry_points=[],
+            plugin_disabled_list=[],
+        )
+    try:
+        yield settings
+    finally:
+        if not had_settings:
+            octoprint.settings._instance = None
+        if not had_plugins:
+            octoprint.plugin._instance = None
+
+
+@pytest.fixture(scope="module")
+def octoprint_env(tmp_path_factory):
+    """(OctoPrint's settings, a base folder) for a test module's OctoPrint Virtual Printers."""
+    pytest.importorskip("octoprint")
+    base = tmp_path_factory.mktemp("octoprint")
+    with octoprint_singletons(base) as settings:
+        yield settings, base
+
+
 # ------------------------------------------------------------------ session-end leftovers
 
 LEFTOVER_GRACE_S = 2.0  # what is still stopping gets this long before it counts as left behind

@@ -23,6 +23,8 @@ import pytest
 from slicer_energy.rig.sim.physics import PrinterParams, SimClock, draw_printer
 from slicer_energy.rig.sim.printer import Faults, VirtualMeter, VirtualPrinter, demo_gcode
 
+from conftest import octoprint_singletons
+
 SCALE = 50.0  # simulated seconds per real second, as the rig recovery tests
 EPOCH0 = 1_795_700_000.0  # 2026-11-26 ~12:53 UTC: where simulated second 0 sits on the host clock
 
@@ -68,35 +70,50 @@ class _Callback:
         self.done.set()
 
 
-def _octoprint_singletons(base: Path):
-    """OctoPrint's settings and plugin manager are process singletons; initialise them if no
-    other test did and give back a function that restores the state we found."""
-    import octoprint.plugin
-    import octoprint.settings
+def _log_serial_to(log_path: Path, clock: SimClock, started: contextlib.ExitStack) -> None:
+    """OctoPrint's SERIAL logger writes ``log_path`` as "Log communication to serial.log" makes
+    it, stamped with the simulation clock; ``started`` undoes it."""
+    from octoprint.logging.handlers import SerialLogHandler
 
-    had_settings = octoprint.settings._instance is not None
-    had_plugins = octoprint.plugin._instance is not None
-    if not had_settings:
-        octoprint.settings.settings(init=True, basedir=str(base))
-    if not had_plugins:
-        octoprint.plugin.plugin_manager(
-            init=True,
-            plugin_folders=[],
-            plugin_bases=[],
-            plugin_entry_points=[],
-            plugin_disabled_list=[],
-        )
-
-    def restore():
-        if not had_settings:
-            octoprint.settings._instance = None
-        if not had_plugins:
-            octoprint.plugin._instance = None
-
-    return restore
+    handler = SerialLogHandler(str(log_path), backupCount=3, delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(message)s"))
+    handler.addFilter(_SimTime(clock))
+    started.callback(handler.close)
+    serial_logger = logging.getLogger("SERIAL")
+    started.callback(setattr, serial_logger, "propagate", serial_logger.propagate)
+    started.callback(serial_logger.setLevel, serial_logger.level)
+    serial_logger.setLevel(logging.DEBUG)  # what "Log communication to serial.log" does
+    serial_logger.propagate = False
+    serial_logger.addHandler(handler)
+    started.callback(serial_logger.removeHandler, handler)
 
 
-def record_octoprint_print(  # noqa: PLR0915 - one recorded print, step by step as the real peers run it
+def _poll_plug(
+    vmeter: VirtualMeter, clock: SimClock, interval_s: float, started: contextlib.ExitStack
+) -> list[tuple[float, float]]:
+    """A smart plug reading ``vmeter`` every ``interval_s`` simulated seconds on a thread
+    (stopped and joined by ``started``): the list its (host Unix s, W) samples go to."""
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+
+    def poll():
+        nxt = clock.now()
+        while not stop.is_set():
+            clock.sleep_until(nxt, stop)
+            if stop.is_set():
+                return
+            s = vmeter.reading()
+            samples.append((EPOCH0 + s.t_s, s.power_w))
+            nxt += interval_s
+
+    poller = threading.Thread(target=poll, name="plug-meter", daemon=True)
+    poller.start()
+    started.callback(poller.join, 2.0)
+    started.callback(stop.set)
+    return samples
+
+
+def record_octoprint_print(
     out: Path,
     *,
     printer_seed: int = 4,
@@ -111,7 +128,6 @@ def record_octoprint_print(  # noqa: PLR0915 - one recorded print, step by step 
     (cool-down); the virtual meter is read every ``meter_interval_s`` simulated seconds."""
     pytest.importorskip("octoprint")
     import octoprint.events
-    from octoprint.logging.handlers import SerialLogHandler
     from octoprint.printer.profile import PrinterProfileManager
     from octoprint.util import comm
 
@@ -121,43 +137,17 @@ def record_octoprint_print(  # noqa: PLR0915 - one recorded print, step by step 
     log_path = out / "serial.log"
     gfile = out / "part.gcode"
     gfile.write_text("\n".join(demo_gcode(layers=layers, size_mm=size_mm)) + "\n")
-    samples: list[tuple[float, float]] = []
-    stop = threading.Event()
     # everything started is stopped (in reverse order) however the recording ends
     with contextlib.ExitStack() as started:
-        started.callback(_octoprint_singletons(out / "octoprint"))
+        started.enter_context(octoprint_singletons(out / "octoprint"))
         octoprint.events.eventManager()
-        handler = SerialLogHandler(str(log_path), backupCount=3, delay=True)
-        handler.setFormatter(logging.Formatter("%(asctime)s - %(message)s"))
-        handler.addFilter(_SimTime(clock))
-        started.callback(handler.close)
-        serial_logger = logging.getLogger("SERIAL")
-        started.callback(setattr, serial_logger, "propagate", serial_logger.propagate)
-        started.callback(serial_logger.setLevel, serial_logger.level)
-        serial_logger.setLevel(logging.DEBUG)  # what "Log communication to serial.log" does
-        serial_logger.propagate = False
-        serial_logger.addHandler(handler)
-        started.callback(serial_logger.removeHandler, handler)
+        _log_serial_to(log_path, clock, started)
         faults = Faults(corrupt_lines={12, 30, 95}, seed=seed)
         printer = VirtualPrinter(params, clock, faults).start()
         started.callback(printer.stop)
         vmeter = VirtualMeter(printer.physics, clock, "pzem", seed=seed)  # read directly:
         started.callback(vmeter.pty.close)  # its serial side is never served
-
-        def poll():
-            nxt = clock.now()
-            while not stop.is_set():
-                clock.sleep_until(nxt, stop)
-                if stop.is_set():
-                    return
-                s = vmeter.reading()
-                samples.append((EPOCH0 + s.t_s, s.power_w))
-                nxt += meter_interval_s
-
-        poller = threading.Thread(target=poll, name="plug-meter", daemon=True)
-        poller.start()
-        started.callback(poller.join, 2.0)
-        started.callback(stop.set)
+        samples = _poll_plug(vmeter, clock, meter_interval_s, started)
         cb = _Callback()
         mc = comm.MachineCom(printer.path, 115200, cb, PrinterProfileManager())
         started.callback(mc.close, wait=True)

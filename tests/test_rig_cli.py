@@ -25,6 +25,11 @@ pytestmark = pytest.mark.timeout(120)
 CLI = [sys.executable, "-m", "slicer_energy.cli"]
 
 
+def _log_args(printer_path: str, out, *extra: str) -> list[str]:
+    """``rig log`` on a printer at 115200 baud into ``out``, plus ``extra``."""
+    return ["rig", "log", "--printer", printer_path, "--baud", "115200", "--out", str(out), *extra]
+
+
 def test_demo_json(tmp_path, capsys):
     rc = main(
         [
@@ -104,39 +109,32 @@ def simulate():
         proc.stdout.close()
 
 
+def _log_then_stop(sim, info, out, *extra: str, timeout_s: float):
+    """``rig log`` on the printer and meter of a running ``rig simulate``, which is stopped
+    after it (also when the log fails or times out)."""
+    try:
+        return subprocess.run(
+            [*CLI, *_log_args(info["printer"], out, "--meter", f"pzem:{info['meter']}", *extra)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    finally:
+        _stop(sim)
+
+
 def test_simulate_then_log_a_print(tmp_path, simulate):
     sim, info = simulate(50.0)
     assert info["meter_kind"] == "pzem" and info["printer"].startswith("/dev/")
     gfile = tmp_path / "part.gcode"
     gfile.write_text("\n".join(demo_gcode(layers=2)) + "\n")
-    try:
-        run = subprocess.run(
-            [
-                *CLI,
-                "rig",
-                "log",
-                "--printer",
-                info["printer"],
-                "--baud",
-                "115200",
-                "--meter",
-                f"pzem:{info['meter']}",
-                "--print",
-                str(gfile),
-                "--out",
-                str(tmp_path / "logs"),
-                "--tail",
-                "0.5",
-                "--meter-interval",
-                "0.1",
-                "--quiet",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-    finally:
-        _stop(sim)
+    run = _log_then_stop(
+        sim,
+        info,
+        tmp_path / "logs",
+        *("--print", str(gfile), "--tail", "0.5", "--meter-interval", "0.1", "--quiet"),
+        timeout_s=90,
+    )
     assert run.returncode == 0, run.stderr
     assert "status:  finished" in run.stdout
     (folder,) = (tmp_path / "logs").iterdir()
@@ -156,19 +154,8 @@ def test_ctrl_c_during_a_print_keeps_the_log(tmp_path, simulate):
     log = subprocess.Popen(
         [
             *CLI,
-            "rig",
-            "log",
-            "--printer",
-            info["printer"],
-            "--baud",
-            "115200",
-            "--meter",
-            f"pzem:{info['meter']}",
-            "--print",
-            str(gfile),
-            "--out",
-            str(tmp_path / "logs"),
-            "--quiet",
+            *_log_args(info["printer"], tmp_path / "logs", "--meter", f"pzem:{info['meter']}"),
+            *("--print", str(gfile), "--quiet"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -195,31 +182,9 @@ def test_ctrl_c_during_a_print_keeps_the_log(tmp_path, simulate):
 
 def test_log_attach_listens_without_reset(tmp_path, simulate):
     sim, info = simulate(20.0)
-    try:
-        run = subprocess.run(
-            [
-                *CLI,
-                "rig",
-                "log",
-                "--printer",
-                info["printer"],
-                "--baud",
-                "115200",
-                "--attach",
-                "--meter",
-                f"pzem:{info['meter']}",
-                "--duration",
-                "1.5",
-                "--out",
-                str(tmp_path),
-                "--quiet",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        _stop(sim)
+    run = _log_then_stop(
+        sim, info, tmp_path, "--attach", "--duration", "1.5", "--quiet", timeout_s=60
+    )
     assert run.returncode == 0, run.stderr
     assert "resets most Arduino-Mega" in run.stderr
     (folder,) = tmp_path.iterdir()
@@ -239,10 +204,6 @@ def vprinter():
     p = VirtualPrinter(draw_printer(4), SimClock(400.0)).start()
     yield p
     p.stop()
-
-
-def _log_args(printer_path: str, out, *extra: str) -> list[str]:
-    return ["rig", "log", "--printer", printer_path, "--baud", "115200", "--out", str(out), *extra]
 
 
 def test_log_refuses_a_binary_print_file_before_sending_anything(vprinter, tmp_path, capsys):

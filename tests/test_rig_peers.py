@@ -38,25 +38,6 @@ def _expected(lines):
 # ------------------------------------------------------------------ OctoPrint's Virtual Printer
 
 
-@pytest.fixture(scope="module")
-def octoprint_env(tmp_path_factory):
-    pytest.importorskip("octoprint")
-    base = tmp_path_factory.mktemp("octoprint")
-    from octoprint.settings import settings
-
-    s = settings(init=True, basedir=str(base))
-    import octoprint.plugin
-
-    octoprint.plugin.plugin_manager(
-        init=True,
-        plugin_folders=[],
-        plugin_bases=[],
-        plugin_entry_points=[],
-        plugin_disabled_list=[],
-    )
-    return s, base
-
-
 def _virtual_printer(octoprint_env, **overrides):
     from octoprint.plugin import PluginSettings
     from octoprint.plugins.virtual_printer import VirtualPrinterPlugin

@@ -8,6 +8,18 @@ from slicer_energy.rig import protocol as P
 
 from conftest import CORPUS, need_shared
 
+
+def _prusa_heaters_off(t0: float, bed: float, *, pinda: float, ambient: float) -> dict:
+    """What a Prusa M105 answer with both heaters off holds: hotend and bed (target 0, PWM 0),
+    the PINDA probe ``P:`` and the ambient ``A:`` sensor (readings only)."""
+    return {
+        "T0": (t0, 0.0, 0, None),
+        "B": (bed, 0.0, 0, None),
+        "P": (pinda, None, None, None),
+        "A": (ambient, None, None, None),
+    }
+
+
 # (line as the firmware printed it, expected {sensor: (actual, target, pwm_raw, watts)}, source)
 TEMP_TABLE = [
     (
@@ -38,22 +50,12 @@ TEMP_TABLE = [
     ),
     (
         "ok T:20.2 /0.0 B:19.1 /0.0 T0:20.2 /0.0 @:0 B@:0 P:19.8 A:26.4",
-        {
-            "T0": (20.2, 0.0, 0, None),
-            "B": (19.1, 0.0, 0, None),
-            "P": (19.8, None, None, None),
-            "A": (26.4, None, None, None),
-        },
+        _prusa_heaters_off(20.2, 19.1, pinda=19.8, ambient=26.4),
         "Prusa firmware MK3 M105 documentation example (PINDA P:, ambient A:)",
     ),
     (
         "ok T:209.6 /0.0 B:94.9 /0.0 T0:209.6 /0.0 @:0 B@:0 P:53.5 A:42.2",
-        {
-            "T0": (209.6, 0.0, 0, None),
-            "B": (94.9, 0.0, 0, None),
-            "P": (53.5, None, None, None),
-            "A": (42.2, None, None, None),
-        },
+        _prusa_heaters_off(209.6, 94.9, pinda=53.5, ambient=42.2),
         "Prusa MK3 real-world log lines in an OctoPrint MMU plugin's tests",
     ),
     (

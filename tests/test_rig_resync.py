@@ -165,39 +165,12 @@ def test_handshake_needs_the_answer_to_its_own_command():
 # ------------------------------------------------------------------ OctoPrint's Virtual Printer
 
 
-@pytest.fixture(scope="module")
-def octoprint_vp_env(tmp_path_factory):
-    """OctoPrint's settings and plugin manager are process singletons: reuse them when another
-    module set them up; when this fixture set them up, clear them again at the end."""
-    pytest.importorskip("octoprint")
-    import octoprint.plugin
-    import octoprint.settings
-
-    mine = octoprint.settings._instance is None
-    base = tmp_path_factory.mktemp("octoprint_resync")
-    if mine:
-        s = octoprint.settings.settings(init=True, basedir=str(base))
-        octoprint.plugin.plugin_manager(
-            init=True,
-            plugin_folders=[],
-            plugin_bases=[],
-            plugin_entry_points=[],
-            plugin_disabled_list=[],
-        )
-    else:
-        s = octoprint.settings.settings()
-    yield s, base
-    if mine:
-        octoprint.settings._instance = None
-        octoprint.plugin._instance = None
-
-
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_stale_counter_on_octoprint_virtual_printer(octoprint_vp_env):
+def test_stale_counter_on_octoprint_virtual_printer(octoprint_env):
     from test_rig_peers import PtyBridge, _virtual_printer
 
-    vp = _virtual_printer(octoprint_vp_env, okFormatString="ok", simulated_errors=[])
+    vp = _virtual_printer(octoprint_env, okFormatString="ok", simulated_errors=[])
     bridge = PtyBridge(vp)
     host = None
     try:

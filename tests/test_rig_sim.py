@@ -177,7 +177,7 @@ def test_meter_lost_mid_session_the_print_goes_on(tmp_path):
 
 
 def test_arc_length():
-    from slicer_energy.rig.sim.printer import arc_length_mm
+    from slicer_energy.rig.sim.motion import arc_length_mm
 
     # quarter circle of radius 10 from (10,0) to (0,10) around the origin
     ccw = arc_length_mm((10.0, 0.0), (0.0, 10.0), (-10.0, 0.0), clockwise=False)

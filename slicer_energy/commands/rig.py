@@ -36,6 +36,25 @@ Parquet copies at the end); see firmware_logs/README.md for the format.
 """
 
 
+METER_KINDS = ("pzem", "sdm120", "sdm230", "sdm630")  # what the virtual meter can be
+LOG_DESCRIPTION = (
+    "Connect to the printer (handshake M110, M115), start temperature reports (M155 "
+    "or M105 polling), poll the meter, optionally print a G-code file, and write one "
+    "session folder. Ctrl-C stops cleanly (the print is cancelled, heaters off); "
+    "everything recorded stays on disk."
+)
+SIMULATE_DESCRIPTION = (
+    "Starts a virtual Marlin 2.x printer and a virtual PZEM/SDM meter on pseudo-"
+    "terminals and prints their paths; any host (ours, OctoPrint, Pronterface) can "
+    "open them like USB ports. Runs until Ctrl-C."
+)
+DEMO_DESCRIPTION = (
+    "Runs a virtual printer and meter, connects our host and logger to them over ptys, "
+    "prints a G-code file (a small built-in part by default), and writes a session "
+    "folder plus <session>.sim_truth.toml with the hidden parameters beside it."
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "rig",
@@ -49,23 +68,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     rsub = p.add_subparsers(dest="rig_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
-
-    ports = rsub.add_parser("ports", help="list serial ports with their descriptions")
-    ports.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    ports.set_defaults(func=cmd_ports)
-
-    log = rsub.add_parser(
-        "log",
-        help="record a printer (and meter) session; optionally stream a G-code file",
-        description=(
-            "Connect to the printer (handshake M110, M115), start temperature reports (M155 "
-            "or M105 polling), poll the meter, optionally print a G-code file, and write one "
-            "session folder. Ctrl-C stops cleanly (the print is cancelled, heaters off); "
-            "everything recorded stays on disk."
+    for name, line, description, epilog, add_options, run in (
+        (
+            "ports",
+            "list serial ports with their descriptions",
+            None,
+            None,
+            _ports_options,
+            cmd_ports,
         ),
-        epilog=LOG_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        (
+            "log",
+            "record a printer (and meter) session; optionally stream a G-code file",
+            LOG_DESCRIPTION,
+            LOG_EPILOG,
+            _log_options,
+            cmd_log,
+        ),
+        (
+            "simulate",
+            "run a virtual Marlin printer and power meter on ptys until Ctrl-C",
+            SIMULATE_DESCRIPTION,
+            "example: slicer-energy rig simulate --json --scale 10",
+            _simulate_options,
+            cmd_simulate,
+        ),
+        (
+            "demo",
+            "a whole simulated session end to end (printer + meter + logger)",
+            DEMO_DESCRIPTION,
+            "example: slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1",
+            _demo_options,
+            cmd_demo,
+        ),
+    ):
+        parser = rsub.add_parser(
+            name,
+            help=line,
+            description=description,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_options(parser)
+        parser.set_defaults(func=run)
+
+
+def _ports_options(ports: argparse.ArgumentParser) -> None:
+    ports.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _log_options(log: argparse.ArgumentParser) -> None:
     log.add_argument(
         "--printer", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0"
     )
@@ -82,36 +134,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", default="firmware_logs", help="parent folder (default ./firmware_logs)"
     )
     log.add_argument("--label", default=None, help="session name suffix (default: G-code name)")
-    log.add_argument(
-        "--meter-interval",
-        type=positive_float,
-        default=1.0,
-        help="seconds between meter reads (1.0)",
-    )
-    log.add_argument(
-        "--meter-timeout",
-        type=positive_float,
-        default=10.0,
-        help="seconds without a valid meter reading before the live line warns (10)",
-    )
-    log.add_argument(
-        "--temp-interval",
-        type=positive_float,
-        default=1.0,
-        help="seconds between temperature reports",
-    )
-    log.add_argument(
-        "--tail",
-        type=nonneg_float,
-        default=60.0,
-        help="seconds to keep logging after the print (60)",
-    )
-    log.add_argument(
-        "--duration",
-        type=positive_float,
-        default=None,
-        help="without --print: log this many seconds",
-    )
+    for option, kind, default, text in (
+        ("--meter-interval", positive_float, 1.0, "seconds between meter reads (1.0)"),
+        (
+            "--meter-timeout",
+            positive_float,
+            10.0,
+            "seconds without a valid meter reading before the live line warns (10)",
+        ),
+        ("--temp-interval", positive_float, 1.0, "seconds between temperature reports"),
+        ("--tail", nonneg_float, 60.0, "seconds to keep logging after the print (60)"),
+        ("--duration", positive_float, None, "without --print: log this many seconds"),
+    ):
+        log.add_argument(option, type=kind, default=default, help=text)
     log.add_argument(
         "--attach",
         action="store_true",
@@ -119,39 +154,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Arduino-Mega boards and can kill a running print",
     )
     log.add_argument("--quiet", action="store_true", help="no live status line")
-    log.set_defaults(func=cmd_log)
 
-    sim = rsub.add_parser(
-        "simulate",
-        help="run a virtual Marlin printer and power meter on ptys until Ctrl-C",
-        description=(
-            "Starts a virtual Marlin 2.x printer and a virtual PZEM/SDM meter on pseudo-"
-            "terminals and prints their paths; any host (ours, OctoPrint, Pronterface) can "
-            "open them like USB ports. Runs until Ctrl-C."
-        ),
-        epilog="example: slicer-energy rig simulate --json --scale 10",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _simulate_options(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--json", action="store_true", help='one line {"printer":..,"meter":..}')
     sim.add_argument("--printer-seed", type=int, default=1, help="hidden physics draw (1)")
     sim.add_argument("--seed", type=int, default=0, help="noise and fault draw (0)")
-    sim.add_argument("--meter-kind", default="pzem", choices=("pzem", "sdm120", "sdm230", "sdm630"))
+    sim.add_argument("--meter-kind", default="pzem", choices=METER_KINDS)
     sim.add_argument("--scale", type=float, default=1.0, help="simulated s per real s (1)")
     sim.add_argument("--noise", type=float, default=0.0, help="fraction of lines corrupted (0)")
     sim.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
-    sim.set_defaults(func=cmd_simulate)
 
-    demo = rsub.add_parser(
-        "demo",
-        help="a whole simulated session end to end (printer + meter + logger)",
-        description=(
-            "Runs a virtual printer and meter, connects our host and logger to them over ptys, "
-            "prints a G-code file (a small built-in part by default), and writes a session "
-            "folder plus <session>.sim_truth.toml with the hidden parameters beside it."
-        ),
-        epilog="example: slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def _demo_options(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--out", required=True, help="parent folder of the session")
     demo.add_argument("--printer-seed", type=int, default=1, help="same seed = same printer (1)")
     demo.add_argument("--seed", type=int, default=0, help="noise and faults (0)")
@@ -163,12 +178,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="paces simulated s per real s (50; inf: as fast as the CPU allows); "
         "the session itself does not depend on it",
     )
-    demo.add_argument(
-        "--meter-kind", default="pzem", choices=("pzem", "sdm120", "sdm230", "sdm630")
-    )
+    demo.add_argument("--meter-kind", default="pzem", choices=METER_KINDS)
     demo.add_argument("--tail", type=float, default=60.0, help="seconds logged after the print")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
-    demo.set_defaults(func=cmd_demo)
 
 
 # ------------------------------------------------------------------ ports

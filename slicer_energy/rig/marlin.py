@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 from ..errors import PrinterError
 from . import protocol as P
 from .job import JobControl, JobState
-from .lines import LineWindow, Sent, Waiter
+from .lines import LineWindow, Waiter
 from .transport import SerialTransport
 
 DEFAULT_BAUDS = (250000, 115200)
@@ -47,6 +47,11 @@ _MAX_GARBLED_HANDSHAKES = 10  # handshakes the printer asked to resend before gi
 
 
 LineCallback = Callable[[str, str, float], None]  # (direction ">"|"<"|"#", text, t_s)
+
+
+def _of_lines(name: str, doc: str) -> property:
+    """A read-only view of the host's line window's ``name`` (:class:`~.lines.LineWindow`)."""
+    return property(lambda host: getattr(host._lines, name), doc=doc)
 
 
 class MarlinHost:
@@ -128,41 +133,19 @@ class MarlinHost:
     def job(self) -> JobState:
         return self._jobs.job
 
-    @property
-    def window(self) -> int:
-        """Lines allowed in flight now (follows ADVANCED_OK's free slots)."""
-        return self._lines.window
-
-    @property
-    def ok_after_resend(self) -> bool | None:
-        """Whether this firmware follows a resend request with an ``ok`` (None: not seen yet)."""
-        return self._lines.ok_after_resend
-
-    @property
-    def advanced_ok(self) -> P.AdvancedOk | None:
-        return self._lines.advanced_ok
-
-    @property
-    def resends(self) -> int:
-        return self._lines.resends
-
-    @property
-    def timeouts(self) -> int:
-        return self._lines.timeouts
-
+    window = _of_lines("window", "Lines allowed in flight now (follows ADVANCED_OK's free slots).")
+    ok_after_resend = _of_lines(
+        "ok_after_resend",
+        "Whether this firmware follows a resend request with an ``ok`` (None: not seen yet).",
+    )
+    advanced_ok = _of_lines("advanced_ok", "The last ADVANCED_OK reply parsed, if any.")
+    resends = _of_lines("resends", "``Resend:`` requests received so far.")
+    timeouts = _of_lines("timeouts", "Waits past ``timeout_s`` without progress (each nudged).")
     # The line counter, history and lines in flight, read (under ``_cond``) by
     # tests/test_rig_*.py and benchmarks/reliability.py to check what the printer got.
-    @property
-    def _n(self) -> int:
-        return self._lines.n
-
-    @property
-    def _history(self) -> dict[int, Sent]:
-        return self._lines.history
-
-    @property
-    def _inflight(self) -> collections.deque[int | None]:
-        return self._lines.inflight
+    _n = _of_lines("n", "The last line number assigned.")
+    _history = _of_lines("history", "Sent lines by number, for resends.")
+    _inflight = _of_lines("inflight", "Line numbers in flight, oldest first.")
 
     # ------------------------------------------------------------------ logging
     def _log(self, direction: str, text: str) -> None:

@@ -174,7 +174,7 @@ def is_heating_wait_report(line: str) -> bool:
     return _WAIT_MARKER.search(line) is not None
 
 
-def parse_temperatures(line: str) -> TempReport | None:  # noqa: PLR0912 - one branch per firmware's temperature report dialect
+def parse_temperatures(line: str) -> TempReport | None:
     """Parse an M105 answer or an M155 auto-report line; None if the line is not one.
 
     Names are normalised: the single-hotend ``T`` becomes ``T0``; when numbered tools are present
@@ -188,6 +188,23 @@ def parse_temperatures(line: str) -> TempReport | None:  # noqa: PLR0912 - one b
         s = s[2:]
     # Drop raw ADC values "(4012.00)" that SHOW_TEMP_ADC_VALUES adds, and Marlin's " W:?".
     s = re.sub(r"\(\s*-?[\d.]+\s*\)", " ", s)
+    temps = _sensor_readings(s)
+    if not any(k.startswith(("T", "H")) or k == "B" for k in temps):
+        return None
+    if re.search(r"(?<![A-Za-z])X\s*:", s) and re.search(r"(?<![A-Za-z])Y\s*:", s):
+        return None  # an M114 position line, not temperatures
+    numbered = any(re.fullmatch(r"T\d+", k) for k in temps)
+    out = {
+        ("T0" if name == "T" else name): h
+        for name, h in temps.items()
+        if not (name == "T" and numbered)
+    }
+    _attach_outputs(out, s)
+    return TempReport(out)
+
+
+def _sensor_readings(s: str) -> dict[str, HeaterReading]:
+    """Each sensor's first ``NAME:actual /target`` in the line, as the firmware named it."""
     temps: dict[str, HeaterReading] = {}
     for m in _TEMP.finditer(s):
         name = m.group("name")
@@ -198,23 +215,18 @@ def parse_temperatures(line: str) -> TempReport | None:  # noqa: PLR0912 - one b
         target = float(m.group("target")) if m.group("target") is not None else None
         if name not in temps:
             temps[name] = HeaterReading(actual, target)
-    if not any(k.startswith(("T", "H")) or k == "B" for k in temps):
-        return None
-    if re.search(r"(?<![A-Za-z])X\s*:", s) and re.search(r"(?<![A-Za-z])Y\s*:", s):
-        return None  # an M114 position line, not temperatures
-    numbered = any(re.fullmatch(r"T\d+", k) for k in temps)
+    return temps
+
+
+def _attach_outputs(out: dict[str, HeaterReading], s: str) -> None:
+    """Heater outputs (``@:``, ``B@:``, ``@0:``..; PWM counts or, with ``W``, watts) onto the
+    readings in ``out``; the unnumbered ``@:`` is the hotend's unless per-tool ones exist."""
     pwms: dict[str, tuple[float, bool]] = {}
     for m in _PWM.finditer(s):
         prefix, idx = m.group("name"), m.group("idx")
         key = (prefix or "T") + idx if (prefix or "T") == "T" else prefix
         pwms.setdefault(key, (float(m.group("val")), bool(m.group("w"))))
     has_numbered_pwm = any(re.fullmatch(r"T\d+", k) for k in pwms)
-    out: dict[str, HeaterReading] = {}
-    for name, h in temps.items():
-        if name == "T" and numbered:
-            continue
-        key = "T0" if name == "T" else name
-        out[key] = h
     for key, (val, watts) in pwms.items():
         if key == "T":
             if has_numbered_pwm:
@@ -225,7 +237,6 @@ def parse_temperatures(line: str) -> TempReport | None:  # noqa: PLR0912 - one b
                 out[key].power_w = val
             else:
                 out[key].pwm_raw = val
-    return TempReport(out)
 
 
 # Firmware capabilities (M115) -------------------------------------------------

@@ -130,8 +130,7 @@ class VirtualMeter:
         buf = b""
         answered = time.monotonic()  # the poller's next request is due from then on
         while not self._stop.is_set():
-            with self.clock.outside(answered):
-                data = self.pty.read(0.05)
+            data = self.pty.read_from_peer(self.clock, answered)
             if data is None:
                 return
             if not data:

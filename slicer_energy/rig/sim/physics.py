@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from threading import Event
 
 from ...thermal import ElectricalModel, HeaterModel
 
@@ -145,7 +146,35 @@ def draw_printer(seed: int) -> PrinterParams:
     )
 
 
-class SimClock:
+Predicate = Callable[[], bool]  # what a clock's waiter waits for
+
+
+class _Clock:
+    """What both clocks share: a time scale, the condition their waiters sleep on, and
+    :meth:`sleep_until`/:meth:`wake` on top of each one's :meth:`wait`."""
+
+    def __init__(self, scale: float) -> None:
+        if not scale > 0:
+            raise ValueError(f"time scale must be > 0, got {scale}")
+        self.scale = scale
+        self._cond = threading.Condition()
+
+    def wait(
+        self, predicate: Predicate | None = None, until: float = math.inf, stop: Event | None = None
+    ) -> None:
+        """Block until ``predicate()`` holds or simulated time reaches ``until`` (or ``stop``);
+        callers that change what a predicate reads call :meth:`wake`."""
+        raise NotImplementedError
+
+    def sleep_until(self, t_sim: float, stop: threading.Event | None = None) -> None:
+        self.wait(None, t_sim, stop)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+
+class SimClock(_Clock):
     """Simulated seconds = real seconds × ``scale`` (continuous, so idle time counts too).
 
     The clock a virtual printer serves an outside host with (``rig simulate``): host latency
@@ -153,24 +182,16 @@ class SimClock:
     """
 
     def __init__(self, scale: float = 1.0, start_s: float = 0.0) -> None:
-        if not scale > 0:
-            raise ValueError(f"time scale must be > 0, got {scale}")
-        self.scale = scale
+        super().__init__(scale)
         self._t0_real = time.monotonic()
         self._t0_sim = start_s
-        self._cond = threading.Condition()
 
     def now(self) -> float:
         return self._t0_sim + (time.monotonic() - self._t0_real) * self.scale
 
     def wait(
-        self,
-        predicate: Callable[[], bool] | None = None,
-        until: float = math.inf,
-        stop: threading.Event | None = None,
+        self, predicate: Predicate | None = None, until: float = math.inf, stop: Event | None = None
     ) -> None:
-        """Block until ``predicate()`` holds or simulated time reaches ``until`` (or ``stop``);
-        callers that change what a predicate reads call :meth:`wake`."""
         with self._cond:
             while not (stop is not None and stop.is_set()):
                 if predicate is not None and predicate():
@@ -179,13 +200,6 @@ class SimClock:
                 if left <= 0:
                     return
                 self._cond.wait(min(left, 0.02))
-
-    def sleep_until(self, t_sim: float, stop: threading.Event | None = None) -> None:
-        self.wait(None, t_sim, stop)
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
 
     def actor(self) -> contextlib.AbstractContextManager:
         """Wraps a simulating thread's body (see :class:`VirtualClock`); nothing to do here."""
@@ -209,7 +223,7 @@ class _Wait:
         return t >= self.until or (self.predicate is not None and self.predicate())
 
 
-class VirtualClock:
+class VirtualClock(_Clock):
     """Simulated time that advances with the simulated work, not with the wall clock, so the
     same seeds give the same session on an idle or a loaded machine.
 
@@ -225,12 +239,9 @@ class VirtualClock:
     """
 
     def __init__(self, scale: float = math.inf, start_s: float = 0.0, grace_s: float = 2.0):
-        if not scale > 0:
-            raise ValueError(f"time scale must be > 0, got {scale}")
-        self.scale = scale
+        super().__init__(scale)
         self.grace_s = grace_s
         self._t = start_s
-        self._cond = threading.Condition()
         self._actors: dict[int, _Wait | None] = {}  # thread id -> its wait (None: running)
         self._holds: list[list] = []  # [predicate, real time it became true or None]
         self._stopped = False
@@ -283,10 +294,7 @@ class VirtualClock:
             self._cond.notify_all()
 
     def wait(
-        self,
-        predicate: Callable[[], bool] | None = None,
-        until: float = math.inf,
-        stop: threading.Event | None = None,
+        self, predicate: Predicate | None = None, until: float = math.inf, stop: Event | None = None
     ) -> None:
         me = threading.get_ident()
         w = _Wait(predicate, until)
@@ -300,13 +308,6 @@ class VirtualClock:
                 self._cond.wait(0.05)
             if me in self._actors:
                 self._actors[me] = None
-
-    def sleep_until(self, t_sim: float, stop: threading.Event | None = None) -> None:
-        self.wait(None, t_sim, stop)
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
 
     def _held_for_s(self, real: float) -> float | None:
         """Real seconds to wait before time may advance, or None if it may advance now."""

@@ -20,18 +20,14 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .. import protocol as P
 from .meter import VirtualMeter
-from .physics import (
-    PWM_FULL_SCALE,
-    Physics,
-    PrinterParams,
-    SimClock,
-    VirtualClock,
-    move_time_s,
-)
+from .motion import Block, Motion
+from .physics import PWM_FULL_SCALE, Physics, PrinterParams, SimClock, VirtualClock
 from .pty import PtyPort
 
 __all__ = ["Faults", "VirtualMeter", "VirtualPrinter", "demo_gcode"]
@@ -85,14 +81,6 @@ class Faults:
     seed: int = 0
 
 
-@dataclass
-class _Block:
-    duration_s: float
-    moving: bool
-    e_rate_mm_s: float
-    fan: float | None = None
-
-
 class VirtualPrinter:
     """Virtual Marlin printer on a pty. ``start()``, then open ``path`` from any host."""
 
@@ -120,13 +108,10 @@ class VirtualPrinter:
         self.path = self.pty.path
         self._stop = threading.Event()
         self._lock = threading.Lock()  # planner + printer state
-        self._planner: collections.deque[_Block] = collections.deque()
+        self._planner: collections.deque[Block] = collections.deque()
         self._executing = False
         self.last_n = 0
-        self.pos = {"X": 0.0, "Y": 0.0, "Z": 0.0, "E": 0.0}
-        self.feed_mm_s = 25.0
-        self.absolute = True
-        self.abs_e = True
+        self.motion = Motion(params)
         self.autoreport_s = 0.0
         self.progress_pct: float | None = None
         self.print_start_s: float | None = None
@@ -139,12 +124,12 @@ class VirtualPrinter:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> VirtualPrinter:
-        for target, name in (
-            (self._serve, "vprinter-serve"),
-            (self._execute, "vprinter-motion"),
-            (self._report, "vprinter-report"),
+        for body, name in (
+            (self._serve_lines, "vprinter-serve"),
+            (self._execute_blocks, "vprinter-motion"),
+            (self._report_temps, "vprinter-report"),
         ):
-            th = threading.Thread(target=target, name=name, daemon=True)
+            th = threading.Thread(target=self._as_actor, args=(body,), name=name, daemon=True)
             th.start()
             self._threads.append(th)
         self._send_lines(BOOT_LINES)
@@ -161,6 +146,11 @@ class VirtualPrinter:
         """The USB cable is pulled: the device and its path disappear."""
         self.pty.close()
         self._stop.set()
+
+    def _as_actor(self, body: Callable[[], None]) -> None:
+        """A simulating thread's body runs as one of the clock's actors."""
+        with self.clock.actor():
+            body()
 
     def now(self) -> float:
         t = self.clock.now()
@@ -200,15 +190,10 @@ class VirtualPrinter:
         )
 
     # ------------------------------------------------------------------ input
-    def _serve(self) -> None:
-        with self.clock.actor():
-            self._serve_lines()
-
     def _serve_lines(self) -> None:
         answered = time.monotonic()  # the host's next line is due from then on
         while not self._stop.is_set():
-            with self.clock.outside(answered):
-                data = self.pty.read(0.05)
+            data = self.pty.read_from_peer(self.clock, answered)
             if data is None:
                 return
             if not data and b"\n" not in self._inbuf:
@@ -236,8 +221,7 @@ class VirtualPrinter:
             return False
         self._inbuf += data
         if b"M112" in data:
-            self._send("Error:Printer halted. kill() called!")
-            self._stop.set()
+            self._halt()
         return b"M108" in data
 
     def _handle_line(self, line: str) -> None:
@@ -301,112 +285,90 @@ class VirtualPrinter:
         self._send_lines(BOOT_LINES)
 
     # ------------------------------------------------------------------ commands
-    def _command(self, cmd: str) -> None:  # noqa: C901, PLR0912, PLR0915 - one branch per G-code command the virtual printer answers
+    def _command(self, cmd: str) -> None:
+        """Run one accepted command through its handler in ``_HANDLERS``."""
         word = cmd.split(None, 1)[0].upper() if cmd else ""
         args = {k: float(v) for k, v in _WORD.findall(cmd[len(word) :].upper())}
-        if word in ("G0", "G1", "G2", "G3"):
-            self._move(word, args)
-        elif word == "G28":
-            self._home(args)
-        elif word == "G4":
-            self._wait_planner()
-            dwell = args.get("S", 0.0) + args.get("P", 0.0) / 1000.0
-            self._block_for(self.now() + dwell)
-        elif word == "G90":
-            self.absolute = self.abs_e = True
-        elif word == "G91":
-            self.absolute = self.abs_e = False
-        elif word == "M82":
-            self.abs_e = True
-        elif word == "M83":
-            self.abs_e = False
-        elif word == "G92":
-            for k in "XYZE":
-                if k in args:
-                    self.pos[k] = args[k]
-        elif word in ("M104", "M109"):
-            self._set_target("hotend", args.get("S", args.get("R", 0.0)))
-            if word == "M109":
-                self._wait_temp("hotend", wait_cool="R" in args)
-        elif word in ("M140", "M190"):
-            self._set_target("bed", args.get("S", args.get("R", 0.0)))
-            if word == "M190":
-                self._wait_temp("bed", wait_cool="R" in args)
-        elif word == "M105":
-            self.now()
-            self._send_temps("{}")
-        elif word == "M155" and self.autoreport:
-            self.autoreport_s = args.get("S", 0.0)
-        elif word in ("M106", "M107"):
-            self._planner_add(
-                _Block(0.0, False, 0.0, fan=0.0 if word == "M107" else args.get("S", 255) / 255)
-            )
-        elif word in ("M17",):
-            self._steppers(True)
-        elif word in ("M18", "M84"):
-            self._wait_planner()
-            self._steppers(False)
-        elif word == "M400":
-            self._wait_planner()
-        elif word == "M114":
-            p = self.pos
-            self._send(
-                f"X:{p['X']:.2f} Y:{p['Y']:.2f} Z:{p['Z']:.2f} E:{p['E']:.2f} Count X:0 Y:0 Z:0"
-            )
-        elif word == "M115":
-            self._send(
-                f"FIRMWARE_NAME:{FIRMWARE_NAME} SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin "
-                "PROTOCOL_VERSION:1.0 MACHINE_TYPE:Virtual EXTRUDER_COUNT:1 UUID:none"
-            )
-            for k, v in CAPS.items():
-                if k == "AUTOREPORT_TEMP":
-                    v = int(self.autoreport)
-                self._send(f"Cap:{k}:{v}")
-        elif word == "M73":
-            if "P" in args:
-                self.progress_pct = args["P"]
-        elif word == "M31":
-            t = self.now() - (self.print_start_s or self.now())
-            h, rem = divmod(int(t), 3600)
-            m, s = divmod(rem, 60)
-            self._send(f"echo:Print time: {h}h {m}m {s}s" if h else f"echo:Print time: {m}m {s}s")
-        elif word == "M27":
-            self._send("Not SD printing")
-        elif word == "M117":
-            self._send(f"echo:{cmd[4:].strip()}")
-        elif word == "M112":
-            self._send("Error:Printer halted. kill() called!")
-            self._stop.set()
-        elif word == "M110" and "N" in args:
-            # Marlin M110.cpp: set_current_line_number(N), numbered line or not
-            self.last_n = int(args["N"])
-        elif word in (
-            "M108",
-            "M110",
-            "M75",
-            "M76",
-            "M77",
-            "M201",
-            "M203",
-            "M204",
-            "M205",
-            "M220",
-            "M221",
-            "M900",
-            "M907",
-            "G21",
-            "M149",
-            "M501",
-            "M502",
-            "M300",
-            "M601",
-            "G29",
-            "M420",
-        ):
-            if word == "M75":
-                self.print_start_s = self.now()
-        elif word:
-            self._send(f'echo:Unknown command: "{cmd}"')
+        handler = _HANDLERS.get(word)
+        if handler is not None:
+            handler(self, _Cmd(word, args, cmd))
+        elif word and word not in _ACCEPTED:
+            self._unknown(_Cmd(word, args, cmd))
+
+    def _unknown(self, c: _Cmd) -> None:
+        self._send(f'echo:Unknown command: "{c.text}"')
+
+    def _move(self, c: _Cmd) -> None:
+        block = self.motion.move(c.word, c.args)
+        if block is not None:
+            self._planner_add(block)
+
+    def _home(self, c: _Cmd) -> None:
+        self._wait_planner()
+        block = self.motion.home(c.args)
+        self._steppers(True)
+        self._planner_add(block)
+        self._wait_planner()
+
+    def _dwell(self, c: _Cmd) -> None:
+        self._wait_planner()
+        self._block_for(self.now() + c.args.get("S", 0.0) + c.args.get("P", 0.0) / 1000.0)
+
+    def _heater(self, c: _Cmd) -> None:
+        """M104/M109 (hotend), M140/M190 (bed); M109/M190 wait, with R also while cooling."""
+        heater = "hotend" if c.word in ("M104", "M109") else "bed"
+        self._set_target(heater, c.args.get("S", c.args.get("R", 0.0)))
+        if c.word in ("M109", "M190"):
+            self._wait_temp(heater, wait_cool="R" in c.args)
+
+    def _temperatures(self, c: _Cmd) -> None:
+        self.now()
+        self._send_temps("{}")
+
+    def _autoreport(self, c: _Cmd) -> None:
+        if self.autoreport:
+            self.autoreport_s = c.args.get("S", 0.0)
+        else:
+            self._unknown(c)
+
+    def _fan(self, c: _Cmd) -> None:
+        fan = 0.0 if c.word == "M107" else c.args.get("S", 255) / 255
+        self._planner_add(Block(0.0, False, 0.0, fan=fan))
+
+    def _steppers_off(self, c: _Cmd) -> None:
+        self._wait_planner()
+        self._steppers(False)
+
+    def _firmware_info(self, c: _Cmd) -> None:
+        self._send(
+            f"FIRMWARE_NAME:{FIRMWARE_NAME} SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin "
+            "PROTOCOL_VERSION:1.0 MACHINE_TYPE:Virtual EXTRUDER_COUNT:1 UUID:none"
+        )
+        for k, v in CAPS.items():
+            self._send(f"Cap:{k}:{int(self.autoreport) if k == 'AUTOREPORT_TEMP' else v}")
+
+    def _progress(self, c: _Cmd) -> None:
+        if "P" in c.args:
+            self.progress_pct = c.args["P"]
+
+    def _print_time(self, c: _Cmd) -> None:
+        t = self.now() - (self.print_start_s or self.now())
+        h, rem = divmod(int(t), 3600)
+        m, s = divmod(rem, 60)
+        self._send(f"echo:Print time: {h}h {m}m {s}s" if h else f"echo:Print time: {m}m {s}s")
+
+    def _halt(self, c: _Cmd | None = None) -> None:
+        """M112 (also from the emergency parser): Marlin's kill()."""
+        self._send("Error:Printer halted. kill() called!")
+        self._stop.set()
+
+    def _line_number(self, c: _Cmd) -> None:
+        """M110 N: Marlin M110.cpp set_current_line_number(N), numbered line or not."""
+        if "N" in c.args:
+            self.last_n = int(c.args["N"])
+
+    def _job_start(self, c: _Cmd) -> None:
+        self.print_start_s = self.now()
 
     def _steppers(self, on: bool) -> None:
         t = self.now()
@@ -477,47 +439,7 @@ class VirtualPrinter:
             next_busy = self._busy(t, next_busy)
             self.clock.sleep_until(min(t_end, next_busy), self._stop)
 
-    def _move(self, word: str, a: dict[str, float]) -> None:
-        if "F" in a:
-            self.feed_mm_s = a["F"] / 60.0
-        new = dict(self.pos)
-        for k in "XYZ":
-            if k in a:
-                new[k] = a[k] if self.absolute else self.pos[k] + a[k]
-        if "E" in a:
-            new["E"] = a["E"] if self.abs_e else self.pos["E"] + a["E"]
-        dxyz = math.dist(
-            (self.pos["X"], self.pos["Y"], self.pos["Z"]), (new["X"], new["Y"], new["Z"])
-        )
-        if word in ("G2", "G3") and ("I" in a or "J" in a):
-            dxyz = arc_length_mm(
-                (self.pos["X"], self.pos["Y"]),
-                (new["X"], new["Y"]),
-                (a.get("I", 0.0), a.get("J", 0.0)),
-                clockwise=word == "G2",
-                dz_mm=new["Z"] - self.pos["Z"],
-            )
-        de = new["E"] - self.pos["E"]
-        dist = dxyz if dxyz > 0 else abs(de)
-        feed = min(self.feed_mm_s, self.params.max_feed_mm_s)
-        if dxyz > 0 and abs(new["Z"] - self.pos["Z"]) > 0 and dxyz == abs(new["Z"] - self.pos["Z"]):
-            feed = min(feed, self.params.max_z_feed_mm_s)
-        dur = move_time_s(dist, feed, self.params.accel_mm_s2)
-        self.pos = new
-        if dur > 0:
-            self._planner_add(_Block(dur, True, de / dur if de > 0 else 0.0))
-
-    def _home(self, a: dict[str, float]) -> None:
-        self._wait_planner()
-        axes = [k for k in "XYZ" if k in a] or ["X", "Y", "Z"]
-        dur = 1.0 + sum(abs(self.pos[k]) / (5.0 if k == "Z" else 50.0) for k in axes)
-        self._steppers(True)
-        self._planner_add(_Block(dur, True, 0.0))
-        for k in axes:
-            self.pos[k] = 0.0
-        self._wait_planner()
-
-    def _planner_add(self, block: _Block) -> None:
+    def _planner_add(self, block: Block) -> None:
         """Queue a block; while the buffer is full the command (and its ok) waits, with busy:
         keepalives, as Marlin does."""
         self._wait_while(lambda: len(self._planner) >= PLANNER_BLOCKS)
@@ -538,10 +460,6 @@ class VirtualPrinter:
             next_busy = self._busy(self.now(), next_busy)
 
     # ------------------------------------------------------------------ motion and reports
-    def _execute(self) -> None:
-        with self.clock.actor():
-            self._execute_blocks()
-
     def _execute_blocks(self) -> None:
         ph = self.physics
         while not self._stop.is_set():
@@ -570,10 +488,6 @@ class VirtualPrinter:
                 self.clock.sleep_until(t0 + block.duration_s, self._stop)
                 self.motion_time_s += block.duration_s
 
-    def _report(self) -> None:
-        with self.clock.actor():
-            self._report_temps()
-
     def _report_temps(self) -> None:
         next_t = self.clock.now()
         while not self._stop.is_set():
@@ -590,25 +504,43 @@ class _Reset(Exception):
     pass
 
 
-def arc_length_mm(
-    start: tuple[float, float],
-    end: tuple[float, float],
-    center_offset: tuple[float, float],
-    *,
-    clockwise: bool,
-    dz_mm: float = 0.0,
-) -> float:
-    """Length of a G2 (clockwise) / G3 arc with centre ``start + (I, J)``; start == end is a
-    full circle, as in Marlin. A helix adds its Z rise."""
-    cx, cy = start[0] + center_offset[0], start[1] + center_offset[1]
-    r = math.hypot(center_offset[0], center_offset[1])
-    a0 = math.atan2(start[1] - cy, start[0] - cx)
-    a1 = math.atan2(end[1] - cy, end[0] - cx)
-    sweep = (a0 - a1) if clockwise else (a1 - a0)
-    sweep %= 2 * math.pi
-    if sweep < 1e-9:
-        sweep = 2 * math.pi
-    return math.hypot(r * sweep, dz_mm)
+class _Cmd(NamedTuple):
+    """One command as the handlers get it: its word, its letter arguments, the whole text."""
+
+    word: str
+    args: dict[str, float]
+    text: str
+
+
+# What the virtual Marlin does for each command word; a word in neither table is unknown.
+_HANDLERS: dict[str, Callable[[VirtualPrinter, _Cmd], None]] = {
+    **dict.fromkeys(("G0", "G1", "G2", "G3"), VirtualPrinter._move),
+    "G28": VirtualPrinter._home,
+    "G4": VirtualPrinter._dwell,
+    **dict.fromkeys(("G90", "G91", "M82", "M83"), lambda pr, c: pr.motion.set_mode(c.word)),
+    "G92": lambda pr, c: pr.motion.set_position(c.args),
+    **dict.fromkeys(("M104", "M109", "M140", "M190"), VirtualPrinter._heater),
+    "M105": VirtualPrinter._temperatures,
+    "M155": VirtualPrinter._autoreport,
+    **dict.fromkeys(("M106", "M107"), VirtualPrinter._fan),
+    "M17": lambda pr, c: pr._steppers(True),
+    **dict.fromkeys(("M18", "M84"), VirtualPrinter._steppers_off),
+    "M400": lambda pr, c: pr._wait_planner(),
+    "M114": lambda pr, c: pr._send(pr.motion.position_line()),
+    "M115": VirtualPrinter._firmware_info,
+    "M73": VirtualPrinter._progress,
+    "M31": VirtualPrinter._print_time,
+    "M27": lambda pr, c: pr._send("Not SD printing"),
+    "M117": lambda pr, c: pr._send(f"echo:{c.text[4:].strip()}"),
+    "M112": VirtualPrinter._halt,
+    "M110": VirtualPrinter._line_number,
+    "M75": VirtualPrinter._job_start,
+}
+# accepted and answered with a plain ok: settings the simulation has no use for
+_ACCEPTED = frozenset(
+    "M108 M76 M77 M201 M203 M204 M205 M220 M221 M900 M907 G21 M149 M501 M502 M300 M601 G29 "
+    "M420".split()
+)
 
 
 def demo_gcode(layers: int = 6, size_mm: float = 20.0, layer_mm: float = 0.2) -> list[str]:

@@ -7,6 +7,10 @@ import os
 import select
 import threading
 import tty
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .physics import SimClock, VirtualClock
 
 
 class PtyPort:
@@ -55,6 +59,13 @@ class PtyPort:
             if exc.errno in (errno.EIO, errno.EBADF):
                 return b""
             return None
+
+    def read_from_peer(self, clock: SimClock | VirtualClock, since_real_s: float) -> bytes | None:
+        """:meth:`read` for up to 50 ms, a wait for the party outside the simulation that has
+        owed its next bytes since ``since_real_s`` (``clock.outside``: a virtual clock does not
+        run ahead while a host or poller is still answering)."""
+        with clock.outside(since_real_s):
+            return self.read(0.05)
 
     def close(self) -> None:
         with self.wlock:
