@@ -101,7 +101,8 @@ def test_casting_gas_is_combustion_and_nothing_is_booked_twice(runs, mode):
     per_kg = est.energy_kwh / (est.material_g / 1000.0)
     # per kg of finished part, both modes: (0.917 m3 x 10.79 + 1.92 kWh) / 0.9 + 2 x 0.111
     assert per_kg == pytest.approx((0.917 * 38.84 / 3.6 + 1.92) / 0.9 + 2.0 * 0.1 / 0.9, rel=2e-3)
-    us = run.db.get("electricity:US", "test").flows[("GWP100, pre-characterised", "aggregate")].value
+    us_flows = run.db.get("electricity:US", "test").flows
+    us = us_flows[("GWP100, pre-characterised", "aggregate")].value
     gwp_gas = 1.96 / (38.84 / 3.6) + (28 + 265) * 3.6017e-5 / (38.84 / 3.6)
     res = {r.id: r for r in run.results()}["FZ1"]
     assert res.by_stage["gwp100"]["processing"] == pytest.approx(
