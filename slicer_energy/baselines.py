@@ -7,20 +7,37 @@ a sourced reference level to hold the AM models against.
   hybrid, all-electric), plus optionally the mould's embodied energy spread over the
   production run (``mould_amortisation_parts``). Primary-energy SEC (Thiriez 2006) is
   reported in ``extra`` on its own basis, never mixed with electricity.
-* Casting + machining (study scenario FZ1): metal poured = part / ((1 − machining loss)
-  × casting yield); energy = poured × casting energy per kg + removed × machining energy.
+* Casting + machining (study scenario FZ1), per kg of finished part: casting = part /
+  (1 − machining loss); metal poured = casting / casting yield (material only); melting
+  gas and casting electricity per kg of casting (USLCI's casting processes, which include
+  remelting the returns); machining electricity per kg removed. The gas (kWh at its
+  heating value) is reported in ``extra["fuels_kwh"]`` so the LCA books it as natural-gas
+  combustion, not as electricity.
+
+:func:`baseline_part` makes either twin from a part's geometry (mass = volume × the
+profile's density), so ``compare`` and the LCA make the same part.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ProfileError, SettingsError
 from .estimate import J_PER_KWH, Estimate
 from .profiles import check_known_keys, check_range, find_profile, load_sourced_toml
 
 IM_MACHINE_TYPES = ("hydraulic", "hybrid", "all-electric")
+FUEL_NATURAL_GAS = "natural_gas_industrial"  # lca/background/fuels.toml, per kWh of gas
+_CASTING_ENERGY_KEYS = (
+    "melting_gas_kwh_per_kg_casting",
+    "melting_gas_range_kwh_per_kg_casting",
+    "electricity_kwh_per_kg_casting",
+    "electricity_range_kwh_per_kg_casting",
+    "machining_kwh_per_kg_removed",
+    "literature_kwh_per_kg_cast",
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +47,7 @@ class InjectionMoulding:
     mould_mass_kg: float
     mould_embodied_kwh_per_kg: float
     mould_machining_kwh_per_kg: float
+    density_g_cm3: float
     path: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -38,9 +56,12 @@ class InjectionMoulding:
 class CastingMachining:
     casting_yield: float
     machining_loss: float
-    casting_kwh_per_kg_poured: float
-    casting_range_kwh_per_kg: tuple[float, float]
+    gas_kwh_per_kg_casting: float
+    gas_range_kwh_per_kg_casting: tuple[float, float]
+    electricity_kwh_per_kg_casting: float
+    electricity_range_kwh_per_kg_casting: tuple[float, float]
     machining_kwh_per_kg_removed: float
+    literature_kwh_per_kg_cast: tuple[float, float]
     density_g_cm3: float
     primary_al_kwh_per_kg: float
     path: Path | None = None
@@ -52,7 +73,9 @@ def load_injection_moulding(name: str = "injection-moulding") -> InjectionMouldi
     prof = load_sourced_toml(path)
     v, where = prof.values, str(path)
     check_known_keys(
-        where, v, {"name", "process", "electricity_kwh_per_kg", "primary_mj_per_kg", "mould"}
+        where,
+        v,
+        {"name", "process", "electricity_kwh_per_kg", "primary_mj_per_kg", "mould", "material"},
     )
     elec = v.get("electricity_kwh_per_kg", {})
     prim = v.get("primary_mj_per_kg", {})
@@ -76,9 +99,27 @@ def load_injection_moulding(name: str = "injection-moulding") -> InjectionMouldi
         mould_machining_kwh_per_kg=check_range(
             where, "mould.machining_kwh_per_kg", mould["machining_kwh_per_kg"], 0, 1000
         ),
+        density_g_cm3=_density(where, v),
         path=path,
         sources=prof.sources,
     )
+
+
+def _density(where: str, v: dict[str, Any]) -> float:
+    m = v.get("material", {})
+    if "density_g_cm3" not in m:
+        raise ProfileError(f"{where}: missing key material.density_g_cm3")
+    return check_range(where, "material.density_g_cm3", m["density_g_cm3"], 0.5, 25)
+
+
+def _pair(where: str, key: str, v: Any, hi: float) -> tuple[float, float]:
+    """A [low, high] range read from ``key``, both in [0, hi] and in order."""
+    if not (isinstance(v, list) and len(v) == 2):
+        raise ProfileError(f"{where}: {key} must be [low, high]")
+    lo_v, hi_v = (check_range(where, key, x, 0, hi) for x in v)
+    if lo_v > hi_v:
+        raise ProfileError(f"{where}: {key} = {v}: low above high")
+    return lo_v, hi_v
 
 
 def load_casting(name: str = "casting-machining") -> CastingMachining:
@@ -87,18 +128,27 @@ def load_casting(name: str = "casting-machining") -> CastingMachining:
     v, where = prof.values, str(path)
     check_known_keys(where, v, {"name", "process", "yield", "energy", "material"})
     y, e, m = v["yield"], v["energy"], v["material"]
-    lo, hi = e["casting_range_kwh_per_kg"]
+    check_known_keys(f"{where} [energy]", e, set(_CASTING_ENERGY_KEYS))
+    for k in _CASTING_ENERGY_KEYS:
+        if k not in e:
+            raise ProfileError(f"{where}: missing key energy.{k}")
+
+    def num(key: str, lo: float, hi: float) -> float:
+        return check_range(where, f"energy.{key}", e[key], lo, hi)
+
+    def pair(key: str, hi: float) -> tuple[float, float]:
+        return _pair(where, f"energy.{key}", e[key], hi)
+
     return CastingMachining(
         casting_yield=check_range(where, "yield.casting_yield", y["casting_yield"], 0.05, 1.0),
         machining_loss=check_range(where, "yield.machining_loss", y["machining_loss"], 0.0, 0.95),
-        casting_kwh_per_kg_poured=check_range(
-            where, "energy.casting_kwh_per_kg_poured", e["casting_kwh_per_kg_poured"], 0.1, 200
-        ),
-        casting_range_kwh_per_kg=(float(lo), float(hi)),
-        machining_kwh_per_kg_removed=check_range(
-            where, "energy.machining_kwh_per_kg_removed", e["machining_kwh_per_kg_removed"], 0, 200
-        ),
-        density_g_cm3=check_range(where, "material.density_g_cm3", m["density_g_cm3"], 1, 25),
+        gas_kwh_per_kg_casting=num("melting_gas_kwh_per_kg_casting", 0, 200),
+        gas_range_kwh_per_kg_casting=pair("melting_gas_range_kwh_per_kg_casting", 200),
+        electricity_kwh_per_kg_casting=num("electricity_kwh_per_kg_casting", 0, 200),
+        electricity_range_kwh_per_kg_casting=pair("electricity_range_kwh_per_kg_casting", 200),
+        machining_kwh_per_kg_removed=num("machining_kwh_per_kg_removed", 0, 200),
+        literature_kwh_per_kg_cast=pair("literature_kwh_per_kg_cast", 200),
+        density_g_cm3=_density(where, v),
         primary_al_kwh_per_kg=check_range(
             where, "material.primary_al_kwh_per_kg", m["primary_al_kwh_per_kg"], 0, 200
         ),
@@ -156,22 +206,32 @@ def injection_moulding(
 
 
 def casting_machining(part_mass_g: float, profile: CastingMachining | None = None) -> Estimate:
-    """Energy and metal of a cast-and-machined aluminium part of ``part_mass_g``."""
+    """Energy by carrier and metal of a cast-and-machined aluminium part of ``part_mass_g``."""
     prof = profile or load_casting()
     if not part_mass_g > 0:
         raise SettingsError(f"part mass must be positive, got {part_mass_g} g")
-    casting_g = part_mass_g / (1.0 - prof.machining_loss)
-    poured_g = casting_g / prof.casting_yield
-    removed_g = casting_g - part_mass_g
-    cast_j = poured_g / 1000.0 * prof.casting_kwh_per_kg_poured * J_PER_KWH
-    mach_j = removed_g / 1000.0 * prof.machining_kwh_per_kg_removed * J_PER_KWH
-    lo, hi = prof.casting_range_kwh_per_kg
+    casting_kg = part_mass_g / 1000.0 / (1.0 - prof.machining_loss)
+    poured_g = casting_kg * 1000.0 / prof.casting_yield
+    removed_kg = casting_kg - part_mass_g / 1000.0
+    melt_kwh = casting_kg * prof.gas_kwh_per_kg_casting
+    cast_kwh = casting_kg * prof.electricity_kwh_per_kg_casting
+    mach_kwh = removed_kg * prof.machining_kwh_per_kg_removed
+    total_kwh = melt_kwh + cast_kwh + mach_kwh
+    (g_lo, g_hi), (e_lo, e_hi) = (
+        prof.gas_range_kwh_per_kg_casting,
+        prof.electricity_range_kwh_per_kg_casting,
+    )
+    lit_lo, lit_hi = prof.literature_kwh_per_kg_cast
     return Estimate(
         process="casting",
         machine="casting-machining",
         time_s=0.0,
-        energy_j=cast_j + mach_j,
-        energy_by_phase_j={"casting": cast_j, "machining": mach_j},
+        energy_j=total_kwh * J_PER_KWH,
+        energy_by_phase_j={
+            "melting": melt_kwh * J_PER_KWH,
+            "casting": cast_kwh * J_PER_KWH,
+            "machining": mach_kwh * J_PER_KWH,
+        },
         material_g=part_mass_g,
         waste_g=poured_g - part_mass_g,
         settings={
@@ -182,11 +242,39 @@ def casting_machining(part_mass_g: float, profile: CastingMachining | None = Non
         provenance={"profile": str(prof.path), "kind": "default"},
         extra={
             "metal_poured_g": poured_g,
-            "casting_g": casting_g,
-            "machining_removed_g": removed_g,
-            "kwh_per_kg": (cast_j + mach_j) / J_PER_KWH / (part_mass_g / 1000.0),
-            "casting_energy_range_kwh": [poured_g / 1000 * lo, poured_g / 1000 * hi],
+            "casting_g": casting_kg * 1000.0,
+            "machining_removed_g": removed_kg * 1000.0,
+            "kwh_per_kg": total_kwh / (part_mass_g / 1000.0),
+            "fuels_kwh": {FUEL_NATURAL_GAS: melt_kwh},
+            "energy_range_kwh": [
+                casting_kg * (g_lo + e_lo) + mach_kwh,
+                casting_kg * (g_hi + e_hi) + mach_kwh,
+            ],
+            "literature_casting_kwh": [casting_kg * lit_lo, casting_kg * lit_hi],
             "primary_al_electrolysis_kwh": poured_g / 1000.0 * prof.primary_al_kwh_per_kg,
-            "basis": "all energy carriers (casting), electricity (machining)",
+            "basis": "per kg of finished part; melting: natural gas, casting and machining: "
+            "electricity",
         },
+    )
+
+
+def baseline_part(
+    loaded: Any,
+    process: str,
+    machine_type: str = "all-electric",
+    mould_amortisation_parts: int | None = None,
+) -> Estimate:
+    """The conventional twin of a part from its geometry (``loaded.volume_mm3``): mass =
+    volume × the profile's density, so ``compare`` and the LCA make the same part."""
+    cm3 = float(loaded.volume_mm3) / 1000.0
+    if process == "casting":
+        prof = load_casting()
+        return casting_machining(cm3 * prof.density_g_cm3, prof)
+    if process == "injection-moulding":
+        im = load_injection_moulding()
+        return injection_moulding(
+            cm3 * im.density_g_cm3, machine_type, mould_amortisation_parts, im
+        )
+    raise SettingsError(
+        f"no conventional twin for process {process!r}; choose casting or injection-moulding"
     )

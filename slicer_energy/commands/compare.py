@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..baselines import IM_MACHINE_TYPES, casting_machining, injection_moulding, load_casting
+from ..baselines import IM_MACHINE_TYPES, baseline_part
 from ..errors import SettingsError, SlicerEnergyError
 from ..predict import predict_part, record
 from ._numbers import add_max_memory
@@ -20,7 +20,9 @@ examples:
 
 Rows: fdm (when the FDM model is installed), sls with one part and with a full build
 (PA12, EOSINT P 390), mls low and high (AlSi10Mg, EOS M 290), injection moulding by
-machine type (PA12 part mass), and aluminium casting + machining (mass in aluminium).
+machine type (the part's volume in polycarbonate), and aluminium casting + machining
+(the part's volume in cast aluminium; gas for melting, electricity for casting and
+machining, per kg of finished part): the same twins and basis the LCA uses.
 """
 
 
@@ -50,11 +52,9 @@ def compare_records(
             r["case"] = f"variant {variant}"
             rows.append(r)
     for mt in IM_MACHINE_TYPES:
-        rows.append(record(injection_moulding(sls_one["material_g"], mt, mould_run)))
+        rows.append(record(baseline_part(loaded, "injection-moulding", mt, mould_run)))
     if include_metal:
-        cast = load_casting()
-        al_g = loaded.volume_mm3 / 1000.0 * cast.density_g_cm3
-        rows.append(record(casting_machining(al_g, cast)))
+        rows.append(record(baseline_part(loaded, "casting")))
     return rows
 
 

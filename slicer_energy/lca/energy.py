@@ -8,7 +8,14 @@ that lacks one of them, and fails with a clear message when asked for a model it
 
 A *pinned* figure is a published or assumed kWh per part (or per kg of part) stored with
 its source in the scenario file; :func:`pinned_estimate` turns it into an Estimate whose
-provenance says so, so reports can show model and literature side by side.
+provenance says so, so reports can show model and literature side by side. Energy that
+is not electricity (the gas that melts cast aluminium) is named in ``extra["fuels_kwh"]``
+by both, so it is booked as that fuel's combustion.
+
+:func:`part_material` reads, from a model's Estimate, the part that the energy was computed
+for: its mass, the process waste the model computes (FDM support and skirt, SLS/MLS powder
+not recycled, MLS supports, casting returns and chips) and the argon MLS uses, so material,
+end of life and energy describe one part.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import MissingEnergy, ProcessModelUnavailable, SlicerEnergyError
@@ -93,10 +101,13 @@ def _fdm_model(step: ProcessingStep, utilisation: float | None, part_mass_kg: fl
 def _baseline_model(
     step: ProcessingStep, utilisation: float | None, part_mass_kg: float
 ) -> Estimate:
+    """Moulding or casting of the step's sample part: its volume in the twin's material (the
+    same twin ``compare`` shows), not the scenario's fixed mass."""
     baselines = _import("slicer_energy.baselines", step.process)
+    part = _sample_part(step.part_sample)
     if step.process == "injection-moulding":
-        return baselines.injection_moulding(part_mass_kg * 1000.0, machine_type=step.machine)
-    return baselines.casting_machining(part_mass_kg * 1000.0)
+        return baselines.baseline_part(part, step.process, machine_type=step.machine)
+    return baselines.baseline_part(part, step.process)
 
 
 def processing_estimate(
@@ -159,19 +170,27 @@ def pinned_estimate(
             f"{step.path} ({step.step}): no pinned_kwh or pinned_kwh_per_kg in the scenario"
         )
     u_ref = step.utilisation.value if step.utilisation else None
+    scale = 1.0
     if utilisation is not None and u_ref is not None:
         if not 0.0 < utilisation <= 1.0:
             raise SlicerEnergyError(f"utilisation = {utilisation} must lie in (0, 1]")
-        kwh *= u_ref / utilisation
+        scale = u_ref / utilisation
+    fuels = {
+        fuel: ov.get(f"{step.path}.pinned_fuel_kwh_per_kg.{fuel}", n.value) * part_mass_kg * scale
+        for fuel, n in step.pinned_fuel_kwh_per_kg.items()
+    }
     return Estimate(
         process=step.process,
         machine=step.machine,
         time_s=float("nan"),
-        energy_j=kwh * J_PER_KWH,
+        energy_j=(kwh * scale + sum(fuels.values())) * J_PER_KWH,
         material_g=part_mass_kg * 1000.0,
         settings=dict(step.settings),
         provenance={"basis": "pinned", "source": source},
-        extra={"utilisation": utilisation if utilisation is not None else u_ref},
+        extra={
+            "utilisation": utilisation if utilisation is not None else u_ref,
+            "fuels_kwh": fuels,
+        },
     )
 
 
@@ -205,3 +224,54 @@ def step_energy(
             ):
                 return None
     return pinned_estimate(step, part_mass_kg, overrides, utilisation)
+
+
+@dataclass(frozen=True)
+class PartMaterial:
+    """The part a model's energy was computed for: its mass, the process waste the model
+    computes (None where it computes none: the scenario's waste share then applies), the
+    argon it uses, and where these came from (for the report)."""
+
+    part_kg: float
+    waste_kg: float | None
+    argon_m3: float
+    source: str
+
+
+# FDM features that do not end in the part (PrusaSlicer's names, fdm/features.py).
+_FDM_WASTE_FEATURES = ("support_material", "support_material_interface", "skirt_brim")
+
+
+def part_material(est: Estimate) -> PartMaterial | None:
+    """The part behind a model's Estimate; None for a pinned one (the scenario's mass holds).
+
+    Argon is a job's (purge and flow over the build), shared like the job's energy.
+    """
+    if est.provenance.get("basis") != "model" or not est.material_g > 0:
+        return None
+    where = f"{est.process} model ({est.machine})"
+    grams = est.material_g
+    if est.process == "fdm":
+        fil = est.extra.get("filament_by_feature_mm", {})
+        total = sum(fil.values())
+        waste_share = sum(fil.get(k, 0.0) for k in _FDM_WASTE_FEATURES) / total if total else 0.0
+        waste_g: float | None = grams * waste_share
+        grams -= waste_g
+        what = "filament less support and skirt; waste: support and skirt"
+    elif est.process in ("sls", "mls", "casting"):
+        waste_g = est.waste_g
+        what = {
+            "sls": "part; waste: powder not recycled",
+            "mls": "part; waste: supports and powder lost; argon: the job's, by energy share",
+            "casting": "part; waste: casting returns and machining chips",
+        }[est.process]
+    else:
+        waste_g = None
+        what = "part; waste: the scenario's process_waste_share"
+    argon = float(est.extra.get("argon_m3", 0.0)) * float(est.extra.get("share_of_job", 1.0))
+    return PartMaterial(
+        part_kg=grams / 1000.0,
+        waste_kg=None if waste_g is None else waste_g / 1000.0,
+        argon_m3=argon,
+        source=f"{where}: {what}",
+    )

@@ -32,7 +32,8 @@ _SCENARIO_KEYS = {
 }  # fmt: skip
 _STEP_KEYS = {
     "step", "process", "machine", "settings", "utilisation", "pinned_kwh",
-    "pinned_kwh_per_kg", "energy", "missing_reason", "grid", "part_sample",
+    "pinned_kwh_per_kg", "pinned_fuel_kwh_per_kg", "energy", "missing_reason", "grid",
+    "part_sample",
 }  # fmt: skip
 _LEG_KEYS = {"leg", "mode", "carries", "distance_km"}
 
@@ -49,6 +50,8 @@ class ProcessingStep:
     utilisation: Num | None = None
     pinned_kwh: Num | None = None  # per part
     pinned_kwh_per_kg: Num | None = None  # per kg of part
+    # fuel (lca/background/fuels.toml id) -> kWh of fuel per kg of part, beside the electricity
+    pinned_fuel_kwh_per_kg: dict[str, Num] = field(default_factory=dict)
     missing_reason: str | None = None  # energy = "missing"
     grid: str | None = None
     path: str = ""  # parameter path, e.g. "H5.processing[0]"
@@ -283,7 +286,7 @@ def _processing_step(
     w: str, s: Mapping[str, Any], path: str, sample: str, db: Database
 ) -> ProcessingStep:
     """One ``[[scenario.processing]]`` step: its grid, utilisation, a declared missing
-    energy or pinned kWh, each checked."""
+    energy or pinned kWh (electricity, and fuels by name), each checked."""
     check_known_keys(w, s, _STEP_KEYS)
     step = ProcessingStep(
         step=str(s.get("step", s.get("process", ""))),
@@ -310,6 +313,12 @@ def _processing_step(
             if n.value < 0 or (n.low is not None and n.low < 0):
                 raise ProfileError(f"{w}: {key} = {n.value} must not be negative")
             setattr(step, key, n)
+    for fuel, v in s.get("pinned_fuel_kwh_per_kg", {}).items():
+        db.get(f"fuel:{fuel}", f"{w}.pinned_fuel_kwh_per_kg")
+        n = parse_num(w, f"pinned_fuel_kwh_per_kg.{fuel}", v)
+        if n.value < 0 or (n.low is not None and n.low < 0):
+            raise ProfileError(f"{w}: pinned_fuel_kwh_per_kg.{fuel} = {n.value} is negative")
+        step.pinned_fuel_kwh_per_kg[fuel] = n
     return step
 
 

@@ -19,7 +19,7 @@ from ..estimate import Estimate
 from .calc import LCA
 from .data import CATEGORIES, Database, Method, Num, load_background, load_method
 from .energy import step_energy
-from .scenarios import Scenario, Study, load_study
+from .scenarios import ProcessingStep, Scenario, Study, load_study
 from .system import STAGES, build_system
 
 
@@ -36,6 +36,7 @@ class ScenarioResult:
     grid: str
     mass_in_kg: float
     mass_out_kg: float
+    part: dict
     shares: dict[str, dict[str, float | None]] = field(default_factory=dict)
     htp_substances: dict[str, float] = field(default_factory=dict)
 
@@ -64,6 +65,7 @@ class ScenarioResult:
             "processing_steps": self.steps,
             "grid": self.grid,
             "mass_balance_kg": {"in": self.mass_in_kg, "out": self.mass_out_kg},
+            "part": self.part,
         }
 
 
@@ -130,6 +132,7 @@ class StudyRun:
             grid=built.grid,
             mass_in_kg=built.mass_in_kg,
             mass_out_kg=built.mass_out_kg,
+            part=built.part,
             shares=lca.shares(supply),
             htp_substances=lca.substances(supply, "htp"),
         )
@@ -184,13 +187,21 @@ def uncertain_parameters(run: StudyRun) -> dict[str, Num]:
         energies = run.energies[sc.id]
         for i, step in enumerate(sc.processing):
             est = energies.get(i)
-            if est is None or est.provenance.get("basis") != "pinned":
-                continue  # model energies are not sampled (no model uncertainty yet)
-            if step.pinned_kwh is not None:
-                cand[f"{step.path}.pinned_kwh"] = step.pinned_kwh
-            elif step.pinned_kwh_per_kg is not None:
-                cand[f"{step.path}.pinned_kwh_per_kg"] = step.pinned_kwh_per_kg
+            if est is not None and est.provenance.get("basis") == "pinned":
+                cand.update(_pinned_parameters(step))  # model energies are not sampled
         out.update({p: n for p, n in cand.items() if n.uncertain})
+    return out
+
+
+def _pinned_parameters(step: ProcessingStep) -> dict[str, Num]:
+    """A pinned step's figures by parameter path: its electricity and each fuel."""
+    out = {
+        f"{step.path}.pinned_fuel_kwh_per_kg.{f}": n for f, n in step.pinned_fuel_kwh_per_kg.items()
+    }
+    if step.pinned_kwh is not None:
+        out[f"{step.path}.pinned_kwh"] = step.pinned_kwh
+    elif step.pinned_kwh_per_kg is not None:
+        out[f"{step.path}.pinned_kwh_per_kg"] = step.pinned_kwh_per_kg
     return out
 
 

@@ -6,10 +6,15 @@ factor; each stage activity consumes background products (kg of material, kWh of
 electricity, t*km of transport, kg to each end-of-life route, kg of fuel). Contribution
 by stage is then the impact of each stage's demand, and the stages sum to the total.
 
-Amounts per part, with m the part mass and w the process-waste share:
-material in = m / (1 - w); process waste = material in - m, sent to the waste route;
-the part itself goes to the end-of-life routes by their shares. So material in = mass
-to end of life (the mass balance the tests check).
+One part per scenario: where a process model computed the energy, the part mass m is
+the model's (the part of the sample geometry it ran), and so is the process waste where
+the model computes it (FDM support and skirt, SLS/MLS powder not recycled, MLS supports,
+casting returns and chips); otherwise, and always with ``--energy pinned``, m is the
+scenario's ``part_mass_kg`` and the waste follows its share w: material in = m / (1 - w).
+Process waste = material in - m goes to the waste route; the part itself to the
+end-of-life routes by their shares. So material in = mass to end of life (the mass
+balance the tests check). Fuels a process burns (``extra["fuels_kwh"]``) are booked as
+their combustion, the rest of its energy as grid electricity, argon as argon.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ..errors import ProfileError
 from ..estimate import J_PER_KWH, Estimate
 from .calc import System
 from .data import BackgroundProcess, Database, Num
+from .energy import PartMaterial, part_material
 from .scenarios import Scenario
 
 STAGES = ("material", "processing", "transport", "end_of_life", "use")
@@ -39,6 +45,7 @@ class BuiltSystem:
     grid: str
     energy_kwh: float
     steps: list[dict]
+    part: dict  # the part's mass, its process waste and where both came from
 
 
 def _v(n: Num, path: str, ov: Mapping[str, float]) -> float:
@@ -135,7 +142,8 @@ def build_system(
         b.tech.append((stage_j[s], fu_j, -1.0 / life))
 
     where = f"{sc.file}: scenario {sid}"
-    m, mat_in = _material(b, sc, stage_j["material"], where)
+    pm = next((p for p in map(part_material, filter(None, energies.values())) if p), None)
+    m, mat_in, part = _material(b, sc, stage_j["material"], pm, where)
     total_kwh, steps = _processing(b, sc, stage_j["processing"], energies, grid, where)
     for leg in sc.transport:
         mass = mat_in if leg.carries == "material" else m
@@ -155,25 +163,41 @@ def build_system(
         grid=grid or sc.grid,
         energy_kwh=total_kwh,
         steps=steps,
+        part=part,
     )
 
 
-def _material(b: _Builder, sc: Scenario, stage_j: int, where: str) -> tuple[float, float]:
+def _material(
+    b: _Builder, sc: Scenario, stage_j: int, pm: PartMaterial | None, where: str
+) -> tuple[float, float, dict]:
     """Virgin and recycled material for one part and its process waste: (part mass, material
-    in), both in kg."""
+    in, both in kg; the report's record of the part): the model's part ``pm`` where there is
+    one, else the scenario's."""
     sid, ov = sc.id, b.ov
-    m = _v(sc.part_mass_kg, sc.part_mass_path, ov)
-    w = _v(sc.process_waste_share, f"{sid}.process_waste_share", ov)
-    if not 0.0 <= w < 1.0:
-        raise ProfileError(f"{where}: process_waste_share = {w} must lie in [0, 1)")
-    mat_in = m / (1.0 - w)
+    if pm is not None:
+        m, mass_from = pm.part_kg, pm.source
+    else:
+        m, mass_from = _v(sc.part_mass_kg, sc.part_mass_path, ov), f"scenario: {sc.part_mass_path}"
+    if pm is not None and pm.waste_kg is not None:
+        mat_in, waste_from = m + pm.waste_kg, pm.source
+    else:
+        w = _v(sc.process_waste_share, f"{sid}.process_waste_share", ov)
+        if not 0.0 <= w < 1.0:
+            raise ProfileError(f"{where}: process_waste_share = {w} must lie in [0, 1)")
+        mat_in, waste_from = m / (1.0 - w), f"scenario: {sid}.process_waste_share = {w}"
     r = _v(sc.recycled_share, f"{sid}.recycled_share", ov)
     if r > 0 and not sc.recycled_material:
         raise ProfileError(f"{where}: recycled_share > 0 needs recycled_material")
     b.consume(stage_j, f"material:{sc.material}", (1.0 - r) * mat_in, where)
     if sc.recycled_material:
         b.consume(stage_j, f"material:{sc.recycled_material}", r * mat_in, where)
-    return m, mat_in
+    part = {
+        "part_kg": m,
+        "process_waste_kg": mat_in - m,
+        "mass_from": mass_from,
+        "waste_from": waste_from,
+    }
+    return m, mat_in, part
 
 
 def _processing(
@@ -208,13 +232,22 @@ def _processing(
             continue
         kwh = est.energy_j / J_PER_KWH
         total_kwh += kwh
-        b.consume(stage_j, f"electricity:{g}", kwh, f"{where}: processing[{i}]")
+        fuels = dict(est.extra.get("fuels_kwh", {}))
+        w = f"{where}: processing[{i}]"
+        b.consume(stage_j, f"electricity:{g}", kwh - sum(fuels.values()), w)
+        for fuel, f_kwh in fuels.items():
+            b.consume(stage_j, f"fuel:{fuel}", f_kwh, w)
+        pm = part_material(est)
+        b.consume(stage_j, "material:argon", pm.argon_m3 if pm else 0.0, w)
         steps.append(
             {
                 "step": step.step,
                 "process": step.process,
                 "machine": step.machine,
                 "energy_kwh": kwh,
+                "electricity_kwh": kwh - sum(fuels.values()),
+                "fuels_kwh": fuels,
+                "argon_m3": pm.argon_m3 if pm else 0.0,
                 "basis": est.provenance.get("basis", "model"),
                 "source": est.provenance.get("source", est.provenance.get("profile", "")),
                 "grid": g,
