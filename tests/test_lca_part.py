@@ -89,9 +89,9 @@ def test_model_waste_replaces_the_scenario_share(runs):
 
 @pytest.mark.parametrize("mode", ["auto", "pinned"])
 def test_casting_gas_is_combustion_and_nothing_is_booked_twice(runs, mode):
-    """FZ1 books melting gas as natural-gas combustion (USLCI boiler: 1.96 kg CO2 per m3 at
-    38.84 MJ/m3) and only the rest as US grid electricity; one step holds casting and
-    machining, so processing GWP = electricity x grid factor + gas x combustion factor."""
+    """FZ1 books melting gas as natural gas burned in a boiler (USLCI's boiler with its supply
+    chain, per m3 at 38.84 MJ/m3) and only the rest as US grid electricity; one step holds
+    casting and machining, so processing GWP = electricity x grid factor + gas x gas factor."""
     run = runs[("aircraft-part", mode)]
     est = run.energies["FZ1"][0]
     assert [s.process for s in run.study.get("FZ1").processing] == ["casting"]
@@ -103,7 +103,9 @@ def test_casting_gas_is_combustion_and_nothing_is_booked_twice(runs, mode):
     assert per_kg == pytest.approx((0.917 * 38.84 / 3.6 + 1.92) / 0.9 + 2.0 * 0.1 / 0.9, rel=2e-3)
     us_flows = run.db.get("electricity:US", "test").flows
     us = us_flows[("GWP100, pre-characterised", "aggregate")].value
-    gwp_gas = 1.96 / (38.84 / 3.6) + (28 + 265) * 3.6017e-5 / (38.84 / 3.6)
+    # USLCI boiler per m3: 1.96 kg CO2 burned (its own exchange) < cradle to gate < +25 %
+    gwp_gas = run.db.uslci["natural_gas_boiler"].total["gwp100"] / (38.84 / 3.6)
+    assert 1.96 / (38.84 / 3.6) < gwp_gas < 1.25 * 1.96 / (38.84 / 3.6)
     res = {r.id: r for r in run.results()}["FZ1"]
     assert res.by_stage["gwp100"]["processing"] == pytest.approx(
         elec * us + gas * gwp_gas, rel=2e-3
