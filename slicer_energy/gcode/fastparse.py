@@ -24,6 +24,7 @@ from .words import (
     FLAG_HOME,
     FLAG_WIPE,
     MAX_ABS_MM,
+    MODE_SETS,
     Event,
     Moves,
     ParseState,
@@ -34,7 +35,6 @@ from .words import (
 
 _G, _SP, _SC, _NL, _CR = ord("G"), ord(" "), ord(";"), ord("\n"), ord("\r")
 _LETTERS = {ord(c): i for i, c in enumerate("XYZEF")}
-_MODE_CMDS = {"G90", "G91", "M82", "M83", "G20", "G21"}
 _FALLBACK_CMDS = {"G0", "G1", "G2", "G3"}
 _MAX_NUM = 24
 # first three characters after ';' of the comments words.apply_comment acts on
@@ -239,7 +239,7 @@ def _parse_block(  # noqa: C901, PLR0912, PLR0915 - the fast path over one block
         if cmd in _FALLBACK_CMDS:
             raise _Fallback
         moved = first_move < li or bool(synth_lines) or bool(resets_line)
-        if cmd in _MODE_CMDS or (cmd == "G92" and (set(params) - {"E"} or not params)):
+        if cmd in MODE_SETS or (cmd == "G92" and (set(params) - {"E"} or not params)):
             # these depend on (or change how to read) the position reached so far:
             # fine before the block's first move, otherwise split the block here
             if moved and (cmd == "G92" or _mode_changes(st, cmd)):
@@ -470,14 +470,8 @@ def _bad_feeds(st: ParseState, lines: np.ndarray, values: np.ndarray) -> None:
 
 
 def _mode_changes(st: ParseState, cmd: str) -> bool:
-    return {
-        "G90": not st.abs_xyz,
-        "G91": st.abs_xyz,
-        "M82": not st.abs_e,
-        "M83": st.abs_e,
-        "G20": not st.inches,
-        "G21": st.inches,
-    }[cmd]
+    flag, value = MODE_SETS[cmd]
+    return getattr(st, flag) != value
 
 
 def _row_states(row_line, state_line, state_vals, init_state):
