@@ -12,7 +12,8 @@ when a block's neighbours change (:func:`prusa_trapezoid`) and timed when the bl
 leaves the queue (:func:`prusa_block_time`), possibly from a profile that no longer
 matches the block's entry speed. Matching its printed estimate needs those steps as
 it does them, so they are kept apart from :func:`trapezoid_time`, once, for the
-Python reference and the compiled kernel alike.
+Python reference and the compiled kernel alike; so is its junction speed between two
+blocks (:func:`prusa_junction_vmax`).
 
 Every function here is pure and uses only operations numba compiles, so the compiled
 kernels (:mod:`.gcode._kernels`) wrap these very functions with ``numba.njit`` and

@@ -3,7 +3,8 @@
 Importing this module imports numba, so only :func:`._jit.kernel` imports it, once
 the compiled path is wanted. Every function is decorated here, at import, and never
 rebound: the kernels call the compiled helpers by their module names, and the move
-time of PrusaSlicer's blocks is :mod:`..motion`'s own source wrapped with ``njit``.
+time and junction speed of PrusaSlicer's blocks are :mod:`..motion`'s own source
+wrapped with ``njit``.
 See :mod:`._jit` for what each kernel transcribes.
 """
 
