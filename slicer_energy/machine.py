@@ -127,29 +127,87 @@ def _quad(where: str, t: dict, key: str, lo: float, hi: float) -> tuple[float, .
 
 
 def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
-    """Build and bounds-check an :class:`FdmMachine` from a loaded sourced TOML."""
+    """Build and bounds-check an :class:`FdmMachine` from a loaded sourced TOML.
+
+    The tables are checked in a fixed order (so a profile with several faults always
+    names the same one first).
+    """
     where = str(prof.path)
     v = prof.values
     check_known_keys(where, v, _TOP)
     fw = v.get("firmware", "marlin")
     if fw not in FIRMWARES:
         raise ProfileError(f"{where}: firmware = {fw!r}; allowed: {', '.join(FIRMWARES)}")
+    kin = _kinematics(where, v.get("kinematics", {}), v.get("klipper", {}))
+    elec = _electrical(where, v.get("electrical"))
+    filament = _filament(where, v.get("filament", {}))
+    g = v.get("gcode", {})
+    check_known_keys(f"{where} [gcode]", g, _GCODE_KEYS)
+    hotend = _heater(where, v, "hotend")
+    bed = _heater(where, v, "bed")
+    return FdmMachine(
+        name=str(v.get("name", prof.path.stem if prof.path else "fdm")),
+        firmware=fw,
+        kinematics=kin,
+        hotend=hotend,
+        bed=bed,
+        electrical=elec,
+        filament=filament,
+        homing_s=check_range(where, "gcode.homing_s", g.get("homing_s", 10.0), 0, 600),
+        bed_leveling_s=check_range(
+            where, "gcode.bed_leveling_s", g.get("bed_leveling_s", 60.0), 0, 3600
+        ),
+        firmware_retract_mm=check_range(
+            where, "gcode.firmware_retract_mm", g.get("firmware_retract_mm", 0.8), 0, 20
+        ),
+        firmware_retract_speed_mm_s=check_range(
+            where,
+            "gcode.firmware_retract_speed_mm_s",
+            g.get("firmware_retract_speed_mm_s", 35.0),
+            0.1,
+            500,
+        ),
+        build_volume_mm=_build_volume(where, v.get("build", {})),
+        source=dict(prof.sources),
+        path=str(prof.path),
+    )
 
-    k = v.get("kinematics", {})
-    kin_keys = {
-        "max_feedrate_mm_s",
-        "max_accel_mm_s2",
-        "accel_print_mm_s2",
-        "accel_retract_mm_s2",
-        "accel_travel_mm_s2",
-        "jerk_mm_s",
-        "junction_deviation_mm",
-        "min_extruding_rate_mm_s",
-        "min_travel_rate_mm_s",
-        "min_planner_speed_mm_s",
-        "block_buffer_size",
-    }
-    check_known_keys(where + " [kinematics]", k, kin_keys)
+
+_GCODE_KEYS = {"homing_s", "bed_leveling_s", "firmware_retract_mm", "firmware_retract_speed_mm_s"}
+_KIN_KEYS = {
+    "max_feedrate_mm_s",
+    "max_accel_mm_s2",
+    "accel_print_mm_s2",
+    "accel_retract_mm_s2",
+    "accel_travel_mm_s2",
+    "jerk_mm_s",
+    "junction_deviation_mm",
+    "min_extruding_rate_mm_s",
+    "min_travel_rate_mm_s",
+    "min_planner_speed_mm_s",
+    "block_buffer_size",
+}
+_KLIPPER_KEYS = {
+    f.removeprefix("klipper_") for f in Kinematics.__dataclass_fields__ if f.startswith("klipper_")
+}
+# Klipper [printer] values that may be 0 (the others are 'above=0.' in Klipper)
+_KLIPPER_MAY_BE_ZERO = {
+    "minimum_cruise_ratio",
+    "square_corner_velocity_mm_s",
+    "instantaneous_corner_velocity_mm_s",
+}
+_ELECTRICAL_KEYS = {
+    "p_electronics_w",
+    "p_steppers_enabled_w",
+    "p_steppers_moving_w",
+    "p_fans_w",
+    "psu_efficiency",
+}
+
+
+def _kinematics(where: str, k: dict, kl: dict) -> Kinematics:
+    """The [kinematics] and [klipper] tables (omitted keys keep the Kinematics defaults)."""
+    check_known_keys(where + " [kinematics]", k, _KIN_KEYS)
     kw: dict[str, Any] = {}
     # a zero feedrate or acceleration limit means no move ever ends (infinite time)
     for key, lo in (("max_feedrate_mm_s", 0.1), ("max_accel_mm_s2", 1.0), ("jerk_mm_s", 0.0)):
@@ -170,54 +228,40 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
         kw["block_buffer_size"] = int(
             check_range(where, "kinematics.block_buffer_size", k["block_buffer_size"], 2, 1024)
         )
-    kl = v.get("klipper", {})
-    kl_keys = {
-        f.removeprefix("klipper_")
-        for f in Kinematics.__dataclass_fields__
-        if f.startswith("klipper_")
-    }
-    check_known_keys(where + " [klipper]", kl, kl_keys)
-    may_be_zero = {
-        "minimum_cruise_ratio",
-        "square_corner_velocity_mm_s",
-        "instantaneous_corner_velocity_mm_s",
-    }
+    check_known_keys(where + " [klipper]", kl, _KLIPPER_KEYS)
     for key, val in kl.items():
-        lo = 0.0 if key in may_be_zero else 0.1  # Klipper: max_velocity etc. 'above=0.'
+        lo = 0.0 if key in _KLIPPER_MAY_BE_ZERO else 0.1
         kw["klipper_" + key] = check_range(where, f"klipper.{key}", val, lo, 1e6)
-    kin = Kinematics(**kw)
+    return Kinematics(**kw)
 
-    def heater(name: str) -> HeaterModel:
-        h = v.get(name)
-        if h is None:
-            raise ProfileError(f"{where}: missing [{name}] table (p_max_w, r_k_per_w, c_j_per_k)")
-        keys = {"p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c", "g_fan_w_per_k"}
-        check_known_keys(f"{where} [{name}]", h, keys)
-        return HeaterModel(
-            p_max_w=check_range(where, f"{name}.p_max_w", h.get("p_max_w"), 1.0, 5000.0),
-            r_k_per_w=check_range(where, f"{name}.r_k_per_w", h.get("r_k_per_w"), 0.01, 1000.0),
-            c_j_per_k=check_range(where, f"{name}.c_j_per_k", h.get("c_j_per_k"), 0.1, 1e6),
-            t_amb_c=check_range(where, f"{name}.t_amb_c", h.get("t_amb_c", 22.0), -20.0, 60.0),
-            g_fan_w_per_k=check_range(
-                where, f"{name}.g_fan_w_per_k", h.get("g_fan_w_per_k", 0.0), 0.0, 10.0
-            ),
-        )
 
-    e = v.get("electrical")
+def _heater(where: str, v: dict, name: str) -> HeaterModel:
+    """The [hotend] or [bed] table as a first-order heater model."""
+    h = v.get(name)
+    if h is None:
+        raise ProfileError(f"{where}: missing [{name}] table (p_max_w, r_k_per_w, c_j_per_k)")
+    keys = {"p_max_w", "r_k_per_w", "c_j_per_k", "t_amb_c", "g_fan_w_per_k"}
+    check_known_keys(f"{where} [{name}]", h, keys)
+    return HeaterModel(
+        p_max_w=check_range(where, f"{name}.p_max_w", h.get("p_max_w"), 1.0, 5000.0),
+        r_k_per_w=check_range(where, f"{name}.r_k_per_w", h.get("r_k_per_w"), 0.01, 1000.0),
+        c_j_per_k=check_range(where, f"{name}.c_j_per_k", h.get("c_j_per_k"), 0.1, 1e6),
+        t_amb_c=check_range(where, f"{name}.t_amb_c", h.get("t_amb_c", 22.0), -20.0, 60.0),
+        g_fan_w_per_k=check_range(
+            where, f"{name}.g_fan_w_per_k", h.get("g_fan_w_per_k", 0.0), 0.0, 10.0
+        ),
+    )
+
+
+def _electrical(where: str, e: dict | None) -> ElectricalModel:
+    """The [electrical] table: every key required (no default wattage is safe to assume)."""
     if e is None:
         raise ProfileError(f"{where}: missing [electrical] table")
-    el_keys = {
-        "p_electronics_w",
-        "p_steppers_enabled_w",
-        "p_steppers_moving_w",
-        "p_fans_w",
-        "psu_efficiency",
-    }
-    check_known_keys(f"{where} [electrical]", e, el_keys)
-    missing = sorted(el_keys - set(e))
+    check_known_keys(f"{where} [electrical]", e, _ELECTRICAL_KEYS)
+    missing = sorted(_ELECTRICAL_KEYS - set(e))
     if missing:
         raise ProfileError(f"{where}: [electrical] lacks {', '.join(missing)}")
-    elec = ElectricalModel(
+    return ElectricalModel(
         p_electronics_w=check_range(
             where, "electrical.p_electronics_w", e["p_electronics_w"], 0, 500
         ),
@@ -232,9 +276,12 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
             where, "electrical.psu_efficiency", e["psu_efficiency"], 0.3, 1.0
         ),
     )
-    fil = v.get("filament", {})
+
+
+def _filament(where: str, fil: dict) -> Filament:
+    """The optional [filament] table (defaults: the Filament dataclass's PLA values)."""
     check_known_keys(f"{where} [filament]", fil, {"diameter_mm", "density_g_cm3", "cp_j_per_gk"})
-    filament = Filament(
+    return Filament(
         diameter_mm=check_range(
             where, "filament.diameter_mm", fil.get("diameter_mm", 1.75), 0.5, 5.0
         ),
@@ -244,38 +291,6 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
         cp_j_per_gk=check_range(
             where, "filament.cp_j_per_gk", fil.get("cp_j_per_gk", 1.8), 0.1, 10.0
         ),
-    )
-    g = v.get("gcode", {})
-    check_known_keys(
-        f"{where} [gcode]",
-        g,
-        {"homing_s", "bed_leveling_s", "firmware_retract_mm", "firmware_retract_speed_mm_s"},
-    )
-    return FdmMachine(
-        name=str(v.get("name", prof.path.stem if prof.path else "fdm")),
-        firmware=fw,
-        kinematics=kin,
-        hotend=heater("hotend"),
-        bed=heater("bed"),
-        electrical=elec,
-        filament=filament,
-        homing_s=check_range(where, "gcode.homing_s", g.get("homing_s", 10.0), 0, 600),
-        bed_leveling_s=check_range(
-            where, "gcode.bed_leveling_s", g.get("bed_leveling_s", 60.0), 0, 3600
-        ),
-        firmware_retract_mm=check_range(
-            where, "gcode.firmware_retract_mm", g.get("firmware_retract_mm", 0.8), 0, 20
-        ),
-        firmware_retract_speed_mm_s=check_range(
-            where,
-            "gcode.firmware_retract_speed_mm_s",
-            g.get("firmware_retract_speed_mm_s", 35.0),
-            0.1,
-            500,
-        ),
-        build_volume_mm=_build_volume(where, v.get("build", {})),
-        source=dict(prof.sources),
-        path=str(prof.path),
     )
 
 

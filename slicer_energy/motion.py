@@ -12,7 +12,8 @@ when a block's neighbours change (:func:`prusa_trapezoid`) and timed when the bl
 leaves the queue (:func:`prusa_block_time`), possibly from a profile that no longer
 matches the block's entry speed. Matching its printed estimate needs those steps as
 it does them, so they are kept apart from :func:`trapezoid_time`, once, for the
-Python reference and the compiled kernel alike.
+Python reference and the compiled kernel alike; so is its junction speed between two
+blocks (:func:`prusa_junction_vmax`).
 
 Every function here is pure and uses only operations numba compiles, so the compiled
 kernels (:mod:`.gcode._kernels`) wrap these very functions with ``numba.njit`` and
@@ -97,3 +98,47 @@ def prusa_block_time(
     else:
         t_dec = 0.0
     return t_acc + t_cruise + t_dec
+
+
+def prusa_junction_vmax(
+    cruise: float, safe: float, p_feed: float, p_safe: float, p_axis: Any, axis: Any, jerk: Any
+) -> float:
+    """PrusaSlicer's max entry speed of a block after another (GP:2651-2708): the smaller
+    cruise speed, scaled down until every axis's speed jump from the previous block
+    (``p_*``, per-axis speeds ``p_axis``) to this one (``axis``) is within ``jerk``; the
+    safe speed when both blocks' safe speeds are near it.
+
+    The jump is Marlin's classic jerk as PrusaSlicer copies it: the difference when the
+    axis keeps its direction, the larger speed when it reverses or starts/stops.
+    """
+    larger = p_feed > cruise
+    ssf = cruise / p_feed if larger else p_feed / cruise
+    vmax = cruise if larger else p_feed
+    v_factor = 1.0
+    limited = False
+    for a in range(4):
+        v_exit = p_axis[a]
+        v_entry = axis[a]
+        if larger:
+            v_exit *= ssf
+        if limited:
+            v_exit *= v_factor
+            v_entry *= v_factor
+        if v_exit > v_entry:
+            if v_entry > 0.0 or v_exit < 0.0:
+                j = v_exit - v_entry
+            else:
+                j = -v_entry if -v_entry > v_exit else v_exit  # max(v_exit, -v_entry)
+        elif v_entry < 0.0 or v_exit > 0.0:
+            j = v_entry - v_exit
+        else:
+            j = v_entry if v_entry > -v_exit else -v_exit  # max(-v_exit, v_entry)
+        if j > jerk[a]:
+            v_factor *= jerk[a] / j
+            limited = True
+    if limited:
+        vmax *= v_factor
+    thr = vmax * 0.99
+    if p_safe > thr and safe > thr:
+        vmax = safe
+    return vmax

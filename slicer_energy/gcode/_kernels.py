@@ -3,7 +3,8 @@
 Importing this module imports numba, so only :func:`._jit.kernel` imports it, once
 the compiled path is wanted. Every function is decorated here, at import, and never
 rebound: the kernels call the compiled helpers by their module names, and the move
-time of PrusaSlicer's blocks is :mod:`..motion`'s own source wrapped with ``njit``.
+time and junction speed of PrusaSlicer's blocks are :mod:`..motion`'s own source
+wrapped with ``njit``.
 See :mod:`._jit` for what each kernel transcribes.
 """
 
@@ -21,6 +22,7 @@ _njit = numba.njit(**_OPTS)
 
 prusa_trapezoid = _njit(motion.prusa_trapezoid)
 prusa_block_time = _njit(motion.prusa_block_time)
+prusa_junction_vmax = _njit(motion.prusa_junction_vmax)
 
 
 # --------------------------------------------------------------------- parser
@@ -386,28 +388,15 @@ def _prusa_g1(q, qi, nq, state, lim, scratch, row, px, py, pz, de, f, wipe):  # 
     vmax = safe
     p_feed = state[_S_FEED]
     if nq > 0 and p_feed > 1e-4:
-        larger = p_feed > cruise
-        ssf = cruise / p_feed if larger else p_feed / cruise
-        vmax = cruise if larger else p_feed
-        v_factor = 1.0
-        limited = False
-        for a in range(4):
-            v_exit = state[_S_AXIS + a]
-            v_entry = axis[a]
-            if larger:
-                v_exit *= ssf
-            if limited:
-                v_exit *= v_factor
-                v_entry *= v_factor
-            jerk = _axis_jerk(v_exit, v_entry)
-            if jerk > lim[_L_JERK + a]:
-                v_factor *= lim[_L_JERK + a] / jerk
-                limited = True
-        if limited:
-            vmax *= v_factor
-        thr = vmax * 0.99
-        if state[_S_SAFE] > thr and safe > thr:
-            vmax = safe
+        vmax = prusa_junction_vmax(
+            cruise,
+            safe,
+            p_feed,
+            state[_S_SAFE],
+            state[_S_AXIS : _S_AXIS + 4],
+            axis,
+            lim[_L_JERK : _L_JERK + 4],
+        )
     v_allow = math.sqrt(safe * safe + 2.0 * acc * dist)
     k = nq
     q[k, _Q_ACC] = acc

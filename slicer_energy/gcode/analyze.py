@@ -26,7 +26,7 @@ from .limits import prusa_kinematics_from_config
 from .parse import GcodeInput, GcodeSource, iter_chunks
 from .planner import FirmwarePlanner
 from .prusa_planner import PrusaTimeMachine
-from .words import FLAG_HOME, Event, ParseState
+from .words import FLAG_HOME, Chunk, Event, ParseState
 
 MODES = ("marlin", "klipper", "prusa")
 # commands the timeline reacts to (others, e.g. M204 or M73, do not split it)
@@ -123,31 +123,17 @@ class GcodeTimeline(Timeline):
         # what a Klipper printer.cfg's macros say some commands take (klipper_config)
         self.command_s = dict(getattr(m, "command_s", ()))
 
-    def event(self, ev: Event) -> None:  # noqa: C901, PLR0912 - one branch per G-code command
+    def event(self, ev: Event) -> None:
+        """One command the timeline reacts to (set points, waits, fan, steppers, dwells)."""
         c, p, m = ev.cmd, ev.params, self.m
-
-        def val(key: str, default: float = 0.0) -> float:
-            v = p.get(key, default)
-            return default if v != v else v
-
-        if c in ("M104", "M109"):
-            if "T" in p and val("T") != 0:
-                return  # other tools are not modelled
-            if "S" in p or "R" in p:
-                self.he_set = val("S") if "S" in p else val("R")
-            if c == "M109" and self.thermal:
-                self.wait("hotend", cool_ok="R" in p)
-        elif c in ("M140", "M190"):
-            if "S" in p or "R" in p:
-                self.bed_set = val("S") if "S" in p else val("R")
-            if c == "M190" and self.thermal:
-                self.wait("bed", cool_ok="R" in p)
+        if c in ("M104", "M109", "M140", "M190"):
+            self._heater(c, p)
         elif c == "SET_HEATER_TEMPERATURE":
             pass  # HEATER=name is a string; not resolvable without the macro context
         elif c == "M106":
             self.fan = (
-                min(1.0, max(0.0, val("S", 255.0) / 255.0))
-                if "P" not in p or val("P") == 0
+                min(1.0, max(0.0, _val(p, "S", 255.0) / 255.0))
+                if "P" not in p or _val(p, "P") == 0
                 else self.fan
             )
         elif c == "M107":
@@ -155,7 +141,7 @@ class GcodeTimeline(Timeline):
         elif c in ("M18", "M84"):
             self.steppers = False
         elif c == "G4":
-            dwell = val("P") / 1000.0 if "P" in p else val("S")
+            dwell = _val(p, "P") / 1000.0 if "P" in p else _val(p, "S")
             self.advance(dwell, "dwell", False)
         elif c == "G28":
             self.steppers = True
@@ -163,7 +149,28 @@ class GcodeTimeline(Timeline):
         elif c in ("G29", "G80", "BED_MESH_CALIBRATE"):
             self.advance(self.command_s.get(c, m.bed_leveling_s), "leveling", True)
         elif c == "ESTIMATOR_ADD_TIME":
-            self.advance(val("S"), "dwell", False)
+            self.advance(_val(p, "S"), "dwell", False)
+
+    def _heater(self, c: str, p: dict[str, float]) -> None:
+        """M104/M109 (hotend) and M140/M190 (bed): a set point, and for M109/M190 a wait."""
+        if c in ("M104", "M109"):
+            if "T" in p and _val(p, "T") != 0:
+                return  # other tools are not modelled
+            if "S" in p or "R" in p:
+                self.he_set = _val(p, "S") if "S" in p else _val(p, "R")
+            if c == "M109" and self.thermal:
+                self.wait("hotend", cool_ok="R" in p)
+        else:
+            if "S" in p or "R" in p:
+                self.bed_set = _val(p, "S") if "S" in p else _val(p, "R")
+            if c == "M190" and self.thermal:
+                self.wait("bed", cool_ok="R" in p)
+
+
+def _val(p: dict[str, float], key: str, default: float = 0.0) -> float:
+    """A command's parameter; ``default`` when absent or NaN (a bare letter)."""
+    v = p.get(key, default)
+    return default if v != v else v
 
 
 def _planner(mode: str, machine: FdmMachine, src: GcodeInput, jit: bool = False):
@@ -180,79 +187,74 @@ def _planner(mode: str, machine: FdmMachine, src: GcodeInput, jit: bool = False)
     return FirmwarePlanner(machine.kinematics, mode, jit=jit)
 
 
-def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline state; split planned (issue 15 item 4)
-    path: GcodeSource,
-    machine: FdmMachine,
-    mode: str | None = None,
-    thermal: bool = True,
-    keep_rows: bool = True,
-    timeline: bool = False,
-    chunk_lines: int = 200_000,
-    jit: bool | None = None,
-) -> GcodeResult:
-    """Plan and integrate one G-code file (or stream, or lines: see :class:`.GcodeInput`).
+class _Totals:
+    """Per-move durations as the planner commits them, summed in move order.
 
-    ``mode`` defaults to the machine's firmware.
-
-    ``prusa`` reads the limits from the file's PrusaSlicer config block when there
-    is one (as PrusaSlicer does when it loads G-code), else from ``machine``.
-    ``jit`` runs the compiled kernels of :mod:`._jit` (same results); None decides
-    by file size (environment SLICER_ENERGY_JIT=0/1 overrides).
+    A chunk waits in ``pending`` until its last move's time is final; then its moves
+    are summed by feature (extrusion, travel, retraction, filament) and played through
+    the timeline, cut at its events and layer changes.
     """
-    mode = mode or machine.firmware
-    if mode not in MODES:
-        raise GcodeError(f"unknown planner mode {mode!r}; choose one of {', '.join(MODES)}")
-    src = GcodeInput.of(path)
-    jit = want_jit(src.size_bytes(), jit, JIT_MIN_BYTES_PRUSA if mode == "prusa" else JIT_MIN_BYTES)
-    planner = None
-    tl = GcodeTimeline(machine, thermal, timeline)
-    if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
-        tl.time_scale, tl.wait_extra_s = 1.0, 0.0
-    feat_t: dict[int, float] = {}
-    feat_fil: dict[int, float] = {}
-    travel_t = retract_t = 0.0
-    filament = 0.0
-    pending: deque = deque()
-    kept_dur: list[np.ndarray] = []
-    events_all: list[Event] = []
-    st: ParseState | None = None
 
-    def release(upto: int | None) -> None:
-        nonlocal travel_t, retract_t
-        while pending:
-            ch, dur = pending[0]
+    def __init__(self, tl: GcodeTimeline, keep_rows: bool) -> None:
+        self.tl = tl
+        self.keep_rows = keep_rows
+        self.pending: deque = deque()  # (chunk, durations), oldest first
+        self.kept_dur: list[np.ndarray] = []
+        self.feat_t: dict[int, float] = {}
+        self.feat_fil: dict[int, float] = {}
+        self.travel_t = self.retract_t = self.filament = 0.0
+        self.last = [0.0, 0.0, 0.0]  # end of the last move consumed
+
+    def add(self, chunk: Chunk) -> None:
+        self.pending.append((chunk, np.zeros(len(chunk.moves))))
+
+    def scatter(self, rows: np.ndarray, ts: np.ndarray) -> None:
+        """Write committed move times (global rows) into the pending chunks."""
+        if len(rows) == 0:
+            return
+        for ch, dur in self.pending:
+            lo, hi = ch.start, ch.start + len(ch.moves)
+            m = (rows >= lo) & (rows < hi)
+            if m.any():
+                dur[rows[m] - lo] = ts[m]
+
+    def release(self, upto: int | None) -> None:
+        """Consume the pending chunks whose moves all lie before row ``upto`` (None: all)."""
+        while self.pending:
+            ch, dur = self.pending[0]
             end = ch.start + len(ch.moves)
             if upto is not None and end > upto:
                 return
-            pending.popleft()
-            _consume(ch, dur)
+            self.pending.popleft()
+            self._consume(ch, dur)
 
-    def _consume(ch, dur) -> None:
-        nonlocal travel_t, retract_t, filament
+    def _consume(self, ch: Chunk, dur: np.ndarray) -> None:
         mv = ch.moves
-        if keep_rows:
-            kept_dur.append(dur)
-        moving_xy = (np.diff(np.concatenate(([_last[0]], mv.x))) != 0) | (
-            np.diff(np.concatenate(([_last[1]], mv.y))) != 0
+        if self.keep_rows:
+            self.kept_dur.append(dur)
+        last = self.last
+        moving_xy = (np.diff(np.concatenate(([last[0]], mv.x))) != 0) | (
+            np.diff(np.concatenate(([last[1]], mv.y))) != 0
         )
-        dz = np.diff(np.concatenate(([_last[2]], mv.z)))
+        dz = np.diff(np.concatenate(([last[2]], mv.z)))
         if len(mv):
-            _last[:] = [mv.x[-1], mv.y[-1], mv.z[-1]]
+            last[:] = [mv.x[-1], mv.y[-1], mv.z[-1]]
         extr = (mv.de > 0) & moving_xy
-        filament += float(mv.de[extr].sum())
+        self.filament += float(mv.de[extr].sum())
         fil_f = np.bincount(mv.feature[extr].astype(np.int64), weights=mv.de[extr])
-        for i, v in enumerate(fil_f):
-            if v:
-                feat_fil[i] = feat_fil.get(i, 0.0) + float(v)
+        _add_by_index(self.feat_fil, fil_f)
         e_only = ~moving_xy & (dz == 0) & (mv.de != 0)
         travel = ~extr & ~e_only
-        travel_t += float(dur[travel].sum())
-        retract_t += float(dur[e_only].sum())
-        fsum = np.bincount(mv.feature[extr].astype(np.int64), weights=dur[extr])
-        for i, v in enumerate(fsum):
-            if v:
-                feat_t[i] = feat_t.get(i, 0.0) + float(v)
-        # timeline: split at events and layer changes
+        self.travel_t += float(dur[travel].sum())
+        self.retract_t += float(dur[e_only].sum())
+        _add_by_index(
+            self.feat_t, np.bincount(mv.feature[extr].astype(np.int64), weights=dur[extr])
+        )
+        self._play(ch, dur, extr)
+
+    def _play(self, ch: Chunk, dur: np.ndarray, extr: np.ndarray) -> None:
+        """The chunk through the timeline: intervals split at events and layer changes."""
+        tl, mv = self.tl, ch.moves
         cum = np.concatenate(([0.0], np.cumsum(dur)))
         ecum = np.concatenate(([0.0], np.cumsum(np.where(extr, mv.de, 0.0))))
         evs = sorted((e for e in ch.events if e.cmd in _TIMELINE_CMDS), key=lambda e: e.index)
@@ -277,7 +279,53 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
             tl.event(evs[ei])
             ei += 1
 
-    _last = [0.0, 0.0, 0.0]
+    def by_feature(self, names: list[str]) -> dict[str, float]:
+        """Motion seconds per feature name, plus 'travel' and 'retract'."""
+        out = {names[i]: v for i, v in sorted(self.feat_t.items())}
+        if self.travel_t:
+            out["travel"] = out.get("travel", 0.0) + self.travel_t
+        if self.retract_t:
+            out["retract"] = out.get("retract", 0.0) + self.retract_t
+        return out
+
+
+def _add_by_index(acc: dict[int, float], sums: np.ndarray) -> None:
+    for i, v in enumerate(sums):
+        if v:
+            acc[i] = acc.get(i, 0.0) + float(v)
+
+
+def analyze_file(
+    path: GcodeSource,
+    machine: FdmMachine,
+    mode: str | None = None,
+    thermal: bool = True,
+    keep_rows: bool = True,
+    timeline: bool = False,
+    chunk_lines: int = 200_000,
+    jit: bool | None = None,
+) -> GcodeResult:
+    """Plan and integrate one G-code file (or stream, or lines: see :class:`.GcodeInput`).
+
+    ``mode`` defaults to the machine's firmware.
+
+    ``prusa`` reads the limits from the file's PrusaSlicer config block when there
+    is one (as PrusaSlicer does when it loads G-code), else from ``machine``.
+    ``jit`` runs the compiled kernels of :mod:`._jit` (same results); None decides
+    by file size (environment SLICER_ENERGY_JIT=0/1 overrides).
+    """
+    mode = mode or machine.firmware
+    if mode not in MODES:
+        raise GcodeError(f"unknown planner mode {mode!r}; choose one of {', '.join(MODES)}")
+    src = GcodeInput.of(path)
+    jit = want_jit(src.size_bytes(), jit, JIT_MIN_BYTES_PRUSA if mode == "prusa" else JIT_MIN_BYTES)
+    tl = GcodeTimeline(machine, thermal, timeline)
+    if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
+        tl.time_scale, tl.wait_extra_s = 1.0, 0.0
+    totals = _Totals(tl, keep_rows)
+    planner = None
+    events_all: list[Event] = []
+    st: ParseState | None = None
     n_moves = 0
     for chunk, state in iter_chunks(src, chunk_lines, jit=jit):
         st = state
@@ -291,15 +339,14 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
         n_moves += len(chunk.moves)
         if keep_rows:
             events_all.extend(chunk.events)
-        dur = np.zeros(len(chunk.moves))
-        pending.append((chunk, dur))
+        totals.add(chunk)
         if mode == "prusa":
             planner.moves(chunk.moves, chunk.start, chunk.events)
             rows, ts = planner.pop_commits()
         else:
             rows, ts = planner.feed(chunk.moves, chunk.start, chunk.events)
-        _scatter(pending, rows, ts)
-        release(planner.pending_row())
+        totals.scatter(rows, ts)
+        totals.release(planner.pending_row())
     if st is None or planner is None:
         raise GcodeError(f"{src.name}: empty file")
     if mode == "prusa":
@@ -307,60 +354,49 @@ def analyze_file(  # noqa: C901, PLR0912, PLR0915 - closures over the timeline s
         rows, ts = planner.pop_commits()
     else:
         rows, ts = planner.finish()
-    _scatter(pending, rows, ts)
-    release(None)
+    totals.scatter(rows, ts)
+    totals.release(None)
     if n_moves == 0:
         raise GcodeError(f"{src.name}: no moves (G0/G1/G2/G3) found; is this G-code?")
     names = st.features
-    by_feature = {names[i]: v for i, v in sorted(feat_t.items())}
-    if travel_t:
-        by_feature["travel"] = by_feature.get("travel", 0.0) + travel_t
-    if retract_t:
-        by_feature["retract"] = by_feature.get("retract", 0.0) + retract_t
-    print_time = float(sum(by_feature.values()))
-    phases = {k: v for k, v in tl.phase.items() if v}
-    warnings = list(st.warnings)
-    if st.bad_feeds:  # Marlin's get_destination_from_command: 'if (F > 0) feedrate = F'
-        more = f" and {st.bad_feeds - 1} more F <= 0" if st.bad_feeds > 1 else ""
-        warnings.append(
-            f"{src.name}:{st.bad_feed_line}: F{st.bad_feed_value:g}{more} ignored: the feedrate "
-            "is kept, as Marlin does (Klipper would stop the print)"
-        )
-    for cmd, cnt in sorted(st.unknown.items()):
-        warnings.append(
-            f"{src.name}:{st.unknown_first_line[cmd]}: unknown command {cmd} "
-            f"(ignored, {cnt} time{'s' if cnt > 1 else ''})"
-        )
+    by_feature = totals.by_feature(names)
     return GcodeResult(
         path=src.name,
         mode=mode,
         machine=machine.name,
         time_s=tl.t,
-        print_time_s=print_time,
-        filament_mm=filament,
-        filament_by_feature_mm={names[i]: v for i, v in sorted(feat_fil.items())},
+        print_time_s=float(sum(by_feature.values())),
+        filament_mm=totals.filament,
+        filament_by_feature_mm={names[i]: v for i, v in sorted(totals.feat_fil.items())},
         time_by_feature_s=by_feature,
-        time_by_phase_s=phases,
+        time_by_phase_s={k: v for k, v in tl.phase.items() if v},
         energy_by_phase_j=dict(tl.phase_energy),
         energy_by_component_j=dict(tl.comp),
         energy_j=float(sum(tl.comp.values())),
         n_lines=st.line,
         n_moves=n_moves,
         unknown_commands=dict(st.unknown),
-        warnings=warnings,
+        warnings=_warnings(src.name, st),
         timeline=tl.rows,
-        duration_s=np.concatenate(kept_dur) if keep_rows and kept_dur else None,
+        duration_s=np.concatenate(totals.kept_dur) if keep_rows and totals.kept_dur else None,
         events=events_all,
         slicer_estimate_s=slicer_estimate_s(st),
         layers=int(tl.layer),
     )
 
 
-def _scatter(pending: deque, rows: np.ndarray, ts: np.ndarray) -> None:
-    if len(rows) == 0:
-        return
-    for ch, dur in pending:
-        lo, hi = ch.start, ch.start + len(ch.moves)
-        m = (rows >= lo) & (rows < hi)
-        if m.any():
-            dur[rows[m] - lo] = ts[m]
+def _warnings(name: str, st: ParseState) -> list[str]:
+    """The parser's warnings, then one for ignored F <= 0 words and one per unknown command."""
+    warnings = list(st.warnings)
+    if st.bad_feeds:  # Marlin's get_destination_from_command: 'if (F > 0) feedrate = F'
+        more = f" and {st.bad_feeds - 1} more F <= 0" if st.bad_feeds > 1 else ""
+        warnings.append(
+            f"{name}:{st.bad_feed_line}: F{st.bad_feed_value:g}{more} ignored: the feedrate "
+            "is kept, as Marlin does (Klipper would stop the print)"
+        )
+    for cmd, cnt in sorted(st.unknown.items()):
+        warnings.append(
+            f"{name}:{st.unknown_first_line[cmd]}: unknown command {cmd} "
+            f"(ignored, {cnt} time{'s' if cnt > 1 else ''})"
+        )
+    return warnings

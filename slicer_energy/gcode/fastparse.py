@@ -24,6 +24,7 @@ from .words import (
     FLAG_HOME,
     FLAG_WIPE,
     MAX_ABS_MM,
+    MODE_SETS,
     Event,
     Moves,
     ParseState,
@@ -34,7 +35,6 @@ from .words import (
 
 _G, _SP, _SC, _NL, _CR = ord("G"), ord(" "), ord(";"), ord("\n"), ord("\r")
 _LETTERS = {ord(c): i for i, c in enumerate("XYZEF")}
-_MODE_CMDS = {"G90", "G91", "M82", "M83", "G20", "G21"}
 _FALLBACK_CMDS = {"G0", "G1", "G2", "G3"}
 _MAX_NUM = 24
 # first three characters after ';' of the comments words.apply_comment acts on
@@ -153,7 +153,7 @@ def _sub_scan(scan: tuple, lo: int, hi: int) -> tuple:
     )
 
 
-def _parse_block(  # noqa: C901, PLR0912, PLR0915 - the fast path over one block of lines; split planned (issue 15 item 4)
+def _parse_block(
     buf: bytes,
     st: ParseState,
     events: list[Event],
@@ -167,123 +167,15 @@ def _parse_block(  # noqa: C901, PLR0912, PLR0915 - the fast path over one block
         scan = _scan_jit(a) if jit else None
         if scan is None:
             scan = _scan_numpy(a)
-    starts, ends, mv_lines, slow_lines, head_lines, mv_cols = scan
-    n_lines = len(starts)
-    # lines after which moves must be read differently (mode change, G92 on X/Y/Z):
-    # cut the block there, once, before any real work (see parse_block)
-    if cut_check:
-        first_move = int(mv_lines[0]) if len(mv_lines) else n_lines
-        cuts = []
-        for li in head_lines[head_lines > first_move].tolist():
-            line = buf[starts[li] : ends[li]]
-            if line == b"G92 E0":
-                continue
-            if line[:3] == b"G92" and not any(
-                c in line.split(b";", 1)[0] for c in (b"X", b"Y", b"Z")
-            ):
-                continue
-            cuts.append(int(starts[li]))
-        if cuts:
-            raise _Split(cuts, scan)
-
-    # ---- the other lines, in order, through the ordinary handlers ----
-    line0 = st.line
-    base = st.n_moves
-    synth_lines: list[int] = []  # G28 rows (index into lines)
-    synth_axes: list[tuple[bool, bool, bool]] = []
-    resets_line: list[int] = []  # G92 E
-    resets_val: list[float] = []
-    state_line: list[int] = []
-    state_vals: list[tuple[int, int, bool]] = []
-    init_state = (st.feature, st.layer, st.wiping)
-    first_move = int(mv_lines[0]) if len(mv_lines) else n_lines
-    moves_before = np.searchsorted(mv_lines, slow_lines).tolist()
-    for li, s0, e0, mb in zip(
-        slow_lines.tolist(),
-        starts[slow_lines].tolist(),
-        ends[slow_lines].tolist(),
-        moves_before,
-        strict=True,
-    ):
-        raw = buf[s0:e0]
-        quick = _QUICK_COMMENTS.get(raw)
-        if quick is not None:  # what apply_comment does with these, without the detour
-            if quick == 0:
-                st.layer += 1
-            else:
-                st.wiping = quick == 1
-            state_line.append(li)
-            state_vals.append((st.feature, st.layer, st.wiping))
-            continue
-        plan = plans.get(raw)
-        if plan is None:
-            plan = _line_plan(st, raw)
-            if len(plans) >= _MAX_PLANS:
-                plans.clear()
-            plans[raw] = plan
-        comment, type_comment, s, cmd, params = plan
-        st.line = line0 + li + 1
-        st.n_moves = base + mb + len(synth_lines)
-        if comment is not None:
-            apply_comment(st, comment, events)
-            state_line.append(li)
-            state_vals.append((st.feature, st.layer, st.wiping))
-            continue
-        if type_comment is not None:
-            apply_comment(st, type_comment, events)
-            state_line.append(li)
-            state_vals.append((st.feature, st.layer, st.wiping))
-        if s is None:
-            continue
-        params = dict(params)
-        if cmd in _FALLBACK_CMDS:
-            raise _Fallback
-        moved = first_move < li or bool(synth_lines) or bool(resets_line)
-        if cmd in _MODE_CMDS or (cmd == "G92" and (set(params) - {"E"} or not params)):
-            # these depend on (or change how to read) the position reached so far:
-            # fine before the block's first move, otherwise split the block here
-            if moved and (cmd == "G92" or _mode_changes(st, cmd)):
-                raise _Split([int(starts[li])], scan)
-            if not st.abs_xyz and first_move < n_lines:
-                raise _Fallback
-            apply_command(st, cmd, params, s, events, None)
-            continue
-        if cmd == "G92":
-            if not abs(params["E"]) <= MAX_ABS_MM:
-                raise _Fallback  # the line loop names the line
-            resets_line.append(li)
-            resets_val.append(params["E"])
-            events.append(Event(st.n_moves, st.line, cmd, params, s))
-            continue
-        if cmd == "G28":
-            if not st.abs_xyz:
-                raise _Fallback
-            named = tuple(ax in params for ax in "XYZ")
-            if not any(named):
-                named = (True, True, True)
-            events.append(Event(st.n_moves, st.line, cmd, params, s))
-            synth_lines.append(li)
-            synth_axes.append(named)
-            continue
-        apply_command(st, cmd, params, s, events, None)
+    if cut_check:  # cut the block once, before any real work (see parse_block)
+        _check_cuts(buf, scan)
+    n_lines = len(scan[0])
+    line0, base = st.line, st.n_moves
+    oth = _OtherLines(buf, st, events, plans, scan)
+    oth.read()
     if st.inches or not st.abs_xyz:
         raise _Fallback
-
-    # ---- assemble rows: move lines and G28 rows, ordered by line ----
-    n_mv, n_syn = len(mv_lines), len(synth_lines)
-    cols = np.full((5, n_mv + n_syn), np.nan)
-    cols[:, :n_mv] = mv_cols
-    row_line = np.concatenate((mv_lines, np.asarray(synth_lines, np.int64)))
-    flags = np.zeros(n_mv + n_syn, np.uint8)
-    flags[n_mv:] = FLAG_HOME
-    for r, named in enumerate(synth_axes):
-        for ax in range(3):
-            if named[ax]:
-                cols[ax, n_mv + r] = 0.0
-    order = np.argsort(row_line, kind="stable")
-    row_line = row_line[order]
-    cols = cols[:, order]
-    flags = flags[order]
+    row_line, cols, flags = _rows(scan[2], scan[5], oth)
     pos, origin = st.pos, st.origin
     xyz = [origin[i] + _ffill(cols[i], pos[i] - origin[i]) for i in range(3)]
     f_raw = cols[4] / 60.0
@@ -294,31 +186,11 @@ def _parse_block(  # noqa: C901, PLR0912, PLR0915 - the fast path over one block
     f = _ffill(f_raw, st.f_mm_s)
     e_col = cols[3]
     e_col[flags == FLAG_HOME] = np.nan
-    if st.abs_e:
-        # logical E sequence: moves with E, and G92 E resets, in line order
-        has_e = ~np.isnan(e_col)
-        seq_line = np.concatenate((row_line[has_e], np.asarray(resets_line, np.int64)))
-        seq_val = np.concatenate((e_col[has_e], np.asarray(resets_val, np.float64)))
-        seq_is_move = np.concatenate((np.ones(has_e.sum(), bool), np.zeros(len(resets_line), bool)))
-        so = np.argsort(seq_line, kind="stable")
-        seq_val, seq_is_move = seq_val[so], seq_is_move[so]
-        prev = np.concatenate(([pos[3] - origin[3]], seq_val[:-1]))
-        de_seq = seq_val - prev
-        de = np.zeros(n_mv + n_syn)
-        de[np.flatnonzero(has_e)] = de_seq[seq_is_move]
-        last_logical = seq_val[-1] if len(seq_val) else pos[3] - origin[3]
-        pos3 = pos[3] + float(de.sum())
-        origin[3] = pos3 - last_logical
-        pos[3] = pos3
-    else:
-        de = np.nan_to_num(e_col, nan=0.0)
-        pos[3] += float(de.sum())
-        if resets_line:
-            origin[3] = pos[3] - resets_val[-1]
+    de = _extrusion(st, e_col, row_line, oth)
     # per-row feature / layer / wipe from the comment lines before it
-    feat, lay, wipe = _row_states(row_line, state_line, state_vals, init_state)
+    feat, lay, wipe = _row_states(row_line, oth.state_line, oth.state_vals, oth.init_state)
     flags = flags | np.where(wipe, FLAG_WIPE, 0).astype(np.uint8)
-    n = n_mv + n_syn
+    n = len(row_line)
     if n:
         pos[0], pos[1], pos[2] = float(xyz[0][-1]), float(xyz[1][-1]), float(xyz[2][-1])
         st.f_mm_s = float(f[-1])
@@ -335,6 +207,174 @@ def _parse_block(  # noqa: C901, PLR0912, PLR0915 - the fast path over one block
         layer=lay.astype(np.int32),
         flags=flags,
     )
+
+
+def _check_cuts(buf: bytes, scan: tuple) -> None:
+    """Raise _Split at the lines after which moves must be read differently (a mode
+    change, a G92 on X/Y/Z) once the block has moved."""
+    starts, ends, mv_lines, _, head_lines, _ = scan
+    first_move = int(mv_lines[0]) if len(mv_lines) else len(starts)
+    cuts = []
+    for li in head_lines[head_lines > first_move].tolist():
+        line = buf[starts[li] : ends[li]]
+        if line == b"G92 E0":
+            continue
+        if line[:3] == b"G92" and not any(c in line.split(b";", 1)[0] for c in (b"X", b"Y", b"Z")):
+            continue
+        cuts.append(int(starts[li]))
+    if cuts:
+        raise _Split(cuts, scan)
+
+
+class _OtherLines:
+    """The non-move lines of one block, in order, through the ordinary handlers.
+
+    Collects what they say about the block's moves: G28 rows (``synth_*``), G92 E
+    resets (``resets_*``) and the feature/layer/wipe state after each comment line
+    that changes it (``state_*``).
+    """
+
+    def __init__(
+        self, buf: bytes, st: ParseState, events: list[Event], plans: LinePlans, scan: tuple
+    ) -> None:
+        self.buf, self.st, self.events, self.plans, self.scan = buf, st, events, plans, scan
+        self.synth_lines: list[int] = []  # G28 rows (index into lines)
+        self.synth_axes: list[tuple[bool, bool, bool]] = []
+        self.resets_line: list[int] = []  # G92 E
+        self.resets_val: list[float] = []
+        self.state_line: list[int] = []
+        self.state_vals: list[tuple[int, int, bool]] = []
+        self.init_state = (st.feature, st.layer, st.wiping)
+        mv_lines = scan[2]
+        self.n_lines = len(scan[0])
+        self.first_move = int(mv_lines[0]) if len(mv_lines) else self.n_lines
+
+    def read(self) -> None:
+        st, buf = self.st, self.buf
+        starts, ends, mv_lines, slow_lines, _, _ = self.scan
+        line0, base = st.line, st.n_moves
+        moves_before = np.searchsorted(mv_lines, slow_lines).tolist()
+        for li, s0, e0, mb in zip(
+            slow_lines.tolist(),
+            starts[slow_lines].tolist(),
+            ends[slow_lines].tolist(),
+            moves_before,
+            strict=True,
+        ):
+            raw = buf[s0:e0]
+            quick = _QUICK_COMMENTS.get(raw)
+            if quick is not None:  # what apply_comment does with these, without the detour
+                if quick == 0:
+                    st.layer += 1
+                else:
+                    st.wiping = quick == 1
+                self._mark(li)
+                continue
+            comment, type_comment, s, cmd, params = self._plan(raw)
+            st.line = line0 + li + 1
+            st.n_moves = base + mb + len(self.synth_lines)
+            if comment is not None:
+                apply_comment(st, comment, self.events)
+                self._mark(li)
+                continue
+            if type_comment is not None:
+                apply_comment(st, type_comment, self.events)
+                self._mark(li)
+            if s is not None:
+                self._command(li, cmd, dict(params), s)
+
+    def _plan(self, raw: bytes) -> tuple:
+        plans = self.plans
+        plan = plans.get(raw)
+        if plan is None:
+            plan = _line_plan(self.st, raw)
+            if len(plans) >= _MAX_PLANS:
+                plans.clear()
+            plans[raw] = plan
+        return plan
+
+    def _mark(self, li: int) -> None:
+        st = self.st
+        self.state_line.append(li)
+        self.state_vals.append((st.feature, st.layer, st.wiping))
+
+    def _command(self, li: int, cmd: str, params: dict[str, float], s: str) -> None:
+        st, events = self.st, self.events
+        if cmd in _FALLBACK_CMDS:
+            raise _Fallback
+        moved = self.first_move < li or bool(self.synth_lines) or bool(self.resets_line)
+        if cmd in MODE_SETS or (cmd == "G92" and (set(params) - {"E"} or not params)):
+            # these depend on (or change how to read) the position reached so far:
+            # fine before the block's first move, otherwise split the block here
+            if moved and (cmd == "G92" or _mode_changes(st, cmd)):
+                raise _Split([int(self.scan[0][li])], self.scan)
+            if not st.abs_xyz and self.first_move < self.n_lines:
+                raise _Fallback
+            apply_command(st, cmd, params, s, events, None)
+        elif cmd == "G92":
+            if not abs(params["E"]) <= MAX_ABS_MM:
+                raise _Fallback  # the line loop names the line
+            self.resets_line.append(li)
+            self.resets_val.append(params["E"])
+            events.append(Event(st.n_moves, st.line, cmd, params, s))
+        elif cmd == "G28":
+            if not st.abs_xyz:
+                raise _Fallback
+            named = tuple(ax in params for ax in "XYZ")
+            if not any(named):
+                named = (True, True, True)
+            events.append(Event(st.n_moves, st.line, cmd, params, s))
+            self.synth_lines.append(li)
+            self.synth_axes.append(named)
+        else:
+            apply_command(st, cmd, params, s, events, None)
+
+
+def _rows(mv_lines: np.ndarray, mv_cols: np.ndarray, oth: _OtherLines) -> tuple:
+    """Move lines and G28 rows ordered by line: (line index, X Y Z E F columns, flags)."""
+    n_mv, n_syn = len(mv_lines), len(oth.synth_lines)
+    cols = np.full((5, n_mv + n_syn), np.nan)
+    cols[:, :n_mv] = mv_cols
+    row_line = np.concatenate((mv_lines, np.asarray(oth.synth_lines, np.int64)))
+    flags = np.zeros(n_mv + n_syn, np.uint8)
+    flags[n_mv:] = FLAG_HOME
+    for r, named in enumerate(oth.synth_axes):
+        for ax in range(3):
+            if named[ax]:
+                cols[ax, n_mv + r] = 0.0
+    order = np.argsort(row_line, kind="stable")
+    return row_line[order], cols[:, order], flags[order]
+
+
+def _extrusion(
+    st: ParseState, e_col: np.ndarray, row_line: np.ndarray, oth: _OtherLines
+) -> np.ndarray:
+    """Filament step per row from the E words (absolute or relative, with G92 E resets);
+    moves st's E position and origin to the block's end."""
+    pos, origin = st.pos, st.origin
+    resets_line, resets_val = oth.resets_line, oth.resets_val
+    if not st.abs_e:
+        de = np.nan_to_num(e_col, nan=0.0)
+        pos[3] += float(de.sum())
+        if resets_line:
+            origin[3] = pos[3] - resets_val[-1]
+        return de
+    # logical E sequence: moves with E, and G92 E resets, in line order
+    has_e = ~np.isnan(e_col)
+    seq_line = np.concatenate((row_line[has_e], np.asarray(resets_line, np.int64)))
+    seq_val = np.concatenate((e_col[has_e], np.asarray(resets_val, np.float64)))
+    seq_is_move = np.concatenate((np.ones(has_e.sum(), bool), np.zeros(len(resets_line), bool)))
+    so = np.argsort(seq_line, kind="stable")
+    seq_val, seq_is_move = seq_val[so], seq_is_move[so]
+    prev = np.concatenate(([pos[3] - origin[3]], seq_val[:-1]))
+    de_seq = seq_val - prev
+    de = np.zeros(len(e_col))
+    de[np.flatnonzero(has_e)] = de_seq[seq_is_move]
+    last_logical = seq_val[-1] if len(seq_val) else pos[3] - origin[3]
+    pos3 = pos[3] + float(de.sum())
+    origin[3] = pos3 - last_logical
+    pos[3] = pos3
+    return de
 
 
 def _line_plan(st: ParseState, raw: bytes):
@@ -387,7 +427,7 @@ def _scan_jit(a: np.ndarray):
     )
 
 
-def _scan_numpy(a: np.ndarray):  # noqa: PLR0915 - vectorised twin of the compiled scan, kept step for step
+def _scan_numpy(a: np.ndarray):
     """Line bounds, move lines and their X Y Z E F values, lines for the Python handlers.
 
     The readable reference of the scan; raises _Fallback for what it cannot take.
@@ -422,8 +462,15 @@ def _scan_numpy(a: np.ndarray):  # noqa: PLR0915 - vectorised twin of the compil
     ) | ((b0 == ord("M")) & (b1 == ord("8")) & ((b2 == ord("2")) | (b2 == ord("3"))))
     head &= ~((b3 >= 48) & (b3 <= 57) | (b3 == 46)) | (length == 3)
     head_lines = np.flatnonzero(head)
+    mv_cols = _move_numbers(a, starts, ends, mv_lines)
+    return starts, ends, mv_lines, slow_lines, head_lines, mv_cols
 
-    # ---- numbers of the move lines, all at once ----
+
+def _move_numbers(
+    a: np.ndarray, starts: np.ndarray, ends: np.ndarray, mv_lines: np.ndarray
+) -> np.ndarray:
+    """X Y Z E F of every move line at once (5 x moves, NaN where a word is absent)."""
+    la = len(a)
     me = ends[mv_lines]
     ms = np.minimum(starts[mv_lines] + 3, me)
     sc = np.append(np.flatnonzero(a == _SC), la)
@@ -459,7 +506,7 @@ def _scan_numpy(a: np.ndarray):  # noqa: PLR0915 - vectorised twin of the compil
 
     mv_cols = np.full((5, len(mv_lines)), np.nan)
     mv_cols[_LUT[letters], tok_line] = vals
-    return starts, ends, mv_lines, slow_lines, head_lines, mv_cols
+    return mv_cols
 
 
 def _bad_feeds(st: ParseState, lines: np.ndarray, values: np.ndarray) -> None:
@@ -470,14 +517,8 @@ def _bad_feeds(st: ParseState, lines: np.ndarray, values: np.ndarray) -> None:
 
 
 def _mode_changes(st: ParseState, cmd: str) -> bool:
-    return {
-        "G90": not st.abs_xyz,
-        "G91": st.abs_xyz,
-        "M82": not st.abs_e,
-        "M83": st.abs_e,
-        "G20": not st.inches,
-        "G21": st.inches,
-    }[cmd]
+    flag, value = MODE_SETS[cmd]
+    return getattr(st, flag) != value
 
 
 def _row_states(row_line, state_line, state_vals, init_state):

@@ -73,7 +73,7 @@ def _axes(ev: Event, target: list[float], scale: float = 1.0) -> None:
             target[i] = v * scale
 
 
-def apply_prusa(lim: Limits, ev: Event, flavor_mm_s: bool = True) -> None:  # noqa: C901, PLR0912 - one branch per firmware limit command
+def apply_prusa(lim: Limits, ev: Event, flavor_mm_s: bool = True) -> None:
     """PrusaSlicer 2.5 GCodeProcessor (GP:2986-3106, 3151-3166, 3325-3362)."""
     p, c = ev.params, ev.cmd
     if c == "M201":
@@ -81,22 +81,7 @@ def apply_prusa(lim: Limits, ev: Event, flavor_mm_s: bool = True) -> None:  # no
     elif c == "M203":
         _axes(ev, lim.max_f, 1.0 if flavor_mm_s else 1 / 60)
     elif c == "M204":
-
-        def clamp(v: float, mx: float) -> float:
-            return v if mx == 0 else min(v, mx)
-
-        if "S" in p:
-            lim.acc_print = clamp(p["S"], lim.max_acc_print)
-            lim.acc_travel = clamp(p["S"], lim.max_acc_travel)
-            if "T" in p:
-                lim.acc_retract = p["T"]
-        else:
-            if "P" in p:
-                lim.acc_print = clamp(p["P"], lim.max_acc_print)
-            if "R" in p:
-                lim.acc_retract = p["R"]
-            if "T" in p:
-                lim.acc_travel = clamp(p["T"], lim.max_acc_travel)
+        _prusa_m204(lim, p)
     elif c == "M205":
         if "X" in p:
             lim.jerk[0] = lim.jerk[1] = p["X"]
@@ -106,10 +91,7 @@ def apply_prusa(lim: Limits, ev: Event, flavor_mm_s: bool = True) -> None:  # no
             lim.jerk[2] = p["Z"]
         if "E" in p:
             lim.jerk[3] = p["E"]
-        if "S" in p:
-            lim.min_ext = p["S"]
-        if "T" in p:
-            lim.min_travel = p["T"]
+        _min_rates(lim, p)
     elif c == "M221":
         if "S" in p and "T" not in p:
             lim.e_factor = p["S"] * 0.01
@@ -117,7 +99,35 @@ def apply_prusa(lim: Limits, ev: Event, flavor_mm_s: bool = True) -> None:  # no
         _axes(ev, lim.jerk, 1 / 60)
 
 
-def apply_marlin(lim: Limits, ev: Event) -> None:  # noqa: C901, PLR0912 - one branch per firmware limit command
+def _prusa_m204(lim: Limits, p: dict[str, float]) -> None:
+    """M204 as PrusaSlicer reads it: S sets print and travel, each clamped to its limit."""
+
+    def clamp(v: float, mx: float) -> float:
+        return v if mx == 0 else min(v, mx)
+
+    if "S" in p:
+        lim.acc_print = clamp(p["S"], lim.max_acc_print)
+        lim.acc_travel = clamp(p["S"], lim.max_acc_travel)
+        if "T" in p:
+            lim.acc_retract = p["T"]
+    else:
+        if "P" in p:
+            lim.acc_print = clamp(p["P"], lim.max_acc_print)
+        if "R" in p:
+            lim.acc_retract = p["R"]
+        if "T" in p:
+            lim.acc_travel = clamp(p["T"], lim.max_acc_travel)
+
+
+def _min_rates(lim: Limits, p: dict[str, float]) -> None:
+    """M205 S / T: the minimum extruding and travel feedrates (Marlin and PrusaSlicer alike)."""
+    if "S" in p:
+        lim.min_ext = p["S"]
+    if "T" in p:
+        lim.min_travel = p["T"]
+
+
+def apply_marlin(lim: Limits, ev: Event) -> None:
     """Marlin 2.1 (M200-M205.cpp, M220/M221)."""
     p, c = ev.params, ev.cmd
     if c == "M201":
@@ -137,21 +147,14 @@ def apply_marlin(lim: Limits, ev: Event) -> None:  # noqa: C901, PLR0912 - one b
         for i, a in enumerate("XYZE"):
             if a in p:
                 lim.jerk[i] = p[a]  # Marlin: X sets X only
-        if "S" in p:
-            lim.min_ext = p["S"]
-        if "T" in p:
-            lim.min_travel = p["T"]
-    elif c == "M220":
-        if "S" in p:
-            lim.speed_factor = p["S"] * 0.01
-    elif c == "M221":
-        if "S" in p:
-            lim.e_factor = p["S"] * 0.01
+        _min_rates(lim, p)
+    elif c in ("M220", "M221"):
+        _factor(lim, c, p)
     elif c == "M566":
         _axes(ev, lim.jerk, 1 / 60)
 
 
-def apply_klipper(lim: Limits, ev: Event) -> None:  # noqa: PLR0912 - one branch per firmware limit command
+def apply_klipper(lim: Limits, ev: Event) -> None:
     """Klipper v0.13 toolhead.py cmd_M204 / SET_VELOCITY_LIMIT, gcode_move M220/M221."""
     p, c = ev.params, ev.cmd
     if c == "M204":
@@ -171,11 +174,16 @@ def apply_klipper(lim: Limits, ev: Event) -> None:  # noqa: PLR0912 - one branch
             lim.k_min_cruise_ratio = p["MINIMUM_CRUISE_RATIO"]
         if "ACCEL_TO_DECEL" in p:
             lim.k_min_cruise_ratio = 1.0 - min(1.0, p["ACCEL_TO_DECEL"] / lim.k_accel)
-    elif c == "M220":
-        if "S" in p:
+    elif c in ("M220", "M221"):
+        _factor(lim, c, p)
+
+
+def _factor(lim: Limits, c: str, p: dict[str, float]) -> None:
+    """M220 S (speed) / M221 S (flow) in percent, as Marlin and Klipper read them."""
+    if "S" in p:
+        if c == "M220":
             lim.speed_factor = p["S"] * 0.01
-    elif c == "M221":
-        if "S" in p:
+        else:
             lim.e_factor = p["S"] * 0.01
 
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..machine import Kinematics
-from ..motion import prusa_block_time, prusa_trapezoid
+from ..motion import prusa_block_time, prusa_junction_vmax, prusa_trapezoid
 from ._jit import kernel
 from .limits import LIMIT_CMDS, apply_prusa, limits_from_kinematics
 from .words import FLAG_ARC, FLAG_WIPE, Event, Moves
@@ -184,39 +184,9 @@ class PrusaTimeMachine:
                 safe = min(safe, lim.jerk[a])  # quirk: the jerk value itself
         vmax = safe
         if self.blocks and self.p_feed > 1e-4:
-            larger = self.p_feed > cruise
-            ssf = cruise / self.p_feed if larger else self.p_feed / cruise
-            vmax = cruise if larger else self.p_feed
-            v_factor = 1.0
-            limited = False
-            for a in range(4):
-                v_exit = self.p_axis[a]
-                v_entry = axis[a]
-                if larger:
-                    v_exit *= ssf
-                if limited:
-                    v_exit *= v_factor
-                    v_entry *= v_factor
-                if v_exit > v_entry:
-                    jerk = (
-                        v_exit - v_entry
-                        if (v_entry > 0.0 or v_exit < 0.0)
-                        else max(v_exit, -v_entry)
-                    )
-                else:
-                    jerk = (
-                        v_entry - v_exit
-                        if (v_entry < 0.0 or v_exit > 0.0)
-                        else max(-v_exit, v_entry)
-                    )
-                if jerk > lim.jerk[a]:
-                    v_factor *= lim.jerk[a] / jerk
-                    limited = True
-            if limited:
-                vmax *= v_factor
-            thr = vmax * 0.99
-            if self.p_safe > thr and safe > thr:
-                vmax = safe
+            vmax = prusa_junction_vmax(
+                cruise, safe, self.p_feed, self.p_safe, self.p_axis, axis, lim.jerk
+            )
         v_allow = math.sqrt(safe * safe + 2.0 * acc * dist)
         b = _Block()
         b.row, b.acc, b.dist, b.cruise = row, acc, dist, cruise

@@ -291,11 +291,21 @@ def apply_comment(st: ParseState, c: str, events: list[Event]) -> None:
         st.producer = st.producer or c.strip()
 
 
+# The mode commands: which ParseState flag each sets, and to what.
+MODE_SETS = {
+    "G90": ("abs_xyz", True),
+    "G91": ("abs_xyz", False),
+    "M82": ("abs_e", True),
+    "M83": ("abs_e", False),
+    "G20": ("inches", True),
+    "G21": ("inches", False),
+}
+
 # add_move(x, y, z, de, flags): append one row to the caller's moves
 AddMove = Callable[[float, float, float, float, int], None]
 
 
-def apply_command(  # noqa: C901, PLR0912 - one branch per G-code command
+def apply_command(
     st: ParseState,
     cmd: str,
     p: dict[str, float],
@@ -308,40 +318,17 @@ def apply_command(  # noqa: C901, PLR0912 - one branch per G-code command
     ``add_move`` may be None where the caller has taken the moves out first (the
     fast parser hands only non-move commands over).
     """
-    pos, origin = st.pos, st.origin
     if cmd in ("G2", "G3"):
         _arc(st, cmd, p, text, add_move)
     elif cmd in ("G0", "G1"):  # slow path (N-prefixed, lowercase, compact)
         _slow_move(st, p, add_move)
     elif cmd == "G28":
-        # PrusaSlicer simulates G28 as a G1 to 0 on the named axes (or all).
-        axes = [a for a in "XYZ" if a in p] or ["X", "Y", "Z"]
         events.append(Event(st.n_moves, st.line, cmd, p, text))
-        for i, a in enumerate("XYZ"):
-            if a in axes:
-                pos[i] = origin[i] + 0.0 if st.abs_xyz else pos[i]
-        add_move(pos[0], pos[1], pos[2], 0.0, FLAG_HOME)
-    elif cmd == "G90":
-        st.abs_xyz = True
-    elif cmd == "G91":
-        st.abs_xyz = False
-    elif cmd == "M82":
-        st.abs_e = True
-    elif cmd == "M83":
-        st.abs_e = False
-    elif cmd == "G20":
-        st.inches = True
-    elif cmd == "G21":
-        st.inches = False
+        _home(st, p, add_move)
+    elif cmd in MODE_SETS:
+        setattr(st, *MODE_SETS[cmd])
     elif cmd == "G92":
-        scale = 25.4 if st.inches else 1.0
-        if any(abs(p.get(a, 0.0)) > MAX_ABS_MM for a in "XYZE"):
-            raise line_error(st, text, f"G92 beyond ±{MAX_ABS_MM:g} mm")
-        for i, a in enumerate("XYZE"):
-            if a in p and not math.isnan(p[a]):
-                origin[i] = pos[i] - p[a] * scale
-        if not any(a in p for a in "XYZE"):
-            origin[:] = pos[:]
+        _set_origin(st, p, text)
         events.append(Event(st.n_moves, st.line, cmd, p, text))
     elif cmd in _EVENT_CMDS or cmd.startswith("T") and cmd[1:].isdigit():
         if p and cmd != "M73":
@@ -353,6 +340,29 @@ def apply_command(  # noqa: C901, PLR0912 - one branch per G-code command
         if cmd not in st.unknown:
             st.unknown_first_line[cmd] = st.line
         st.unknown[cmd] = st.unknown.get(cmd, 0) + 1
+
+
+def _home(st: ParseState, p: dict[str, float], add_move: AddMove) -> None:
+    """G28 as PrusaSlicer simulates it: a G1 to 0 on the named axes (or all)."""
+    pos, origin = st.pos, st.origin
+    axes = [a for a in "XYZ" if a in p] or ["X", "Y", "Z"]
+    for i, a in enumerate("XYZ"):
+        if a in axes:
+            pos[i] = origin[i] + 0.0 if st.abs_xyz else pos[i]
+    add_move(pos[0], pos[1], pos[2], 0.0, FLAG_HOME)
+
+
+def _set_origin(st: ParseState, p: dict[str, float], text: str) -> None:
+    """G92: the named axes (all when none is named) read as the given values from here on."""
+    pos, origin = st.pos, st.origin
+    scale = 25.4 if st.inches else 1.0
+    if any(abs(p.get(a, 0.0)) > MAX_ABS_MM for a in "XYZE"):
+        raise line_error(st, text, f"G92 beyond ±{MAX_ABS_MM:g} mm")
+    for i, a in enumerate("XYZE"):
+        if a in p and not math.isnan(p[a]):
+            origin[i] = pos[i] - p[a] * scale
+    if not any(a in p for a in "XYZE"):
+        origin[:] = pos[:]
 
 
 def _check_event(st: ParseState, cmd: str, p: dict[str, float], text: str) -> None:
@@ -381,12 +391,21 @@ def set_feed(st: ParseState, f_mm_min: float, text: str) -> None:
 
 
 def _slow_move(st: ParseState, p: dict[str, float], add_move: AddMove) -> None:
-    pos, origin = st.pos, st.origin
+    pos = st.pos
     if any(math.isnan(p.get(a, 0.0)) for a in "XYZEF"):
         raise GcodeError(f"{st.path}:{st.line}: axis word without a number")
     sc = 25.4 if st.inches else 1.0
     if "F" in p:
         set_feed(st, p["F"] * sc, "G1")
+    new, de = _end_point(st, p, sc)
+    pos[0], pos[1], pos[2] = new
+    pos[3] += de
+    add_move(new[0], new[1], new[2], de, FLAG_WIPE if st.wiping else 0)
+
+
+def _end_point(st: ParseState, p: dict[str, float], sc: float) -> tuple[list[float], float]:
+    """Where a G0-G3 line ends (physical X, Y, Z) and its filament step, in the current modes."""
+    pos, origin = st.pos, st.origin
     new = list(pos[:3])
     for i, a in enumerate("XYZ"):
         if a in p:
@@ -394,27 +413,19 @@ def _slow_move(st: ParseState, p: dict[str, float], add_move: AddMove) -> None:
     de = 0.0
     if "E" in p:
         de = origin[3] + p["E"] * sc - pos[3] if (st.abs_e and st.abs_xyz) else p["E"] * sc
-    pos[0], pos[1], pos[2] = new
-    pos[3] += de
-    add_move(new[0], new[1], new[2], de, FLAG_WIPE if st.wiping else 0)
+    return new, de
 
 
-def _arc(st: ParseState, cmd: str, p: dict[str, float], text: str, add_move: AddMove) -> None:  # noqa: PLR0912 - G2/G3 in both centre and radius forms
+def _arc(st: ParseState, cmd: str, p: dict[str, float], text: str, add_move: AddMove) -> None:
     """G2/G3 as 1 mm chords (Marlin MM_PER_ARC_SEGMENT, Klipper resolution 1 mm)."""
-    pos, origin = st.pos, st.origin
+    pos = st.pos
     sc = 25.4 if st.inches else 1.0
     if "F" in p:
         set_feed(st, p["F"] * sc, text)
     if any(abs(p.get(k, 0.0)) > MAX_ABS_MM for k in "IJR"):
         raise line_error(st, text, f"arc centre or radius beyond ±{MAX_ABS_MM:g} mm")
     x0, y0, z0 = pos[0], pos[1], pos[2]
-    tgt = [x0, y0, z0]
-    for i, a in enumerate("XYZ"):
-        if a in p:
-            tgt[i] = origin[i] + p[a] * sc if st.abs_xyz else pos[i] + p[a] * sc
-    de = 0.0
-    if "E" in p:
-        de = origin[3] + p["E"] * sc - pos[3] if (st.abs_e and st.abs_xyz) else p["E"] * sc
+    tgt, de = _end_point(st, p, sc)
     if "R" in p and "I" not in p and "J" not in p:
         r = p["R"] * sc
         dx, dy = tgt[0] - x0, tgt[1] - y0
