@@ -20,7 +20,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from slicer_energy.calib.trace import TraceRun, fit_traces, predict_run, read_power_trace, timeline
+from slicer_energy.calib.inputs.trace import read_power_trace
+from slicer_energy.calib.trace import TraceRun, fit_traces, predict_run, timeline
 from slicer_energy.machine import load_machine
 
 RUNS = (  # (file, layer mm, bed heater on, hotend heater on, starts hot, bed condition)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from slicer_energy.calib.klipper import fit_heatup, heatups, read_klippy_stats
+from slicer_energy.calib.inputs.klipper import read_klippy_stats
+from slicer_energy.calib.klipper import fit_heatup, heatups
 
 
 def main() -> None:

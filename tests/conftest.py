@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import sysconfig
 import threading
@@ -24,6 +25,18 @@ def need_shared(*parts: str) -> Path:
     if not p.exists():
         pytest.skip(f"{p} not found (../shared is not beside the checkout)")
     return p
+
+
+@pytest.fixture
+def example_session(tmp_path) -> Path:
+    """A writable copy of the first example rig session shipped in ``firmware_logs/``."""
+    from slicer_energy.resources import data_dir
+
+    root = Path(str(data_dir("firmware_logs")))
+    src = sorted(p for p in root.iterdir() if p.is_dir() and (p / "meta.toml").exists())[0]
+    dst = tmp_path / src.name
+    shutil.copytree(src, dst)
+    return dst
 
 
 def _backends() -> list:

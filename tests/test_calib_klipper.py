@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from slicer_energy.calib.klipper import fit_heatup, heatups, read_klippy_stats
+from slicer_energy.calib.inputs.klipper import read_klippy_stats
+from slicer_energy.calib.klipper import fit_heatup, heatups
 from slicer_energy.errors import CalibrationError
 
 from conftest import CORPUS, need_shared
@@ -42,7 +43,7 @@ def test_bare_power_trace_reader_matches_the_files_own_counter():
     file's cumulative Wh column (the logger's own counter) and the README's totals."""
     import csv
 
-    from slicer_energy.calib.trace import job_window, read_power_trace
+    from slicer_energy.calib.inputs.trace import job_window, read_power_trace
 
     p = need_shared("corpus", "power", "ender3_pzem017", "raw_baseline_l3.csv")
     tr = read_power_trace(p)

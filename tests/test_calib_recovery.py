@@ -51,23 +51,20 @@ def printers(tmp_path_factory):
     clean = tmp_path_factory.mktemp("clean")
     out = {}
     for seed in SEEDS:
-        cal = run_demo(
-            raw,
-            printer_seed=seed,
-            seed=10 + seed,
-            scale=SCALE,
-            tail_s=300,
-            gcode_lines=demo_gcode(layers=10, size_mm=25.0),
-            label=f"cal{seed}",
-        )
-        hold = run_demo(
-            raw,
-            printer_seed=seed,
-            seed=20 + seed,
-            scale=SCALE,
-            tail_s=20,
-            gcode_lines=demo_gcode(layers=12, size_mm=30.0),
-            label=f"hold{seed}",
+        cal, hold = (
+            run_demo(
+                raw,
+                printer_seed=seed,
+                seed=offset + seed,
+                scale=SCALE,
+                tail_s=tail_s,
+                gcode_lines=demo_gcode(layers=layers, size_mm=size_mm),
+                label=f"{label}{seed}",
+            )
+            for label, offset, tail_s, layers, size_mm in (
+                ("cal", 10, 300, 10, 25.0),
+                ("hold", 20, 20, 12, 30.0),
+            )
         )
         d = clean / f"p{seed}"
         d.mkdir()

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slicer_energy.calib.trace import (
+from slicer_energy.calib.inputs.trace import (
     bed_power_w,
     interruptions,
     job_window,
     read_power_trace,
-    replay_parts,
 )
+from slicer_energy.calib.trace import replay_parts
 from slicer_energy.machine import load_machine
 from slicer_energy.thermal import TimelineRow
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import resource
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -187,20 +186,13 @@ def test_fdm_thin_wall_predicts(capsys, tmp_path):
 # ------------------------------------------------------------ item 10: numeric options
 
 
-@pytest.fixture
-def session(tmp_path) -> Path:
-    root = Path(str(data_dir("firmware_logs")))
-    src = sorted(p for p in root.iterdir() if p.is_dir() and (p / "meta.toml").exists())[0]
-    dst = tmp_path / src.name
-    shutil.copytree(src, dst)
-    return dst
-
-
 @pytest.mark.parametrize("eta", ["0", "nan", "-1", "1.5"])
-def test_calibrate_fix_psu_efficiency_out_of_range(capsys, session, tmp_path, eta):
+def test_calibrate_fix_psu_efficiency_out_of_range(capsys, example_session, tmp_path, eta):
     """Was: ValueError 'Residuals are not finite in the initial point' from scipy."""
     out = tmp_path / "out.toml"
-    line = cli(capsys, "calibrate", str(session), "--fix-psu-efficiency", eta, "--out", str(out))
+    line = cli(
+        capsys, "calibrate", str(example_session), "--fix-psu-efficiency", eta, "--out", str(out)
+    )
     assert "--fix-psu-efficiency" in line and "[0.3, 1]" in line
     assert not out.exists()
 
@@ -247,7 +239,7 @@ def test_lca_study_name_cannot_leave_the_plots_folder(capsys, tmp_path):
     assert not list(tmp_path.rglob("escaped_lca*"))
 
 
-def test_calibrate_profile_name_cannot_leave_calib(capsys, session, tmp_path, monkeypatch):
+def test_calibrate_profile_name_cannot_leave_calib(capsys, example_session, tmp_path, monkeypatch):
     """Was: calib/../../escaped_calib-calibrated.toml written outside calib/."""
     base = Path(find_profile("hardware", "ender3-v2"))
     text = re.sub(r"(?m)^name = .*$", 'name = "../../escaped_calib"', base.read_text())
@@ -256,6 +248,6 @@ def test_calibrate_profile_name_cannot_leave_calib(capsys, session, tmp_path, mo
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
-    line = cli(capsys, "calibrate", str(session), "--base", str(evil))
+    line = cli(capsys, "calibrate", str(example_session), "--base", str(evil))
     assert f"{evil}: key 'name'" in line
     assert not list(tmp_path.rglob("escaped_calib*"))

@@ -25,10 +25,11 @@ prior. Note: heater temperatures fix P/C and R·C, the meter fixes P/η; the abs
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult, least_squares
 
 from ..errors import CalibrationError
 from ..machine import FdmMachine
@@ -199,7 +200,127 @@ def model_temp(
     return step_array(t0, duty, dt, p, r, c, ta, flow_g_s * theta.get("filament.cp_j_per_gk", 0.0))
 
 
-def fit_sessions(  # noqa: C901, PLR0915 - one least-squares problem assembled in place; split planned (issue 15 item 4)
+def solve(
+    resid: Callable[[np.ndarray], np.ndarray],
+    x0: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    x_scale: np.ndarray,
+    *,
+    f_scale: float,
+    max_nfev: int,
+) -> tuple[OptimizeResult, np.ndarray]:
+    """Bounded robust least squares (trf, soft-L1) and the standard errors from its Jacobian,
+    ``cov = (JᵀJ)⁺`` (NaN where that cannot be formed)."""
+    res = least_squares(
+        resid,
+        x0,
+        bounds=(lo, hi),
+        loss="soft_l1",
+        f_scale=f_scale,
+        x_scale=x_scale,
+        method="trf",
+        max_nfev=max_nfev,
+    )
+    try:
+        cov = np.linalg.pinv(res.jac.T @ res.jac)
+    except np.linalg.LinAlgError:  # pragma: no cover
+        return res, np.full(len(x0), np.nan)
+    return res, np.sqrt(np.clip(np.diag(cov), 0.0, None))
+
+
+def judge(
+    keys: list[str], x: np.ndarray, se: np.ndarray, prior: np.ndarray, prior_sigma: np.ndarray,
+    *, keep_posterior: bool,
+) -> dict[str, ParamResult]:  # fmt: skip
+    """Each fitted value with its standard error, identified when the data shrink its prior
+    σ below ``IDENTIFIED_SHRINK`` of it; one that is not keeps its posterior value
+    (``keep_posterior``: directions the data leave free stay at the prior anyway, and
+    resetting one parameter of a determined sum would break the sum) or its prior."""
+    out = {}
+    for k, v, s, p0, ps in zip(keys, x, se, prior, prior_sigma, strict=True):
+        ident = bool(s < IDENTIFIED_SHRINK * ps)
+        val = v if ident or keep_posterior else p0
+        out[k] = ParamResult(float(val), float(s), float(p0), float(ps), ident)
+    return out
+
+
+def unidentified_notes(params: dict[str, ParamResult], source: str, kept_prior: bool) -> list[str]:
+    """One line per parameter ``source`` (e.g. "these sessions") did not determine."""
+    notes = []
+    for k, p in params.items():
+        if p.identified:
+            continue
+        tail = f"kept the prior {p.prior:.4g}"
+        if not kept_prior:
+            tail = f"{p.value:.4g} rests on the prior {p.prior:.4g}"
+        notes.append(
+            f"{k}: not determined by {source} (σ {p.stderr:.3g} vs prior σ "
+            f"{p.prior_sigma:.3g}); {tail}"
+        )
+    return notes
+
+
+class _SessionProblem:
+    """The residuals of :func:`fit_sessions`: meter power, heater temperatures and priors,
+    each scaled by its noise level (re-estimated between passes)."""
+
+    def __init__(self, sessions: list[Session], machine: FdmMachine, fix: dict[str, float]):
+        for k in fix:
+            if k not in PARAMS:
+                raise CalibrationError(f"cannot fix unknown parameter {k!r}")
+        self.fix = fix
+        self.prep = [prepare(s) for s in sessions]
+        self.prior, self.psig = priors_from_machine(machine)
+        self.free = [i for i, k in enumerate(PARAMS) if k not in fix]
+        lo, hi = _bounds(self.prior)
+        self.lo, self.hi = lo[self.free], hi[self.free]
+        self.feats = np.vstack([p.feats for p in self.prep])
+        self.g_per_mm = machine.filament.mass_g(1.0)
+        self.power = np.concatenate([p.power for p in self.prep])
+        self.sig_p = 1.0 + 0.01 * float(np.median(self.power))
+        self.sig_t = dict.fromkeys(HEATERS, 0.3)
+
+    def theta(self, x: np.ndarray) -> dict[str, float]:
+        th = dict(zip(PARAMS, self.prior, strict=True))
+        th.update(self.fix)
+        for j, i in enumerate(self.free):
+            th[PARAMS[i]] = float(x[j])
+        return th
+
+    def parts(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Power residuals (W) and temperature residuals per heater (°C)."""
+        th = self.theta(x)
+        rp = self.power - model_power(th, self.feats)
+        rt = {}
+        for h in HEATERS:
+            chunks = [
+                p.temp[h][1]
+                - model_temp(
+                    th, h, p.temp[h][0], p.temp[h][2], p.temp[h][3], p.temp[h][5] * self.g_per_mm
+                )
+                for p in self.prep
+                if h in p.temp and p.temp[h][0].size
+            ]
+            rt[h] = np.concatenate(chunks) if chunks else np.zeros(0)
+        return rp, rt
+
+    def resid(self, x: np.ndarray) -> np.ndarray:
+        rp, rt = self.parts(x)
+        r = [rp / self.sig_p] + [rt[h] / self.sig_t[h] for h in HEATERS]
+        r.append((x - self.prior[self.free]) / self.psig[self.free])
+        return np.concatenate(r)
+
+    def renoise(self, x: np.ndarray) -> None:
+        """Noise levels from the residuals at ``x`` (robust: 1.4826 × MAD)."""
+        rp, rt = self.parts(x)
+        self.sig_p = max(0.05, 1.4826 * float(np.median(np.abs(rp - np.median(rp)))))
+        for h in HEATERS:
+            if rt[h].size > 10:
+                self.sig_t[h] = max(0.01, 1.4826 * float(np.median(np.abs(rt[h]))))
+
+
+def fit_sessions(
     sessions: list[Session],
     machine: FdmMachine,
     *,
@@ -212,105 +333,32 @@ def fit_sessions(  # noqa: C901, PLR0915 - one least-squares problem assembled i
     """
     if not sessions:
         raise CalibrationError("no sessions to calibrate from")
-    prep = [prepare(s) for s in sessions]
-    prior, psig = priors_from_machine(machine)
-    fix = dict(fix or {})
-    for k in fix:
-        if k not in PARAMS:
-            raise CalibrationError(f"cannot fix unknown parameter {k!r}")
-    free = [i for i, k in enumerate(PARAMS) if k not in fix]
-    lo, hi = _bounds(prior)
-    x0 = np.clip(prior[free], lo[free] + 1e-9, hi[free] - 1e-9)
-    scale = psig[free]
-    feats = np.vstack([p.feats for p in prep])
-    g_per_mm = machine.filament.mass_g(1.0)
-    power = np.concatenate([p.power for p in prep])
-    sig_p = 1.0 + 0.01 * float(np.median(power))
-    sig_t = {h: 0.3 for h in HEATERS}
-
-    def theta_of(x: np.ndarray) -> dict[str, float]:
-        th = dict(zip(PARAMS, prior, strict=True))
-        th.update(fix)
-        for j, i in enumerate(free):
-            th[PARAMS[i]] = float(x[j])
-        return th
-
-    def parts(x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        th = theta_of(x)
-        rp = power - model_power(th, feats)
-        rt = {}
-        for h in HEATERS:
-            chunks = [
-                p.temp[h][1]
-                - model_temp(
-                    th, h, p.temp[h][0], p.temp[h][2], p.temp[h][3], p.temp[h][5] * g_per_mm
-                )
-                for p in prep
-                if h in p.temp and p.temp[h][0].size
-            ]
-            rt[h] = np.concatenate(chunks) if chunks else np.zeros(0)
-        return rp, rt
-
-    def resid(x: np.ndarray) -> np.ndarray:
-        rp, rt = parts(x)
-        r = [rp / sig_p] + [rt[h] / sig_t[h] for h in HEATERS]
-        r.append((x - prior[free]) / psig[free])
-        return np.concatenate(r)
-
-    res = None
+    pb = _SessionProblem(sessions, machine, dict(fix or {}))
+    free, prior, psig = pb.free, pb.prior[pb.free], pb.psig[pb.free]
+    x = np.clip(prior, pb.lo + 1e-9, pb.hi - 1e-9)
     for _pass in range(2):
-        res = least_squares(
-            resid,
-            x0,
-            bounds=(lo[free], hi[free]),
-            loss="soft_l1",
-            f_scale=2.0,
-            x_scale=scale,
-            method="trf",
-            max_nfev=400,
-        )
-        rp, rt = parts(res.x)
-        sig_p = max(0.05, 1.4826 * float(np.median(np.abs(rp - np.median(rp)))))
-        for h in HEATERS:
-            if rt[h].size > 10:
-                sig_t[h] = max(0.01, 1.4826 * float(np.median(np.abs(rt[h]))))
-        x0 = res.x
-    assert res is not None
-    rp, rt = parts(res.x)
-    jac = res.jac
-    try:
-        cov = np.linalg.pinv(jac.T @ jac)
-    except np.linalg.LinAlgError:  # pragma: no cover
-        cov = np.full((len(free), len(free)), np.nan)
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    th = theta_of(res.x)
-    out: dict[str, ParamResult] = {}
-    notes: list[str] = []
-    for i, key in enumerate(PARAMS):
-        if key in fix:
-            out[key] = ParamResult(fix[key], 0.0, prior[i], psig[i], False)
-            continue
-        j = free.index(i)
-        ident = bool(se[j] < IDENTIFIED_SHRINK * psig[i])
-        val = th[key] if ident else float(prior[i])
-        out[key] = ParamResult(val, float(se[j]), float(prior[i]), float(psig[i]), ident)
-        if not ident:
-            notes.append(
-                f"{key}: not determined by these sessions (σ {se[j]:.3g} vs prior σ "
-                f"{psig[i]:.3g}); kept the prior {prior[i]:.4g}"
-            )
+        res, se = solve(pb.resid, x, pb.lo, pb.hi, psig, f_scale=2.0, max_nfev=400)
+        pb.renoise(res.x)
+        x = res.x
+    rp, rt = pb.parts(x)
+    th = pb.theta(x)
+    keys = [PARAMS[i] for i in free]
+    judged = judge(keys, [th[k] for k in keys], se, prior, psig, keep_posterior=False)
+    out = {
+        k: judged[k] if k in judged else ParamResult(pb.fix[k], 0.0, pb.prior[i], pb.psig[i], False)
+        for i, k in enumerate(PARAMS)
+    }
     ss_res = float(np.sum(rp**2))
-    ss_tot = float(np.sum((power - power.mean()) ** 2))
-    rms_t = {h: float(np.sqrt(np.mean(rt[h] ** 2))) for h in HEATERS if rt[h].size}
+    ss_tot = float(np.sum((pb.power - pb.power.mean()) ** 2))
     return FitResult(
         params=out,
         r2=1.0 - ss_res / ss_tot if ss_tot > 0 else math.nan,
         rms_w=float(np.sqrt(np.mean(rp**2))),
-        rms_temp_c=rms_t,
-        n_power=int(power.size),
+        rms_temp_c={h: float(np.sqrt(np.mean(rt[h] ** 2))) for h in HEATERS if rt[h].size},
+        n_power=int(pb.power.size),
         n_temp=int(sum(v.size for v in rt.values())),
         sessions=[s.name for s in sessions],
-        notes=notes,
+        notes=unidentified_notes(judged, "these sessions", kept_prior=True),
     )
 
 

@@ -6,21 +6,10 @@ times, set points, fan) are computed once by :func:`slicer_energy.gcode.analyze.
 and replayed with trial parameters (:func:`replay_parts`); the fit matches the measured
 cumulative energy curves and the job duration.
 
-What a bare trace still tells apart:
-
-* **bed vs the rest**: a bang-bang bed (Marlin without ``PIDTEMPBED``) switches its full
-  power on and off, so each reading is either "bed on" (well above the hotend + base level)
-  or not; the bed's share of every reading is the reading minus the local bed-off level
-  (:func:`bed_power_w`). The bed's on-level is its maximum power.
-* **interruptions**: stretches inside the job where the printer drew only its board power
-  (heaters and steppers off) or its board + stepper power with the heaters off (a reset or a
-  pause, usually after a gap in the meter log) are events of that run, not of its G-code.
-  Their timing (never their energy) is read from the trace (:func:`interruptions`) and
-  replayed: heaters off for that long, then both heaters back to their set points.
-  An idle stretch followed by most of the run is a *restart*: the earlier attempts are
-  left out of the job window (:func:`job_window`).
-* **meter gaps** (readings missing for longer than a few sampling intervals) are filled with
-  the mean power of the readings around them, not bridged by a straight line.
+What a bare trace tells apart without a model (meter gaps, the job window, interruptions,
+the bed's share of each reading) is read by :mod:`.inputs.trace`; the interruptions are
+replayed by their timing: heaters off for that long, then both back to their set points, and
+the bed's on-level is its maximum power.
 
 Run conditions (which heaters were switched on, a start with hot heaters, a changed bed
 such as an insulated underside) are stated per run (:class:`TraceRun`); a changed bed gets
@@ -29,258 +18,17 @@ its own loss factor that only runs with that condition determine.
 
 from __future__ import annotations
 
-import csv
-import datetime as _dt
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import least_squares
 
-from ..errors import CalibrationError
 from ..gcode.analyze import analyze_file
 from ..machine import FdmMachine
-from ..thermal import ElectricalModel, TimelineRow, base_loads_w, heater_interval, wait_s
-from .fit import IDENTIFIED_SHRINK, ParamResult
-
-GAP_FACTOR = 3.0  # a reading interval this many times the median is a gap in the log
-GAP_FILL_S = 120.0  # gaps are filled with the mean power of the readings this close
-IDLE_BAND_W = 3.0  # board-only level: within this of the trace's idle power
-IDLE_MIN_S = 60.0  # an idle stretch this long inside a job is an interruption
-HEATERS_OFF_MIN_S = 30.0  # so is a stretch this long at the board + stepper level
-RESTART_SHARE = 0.6  # an idle stretch after which this share of the active time follows
-MERGE_S = 60.0  # interruptions closer than this are one
-
-
-@dataclass
-class PowerTrace:
-    path: str
-    t_s: np.ndarray
-    power_w: np.ndarray
-
-    def gap_mask(self) -> np.ndarray:
-        """True for each reading interval that is a gap in the log (missing readings)."""
-        d = np.diff(self.t_s)
-        if d.size == 0:
-            return np.zeros(0, bool)
-        return d > max(GAP_FACTOR * float(np.median(d)), 5.0)
-
-    def interval_energy_j(self) -> np.ndarray:
-        """Energy of each interval between readings: trapezoid, except over gaps, which get
-        the mean power of the readings within ``GAP_FILL_S`` on both sides."""
-        t, p = self.t_s, self.power_w
-        d = np.diff(t)
-        e = 0.5 * (p[1:] + p[:-1]) * d
-        for i in np.nonzero(self.gap_mask())[0]:
-            near = ((t >= t[i] - GAP_FILL_S) & (t <= t[i])) | (
-                (t >= t[i + 1]) & (t <= t[i + 1] + GAP_FILL_S)
-            )
-            e[i] = float(np.mean(p[near])) * d[i]
-        return e
-
-    def cumulative_j(self) -> np.ndarray:
-        return np.concatenate(([0.0], np.cumsum(self.interval_energy_j())))
-
-    def energy_j(self) -> float:
-        return float(self.cumulative_j()[-1])
-
-    def gap_s(self) -> float:
-        return float(np.sum(np.diff(self.t_s)[self.gap_mask()]))
-
-    def idle_w(self) -> float:
-        """The board-only level: median of the readings within 5 W of the lowest."""
-        p = self.power_w
-        return float(np.median(p[p <= float(np.min(p)) + 5.0]))
-
-
-def read_power_trace(path: str | Path) -> PowerTrace:
-    """CSV with a power column (``W``/``Power (W)``/``power_w``) and either a per-sample
-    interval column (``Delta Time (s)``) or a timestamp (ISO or Unix seconds)."""
-    path = Path(path)
-    if not path.exists():
-        raise CalibrationError(f"{path}: power trace not found")
-    with path.open(encoding="utf-8", errors="replace", newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 4:
-        raise CalibrationError(f"{path}: fewer than 3 data rows")
-    head = [h.strip().lower() for h in rows[0]]
-
-    def col(*names: str) -> int | None:
-        for n in names:
-            for i, h in enumerate(head):
-                if h == n or h.startswith(n):
-                    return i
-        return None
-
-    ip = col("power (w)", "power_w", "power", "w", "apower")
-    idt = col("delta time (s)", "delta_s", "interval_s")
-    its = col("timestamp", "t_s", "time")
-    if ip is None or (idt is None and its is None):
-        raise CalibrationError(
-            f"{path}: need a power column and a time or interval column; header is {rows[0]}"
-        )
-    p, t = [], []
-    acc = 0.0
-    for ln, r in enumerate(rows[1:], start=2):
-        try:
-            pw = float(r[ip])
-            if idt is not None:
-                acc += float(r[idt])
-                tt = acc
-            else:
-                s = r[its].strip()
-                try:
-                    tt = float(s)
-                except ValueError:
-                    tt = _dt.datetime.fromisoformat(s).timestamp()
-        except (ValueError, IndexError) as exc:
-            raise CalibrationError(f"{path}: line {ln}: {exc}") from None
-        p.append(pw)
-        t.append(tt)
-    ta = np.array(t)
-    if np.any(np.diff(ta) < 0):
-        i = int(np.argmax(np.diff(ta) < 0))
-        raise CalibrationError(f"{path}: time goes backwards at line {i + 3}")
-    return PowerTrace(str(path), ta - ta[0], np.array(p))
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) index of each run of True in ``mask``."""
-    out, i, n = [], 0, mask.size
-    while i < n:
-        if mask[i]:
-            j = i
-            while j + 1 < n and mask[j + 1]:
-                j += 1
-            out.append((i, j))
-            i = j + 1
-        else:
-            i += 1
-    return out
-
-
-def _idle_stretches(tr: PowerTrace, level_w: float, min_s: float) -> list[tuple[float, float]]:
-    """Stretches (t0, t1) of at least ``min_s`` in which every reading is at or below
-    ``level_w`` (a gap in the log next to such a stretch counts as part of it)."""
-    p, t = tr.power_w, tr.t_s
-    out = []
-    for i, j in _runs(p <= level_w):
-        t0 = t[i - 1] if i > 0 else t[i]  # from the last reading above the level
-        t1 = t[j + 1] if j + 1 < t.size else t[j]
-        if t1 - t0 >= min_s:
-            out.append((float(t0), float(t1)))
-    return out
-
-
-def job_window(tr: PowerTrace, rise_w: float = 8.0) -> tuple[float, float]:
-    """The job: from the first reading above the board-only level (the first reading if the
-    trace starts with the printer busy) to the last one above it.
-
-    An idle stretch of at least ``IDLE_MIN_S`` inside it that is followed by at least
-    ``RESTART_SHARE`` of the active time is a restart: the job starts after it (aborted
-    attempts before it are not part of the print the G-code describes)."""
-    p, t = tr.power_w, tr.t_s
-    idle = tr.idle_w()
-    active = np.nonzero(p > idle + max(IDLE_BAND_W, 0.15 * idle))[0]
-    if active.size == 0:
-        return float(t[0]), float(t[-1])
-    i0 = int(active[0])
-    a = float(t[max(i0 - 1, 0)]) if i0 > 0 else float(t[0])
-    b = float(t[int(active[-1])])
-    for s0, s1 in _idle_stretches(tr, idle + IDLE_BAND_W, IDLE_MIN_S):
-        if s0 <= a or s1 >= b:
-            continue
-        if (b - s1) >= RESTART_SHARE * (b - a):
-            a = s1
-    return a, b
-
-
-@dataclass(frozen=True)
-class Interruption:
-    """A stretch of the job with the heaters off: a pause or a reset, then resumed."""
-
-    t0_s: float  # trace time
-    t1_s: float
-    steppers: bool  # board + steppers level (True) or board only (False)
-
-    @property
-    def dur_s(self) -> float:
-        return self.t1_s - self.t0_s
-
-
-def interruptions(  # noqa: C901, PLR0912 - idle and heater-off stretches found in one pass
-    tr: PowerTrace, window: tuple[float, float], base_w: float, heaters: bool
-) -> list[Interruption]:
-    """Heater-off stretches inside ``window``: board-only (idle) for ``IDLE_MIN_S``, or (for
-    a run with a heater on) no reading above the board + ``base_w`` level for
-    ``HEATERS_OFF_MIN_S``."""
-    a, b = window
-    idle = tr.idle_w()
-    out: list[Interruption] = []
-    idle_s = _idle_stretches(tr, idle + IDLE_BAND_W, IDLE_MIN_S)
-    for s0, s1 in idle_s:
-        if s0 >= a and s1 <= b:
-            out.append(Interruption(s0, s1, False))
-    if heaters:
-        for s0, s1 in _idle_stretches(tr, idle + base_w, HEATERS_OFF_MIN_S):
-            if s0 < a or s1 > b:
-                continue
-            # the part not already counted as board-only
-            parts = [(s0, s1)]
-            for i in out:
-                nxt = []
-                for x0, x1 in parts:
-                    if i.t1_s <= x0 or i.t0_s >= x1:
-                        nxt.append((x0, x1))
-                        continue
-                    if i.t0_s - x0 >= HEATERS_OFF_MIN_S:
-                        nxt.append((x0, i.t0_s))
-                    if x1 - i.t1_s >= HEATERS_OFF_MIN_S:
-                        nxt.append((i.t1_s, x1))
-                parts = nxt
-            out += [Interruption(x0, x1, True) for x0, x1 in parts]
-        # A reset: the meter log breaks off and comes back at the board/stepper level while
-        # the heaters should be on (the board rebooted); it lasts until the heaters return.
-        t, p = tr.t_s, tr.power_w
-        for i in np.nonzero(tr.gap_mask())[0]:
-            if not (a <= t[i] and t[i + 1] < b) or p[i + 1] > idle + base_w:
-                continue
-            if any(x.t0_s <= t[i + 1] <= x.t1_s for x in out):
-                continue
-            j = i + 1
-            while j < t.size and p[j] <= idle + base_w:
-                j += 1
-            if j < t.size:
-                lvl = float(np.median(p[i + 1 : j]))
-                out.append(Interruption(float(t[i]), float(t[j]), lvl > idle + IDLE_BAND_W))
-    # one event seen as two stretches (a reset, then minutes idle) is one interruption
-    merged: list[Interruption] = []
-    for x in sorted(out, key=lambda i: i.t0_s):
-        if merged and x.t0_s - merged[-1].t1_s < MERGE_S:
-            y = merged[-1]
-            st = y.steppers if y.dur_s >= x.dur_s else x.steppers
-            merged[-1] = Interruption(y.t0_s, max(y.t1_s, x.t1_s), st)
-        else:
-            merged.append(x)
-    return merged
-
-
-def bed_power_w(tr: PowerTrace, threshold_w: float, local_s: float = 60.0) -> np.ndarray:
-    """The bed's share of each reading of a bang-bang bed: readings above ``threshold_w``
-    are "bed on" and the bed's share is the reading minus the median bed-off reading within
-    ``local_s`` (hotend and base at that time); 0 for the others."""
-    t, p = tr.t_s, tr.power_w
-    on = p > threshold_w
-    out = np.zeros_like(p)
-    off_t, off_p = t[~on], p[~on]
-    if off_t.size == 0:
-        return out
-    for i in np.nonzero(on)[0]:
-        lo, hi = np.searchsorted(off_t, [t[i] - local_s, t[i] + local_s])
-        ref = float(np.median(off_p[lo:hi])) if hi > lo else float(np.median(off_p))
-        out[i] = max(p[i] - ref, 0.0)
-    return out
+from ..thermal import SetPoints, Timeline, TimelineRow, wait_s
+from .fit import ParamResult, judge, solve, unidentified_notes
+from .inputs.trace import Interruption, PowerTrace, bed_power_w, interruptions, job_window
 
 
 @dataclass
@@ -355,58 +103,54 @@ def timeline(gcode: str | Path, m: FdmMachine) -> tuple[list[TimelineRow], float
 
 
 class _Replay:
-    """The replay's state: heater temperatures, model time and cumulative DC-side energy
-    per part (base, hotend, bed) at each interval's end."""
+    """:class:`thermal.Timeline` driven by a G-code's timeline rows under a run's conditions,
+    with the cumulative time and wall energy per part (base, hotend, bed) after each interval."""
 
-    def __init__(self, m: FdmMachine, th: float, tb: float) -> None:
-        self.m, self.th, self.tb, self.t = m, th, tb, 0.0
-        self.acc = np.zeros(3)
-        self.ts, self.es = [0.0], [self.acc.copy()]
+    def __init__(self, m: FdmMachine, bed_on: bool, hotend_on: bool) -> None:
+        self.tl = Timeline(m)
+        self.bed_on, self.hotend_on = bed_on, hotend_on
+        self.ts, self.es = [0.0], [(0.0, 0.0, 0.0)]
 
-    def step(self, dt: float, hs: float, bs: float, fan: float, flow: float, base: float) -> None:
-        """``dt`` seconds under ideal control towards ``hs``/``bs`` with ``base`` W at the
-        board (:func:`base_w`)."""
-        self.th, eh = heater_interval(self.m.hotend, self.th, hs, dt, flow, fan)
-        self.tb, eb = heater_interval(self.m.bed, self.tb, bs, dt)
-        self.acc[0] += base * dt
-        self.acc[1] += eh
-        self.acc[2] += eb
-        self.t += dt
-        self.ts.append(self.t)
-        self.es.append(self.acc.copy())
+    def set_points(self, r: TimelineRow) -> None:
+        """The row's set points (a heater the run left off stays off) and fan; motion and
+        homing switch the steppers on."""
+        on = True if r.kind in ("motion", "homing") else None
+        hs = r.hotend_set_c if self.hotend_on else 0.0
+        bs = r.bed_set_c if self.bed_on else 0.0
+        self.tl.apply(SetPoints(hotend_c=hs, bed_c=bs, fan=r.fan, steppers=on))
 
-    def heat_up_s(self, hs: float, bs: float) -> float:
+    def run(self, dt: float, kind: str, moving: bool, extruded_mm: float = 0.0) -> None:
+        """:meth:`Timeline.advance`, then record the curves (also for an empty interval)."""
+        self.tl.advance(dt, kind, moving, extruded_mm)
+        c = self.tl.comp
+        self.ts.append(self.tl.t)
+        self.es.append((c["electronics"] + c["steppers"] + c["fans"], c["hotend"], c["bed"]))
+
+    def heat_up_s(self) -> float:
         """A slicer's start: wait for the bed, then for whatever the hotend (heating at full
         power meanwhile) still lacks. Raises on a set point the heaters cannot reach."""
-        hm = self.m.hotend
-        dt = wait_s(self.m.bed, self.tb, bs, name="bed")
-        if hs > 0:
-            th_after = hm.step(self.th, 1.0, dt) if self.th < hs else self.th
-            dt += wait_s(hm, th_after, hs, name="hotend")
+        tl, hm = self.tl, self.tl.m.hotend
+        dt = wait_s(tl.m.bed, tl.bed_c, tl.bed_set, name="bed")
+        if tl.he_set > 0:
+            th_after = hm.step(tl.he_c, 1.0, dt) if tl.he_c < tl.he_set else tl.he_c
+            dt += wait_s(hm, th_after, tl.he_set, name="hotend")
         return dt
 
-    def pause(
-        self, dur: float, st: bool, hs: float, bs: float, last: tuple[float, float], resume_s: float
-    ) -> None:
-        """Heaters off for ``dur`` (board, plus steppers if ``st``), back to the set points,
-        then ``resume_s`` of printing redone at the last motion row's fan and flow."""
-        el = self.m.electrical
-        self.step(dur, 0.0, 0.0, 0.0, 0.0, base_w(el, st, False, 0.0))
+    def pause(self, dur: float, steppers: bool) -> None:
+        """Heaters off for ``dur`` (board, plus steppers if ``steppers``), then back to the
+        set points with the steppers held; the fan and stepper state resume after it."""
+        tl = self.tl
+        state = SetPoints(tl.he_set, tl.bed_set, tl.fan, tl.steppers)
+        tl.apply(SetPoints(0.0, 0.0, 0.0, steppers))
+        self.run(dur, "dwell", False)
         reheat = max(
-            wait_s(self.m.bed, self.tb, bs, band_k=0.0, name="bed"),
-            wait_s(self.m.hotend, self.th, hs, band_k=0.0, name="hotend"),
+            wait_s(tl.m.bed, tl.bed_c, state.bed_c, band_k=0.0, name="bed"),
+            wait_s(tl.m.hotend, tl.he_c, state.hotend_c, band_k=0.0, name="hotend"),
         )
+        tl.apply(SetPoints(state.hotend_c, state.bed_c, 0.0, True))
         if reheat > 0:
-            self.step(reheat, hs, bs, 0.0, 0.0, base_w(el, True, False, 0.0))
-        if resume_s > 0:
-            fan, flow = last
-            self.step(resume_s, hs, bs, fan, flow, base_w(el, True, True, fan))
-
-
-def base_w(el: ElectricalModel, steppers: bool, moving: bool, fan: float) -> float:
-    """The board's non-heater load (:func:`thermal.base_loads_w`, summed), W."""
-    p_el, p_st, p_fan = base_loads_w(el, steppers, moving, fan)
-    return p_el + p_fan + p_st
+            self.run(reheat, "wait", False)
+        tl.apply(state)
 
 
 def replay_parts(
@@ -415,61 +159,46 @@ def replay_parts(
     *,
     bed_on: bool = True,
     hotend_on: bool = True,
-    time_scale: float = 1.0,
     start_hot: bool = False,
     filament_g: float = 0.0,
     pauses: list[tuple[float, float, bool]] = (),
-    resume_s: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative time and DC-side energy per part (columns base, hotend, bed) at each row end.
+    """Cumulative time and wall energy per part (columns base, hotend, bed) at each row end.
 
-    The equations are :mod:`slicer_energy.thermal`'s (heater intervals, waits, base loads);
-    what is the trace's own is the run's conditions. Motion rows take ``time_scale`` × their
-    planned time; heater waits are recomputed for ``m`` (bed, then hotend, as slicers order
-    them), and a set point ``m`` cannot reach raises as the G-code timeline does. The
-    filament's heating is spread evenly over the motion rows (exact for the energy while
-    the hotend holds its set point); the part fan adds its loss to the hotend. ``pauses``
-    are ``(at_s, duration_s, steppers)``: at model time ``at_s`` both heaters go off for
-    ``duration_s`` (board, plus steppers if set), then heat back to their set points before
-    the job goes on; then ``resume_s`` of printing is redone (work lost to the interruption).
+    The rows drive :class:`thermal.Timeline` (motion takes ``m.time_scale`` × its planned
+    time); what is the trace's own is the run's conditions. Heater waits are recomputed for
+    ``m`` (bed, then hotend, as slicers order them), and a set point ``m`` cannot reach
+    raises as the G-code timeline does. The filament's heating is spread evenly over the
+    motion rows (exact for the energy while the hotend holds its set point); the part fan
+    adds its loss to the hotend. ``pauses`` are ``(at_s, duration_s, steppers)``: at model
+    time ``at_s`` both heaters go off for ``duration_s`` (board, plus steppers if set), then
+    heat back to their set points before the job goes on.
     """
-    hm, bm, el = m.hotend, m.bed, m.electrical
-    th, tb = hm.t_amb_c, bm.t_amb_c
+    rp = _Replay(m, bed_on, hotend_on)
     if start_hot:
-        th = max((r.hotend_set_c for r in rows), default=th) if hotend_on else th
-        tb = max((r.bed_set_c for r in rows), default=tb) if bed_on else tb
-    motion_s = sum(r.t1_s - r.t0_s for r in rows if r.kind == "motion") * time_scale
-    g_flow = filament_g * m.filament.cp_j_per_gk / motion_s if motion_s > 0 else 0.0
-    rp = _Replay(m, th, tb)
-    steppers = False
+        if hotend_on:
+            rp.tl.he_c = max((r.hotend_set_c for r in rows), default=rp.tl.he_c)
+        if bed_on:
+            rp.tl.bed_c = max((r.bed_set_c for r in rows), default=rp.tl.bed_c)
+    motion_s = sum(r.t1_s - r.t0_s for r in rows if r.kind == "motion")
+    mm_per_s = filament_g / m.filament.mass_g(1.0) / motion_s if motion_s > 0 else 0.0
     todo = sorted(pauses)
-    last = (0.0, 0.0)  # fan and flow of the last motion row
     for r in rows:
-        hs = r.hotend_set_c if hotend_on else 0.0
-        bs = r.bed_set_c if bed_on else 0.0
-        dt = r.t1_s - r.t0_s
-        flow = 0.0
-        if r.kind == "motion":
-            dt *= time_scale
-            steppers = True
-            flow = g_flow
-            last = (r.fan, g_flow)
-        elif r.kind == "homing":
-            steppers = True
-        elif r.kind == "wait":
-            dt = rp.heat_up_s(hs, bs)
+        rp.set_points(r)
+        dt = rp.heat_up_s() if r.kind == "wait" else r.t1_s - r.t0_s
+        scale = rp.tl.time_scale if r.kind == "motion" else 1.0
+        flow = mm_per_s if r.kind == "motion" else 0.0
         moving = r.kind in ("motion", "homing", "leveling")
-        base = base_w(el, steppers, moving, r.fan)
         # a pause falling inside this row splits it where it falls (the result stays
         # continuous in the parameters, which the Jacobian needs)
-        while todo and rp.t + dt > todo[0][0]:
+        while todo and rp.tl.t + dt * scale > todo[0][0]:
             at, dur, st = todo.pop(0)
-            part = max(0.0, at - rp.t)
-            rp.step(part, hs, bs, r.fan, flow, base)
+            part = max(0.0, at - rp.tl.t) / scale
+            rp.run(part, r.kind, moving, flow * part)
             dt -= part
-            rp.pause(dur, st, hs, bs, last, resume_s)
-        rp.step(dt, hs, bs, r.fan, flow, base)
-    return np.array(rp.ts), np.array(rp.es) / el.psu_efficiency
+            rp.pause(dur, st)
+        rp.run(dt, r.kind, moving, flow * dt)
+    return np.array(rp.ts), np.array(rp.es)
 
 
 # ------------------------------------------------------------------------------ fitting
@@ -566,22 +295,120 @@ def _pauses(r: TraceRun) -> list[tuple[float, float, bool]]:
     return [(i.t0_s - a, i.dur_s, i.steppers) for i in r.interruptions()]
 
 
-def run_model(r: TraceRun, m: FdmMachine, resume_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def run_model(r: TraceRun, m: FdmMachine) -> tuple[np.ndarray, np.ndarray]:
     """Replay ``r``'s G-code with ``m`` under ``r``'s conditions and interruptions."""
     return replay_parts(
         r.rows,
         m,
         bed_on=r.bed_on,
         hotend_on=r.hotend_on,
-        time_scale=m.time_scale,
         start_hot=r.start_hot,
         filament_g=r.filament_g,
         pauses=_pauses(r),
-        resume_s=resume_s,
     )
 
 
-def fit_traces(  # noqa: C901, PLR0915 - one least-squares problem assembled in place; split planned (issue 15 item 4)
+class _TraceProblem:
+    """The residuals of :func:`fit_traces`: each run's cumulative energy curves (total and
+    the bed's share), duration and bed on-level, the base levels read off interruptions,
+    the set points' reachability and the priors."""
+
+    def __init__(
+        self,
+        runs: list[TraceRun],
+        m: FdmMachine,
+        fix: dict[str, float],
+        conditions: tuple[str, ...],
+    ) -> None:
+        self.runs, self.m, self.fix = runs, m, fix
+        conds = sorted({r.bed_condition for r in runs if r.bed_condition} | set(conditions))
+        # Each fitted run gets its own time scale (a nuisance parameter: real print times of
+        # the same G-code scatter from run to run), so that a run's duration never masquerades
+        # as power; the machine's time scale is their mean, its stderr their scatter.
+        self.rkeys = [f"time_scale.{i}" for i in range(len(runs))]
+        self.keys = [
+            k
+            for k in (*FIT_KEYS, *(bed_condition_key(c) for c in conds), *self.rkeys)
+            if k not in fix and k != "time_scale"
+        ]
+        pri = np.array([_prior(m, k) for k in self.keys])
+        self.x0, self.sig, self.lo, self.hi = pri[:, 0], pri[:, 1], pri[:, 2], pri[:, 3]
+        thr = [bed_threshold_w(m, r.trace.idle_w()) for r in runs]
+        self.meas = [r.measured(60, th) for r, th in zip(runs, thr, strict=True)]
+        self.levels = []
+        for r, th in zip(runs, thr, strict=True):
+            bw = r.bed_split(th)
+            self.levels.append(float(np.median(bw[bw > 0])) if bw is not None else None)
+        self.base_levels = _base_levels(runs)
+        self.set_h = max((r.hotend_set_c for run in runs for r in run.rows), default=0.0)
+        self.set_b = max((r.bed_set_c for run in runs for r in run.rows), default=0.0)
+
+    def machine_of(self, x: np.ndarray, cond: str | None) -> FdmMachine:
+        d = {k: v for k, v in zip(self.keys, x, strict=True) if k not in self.rkeys}
+        d.update(self.fix)
+        return _apply(self.m, d, cond)
+
+    def curves(self, x: np.ndarray) -> list[np.ndarray]:
+        """Per run: the cumulative energy residuals, total and bed, then the duration's and
+        the bed on-level's."""
+        out = []
+        d = dict(zip(self.keys, x, strict=True))
+        for i, (r, (fr, e, eb, dur), lev) in enumerate(
+            zip(self.runs, self.meas, self.levels, strict=True)
+        ):
+            mm = replace(self.machine_of(x, r.bed_condition), time_scale=d[f"time_scale.{i}"])
+            t, parts = run_model(r, mm)
+            tq = fr * t[-1]
+            tot = parts.sum(axis=1)
+            out.append((np.interp(tq, t, tot) - e) / (e[-1] * SIGMA_CURVE))
+            if eb is not None:
+                out.append((np.interp(tq, t, parts[:, 2]) - eb) / (e[-1] * SIGMA_CURVE))
+            out.append(np.array([(t[-1] - dur) / (dur * SIGMA_DURATION)]))
+            if lev is not None:
+                pb = mm.bed.p_max_w / mm.electrical.psu_efficiency
+                out.append(np.array([(pb - lev) / (lev * SIGMA_LEVEL)]))
+        return out
+
+    def reach(self, x: np.ndarray) -> np.ndarray:
+        """The printers reached their set points: full power must hold at least set + 10 K
+        (fan off); a soft wall, zero when met."""
+        mm = self.machine_of(x, None)
+        out = []
+        for h, ts in ((mm.hotend, self.set_h), (mm.bed, self.set_b)):
+            short = (ts + REACH_MARGIN_K) - h.max_temp_c() if ts > 0 else 0.0
+            out.append(max(0.0, short) / 2.0)
+        return np.array(out)
+
+    def levels_resid(self, x: np.ndarray) -> np.ndarray:
+        el = self.machine_of(x, None).electrical
+        return np.array(
+            [
+                ((el.p_electronics_w + st * el.p_steppers_enabled_w) / el.psu_efficiency - lv)
+                / SIGMA_BASE_LEVEL_W
+                for st, lv in self.base_levels
+            ]
+        )
+
+    def resid(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [*self.curves(x), self.levels_resid(x), self.reach(x), (x - self.x0) / self.sig]
+        )
+
+
+def _base_levels(runs: list[TraceRun]) -> list[tuple[bool, float]]:
+    """Levels read straight off the runs: the board alone (idle interruptions) and the board
+    with the steppers held (heater-off interruptions), median reading of each."""
+    out = []
+    for r in runs:
+        t, p = r.trace.t_s, r.trace.power_w
+        for i in r.interruptions():
+            inner = (t > i.t0_s) & (t < i.t1_s)
+            if np.count_nonzero(inner) >= 5:
+                out.append((i.steppers, float(np.median(p[inner]))))
+    return out
+
+
+def fit_traces(
     runs: list[TraceRun],
     m: FdmMachine,
     *,
@@ -598,115 +425,19 @@ def fit_traces(  # noqa: C901, PLR0915 - one least-squares problem assembled in 
     group whose sum *is* determined, such as the base loads, would break the sum).
     ``conditions`` names bed conditions to report even when no fitted run has them (e.g. the
     held-out run's), so that they show as not identified."""
-    fix = dict(fix or {})
-    conds = sorted({r.bed_condition for r in runs if r.bed_condition} | set(conditions))
-    # Each fitted run gets its own time scale (a nuisance parameter: real print times of the
-    # same G-code scatter from run to run), so that a run's duration never masquerades as
-    # power; the machine's time scale is their mean, its stderr their scatter.
-    rkeys = [f"time_scale.{i}" for i in range(len(runs))]
-    keys = [
-        k
-        for k in (*FIT_KEYS, *(bed_condition_key(c) for c in conds), *rkeys)
-        if k not in fix and k != "time_scale"
-    ]
-    pri = np.array([_prior(m, k) for k in keys])
-    x0, sig, lo, hi = pri[:, 0], pri[:, 1], pri[:, 2], pri[:, 3]
-    idle = [r.trace.idle_w() for r in runs]
-    thr = [bed_threshold_w(m, i) for i in idle]
-    meas = [r.measured(60, th) for r, th in zip(runs, thr, strict=True)]
-    levels = []
-    for r, th in zip(runs, thr, strict=True):
-        bw = r.bed_split(th)
-        levels.append(float(np.median(bw[bw > 0])) if bw is not None else None)
-
-    # Levels read straight off the fitted runs: the board alone (idle interruptions) and the
-    # board with the steppers held (heater-off interruptions), median reading of each.
-    base_levels: list[tuple[bool, float]] = []
-    for r in runs:
-        t, p = r.trace.t_s, r.trace.power_w
-        for i in r.interruptions():
-            inner = (t > i.t0_s) & (t < i.t1_s)
-            if np.count_nonzero(inner) >= 5:
-                base_levels.append((i.steppers, float(np.median(p[inner]))))
-
-    def machine_of(x: np.ndarray, cond: str | None) -> FdmMachine:
-        d = {k: v for k, v in zip(keys, x, strict=True) if k not in rkeys}
-        d.update(fix)
-        return _apply(m, d, cond)
-
-    def curves(x: np.ndarray) -> list[np.ndarray]:
-        out = []
-        d = dict(zip(keys, x, strict=True))
-        for i, (r, (fr, e, eb, dur), lev) in enumerate(zip(runs, meas, levels, strict=True)):
-            mm = replace(machine_of(x, r.bed_condition), time_scale=d[f"time_scale.{i}"])
-            t, parts = run_model(r, mm)
-            tq = fr * t[-1]
-            tot = parts.sum(axis=1)
-            out.append((np.interp(tq, t, tot) - e) / (e[-1] * SIGMA_CURVE))
-            if eb is not None:
-                out.append((np.interp(tq, t, parts[:, 2]) - eb) / (e[-1] * SIGMA_CURVE))
-            out.append(np.array([(t[-1] - dur) / (dur * SIGMA_DURATION)]))
-            if lev is not None:
-                pb = mm.bed.p_max_w / mm.electrical.psu_efficiency
-                out.append(np.array([(pb - lev) / (lev * SIGMA_LEVEL)]))
-        return out
-
-    set_h = max((r.hotend_set_c for run in runs for r in run.rows), default=0.0)
-    set_b = max((r.bed_set_c for run in runs for r in run.rows), default=0.0)
-
-    def reach(x: np.ndarray) -> np.ndarray:
-        """The printers reached their set points: full power must hold at least set + 10 K
-        (fan off); a soft wall, zero when met."""
-        mm = machine_of(x, None)
-        out = []
-        for h, ts in ((mm.hotend, set_h), (mm.bed, set_b)):
-            short = (ts + REACH_MARGIN_K) - h.max_temp_c() if ts > 0 else 0.0
-            out.append(max(0.0, short) / 2.0)
-        return np.array(out)
-
-    def levels_resid(x: np.ndarray) -> np.ndarray:
-        el = machine_of(x, None).electrical
-        return np.array(
-            [
-                ((el.p_electronics_w + st * el.p_steppers_enabled_w) / el.psu_efficiency - lv)
-                / SIGMA_BASE_LEVEL_W
-                for st, lv in base_levels
-            ]
-        )
-
-    def resid(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([*curves(x), levels_resid(x), reach(x), (x - x0) / sig])
-
-    res = least_squares(
-        resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=3.0, x_scale=sig, max_nfev=300
-    )
-    try:
-        cov = np.linalg.pinv(res.jac.T @ res.jac)
-        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    except np.linalg.LinAlgError:  # pragma: no cover
-        se = np.full(len(keys), np.nan)
-    params: dict[str, ParamResult] = {}
-    notes: list[str] = []
-    for k, v, s, p0, ps in zip(keys, res.x, se, x0, sig, strict=True):
-        ident = bool(s < IDENTIFIED_SHRINK * ps)
-        if k in rkeys:
-            params[k] = ParamResult(float(v), float(s), float(p0), float(ps), ident)
-            continue
-        params[k] = ParamResult(float(v), float(s), float(p0), float(ps), ident)
-        if not ident:
-            notes.append(
-                f"{k}: not determined by these runs alone (σ {s:.3g} vs prior σ {ps:.3g}); "
-                f"{v:.4g} rests on the prior {p0:.4g}"
-            )
-    for k, v in fix.items():
+    pb = _TraceProblem(runs, m, dict(fix or {}), conditions)
+    res, se = solve(pb.resid, pb.x0, pb.lo, pb.hi, pb.sig, f_scale=3.0, max_nfev=300)
+    n = len(pb.keys) - len(pb.rkeys)  # the run time scales come last
+    params = judge(pb.keys[:n], res.x[:n], se[:n], pb.x0[:n], pb.sig[:n], keep_posterior=True)
+    notes = unidentified_notes(params, "these runs alone", kept_prior=False)
+    for k, v in pb.fix.items():
         params[k] = ParamResult(float(v), 0.0, float(v), 0.0, False)
-    ts = np.array([params.pop(k).value for k in rkeys])
+    ts = res.x[n:]
     ts_se = float(ts.std(ddof=1) / math.sqrt(ts.size)) if ts.size > 1 else math.nan
     params["time_scale"] = ParamResult(float(ts.mean()), ts_se, 1.0, 0.3, ts.size > 1)
     per_run = ", ".join(f"{r.name} {v:.3f}" for r, v in zip(runs, ts, strict=True))
     notes.append("time scale per run: " + per_run)
-    cv = curves(res.x)
-    rms = float(np.sqrt(np.mean(np.concatenate(cv) ** 2))) * SIGMA_CURVE
+    rms = float(np.sqrt(np.mean(np.concatenate(pb.curves(res.x)) ** 2))) * SIGMA_CURVE
     mfit = _apply(m, {k: p.value for k, p in params.items()})
     return TraceFit(params, mfit, [r.name for r in runs], notes, rms)
 

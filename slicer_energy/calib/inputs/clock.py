@@ -19,7 +19,7 @@ quantisation of both logs (report interval and meter timestamp resolution, each 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -47,14 +47,9 @@ class ClockOffset:
     mse: np.ndarray
 
     def as_dict(self) -> dict:
-        return {
-            "offset_s": self.offset_s,
-            "stderr_s": self.stderr_s,
-            "r2": self.r2,
-            "n": self.n,
-            "search_s": list(self.search_s),
-            "method": self.method,
-        }
+        """The estimate without its search curve (``lags_s``, ``mse``)."""
+        curve = ("lags_s", "mse")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in curve}
 
 
 def _centered(t: np.ndarray, v: np.ndarray) -> StepFn:

@@ -19,7 +19,7 @@ window the reading averages. Formats, detected from the file's content:
 * ``generic``: a CSV with a time column (``timestamp``/``time``/``datetime``/``date``; ISO 8601
   or Unix seconds/milliseconds) and a power column (``power``/``W``/``power_w``/``apower``;
   ``kW`` in the name means kilowatts); a CSV with an interval column instead of times (the
-  bare-trace format :func:`slicer_energy.calib.trace.read_power_trace` reads) needs ``start``.
+  bare-trace format :func:`.trace.read_power_trace` reads) needs ``start``.
 
 Times are returned as Unix seconds (UTC). Timestamps without a zone are taken in ``naive_tz``
 (default: this computer's local zone) except where the format says UTC.
@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CalibrationError
+from .trace import read_power_trace
 
 FORMATS = ("tasmota", "home-assistant", "shelly-gen1", "shelly-gen2", "generic")
 NOMINAL_WINDOW_S = 1.0  # Tasmota/Shelly/HA power: the plug's latest ~1 s measurement
@@ -457,8 +458,6 @@ def _read_generic(
     scale = 1000.0 if ip is not None and "kw" in head[ip].replace(" ", "") else 1.0
     if it is None:
         # interval-only trace: the bare-trace reader owns that format
-        from ..trace import read_power_trace
-
         if start is None:
             raise CalibrationError(
                 f"{path}: has sample intervals but no timestamps; give the time of its first "
