@@ -35,6 +35,8 @@ def record(est: Estimate) -> dict[str, Any]:
         "material_g": est.material_g,
         "powder_waste_g": ex.get("powder_waste_g", est.waste_g),
         "kwh_per_kg": ex.get("kwh_per_kg"),
+        "kwh_per_kg_measured_range": ex.get("kwh_per_kg_measured_range"),
+        "packing_density": ex.get("packing_density"),
         "by_phase": {k: v / J_PER_KWH for k, v in est.energy_by_phase_j.items()},
         "by_component": {k: v / J_PER_KWH for k, v in est.energy_by_component_j.items()},
         "settings": est.settings,

@@ -295,6 +295,7 @@ _SCALARS = (
     "material_g",
     "powder_waste_g",
     "kwh_per_kg",
+    "packing_density",
 )
 
 
