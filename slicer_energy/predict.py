@@ -63,6 +63,7 @@ def fdm_record(
         "job_energy_kwh": kwh,
         "copies": 1,
         "utilisation": None,
+        "packing_density": None,
         "material_g": est.material_g,
         "filament_m": ex.get("filament_mm", 0.0) / 1000.0,
         "powder_waste_g": None,
