@@ -283,7 +283,7 @@ def _base_row(job: Job, part: PartSpec) -> dict[str, Any]:
     return row
 
 
-_SCALARS = (
+RECORD_SCALARS = (  # predict.record keys every batch row carries as columns
     "machine",
     "material",
     "case",
@@ -295,6 +295,7 @@ _SCALARS = (
     "material_g",
     "powder_waste_g",
     "kwh_per_kg",
+    "packing_density",
 )
 
 
@@ -305,7 +306,7 @@ def flatten(est: Any) -> dict[str, Any]:
     ``component_<name>_kwh`` columns; settings, extra and provenance stay whole as JSON.
     """
     rec = record(est)
-    row = {k: rec.get(k) for k in _SCALARS}
+    row = {k: rec.get(k) for k in RECORD_SCALARS}
     row["copies"] = None if row["copies"] is None else int(row["copies"])
     for k, v in est.time_by_phase_s.items():
         row[f"time_{k}_s"] = float(v)

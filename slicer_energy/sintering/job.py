@@ -26,6 +26,11 @@ from .machine import PowderBedMachine, PowderMaterial
 from .packing import Chamber, Packing, allocate, check_fits, fill, pack, stacked_profile
 from .powderbed import PartLayers, extents_mm, part_layers
 
+# The measured range of AM electricity per kg of part, every record reports it beside its
+# kWh/kg: Baumers et al. 2011 (SFF Symp.), 61-4849 MJ/kg over several AM platforms, single
+# parts to full builds (../shared/reference/am-energy-measured.md, Table 3).
+MEASURED_KWH_PER_KG = (61 / 3.6, 4849 / 3.6)
+
 
 @dataclass
 class PowderBedJob:
@@ -39,6 +44,7 @@ class PowderBedJob:
     energy_by_phase_j: dict[str, float]
     energy_by_component_j: dict[str, float]
     laser_optical_j: float
+    scanned_volume_mm3: float  # what the laser sinters or melts (supports included)
     parts_mass_g: float
     utilisation: float
 
@@ -209,6 +215,8 @@ def part_estimates(
             "powder_waste_g": part_waste,
             "time_per_part_s": job_time * frac,
             "kwh_per_kg": (e_j / J_PER_KWH) / (mass_g / 1000.0) if mass_g else math.inf,
+            "kwh_per_kg_measured_range": MEASURED_KWH_PER_KG,
+            "packing_density": packing.packing_density(),
             "part": part.name,
             "support_volume_mm3": part.support_volume_mm3,
         }

@@ -37,8 +37,31 @@ _VOLUME: dict[str, Bounds] = {
     "z_mm": (10, 2000),
     "spacing_mm": (0, 50),
     "margin_mm": (0, 100),
+    "max_packing_density": (0.01, 1.0),
 }
 _TABLES = ("bed", "exposure", "power", "phases", "gas")  # where attribute look-up searches
+
+# Keys both processes' tables hold (each process adds its own and may narrow a range).
+_EXPOSURE: dict[str, Bounds] = {
+    "laser_power_w": (1, 10_000),
+    "contour_speed_mm_s": (10, 50_000),
+    "recoat_s": (0, 300),
+    "ambient_c": (-20, 50),
+}
+_POWER: dict[str, Bounds] = {
+    "electronics_w": (0, 50_000),
+    "cooldown_w": (0, 50_000),
+    "laser_efficiency": (0.01, 1.0),
+}
+_PHASES: dict[str, Bounds] = {"warmup_s": (0, WEEK_S), "cooldown_s": (0, WEEK_S)}
+# Every material: densities and heat capacity (mass balance, sensible heat) and what the
+# laser bound needs (melting point, latent heat, absorptivity at the laser's wavelength).
+_MATERIAL: dict[str, Bounds] = {
+    "cp_j_per_kg_k": (100, 4000),
+    "melting_c": (50, 3500),
+    "latent_heat_j_per_g": (10, 2000),
+    "absorptivity": (0.01, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -64,30 +87,27 @@ SLS_SPEC = ProfileSpec(
     bed={"base_powder_mm": (0, 100), "top_powder_mm": (0, 100)},
     tables={
         "exposure": {
+            **_EXPOSURE,
+            "laser_power_w": (1, 2000),
             "layer_mm": (0.02, 0.5),
             "hatch_mm": (0.01, 2.0),
             "hatch_speed_mm_s": (10, 50_000),
-            "contour_speed_mm_s": (10, 50_000),
-            "laser_power_w": (1, 2000),
-            "recoat_s": (0, 300),
             "bed_temperature_c": (20, 400),
-            "ambient_c": (-20, 50),
         },
         "power": {
-            "electronics_w": (0, 50_000),
+            **_POWER,
             "inert_gas_w": (0, 50_000),
             "heaters_warmup_w": (0, 100_000),
             "heaters_build_w": (0, 100_000),
-            "cooldown_w": (0, 50_000),
-            "laser_efficiency": (0.01, 1.0),
         },
-        "phases": {"warmup_s": (0, WEEK_S), "cooldown_s": (0, WEEK_S)},
+        "phases": _PHASES,
     },
     material={
+        **_MATERIAL,
         "part_density_g_cm3": (0.3, 3.0),
         "powder_bulk_density_g_cm3": (0.1, 2.0),
-        "cp_j_per_kg_k": (500, 4000),
         "refresh_fraction": (0.0, 1.0),
+        "emissivity": (0.01, 1.0),
     },
 )
 
@@ -97,31 +117,26 @@ MLS_SPEC = ProfileSpec(
     bed={"base_support_mm": (0, 50)},
     tables={
         "exposure": {
+            **_EXPOSURE,
             "layer_mm": (0.005, 0.2),
             "volume_rate_mm3_s": (0.1, 500),
-            "laser_power_w": (10, 10_000),
-            "contour_speed_mm_s": (10, 20_000),
             "support_density": (0.01, 1.0),
             "support_rate_factor": (0.1, 50),
-            "recoat_s": (0, 300),
             "platform_temperature_c": (0, 600),
-            "ambient_c": (-20, 50),
         },
         "power": {
-            "electronics_w": (0, 50_000),
+            **_POWER,
             "gas_recirculation_w": (0, 50_000),
             "chiller_w": (0, 50_000),
             "platform_heater_w": (0, 50_000),
-            "cooldown_w": (0, 50_000),
-            "laser_efficiency": (0.01, 1.0),
         },
-        "phases": {"warmup_s": (0, WEEK_S), "cooldown_s": (0, WEEK_S)},
+        "phases": _PHASES,
         "gas": {"purge_m3": (0, 1000), "flow_m3_per_h": (0, 100)},
     },
     material={
+        **_MATERIAL,
         "part_density_g_cm3": (1, 25),
         "powder_bulk_density_g_cm3": (0.3, 20),
-        "cp_j_per_kg_k": (100, 3000),
         "powder_loss_fraction": (0, 1),
     },
     variant={
@@ -139,16 +154,21 @@ class PowderMaterial:
     """A powder a machine can process: densities and heat capacity, and what a job uses up.
 
     ``refresh_fraction`` (SLS): share of the whole powder cake replaced by fresh powder per
-    job; ``powder_loss_fraction`` (MLS): share of the unmelted powder lost to sieving. The
-    one a process does not use is 0.
+    job; ``powder_loss_fraction`` (MLS): share of the unmelted powder lost to sieving;
+    ``emissivity`` (SLS): of the hot powder bed's surface, for its radiative loss. A key a
+    process does not use is 0.
     """
 
     name: str
     part_density_g_cm3: float
     powder_bulk_density_g_cm3: float
     cp_j_per_kg_k: float
+    melting_c: float
+    latent_heat_j_per_g: float
+    absorptivity: float
     refresh_fraction: float = 0.0
     powder_loss_fraction: float = 0.0
+    emissivity: float = 0.0
 
 
 @dataclass(frozen=True)

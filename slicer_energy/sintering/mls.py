@@ -130,6 +130,7 @@ def simulate_job(
         support_s=support_s,
         contour_s=contour_s,
         laser_optical_j=laser_optical_j,
+        scanned_volume_mm3=solid_mm3 + sup_mm3,
         parts_mass_g=parts_g,
         support_mass_g=support_g,
         powder_spread_g=spread_g,

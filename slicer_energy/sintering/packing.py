@@ -2,8 +2,13 @@
 
 Heuristic (documented because energy per part depends on it):
 
-* Each part occupies its axis-aligned bounding box plus ``spacing_mm`` on every side
-  it shares with a neighbour; the outer ``margin_mm`` of the chamber stays empty.
+* Each part occupies its axis-aligned bounding box plus a gap of at least ``spacing_mm``
+  to every neighbour; the outer ``margin_mm`` of the chamber stays empty.
+* Packing density = part volume / the machine's build volume (x · y · z of the chamber).
+  Laser-sintering practice keeps parts apart for heat and depowdering, so a build never
+  holds more than ``max_packing_density``: :func:`fill` widens the gap in 1 mm steps from
+  ``spacing_mm`` until the full build is under it, and :func:`pack` refuses copies whose
+  volume exceeds it.
 * Shelf packing in decks: parts go left to right along x in a row; a full row starts
   a new row further along y (row depth = deepest part in it); a full deck starts a new
   deck above (deck height = tallest part in it). Polymer SLS may stack decks (the
@@ -42,13 +47,20 @@ class Chamber:
     x_mm: float
     y_mm: float
     z_mm: float
-    spacing_mm: float
+    spacing_mm: float  # the least gap between parts
     margin_mm: float
+    max_packing_density: float  # part volume / build volume a build may hold
     stack_decks: bool  # SLS: parts may float in powder above others
 
     @property
     def volume_mm3(self) -> float:
+        """Usable volume inside the margins."""
         return (self.x_mm - 2 * self.margin_mm) * (self.y_mm - 2 * self.margin_mm) * self.z_mm
+
+    @property
+    def build_volume_mm3(self) -> float:
+        """The machine's build volume, what packing density is measured against."""
+        return self.x_mm * self.y_mm * self.z_mm
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class Packing:
     parts: list[PartLayers]
     placements: list[Placement]
     chamber: Chamber
+    spacing_mm: float  # the gap the placements keep (>= chamber.spacing_mm)
 
     @property
     def copies(self) -> int:
@@ -76,8 +89,15 @@ class Packing:
         """Top of the highest part above the first layer."""
         return max(p.z_mm + self.parts[p.part].height_mm for p in self.placements)
 
+    def parts_volume_mm3(self) -> float:
+        return sum(self.parts[p.part].volume_mm3 for p in self.placements)
+
+    def packing_density(self) -> float:
+        """Part volume / the machine's build volume."""
+        return self.parts_volume_mm3() / self.chamber.build_volume_mm3
+
     def padded_volume_mm3(self) -> float:
-        s = self.chamber.spacing_mm
+        s = self.spacing_mm
         tot = 0.0
         for p in self.placements:
             q = self.parts[p.part]
@@ -120,8 +140,9 @@ def check_fits(name: str, extents_mm: Sequence[float], chamber: Chamber) -> None
 class _ShelfPacker:
     """Greedy shelf/deck placer; :meth:`add` returns None when the chamber is full."""
 
-    def __init__(self, ch: Chamber):
+    def __init__(self, ch: Chamber, spacing_mm: float):
         self.ch = ch
+        self.s = spacing_mm
         self.x = self.y = self.z = 0.0
         self.row_depth = 0.0
         self.deck_height = 0.0
@@ -129,7 +150,7 @@ class _ShelfPacker:
     def add(
         self, idx: int, part: PartLayers, orient: tuple[float, float, bool]
     ) -> Placement | None:
-        ch, s = self.ch, self.ch.spacing_mm
+        ch, s = self.ch, self.s
         ux, uy = ch.x_mm - 2 * ch.margin_mm, ch.y_mm - 2 * ch.margin_mm
         dx, dy, turned = orient
         h = part.height_mm
@@ -162,7 +183,15 @@ def pack(parts: Sequence[PartLayers], counts: Sequence[int], chamber: Chamber) -
             raise SettingsError(f"copies of {part.name!r} must be a whole number >= 1, got {n}")
         check_fits(part.name, (*part.footprint_mm, part.height_mm), chamber)
         orients.append(_oriented(part, chamber))
-    packer = _ShelfPacker(chamber)
+    density = sum(p.volume_mm3 * n for p, n in zip(parts, counts, strict=True))
+    density /= chamber.build_volume_mm3
+    if density > chamber.max_packing_density:
+        raise SettingsError(
+            f"{sum(counts)} parts fill {density:.1%} of the build volume, more than the "
+            f"packing density {chamber.max_packing_density:.0%} the machine profile allows "
+            "(max_packing_density); use fewer copies or --fill"
+        )
+    packer = _ShelfPacker(chamber, chamber.spacing_mm)
     placements: list[Placement] = []
     # Tallest first keeps decks even; stable order otherwise.
     order = sorted(range(len(parts)), key=lambda i: -parts[i].height_mm)
@@ -176,22 +205,31 @@ def pack(parts: Sequence[PartLayers], counts: Sequence[int], chamber: Chamber) -
                     "use fewer copies or --fill"
                 )
             placements.append(p)
-    return Packing(list(parts), placements, chamber)
+    return Packing(list(parts), placements, chamber, chamber.spacing_mm)
 
 
-def fill(part: PartLayers, chamber: Chamber, limit: int = 100_000) -> Packing:
-    """As many copies of ``part`` as the heuristic places in one build."""
+def _fill_at(
+    part: PartLayers, chamber: Chamber, orient: tuple[float, float, bool], spacing_mm: float
+) -> Packing:
+    packer = _ShelfPacker(chamber, spacing_mm)
+    placements = []
+    while (p := packer.add(0, part, orient)) is not None:
+        placements.append(p)
+    return Packing([part], placements, chamber, spacing_mm)
+
+
+def fill(part: PartLayers, chamber: Chamber) -> Packing:
+    """A full build of ``part``: as many copies as the heuristic places, with the gap widened
+    (1 mm steps from ``spacing_mm``) until the build is within ``max_packing_density``."""
     o = _oriented(part, chamber)
     if o is None:
         pack([part], [1], chamber)  # raises the does-not-fit error
-    packer = _ShelfPacker(chamber)
-    placements = []
-    while len(placements) < limit:
-        p = packer.add(0, part, o)  # type: ignore[arg-type]
-        if p is None:
-            break
-        placements.append(p)
-    return Packing([part], placements, chamber)
+    spacing = chamber.spacing_mm
+    while True:
+        pk = _fill_at(part, chamber, o, spacing)  # type: ignore[arg-type]
+        if pk.copies <= 1 or pk.packing_density() <= chamber.max_packing_density:
+            return pk
+        spacing += 1.0
 
 
 def max_copies(part: PartLayers, chamber: Chamber) -> int:

@@ -43,7 +43,6 @@ class SlsJob(PowderBedJob):
     scan_s: float
     contour_s: float
     recoat_total_s: float
-    scanned_volume_mm3: float
     heater_energy_j: float
     sensible_heat_j: float
     powder_cake_g: float

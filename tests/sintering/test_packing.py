@@ -24,7 +24,9 @@ def _part(name, fx, fy, h, dz=0.5, area=None):
     return PartLayers(name, a, np.full(n, 2 * (fx + fy)), dz, (fx, fy), h, float(a.sum() * dz))
 
 
-CH = Chamber(x_mm=100, y_mm=80, z_mm=50, spacing_mm=5, margin_mm=5, stack_decks=True)
+CH = Chamber(
+    x_mm=100, y_mm=80, z_mm=50, spacing_mm=5, margin_mm=5, max_packing_density=1.0, stack_decks=True
+)
 
 
 def test_fill_count_matches_grid_arithmetic():
@@ -32,7 +34,7 @@ def test_fill_count_matches_grid_arithmetic():
     # per row floor((90+5)/25)=3, rows floor((70+5)/15)=5, decks floor((50+5)/15)=3.
     p = _part("p", 20, 10, 10)
     assert max_copies(p, CH) == 3 * 5 * 3
-    flat = Chamber(100, 80, 50, 5, 5, stack_decks=False)
+    flat = Chamber(100, 80, 50, 5, 5, 1.0, stack_decks=False)
     assert max_copies(p, flat) == 15  # metal: one deck on the plate
 
 

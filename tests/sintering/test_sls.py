@@ -139,8 +139,10 @@ def test_bad_input_is_reported_clearly(p390):
         predict_sls(_box(20.0, 20.0, 20.0), copies=0)
     with pytest.raises(SettingsError, match="cannot process material 'AlSi10Mg'"):
         predict_sls(_box(20.0, 20.0, 20.0), material="AlSi10Mg")
+    with pytest.raises(SettingsError, match="packing density 15%.*max_packing_density"):
+        predict_sls(_box(100.0, 100.0, 100.0), copies=12)  # 12 litres, 16.7 % of 71.7
     with pytest.raises(SettingsError, match="do not fit one build"):
-        predict_sls(_box(100.0, 100.0, 100.0), copies=1000)
+        predict_sls(_box(300.0, 300.0, 0.5), copies=200)  # 12.6 %, but 113 decks at most
 
 
 def test_profile_errors_name_file_and_key(tmp_path):

@@ -6,20 +6,12 @@ import json
 
 import pytest
 
+from slicer_energy.batch.run import RECORD_SCALARS
 from slicer_energy.cli import main
 
 from conftest import need_shared
 
-KEYS = {
-    "time_s",
-    "energy_kwh",
-    "job_energy_kwh",
-    "copies",
-    "utilisation",
-    "material_g",
-    "powder_waste_g",
-    "by_phase",
-}
+KEYS = {*RECORD_SCALARS, "by_phase"}  # the columns a batch row takes from the record
 
 
 def _case():
@@ -71,3 +63,26 @@ def test_help_teaches(capsys):
         main(["predict", "--help"])
     out = capsys.readouterr().out
     assert "--fill" in out and "examples:" in out and "build-height share" in out
+
+
+def _all_parts() -> list[str]:
+    from slicer_energy.samples import SAMPLES
+
+    from conftest import SHARED
+
+    stl = SHARED / "corpus" / "stl"
+    return [*SAMPLES, *(str(p) for p in sorted(stl.glob("*.stl")))] if stl.is_dir() else [*SAMPLES]
+
+
+@pytest.mark.parametrize("part", _all_parts(), ids=lambda p: p.rsplit("/", 1)[-1])
+def test_full_build_packing_density_within_practice(part, capsys):
+    from slicer_energy.sintering.sls import load_sls_machine
+
+    cap = load_sls_machine("eosint-p390").chamber.max_packing_density
+    assert main(["predict", part, "--process", "sls", "--fill", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    # Part volume over the P 390's 340 x 340 x 620 mm, recomputed from the record's own mass.
+    volume_mm3 = rec["material_g"] / 0.93 * 1000 * rec["copies"]
+    assert rec["packing_density"] == pytest.approx(volume_mm3 / (340 * 340 * 620), rel=1e-6)
+    assert 0.04 <= rec["packing_density"] <= cap  # the profile's ceiling, 15 %
+    assert rec["kwh_per_kg_measured_range"] == pytest.approx([16.9, 1347.0], abs=0.1)
