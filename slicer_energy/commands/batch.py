@@ -9,6 +9,15 @@ from typing import Any
 from ..errors import SettingsError
 from ._parser import add_command
 
+HELP = "predict many parts × sweep settings on a Dask cluster, results to Parquet"
+DESCRIPTION = (
+    "Run predict's model for every part and every combination of the sweep's "
+    "settings, in parallel on a Dask LocalCluster (default) or an existing Dask "
+    "scheduler. Each part is loaded once and, for laser sintering, voxelised once "
+    "per layer grid and reused by all its jobs. One row per job (the estimate "
+    "flattened) in a directory of Parquet files."
+)
+
 EPILOG = """\
 sweep file (TOML): top-level axes apply to every process that takes them; a [sls],
 [mls] or [fdm] table sets axes for that process only. The jobs are the cross product.
@@ -106,16 +115,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return 130
     return 0
-
-
-HELP = "predict many parts × sweep settings on a Dask cluster, results to Parquet"
-DESCRIPTION = (
-    "Run predict's model for every part and every combination of the sweep's "
-    "settings, in parallel on a Dask LocalCluster (default) or an existing Dask "
-    "scheduler. Each part is loaded once and, for laser sintering, voxelised once "
-    "per layer grid and reused by all its jobs. One row per job (the estimate "
-    "flattened) in a directory of Parquet files."
-)
 
 
 def register(sub: Any) -> None:

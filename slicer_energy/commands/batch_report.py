@@ -8,6 +8,14 @@ from typing import Any
 from ._output import print_json, print_table
 from ._parser import add_command
 
+HELP = "summary tables and plots of 'batch' results"
+DESCRIPTION = (
+    "Summarise a results directory written by 'slicer-energy batch': kWh per part "
+    "by process, errors, the sensitivity of kWh to each swept axis; with --plots, "
+    "PNG plots of energy vs part volume, SLS energy vs build utilisation and the "
+    "sensitivity."
+)
+
 EPILOG = """\
 examples:
   slicer-energy batch-report results.parquet
@@ -83,15 +91,6 @@ def run(args: argparse.Namespace) -> int:
     for p in plots:
         print(f"wrote {p}")
     return 0
-
-
-HELP = "summary tables and plots of 'batch' results"
-DESCRIPTION = (
-    "Summarise a results directory written by 'slicer-energy batch': kWh per part "
-    "by process, errors, the sensitivity of kWh to each swept axis; with --plots, "
-    "PNG plots of energy vs part volume, SLS energy vs build utilisation and the "
-    "sensitivity."
-)
 
 
 def register(sub: Any) -> None:

@@ -19,6 +19,14 @@ from ._parser import add_command
 if TYPE_CHECKING:
     from ..calib.inputs.session import Session
 
+HELP = "fit heater, electronics, stepper, fan and PSU parameters from logged sessions"
+DESCRIPTION = (
+    "Align each session's serial log, temperatures and meter readings on one clock, fit "
+    "the thermal/electrical model (bounded robust least squares, priors from the base "
+    "profile), report uncertainties and which parameters the data determine, write a "
+    "calibrated profile, and predict held-out prints from their G-code."
+)
+
 EPILOG = """\
 examples:
   slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1 --scale 200 --tail 300
@@ -170,15 +178,6 @@ def _octoprint_sessions(
                 report(f"warning: {note}")
         out.append(s)
     return out
-
-
-HELP = "fit heater, electronics, stepper, fan and PSU parameters from logged sessions"
-DESCRIPTION = (
-    "Align each session's serial log, temperatures and meter readings on one clock, fit "
-    "the thermal/electrical model (bounded robust least squares, priors from the base "
-    "profile), report uncertainties and which parameters the data determine, write a "
-    "calibrated profile, and predict held-out prints from their G-code."
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,6 +12,13 @@ from ..lca.scenarios import ProcessingStep, Scenario
 from ._output import print_json, print_table
 from ._parser import add_command
 
+HELP = "is laser sintering worse than home FDM? does the bionic bracket pay back?"
+DESCRIPTION = (
+    "Answer the study's claims with numbers for the sample phone case (SLS energy "
+    "per case vs home FDM, their factor, and the build utilisation at which the "
+    "order would flip) and for the bionic bracket (the use-phase factor of FZ4)."
+)
+
 EPILOG = """\
 examples:
   slicer-energy claim                 short report
@@ -19,14 +26,6 @@ examples:
                                       flip_utilisation, fz4_use_phase_factor, ...
   slicer-energy claim --energy pinned published/assumed figures from lca/scenarios/ only
 """
-
-
-HELP = "is laser sintering worse than home FDM? does the bionic bracket pay back?"
-DESCRIPTION = (
-    "Answer the study's claims with numbers for the sample phone case (SLS energy "
-    "per case vs home FDM, their factor, and the build utilisation at which the "
-    "order would flip) and for the bionic bracket (the use-phase factor of FZ4)."
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

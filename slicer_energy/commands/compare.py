@@ -13,6 +13,12 @@ from ._numbers import add_max_memory
 from ._parser import add_command
 from .predict import print_record_table
 
+HELP = "one part by FDM, SLS, MLS, injection moulding and casting, side by side"
+DESCRIPTION = (
+    "Time, energy per part and material per part of PART made by each process: "
+    "the numbers behind 'laser sintering needs far more energy than home printing'."
+)
+
 EPILOG = """\
 examples:
   slicer-energy compare phone_case.stl           FDM, SLS alone/full, MLS, moulding, casting
@@ -71,13 +77,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_record_table(rows)
     return 0
-
-
-HELP = "one part by FDM, SLS, MLS, injection moulding and casting, side by side"
-DESCRIPTION = (
-    "Time, energy per part and material per part of PART made by each process: "
-    "the numbers behind 'laser sintering needs far more energy than home printing'."
-)
 
 
 def register(sub: Any) -> None:

@@ -14,6 +14,13 @@ from ..machine import load_machine
 from ._output import print_json, print_table
 from ._parser import add_command
 
+HELP = "print time and energy of a G-code file"
+DESCRIPTION = (
+    "Plan every move of a G-code file the way the printer's firmware does, add heat-up "
+    "waits from the heater model, and integrate wall energy (heaters, electronics, "
+    "steppers, fans)."
+)
+
 EPILOG = """\
 examples:
   slicer-energy gcode part.gcode --printer prusa-mk3s
@@ -27,14 +34,6 @@ minimum_cruise_ratio), 'prusa' reproduces PrusaSlicer 2.5's estimator (motion on
 waits). time_s adds heater waits (M109/M190 from the heater model), G4 dwells, homing and
 bed levelling to the planned motion time (print_time_s).
 """
-
-
-HELP = "print time and energy of a G-code file"
-DESCRIPTION = (
-    "Plan every move of a G-code file the way the printer's firmware does, add heat-up "
-    "waits from the heater model, and integrate wall energy (heaters, electronics, "
-    "steppers, fans)."
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -23,6 +23,14 @@ GWP_NOTE = {
     "tar": "IPCC TAR (CH4 23, N2O 296), an older CML 2001 set",
 }
 
+HELP = "life-cycle impacts of the study's phone-case or aircraft-part scenarios"
+DESCRIPTION = (
+    "Recompute the study's LCA (Petschow et al. 2014): impacts per functional unit "
+    "in CML-IA categories (GWP100, ADP elements, HTP, AP) for each scenario and "
+    "variant, split by life-cycle stage, with processing energy from the process "
+    "models."
+)
+
 EPILOG = """\
 examples:
   slicer-energy lca phone-case                 tables by scenario, category and stage
@@ -39,15 +47,6 @@ and auto (default) uses a model where it is installed and the pinned figure othe
 Each scenario lists the basis it used. Categories whose data are missing for some
 contribution are marked incomplete ("*"), never filled with zero.
 """
-
-
-HELP = "life-cycle impacts of the study's phone-case or aircraft-part scenarios"
-DESCRIPTION = (
-    "Recompute the study's LCA (Petschow et al. 2014): impacts per functional unit "
-    "in CML-IA categories (GWP100, ADP elements, HTP, AP) for each scenario and "
-    "variant, split by life-cycle stage, with processing energy from the process "
-    "models."
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,6 +11,14 @@ from ._numbers import add_max_memory
 from ._output import print_json, print_table
 from ._parser import add_command
 
+HELP = "time, energy and material of a part by process (FDM, SLS, MLS)"
+DESCRIPTION = (
+    "Predict print time, electrical energy at the plug and material of PART. For "
+    "laser sintering the whole build job is modelled (warm-up, layers, cool-down) "
+    "and its energy shared among the parts in it, so energy per part depends on "
+    "how full the machine is (--copies, --fill)."
+)
+
 EPILOG = """\
 examples:
   slicer-energy predict phone_case                                 FDM on a Prusa MK3S, 0.20 mm
@@ -146,15 +154,6 @@ def run(args: argparse.Namespace) -> int:
                 + ", ".join(f"{k} {v:.3f}" for k, v in rec["by_phase"].items())
             )
     return 0
-
-
-HELP = "time, energy and material of a part by process (FDM, SLS, MLS)"
-DESCRIPTION = (
-    "Predict print time, electrical energy at the plug and material of PART. For "
-    "laser sintering the whole build job is modelled (warm-up, layers, cool-down) "
-    "and its energy shared among the parts in it, so energy per part depends on "
-    "how full the machine is (--copies, --fill)."
-)
 
 
 def register(sub: Any) -> None:
