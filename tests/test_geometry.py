@@ -194,5 +194,3 @@ def test_zero_volume(tmp_path):
     tri.export(p)
     with pytest.raises(MeshError, match="flat.stl: .*(zero volume|degenerate|not a closed)"):
         load_mesh(p)
-
-
