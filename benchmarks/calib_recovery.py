@@ -57,45 +57,91 @@ def main() -> None:
     a = ap.parse_args()
     out = a.out or Path(tempfile.mkdtemp(prefix="calib-recovery-"))
     s = str(a.printer_seed)
-    _cli("rig", "demo", "--out", str(out / "c"), "--printer-seed", s, "--seed", "1",
-         "--scale", "inf", "--tail", "300")
-    _cli("rig", "demo", "--out", str(out / "h"), "--printer-seed", s, "--seed", "2",
-         "--scale", "inf", "--tail", "20")
+    _cli(
+        "rig",
+        "demo",
+        "--out",
+        str(out / "c"),
+        "--printer-seed",
+        s,
+        "--seed",
+        "1",
+        "--scale",
+        "inf",
+        "--tail",
+        "300",
+    )
+    _cli(
+        "rig",
+        "demo",
+        "--out",
+        str(out / "h"),
+        "--printer-seed",
+        s,
+        "--seed",
+        "2",
+        "--scale",
+        "inf",
+        "--tail",
+        "20",
+    )
     (cal,) = (p for p in (out / "c").iterdir() if p.is_dir())
     (hold,) = (p for p in (out / "h").iterdir() if p.is_dir())
     truth = tomllib.loads(next((out / "c").glob("*.sim_truth.toml")).read_text())["params"]
-    res = json.loads(_cli("calibrate", str(cal), "--holdout", str(hold), "--base", "ender3-v2",
-                          "--out", str(out / "profile.toml"), "--json"))
+    res = json.loads(
+        _cli(
+            "calibrate",
+            str(cal),
+            "--holdout",
+            str(hold),
+            "--base",
+            "ender3-v2",
+            "--out",
+            str(out / "profile.toml"),
+            "--json",
+        )
+    )
     fitted = res["params"]
 
     print("| parameter | truth | fitted | error |")
     print("|---|---|---|---|")
     for label, key, sec, tkey in ROWS:
         f, t = fitted[key], truth[sec][tkey]
-        print(f"| {label} | {_g(t)} | {_g(f['value'])} ± {f['stderr']:.2g} | "
-              f"{_pct(f['value'], t)} |")
+        print(
+            f"| {label} | {_g(t)} | {_g(f['value'])} ± {f['stderr']:.2g} | {_pct(f['value'], t)} |"
+        )
     te = truth["electrical"]
     t_st = te["p_steppers_enabled_w"] + te["p_steppers_moving_w"]
     f_en, f_mv = fitted["electrical.p_steppers_enabled_w"], fitted["electrical.p_steppers_moving_w"]
     split = "" if f_mv["identified"] else " (split not identified: moving kept its prior)"
-    print(f"| steppers enabled + moving W | {_g(t_st)} | {_g(f_en['value'] + f_mv['value'])} | "
-          f"{_pct(f_en['value'] + f_mv['value'], t_st)}{split} |")
+    print(
+        f"| steppers enabled + moving W | {_g(t_st)} | {_g(f_en['value'] + f_mv['value'])} | "
+        f"{_pct(f_en['value'] + f_mv['value'], t_st)}{split} |"
+    )
     cp = fitted["filament.cp_j_per_gk"]
-    print(f"| filament c_p J/(g·K) | {_g(PLA_CP_J_PER_GK)} | {_g(cp['value'])} ± "
-          f"{cp['stderr']:.2g} | {_pct(cp['value'], PLA_CP_J_PER_GK)} |")
+    print(
+        f"| filament c_p J/(g·K) | {_g(PLA_CP_J_PER_GK)} | {_g(cp['value'])} ± "
+        f"{cp['stderr']:.2g} | {_pct(cp['value'], PLA_CP_J_PER_GK)} |"
+    )
     eta = fitted["electrical.psu_efficiency"]
     note = "(prior, not identified)" if not eta["identified"] else f"± {eta['stderr']:.2g}"
-    print(f"| PSU η | {_g(te['psu_efficiency'])} | {_g(eta['value'])} {note} | "
-          f"{'' if not eta['identified'] else _pct(eta['value'], te['psu_efficiency'])} |")
+    print(
+        f"| PSU η | {_g(te['psu_efficiency'])} | {_g(eta['value'])} {note} | "
+        f"{'' if not eta['identified'] else _pct(eta['value'], te['psu_efficiency'])} |"
+    )
     (h,) = res["holdout"]
-    print(f"| held-out print energy | {h['energy_kwh_measured'] * 1000:.2f} Wh measured | "
-          f"{h['energy_kwh_predicted'] * 1000:.2f} Wh | {_pct(1 + h['energy_error'], 1)} |")
+    print(
+        f"| held-out print energy | {h['energy_kwh_measured'] * 1000:.2f} Wh measured | "
+        f"{h['energy_kwh_predicted'] * 1000:.2f} Wh | {_pct(1 + h['energy_error'], 1)} |"
+    )
     fit = res["fit"]
     print()
-    print(f"R² {fit['r2']:.4f}, RMS {fit['rms_w']:.1f} W over {fit['n_power']} readings; "
-          f"hotend {fit['rms_temp_c']['hotend']:.3f} °C, bed {fit['rms_temp_c']['bed']:.3f} °C; "
-          f"time scale {fit['time_scale']:.3f}; held-out print {h['time_s_measured']:.1f} s "
-          f"measured, {h['time_s_predicted']:.1f} s predicted.")
+    print(
+        f"R² {fit['r2']:.4f}, RMS {fit['rms_w']:.1f} W over {fit['n_power']} readings; "
+        f"hotend {fit['rms_temp_c']['hotend']:.3f} °C, bed {fit['rms_temp_c']['bed']:.3f} °C; "
+        f"time scale {fit['time_scale']:.3f}; held-out print {h['time_s_measured']:.1f} s "
+        f"measured, {h['time_s_predicted']:.1f} s predicted."
+    )
 
 
 if __name__ == "__main__":

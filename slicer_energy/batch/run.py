@@ -415,7 +415,7 @@ class SignalStop:
         self._saved.clear()
 
 
-def run_batch(  # noqa: PLR0912, PLR0915 - scheduler loop with resume, flushing and Ctrl-C; split planned (issue 15 item 4)
+def run_batch(
     parts: Sequence[PartSpec],
     sweep: Sweep,
     out: str | os.PathLike,
@@ -434,8 +434,6 @@ def run_batch(  # noqa: PLR0912, PLR0915 - scheduler loop with resume, flushing 
     is set (a signal, or an event another thread sets), the jobs not yet finished are
     cancelled, the finished ones written, and the result says ``interrupted``: a rerun
     resumes."""
-    from distributed import as_completed
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SettingsError(f"{out}: exists and is not a results directory")
@@ -445,84 +443,109 @@ def run_batch(  # noqa: PLR0912, PLR0915 - scheduler loop with resume, flushing 
     for w in warnings:
         print(f"slicer-energy: warning: {w}", file=sys.stderr)
     todo = [j for j in jobs if j.job_id not in done]
-    factors = grid_kg_co2e_per_kwh(sweep.grids)
-    writer = ResultWriter(out, flush_rows, flush_s)
-    bar = Progress(len(todo), progress, skipped=len(jobs) - len(todo))
-    res = BatchResult(len(jobs), len(jobs) - len(todo), 0, 0, 0.0, out)
+    batch = _Run(parts, out, grid_kg_co2e_per_kwh(sweep.grids), flush_rows, flush_s)
+    batch.bar = Progress(len(todo), progress, skipped=len(jobs) - len(todo))
+    batch.res = BatchResult(len(jobs), len(jobs) - len(todo), 0, 0, 0.0, out)
     t0 = time.perf_counter()
-    run = uuid.uuid4().hex[:8]
-
-    # Parts that cannot even be found: their rows are written without touching Dask.
-    futures = []
-    by_key: dict[Any, Job] = {}
-    loads: dict[int, Any] = {}
-    grids: dict[tuple[int, tuple], Any] = {}
-    for j in todo:
-        if stop.is_set():
-            break
-        part = parts[j.part_index]
-        if part.error:
-            rows = [{**_base_row(j, part), "error": part.error}]
-            writer.add(expand_grids(rows, factors))
-            res.errors += 1
-            res.computed += 1
-            bar.update(1, 1)
-            continue
-        if j.part_index not in loads:
-            loads[j.part_index] = client.submit(
-                load_task, part, key=f"load-{run}-{j.part_index}", pure=False
-            )
-        loaded = loads[j.part_index]
-        layers = None
-        if reuse_grids and j.grid_key is not None:
-            gk = (j.part_index, j.grid_key)
-            if gk not in grids:
-                grids[gk] = client.submit(
-                    layers_task, loaded, j.grid_key, key=f"layers-{run}-{len(grids)}", pure=False
-                )
-            layers = grids[gk]
-            loaded = None  # the job needs only the small profile, not the mesh
-        fut = client.submit(job_task, j, part, loaded, layers, key=f"job-{run}-{j.job_id}")
-        futures.append(fut)
-        by_key[fut.key] = j
-    res.loads, res.layer_grids = len(loads), len(grids)
-    # Drop our references: Dask frees a mesh or grid once its last job has run.
-    loads.clear()
-    grids.clear()
-
-    def collect(fut: Any) -> None:
-        try:
-            rows = fut.result()
-        except Exception as exc:  # the worker died (crash, out of memory): still a row
-            j = by_key[fut.key]
-            msg = f"worker lost while running this job ({type(exc).__name__}: {exc})"
-            rows = [{**_base_row(j, parts[j.part_index]), "error": msg}]
-        fut.release()
-        failed = [r for r in rows if r.get("error")]
-        errs = len(failed)
-        res.messages.extend(f"{r['part']} [{r['process']}]: {r['error']}" for r in failed)
-        res.errors += errs
-        res.computed += 1
-        writer.add(expand_grids(rows, factors))
-        bar.update(1, errs)
-
     try:
+        futures = batch.submit(todo, client, reuse_grids, stop)
+        batch.drain(futures, client, stop)
+        if stop.is_set():
+            batch.res.interrupted = batch.res.computed < len(todo)
+    finally:
+        batch.writer.flush()
+        batch.res.seconds = time.perf_counter() - t0
+        batch.bar.update(0, final=True)
+    return batch.res
+
+
+class _Run:
+    """One ``run_batch`` call: what it submitted, and the rows, counts and progress of what
+    came back."""
+
+    bar: Progress
+    res: BatchResult
+
+    def __init__(
+        self, parts: Sequence[PartSpec], out: Path, factors: Any, flush_rows: int, flush_s: float
+    ) -> None:
+        self.parts = parts
+        self.factors = factors
+        self.writer = ResultWriter(out, flush_rows, flush_s)
+        self.by_key: dict[Any, Job] = {}
+        self.run_id = uuid.uuid4().hex[:8]
+
+    def submit(
+        self, todo: list[Job], client: Any, reuse_grids: bool, stop: threading.Event | SignalStop
+    ) -> list[Any]:
+        """Submit every job in ``todo``; each part is loaded (and each layer grid made) once.
+
+        Parts that cannot even be found get their error row here, without touching Dask."""
+        futures = []
+        loads: dict[int, Any] = {}
+        grids: dict[tuple[int, tuple], Any] = {}
+        for j in todo:
+            if stop.is_set():
+                break
+            part = self.parts[j.part_index]
+            if part.error:
+                self._rows([{**_base_row(j, part), "error": part.error}])
+                continue
+            if j.part_index not in loads:
+                loads[j.part_index] = client.submit(
+                    load_task, part, key=f"load-{self.run_id}-{j.part_index}", pure=False
+                )
+            loaded, layers = loads[j.part_index], None
+            if reuse_grids and j.grid_key is not None:
+                gk = (j.part_index, j.grid_key)
+                if gk not in grids:
+                    key = f"layers-{self.run_id}-{len(grids)}"
+                    grids[gk] = client.submit(layers_task, loaded, j.grid_key, key=key, pure=False)
+                layers = grids[gk]
+                loaded = None  # the job needs only the small profile, not the mesh
+            fut = client.submit(
+                job_task, j, part, loaded, layers, key=f"job-{self.run_id}-{j.job_id}"
+            )
+            futures.append(fut)
+            self.by_key[fut.key] = j
+        self.res.loads, self.res.layer_grids = len(loads), len(grids)
+        # Our references end here: Dask frees a mesh or grid once its last job has run.
+        return futures
+
+    def drain(self, futures: list[Any], client: Any, stop: threading.Event | SignalStop) -> None:
+        """Write each job's rows as it finishes; once ``stop`` is set, keep what finished
+        meanwhile and cancel the rest (queued and running, also on a remote cluster)."""
+        from distributed import as_completed
+
         pending = as_completed(futures)
         while pending.count() and not stop.is_set():
             if pending.is_empty():
                 time.sleep(0.1)  # as_completed itself polls at this rate
                 continue
-            collect(next(pending))
+            self.collect(next(pending))
         if stop.is_set():
-            for fut in pending.next_batch(block=False):  # finished meanwhile: keep them
-                collect(fut)
-            client.cancel(futures)  # queued and running jobs (also on a remote cluster)
-            res.interrupted = res.computed < len(todo)
-    finally:
-        writer.flush()
-        res.seconds = time.perf_counter() - t0
-        bar.update(0, final=True)
-    return res
+            for fut in pending.next_batch(block=False):
+                self.collect(fut)
+            client.cancel(futures)
+
+    def collect(self, fut: Any) -> None:
+        try:
+            rows = fut.result()
+        except Exception as exc:  # the worker died (crash, out of memory): still a row
+            j = self.by_key[fut.key]
+            msg = f"worker lost while running this job ({type(exc).__name__}: {exc})"
+            rows = [{**_base_row(j, self.parts[j.part_index]), "error": msg}]
+        fut.release()
+        self._rows(rows)
+
+    def _rows(self, rows: list[dict[str, Any]]) -> None:
+        """One job's rows: written (one per grid factor), errors counted and listed."""
+        failed = [r for r in rows if r.get("error")]
+        self.res.messages.extend(f"{r['part']} [{r['process']}]: {r['error']}" for r in failed)
+        self.res.errors += len(failed)
+        self.res.computed += 1
+        self.writer.add(expand_grids(rows, self.factors))
+        self.bar.update(1, len(failed))
 
 
 # Run in each local worker process as it starts: a terminal's Ctrl-C reaches the whole

@@ -7,6 +7,16 @@ import sys
 from typing import Any
 
 from ..errors import SettingsError
+from ._parser import add_command
+
+HELP = "predict many parts × sweep settings on a Dask cluster, results to Parquet"
+DESCRIPTION = (
+    "Run predict's model for every part and every combination of the sweep's "
+    "settings, in parallel on a Dask LocalCluster (default) or an existing Dask "
+    "scheduler. Each part is loaded once and, for laser sintering, voxelised once "
+    "per layer grid and reused by all its jobs. One row per job (the estimate "
+    "flattened) in a directory of Parquet files."
+)
 
 EPILOG = """\
 sweep file (TOML): top-level axes apply to every process that takes them; a [sls],
@@ -108,19 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "batch",
-        help="predict many parts × sweep settings on a Dask cluster, results to Parquet",
-        description=(
-            "Run predict's model for every part and every combination of the sweep's "
-            "settings, in parallel on a Dask LocalCluster (default) or an existing Dask "
-            "scheduler. Each part is loaded once and, for laser sintering, voxelised once "
-            "per layer grid and reused by all its jobs. One row per job (the estimate "
-            "flattened) in a directory of Parquet files."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "batch", HELP, DESCRIPTION, EPILOG, run)
     p.add_argument("parts", nargs="*", metavar="PART", help="mesh files or sample names")
     p.add_argument("--manifest", metavar="FILE.csv", help="CSV of parts (column 'path')")
     p.add_argument("--sweep", metavar="FILE.toml", help="sweep axes (see below)")
@@ -160,4 +158,3 @@ def register(sub: Any) -> None:
         help="voxelise inside every job instead of once per part and layer grid",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)

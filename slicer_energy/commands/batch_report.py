@@ -6,6 +6,15 @@ import argparse
 from typing import Any
 
 from ._output import print_json, print_table
+from ._parser import add_command
+
+HELP = "summary tables and plots of 'batch' results"
+DESCRIPTION = (
+    "Summarise a results directory written by 'slicer-energy batch': kWh per part "
+    "by process, errors, the sensitivity of kWh to each swept axis; with --plots, "
+    "PNG plots of energy vs part volume, SLS energy vs build utilisation and the "
+    "sensitivity."
+)
 
 EPILOG = """\
 examples:
@@ -85,19 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "batch-report",
-        help="summary tables and plots of 'batch' results",
-        description=(
-            "Summarise a results directory written by 'slicer-energy batch': kWh per part "
-            "by process, errors, the sensitivity of kWh to each swept axis; with --plots, "
-            "PNG plots of energy vs part volume, SLS energy vs build utilisation and the "
-            "sensitivity."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "batch-report", HELP, DESCRIPTION, EPILOG, run)
     p.add_argument("results", metavar="RESULTS", help="results directory (batch --out)")
     p.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=run)

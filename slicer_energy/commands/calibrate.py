@@ -14,9 +14,18 @@ from ..machine import load_machine
 from ..paths import safe_name
 from ._numbers import float_in
 from ._output import known, print_json, print_table
+from ._parser import add_command
 
 if TYPE_CHECKING:
     from ..calib.inputs.session import Session
+
+HELP = "fit heater, electronics, stepper, fan and PSU parameters from logged sessions"
+DESCRIPTION = (
+    "Align each session's serial log, temperatures and meter readings on one clock, fit "
+    "the thermal/electrical model (bounded robust least squares, priors from the base "
+    "profile), report uncertainties and which parameters the data determine, write a "
+    "calibrated profile, and predict held-out prints from their G-code."
+)
 
 EPILOG = """\
 examples:
@@ -172,18 +181,7 @@ def _octoprint_sessions(
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "calibrate",
-        help="fit heater, electronics, stepper, fan and PSU parameters from logged sessions",
-        description=(
-            "Align each session's serial log, temperatures and meter readings on one clock, fit "
-            "the thermal/electrical model (bounded robust least squares, priors from the base "
-            "profile), report uncertainties and which parameters the data determine, write a "
-            "calibrated profile, and predict held-out prints from their G-code."
-        ),
-        epilog=EPILOG + "\n" + OCTOPRINT_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "calibrate", HELP, DESCRIPTION, EPILOG + "\n" + OCTOPRINT_EPILOG, run)
     p.add_argument("sessions", nargs="*", metavar="SESSION", help="session folder(s) to fit")
     p.add_argument(
         "--holdout",
@@ -214,7 +212,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", metavar="DIR", help="write power and temperature PNG plots here")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_octoprint_arguments(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

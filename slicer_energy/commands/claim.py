@@ -10,6 +10,14 @@ from ..estimate import J_PER_KWH
 from ..lca.energy import ENERGY_MODES, step_energy
 from ..lca.scenarios import ProcessingStep, Scenario
 from ._output import print_json, print_table
+from ._parser import add_command
+
+HELP = "is laser sintering worse than home FDM? does the bionic bracket pay back?"
+DESCRIPTION = (
+    "Answer the study's claims with numbers for the sample phone case (SLS energy "
+    "per case vs home FDM, their factor, and the build utilisation at which the "
+    "order would flip) and for the bionic bracket (the use-phase factor of FZ4)."
+)
 
 EPILOG = """\
 examples:
@@ -21,21 +29,10 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "claim",
-        help="is laser sintering worse than home FDM? does the bionic bracket pay back?",
-        description=(
-            "Answer the study's claims with numbers for the sample phone case (SLS energy "
-            "per case vs home FDM, their factor, and the build utilisation at which the "
-            "order would flip) and for the bionic bracket (the use-phase factor of FZ4)."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "claim", HELP, DESCRIPTION, EPILOG, run)
     p.add_argument("--energy", choices=ENERGY_MODES, default="auto",
                    help="processing energy: model, pinned or auto (default)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=run)
 
 
 def _step(sc: Scenario, process: str) -> tuple[int, ProcessingStep]:

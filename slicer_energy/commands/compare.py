@@ -10,7 +10,14 @@ from ..baselines import IM_MACHINE_TYPES, baseline_part
 from ..errors import SettingsError, SlicerEnergyError
 from ..predict import predict_part, record
 from ._numbers import add_max_memory
+from ._parser import add_command
 from .predict import print_record_table
+
+HELP = "one part by FDM, SLS, MLS, injection moulding and casting, side by side"
+DESCRIPTION = (
+    "Time, energy per part and material per part of PART made by each process: "
+    "the numbers behind 'laser sintering needs far more energy than home printing'."
+)
 
 EPILOG = """\
 examples:
@@ -73,16 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="one part by FDM, SLS, MLS, injection moulding and casting, side by side",
-        description=(
-            "Time, energy per part and material per part of PART made by each process: "
-            "the numbers behind 'laser sintering needs far more energy than home printing'."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "compare", HELP, DESCRIPTION, EPILOG, run)
     p.add_argument("part", metavar="PART", help="mesh file (STL/3MF/OBJ/PLY) or sample name")
     p.add_argument("--units", default="mm", help="length unit of the mesh file (default: mm)")
     p.add_argument(
@@ -91,4 +89,3 @@ def register(sub: Any) -> None:
     p.add_argument("--no-metal", action="store_true", help="leave out MLS and casting rows")
     add_max_memory(p)
     p.add_argument("--json", action="store_true", help="print a JSON list of records")
-    p.set_defaults(func=run)

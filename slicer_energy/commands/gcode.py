@@ -12,6 +12,14 @@ from ..estimate import J_PER_KWH
 from ..gcode.analyze import MODES, analyze_file
 from ..machine import load_machine
 from ._output import print_json, print_table
+from ._parser import add_command
+
+HELP = "print time and energy of a G-code file"
+DESCRIPTION = (
+    "Plan every move of a G-code file the way the printer's firmware does, add heat-up "
+    "waits from the heater model, and integrate wall energy (heaters, electronics, "
+    "steppers, fans)."
+)
 
 EPILOG = """\
 examples:
@@ -29,17 +37,7 @@ bed levelling to the planned motion time (print_time_s).
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "gcode",
-        help="print time and energy of a G-code file",
-        description=(
-            "Plan every move of a G-code file the way the printer's firmware does, add heat-up "
-            "waits from the heater model, and integrate wall energy (heaters, electronics, "
-            "steppers, fans)."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "gcode", HELP, DESCRIPTION, EPILOG, run)
     p.add_argument("file", help="G-code file (.gcode or .gcode.gz)")
     p.add_argument(
         "--printer",
@@ -62,7 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--timeline", metavar="CSV", help="write the time/temperature/power timeline")
     p.add_argument("--plot", metavar="PNG", help="plot power and temperatures over time")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from ..lca.energy import ENERGY_MODES
 from ..lca.scenarios import STUDIES
 from ._numbers import int_in
 from ._output import print_json, print_table
+from ._parser import add_command
 
 if TYPE_CHECKING:
     from ..lca.study import StudyRun
@@ -21,6 +22,14 @@ GWP_NOTE = {
     "ar4": "IPCC AR4 (CH4 25, N2O 298), an older CML 2001 set",
     "tar": "IPCC TAR (CH4 23, N2O 296), an older CML 2001 set",
 }
+
+HELP = "life-cycle impacts of the study's phone-case or aircraft-part scenarios"
+DESCRIPTION = (
+    "Recompute the study's LCA (Petschow et al. 2014): impacts per functional unit "
+    "in CML-IA categories (GWP100, ADP elements, HTP, AP) for each scenario and "
+    "variant, split by life-cycle stage, with processing energy from the process "
+    "models."
+)
 
 EPILOG = """\
 examples:
@@ -41,18 +50,7 @@ contribution are marked incomplete ("*"), never filled with zero.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "lca",
-        help="life-cycle impacts of the study's phone-case or aircraft-part scenarios",
-        description=(
-            "Recompute the study's LCA (Petschow et al. 2014): impacts per functional unit "
-            "in CML-IA categories (GWP100, ADP elements, HTP, AP) for each scenario and "
-            "variant, split by life-cycle stage, with processing energy from the process "
-            "models."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "lca", HELP, DESCRIPTION, EPILOG, run)
     p.add_argument(
         "study",
         metavar="STUDY",
@@ -93,7 +91,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also write the systems and CFs into Brightway 2.5 project NAME (optional extra "
         "'brightway'; the BRIGHTWAY2_DIR environment variable chooses the data directory)",
     )
-    p.set_defaults(func=run)
 
 
 def compute(args: argparse.Namespace) -> tuple[StudyRun, list, dict[str, Any]]:

@@ -9,6 +9,15 @@ from ..errors import SlicerEnergyError
 from ..predict import PROCESSES, fdm_record, predict_part, record
 from ._numbers import add_max_memory
 from ._output import print_json, print_table
+from ._parser import add_command
+
+HELP = "time, energy and material of a part by process (FDM, SLS, MLS)"
+DESCRIPTION = (
+    "Predict print time, electrical energy at the plug and material of PART. For "
+    "laser sintering the whole build job is modelled (warm-up, layers, cool-down) "
+    "and its energy shared among the parts in it, so energy per part depends on "
+    "how full the machine is (--copies, --fill)."
+)
 
 EPILOG = """\
 examples:
@@ -148,18 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "predict",
-        help="time, energy and material of a part by process (FDM, SLS, MLS)",
-        description=(
-            "Predict print time, electrical energy at the plug and material of PART. For "
-            "laser sintering the whole build job is modelled (warm-up, layers, cool-down) "
-            "and its energy shared among the parts in it, so energy per part depends on "
-            "how full the machine is (--copies, --fill)."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "predict", HELP, DESCRIPTION, EPILOG, run)
     p.add_argument("part", metavar="PART", help="mesh file (STL/3MF/OBJ/PLY) or sample name")
     p.add_argument(
         "--process", choices=PROCESSES, default="fdm", help="process model (default: fdm)"
@@ -198,4 +196,3 @@ def register(sub: Any) -> None:
     p.add_argument("--units", default="mm", help="length unit of the mesh file (default: mm)")
     add_max_memory(p)
     p.add_argument("--json", action="store_true", help="print one JSON record")
-    p.set_defaults(func=run)

@@ -5,21 +5,20 @@ from __future__ import annotations
 import argparse
 
 from ._output import print_table
+from ._parser import add_command
 from .voxelize import SAMPLES
+
+HELP = "write the sample parts (phone case, bracket, bionic bracket) as STL"
+DESCRIPTION = (
+    "Generate the study's sample parts with exact CSG and write them as binary STL: "
+    + ", ".join(SAMPLES)
+    + ". Any command that takes a PART also accepts these names directly."
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "samples",
-        help="write the sample parts (phone case, bracket, bionic bracket) as STL",
-        description=(
-            "Generate the study's sample parts with exact CSG and write them as binary STL: "
-            + ", ".join(SAMPLES)
-            + ". Any command that takes a PART also accepts these names directly."
-        ),
-    )
+    p = add_command(sub, "samples", HELP, DESCRIPTION, None, run)
     p.add_argument("--out", default="samples", help="output folder (default ./samples)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,27 +9,31 @@ import time
 from ..backend import CHOICES
 from ._numbers import add_max_memory, positive_float
 from ._output import print_json, print_table
+from ._parser import add_command
 
 SAMPLES = ("phone_case", "bracket", "bracket_bionic")  # kept in step with samples.SAMPLES
 
 
+HELP = "voxelise a part into print layers and compare with its exact volume"
+DESCRIPTION = (
+    "Load a mesh (STL, 3MF, OBJ, PLY) or a sample part, place it on the build plate and "
+    "sample it at cell centres on a grid of xy pitch x layer height. Prints the grid "
+    "shape, the voxel volume, the exact mesh volume and their difference."
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "voxelize",
-        help="voxelise a part into print layers and compare with its exact volume",
-        description=(
-            "Load a mesh (STL, 3MF, OBJ, PLY) or a sample part, place it on the build plate and "
-            "sample it at cell centres on a grid of xy pitch x layer height. Prints the grid "
-            "shape, the voxel volume, the exact mesh volume and their difference."
-        ),
-        epilog=(
-            "examples:\n"
-            "  slicer-energy voxelize phone_case\n"
-            "  slicer-energy voxelize part.stl --pitch 0.1 --layer-height 0.2 --json\n"
-            "  slicer-energy voxelize big.stl --units in --backend cupy\n"
-            f"sample parts: {', '.join(SAMPLES)}"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        HELP,
+        DESCRIPTION,
+        "examples:\n"
+        "  slicer-energy voxelize phone_case\n"
+        "  slicer-energy voxelize part.stl --pitch 0.1 --layer-height 0.2 --json\n"
+        "  slicer-energy voxelize big.stl --units in --backend cupy\n"
+        f"sample parts: {', '.join(SAMPLES)}",
+        run,
     )
     p.add_argument("part", help="mesh file or sample part name")
     p.add_argument("--pitch", type=float, default=0.1, help="xy cell size in mm (default 0.1)")
@@ -56,7 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_max_memory(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
