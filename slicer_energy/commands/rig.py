@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import SlicerEnergyError
 from ._numbers import nonneg_float, positive_float, positive_int
 from ._output import print_json, print_table
+from ._parser import add_command
 
 LOG_EPILOG = """\
 examples:
@@ -55,62 +56,31 @@ DEMO_DESCRIPTION = (
 )
 
 
+HELP = "log a printer and a power meter, or simulate both"
+DESCRIPTION = (
+    "Calibration rig: talk to a Marlin/RepRap printer over USB serial and to a power "
+    "meter, record everything append-only, or run a virtual printer and meter."
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "rig",
-        help="log a printer and a power meter, or simulate both",
-        description=(
-            "Calibration rig: talk to a Marlin/RepRap printer over USB serial and to a power "
-            "meter, record everything append-only, or run a virtual printer and meter."
-        ),
-        epilog=LOG_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    rsub = p.add_subparsers(dest="rig_command", metavar="SUBCOMMAND")
+    p = add_command(sub, "rig", HELP, DESCRIPTION, LOG_EPILOG)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    rsub = p.add_subparsers(dest="rig_command", metavar="SUBCOMMAND")
     for name, line, description, epilog, add_options, run in (
-        (
-            "ports",
-            "list serial ports with their descriptions",
-            None,
-            None,
-            _ports_options,
-            cmd_ports,
-        ),
-        (
-            "log",
-            "record a printer (and meter) session; optionally stream a G-code file",
-            LOG_DESCRIPTION,
-            LOG_EPILOG,
-            _log_options,
-            cmd_log,
-        ),
-        (
-            "simulate",
-            "run a virtual Marlin printer and power meter on ptys until Ctrl-C",
-            SIMULATE_DESCRIPTION,
-            "example: slicer-energy rig simulate --json --scale 10",
-            _simulate_options,
-            cmd_simulate,
-        ),
-        (
-            "demo",
-            "a whole simulated session end to end (printer + meter + logger)",
-            DEMO_DESCRIPTION,
-            "example: slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1",
-            _demo_options,
-            cmd_demo,
-        ),
-    ):
-        parser = rsub.add_parser(
-            name,
-            help=line,
-            description=description,
-            epilog=epilog,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        add_options(parser)
-        parser.set_defaults(func=run)
+        ("ports", "list serial ports with their descriptions", None, None, _ports_options,
+         cmd_ports),
+        ("log", "record a printer (and meter) session; optionally stream a G-code file",
+         LOG_DESCRIPTION, LOG_EPILOG, _log_options, cmd_log),
+        ("simulate", "run a virtual Marlin printer and power meter on ptys until Ctrl-C",
+         SIMULATE_DESCRIPTION, "example: slicer-energy rig simulate --json --scale 10",
+         _simulate_options, cmd_simulate),
+        ("demo", "a whole simulated session end to end (printer + meter + logger)",
+         DEMO_DESCRIPTION,
+         "example: slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1",
+         _demo_options, cmd_demo),
+    ):  # fmt: skip
+        add_options(add_command(rsub, name, line, description, epilog, run))
 
 
 def _ports_options(ports: argparse.ArgumentParser) -> None:
