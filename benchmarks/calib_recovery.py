@@ -65,56 +65,106 @@ def main() -> None:
     a = ap.parse_args()
     out = a.out or Path(tempfile.mkdtemp(prefix="calib-recovery-"))
     s = str(a.printer_seed)
-    _cli("rig", "demo", "--out", str(out / "c"), "--printer-seed", s, "--seed", "1",
-         "--scale", "inf", "--tail", "300")
-    _cli("rig", "demo", "--out", str(out / "h"), "--printer-seed", s, "--seed", "2",
-         "--scale", "inf", "--tail", "20")
+    _cli(
+        "rig",
+        "demo",
+        "--out",
+        str(out / "c"),
+        "--printer-seed",
+        s,
+        "--seed",
+        "1",
+        "--scale",
+        "inf",
+        "--tail",
+        "300",
+    )
+    _cli(
+        "rig",
+        "demo",
+        "--out",
+        str(out / "h"),
+        "--printer-seed",
+        s,
+        "--seed",
+        "2",
+        "--scale",
+        "inf",
+        "--tail",
+        "20",
+    )
     (cal,) = (p for p in (out / "c").iterdir() if p.is_dir())
     (hold,) = (p for p in (out / "h").iterdir() if p.is_dir())
     truth_file = tomllib.loads(next((out / "c").glob("*.sim_truth.toml")).read_text())
     truth = truth_file["effective"]
-    res = json.loads(_cli("calibrate", str(cal), "--holdout", str(hold), "--base", "ender3-v2",
-                          "--out", str(out / "profile.toml"), "--json"))
+    res = json.loads(
+        _cli(
+            "calibrate",
+            str(cal),
+            "--holdout",
+            str(hold),
+            "--base",
+            "ender3-v2",
+            "--out",
+            str(out / "profile.toml"),
+            "--json",
+        )
+    )
     fitted = res["params"]
 
     print("| parameter | truth | fitted | error |")
     print("|---|---|---|---|")
     for label, key, sec, tkey in ROWS:
         f, t = fitted[key], truth[sec][tkey]
-        print(f"| {label} | {_g(t)} | {_g(f['value'])} ± {f['stderr']:.2g} | "
-              f"{_pct(f['value'], t)} |")
+        print(
+            f"| {label} | {_g(t)} | {_g(f['value'])} ± {f['stderr']:.2g} | {_pct(f['value'], t)} |"
+        )
     te = truth["electrical"]
     t_st = te["p_steppers_enabled_w"] + te["p_steppers_moving_w"]
     f_en, f_mv = fitted["electrical.p_steppers_enabled_w"], fitted["electrical.p_steppers_moving_w"]
     split = "" if f_mv["identified"] else " (split not identified: moving kept its prior)"
-    print(f"| steppers enabled + moving W | {_g(t_st)} | {_g(f_en['value'] + f_mv['value'])} | "
-          f"{_pct(f_en['value'] + f_mv['value'], t_st)}{split} |")
+    print(
+        f"| steppers enabled + moving W | {_g(t_st)} | {_g(f_en['value'] + f_mv['value'])} | "
+        f"{_pct(f_en['value'] + f_mv['value'], t_st)}{split} |"
+    )
     cp = fitted["filament.cp_j_per_gk"]
-    print(f"| filament c_p J/(g·K) | {_g(PLA_CP_J_PER_GK)} | {_g(cp['value'])} ± "
-          f"{cp['stderr']:.2g} | {_pct(cp['value'], PLA_CP_J_PER_GK)} |")
+    print(
+        f"| filament c_p J/(g·K) | {_g(PLA_CP_J_PER_GK)} | {_g(cp['value'])} ± "
+        f"{cp['stderr']:.2g} | {_pct(cp['value'], PLA_CP_J_PER_GK)} |"
+    )
     eta = fitted["electrical.psu_efficiency"]
     note = "(prior, not identified)" if not eta["identified"] else f"± {eta['stderr']:.2g}"
-    print(f"| PSU η | {_g(te['psu_efficiency'])} | {_g(eta['value'])} {note} | "
-          f"{'' if not eta['identified'] else _pct(eta['value'], te['psu_efficiency'])} |")
+    print(
+        f"| PSU η | {_g(te['psu_efficiency'])} | {_g(eta['value'])} {note} | "
+        f"{'' if not eta['identified'] else _pct(eta['value'], te['psu_efficiency'])} |"
+    )
     for h, t_set in (("hotend", 210.0), ("bed", 60.0)):  # the demo print's set points
         th = truth[h]
         t_hold = (t_set - th["t_amb_c"]) / th["r_k_per_w"] / te["psu_efficiency"]
-        f_hold = ((t_set - fitted[f"{h}.t_amb_c"]["value"]) / fitted[f"{h}.r_k_per_w"]["value"]
-                  / eta["value"])  # fmt: skip
-        print(f"| {h} holding {t_set:.0f} °C, wall W | {_g(t_hold)} | {_g(f_hold)} "
-              f"(fitted ambient {fitted[f'{h}.t_amb_c']['value']:.1f} °C) | "
-              f"{_pct(f_hold, t_hold)} |")
+        f_amb, f_r = fitted[f"{h}.t_amb_c"]["value"], fitted[f"{h}.r_k_per_w"]["value"]
+        f_hold = (t_set - f_amb) / f_r / eta["value"]
+        print(
+            f"| {h} holding {t_set:.0f} °C, wall W | {_g(t_hold)} | {_g(f_hold)} "
+            f"(fitted ambient {f_amb:.1f} °C) | "
+            f"{_pct(f_hold, t_hold)} |"
+        )
     (h,) = res["holdout"]
-    print(f"| held-out print energy | {h['energy_kwh_measured'] * 1000:.2f} Wh measured | "
-          f"{h['energy_kwh_predicted'] * 1000:.2f} Wh | {_pct(1 + h['energy_error'], 1)} |")
-    print(f"| held-out print time | {h['time_s_measured']:.1f} s | "
-          f"{h['time_s_predicted']:.1f} s | "
-          f"{_pct(h['time_s_predicted'], h['time_s_measured'])} |")
+    print(
+        f"| held-out print energy | {h['energy_kwh_measured'] * 1000:.2f} Wh measured | "
+        f"{h['energy_kwh_predicted'] * 1000:.2f} Wh | {_pct(1 + h['energy_error'], 1)} |"
+    )
+    print(
+        f"| held-out print time | {h['time_s_measured']:.1f} s | "
+        f"{h['time_s_predicted']:.1f} s | "
+        f"{_pct(h['time_s_predicted'], h['time_s_measured'])} |"
+    )
     fit = res["fit"]
     print()
-    print(f"R² {fit['r2']:.4f}, RMS {fit['rms_w']:.1f} W over {fit['n_power']} readings; "
-          f"hotend {fit['rms_temp_c']['hotend']:.3f} °C, bed {fit['rms_temp_c']['bed']:.3f} °C; "
-          f"time scale {fit['time_scale']:.3f}.")
+    print(
+        f"R² {fit['r2']:.4f}, RMS {fit['rms_w']:.1f} W over {fit['n_power']} readings; "
+        f"hotend {fit['rms_temp_c']['hotend']:.3f} °C, bed {fit['rms_temp_c']['bed']:.3f} °C; "
+        f"time scale {fit['time_scale']:.3f}."
+    )
 
 
 if __name__ == "__main__":
