@@ -40,7 +40,7 @@ def test_unheated_bed_keeps_prior_and_says_so(tmp_path):
     # above its value at the set point, as in test_calib_recovery: the hotend's power falls
     # with temperature and the fit sees it heating too (measured +6.7 %)
     err = fit.value("hotend.p_max_w") / eta / (truth["hotend"]["p_max_w"] / eta_t) - 1
-    assert 0.0 < err < 0.35, err
+    assert 0.0 < err < 0.75, err
 
 
 def test_gcode_applies_calibrated_time_scale_and_wait_overhead(tmp_path):
