@@ -6,7 +6,8 @@ Assistant history CSV from a plug whose clock is off by a known offset; we estim
 offset and calibrate from the two files. (b) ``rig demo`` records a session of the same
 part on the same printer (our host and logger); we calibrate from it. Both fits are
 compared with the simulator's hidden truth on what a wall meter determines (heater P/η,
-P·R, R·C; base power/η).
+P·R, R·C; base power/η), the truth as its first-order equivalents at the print's operating
+point (``PrinterParams.effective``: the simulator's own physics is richer).
 
     python benchmarks/calib_octoprint_inputs.py            # printer seeds 1 2 3
     python benchmarks/calib_octoprint_inputs.py --seeds 4
@@ -96,7 +97,7 @@ def main() -> None:
             gap = (rec.meter[300][0], rec.meter[320][0])
             write_home_assistant_csv(csv, rec.meter, a.offset, unavailable=gap)
             s, est = load_octoprint_session(rec.serial_log, csv, gcode=rec.gcode)
-            truth = rec.params.to_dict()
+            truth = rec.params.effective()  # the demo part's set points, 210/60 °C
             e_op = errors(fit_sessions([s], base), truth)
             demo = run_demo(
                 out / "rig",
@@ -106,7 +107,7 @@ def main() -> None:
                 tail_s=300,
                 gcode_lines=demo_gcode(layers=10, size_mm=25.0),
             )
-            t2 = tomllib.loads(demo.truth_path.read_text())["params"]  # the benchmark checks
+            t2 = tomllib.loads(demo.truth_path.read_text())["effective"]  # the benchmark checks
             e_rig = errors(fit_sessions([load_session(demo.session.folder)], base), t2)
             rows.append((seed, est, e_op, e_rig))
     keys = list(rows[0][2])

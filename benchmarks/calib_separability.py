@@ -2,7 +2,8 @@
 
 The calibration print of ``tests/test_calib_separability.py`` (a dwell after homing with the
 fan off, one after the fan comes on) on the virtual printer, fitted with the PSU efficiency
-given; prints each separated parameter's error against the hidden truth.
+given; prints each separated parameter's error against the hidden truth's first-order
+equivalents (the truth file's ``[effective]``; the simulator's own physics is richer).
 
     python benchmarks/calib_separability.py
 """
@@ -40,7 +41,7 @@ def main() -> None:
         out = Path(tempfile.mkdtemp(prefix="separability-"))
         r = run_demo(out, printer_seed=ps, seed=13, scale=math.inf, tail_s=300,
                      gcode_lines=separating_print())  # fmt: skip
-        truth = tomllib.loads(r.truth_path.read_text())["params"]
+        truth = tomllib.loads(r.truth_path.read_text())["effective"]
         el = truth["electrical"]
         fit = fit_sessions([load_session(r.session.folder)], load_machine("ender3-v2"),
                            fix={"electrical.psu_efficiency": el["psu_efficiency"]})  # fmt: skip

@@ -136,9 +136,11 @@ def test_meter_end_to_end_over_pty_against_virtual_meter(kind):
         meter = M.PzemMeter(vm.path) if kind == "pzem" else M.SdmMeter(vm.path, kind=kind)
         samples = [meter.read(clock.now()) for _ in range(5)]
         ph.advance_to(clock.now())
-        # bed heating at full power: P_bed/eta plus electronics, within meter resolution
+        # bed heating at full power: the supply's input for P_bed plus electronics, within
+        # meter resolution
         p = ph.p
-        expected = (p.bed.p_max_w + p.electrical.p_electronics_w) / p.electrical.psu_efficiency
+        dc_w = p.bed.power_w(ph.t_bed_block_c, 1.0) + p.electrical.p_electronics_w
+        expected = p.electrical.psu.wall_w(dc_w)
         assert samples[-1].power_w == pytest.approx(expected, rel=0.01)
         assert samples[-1].voltage_v == pytest.approx(230.0, rel=0.02)
         assert vm.requests >= 5

@@ -215,6 +215,12 @@ def _truth(
             vmeter.true_log[-1][0] - vmeter.true_log[0][0] if vmeter.true_log else 0.0
         ),
         "params": params.to_dict(),
+        # what a first-order calibration is compared with (PrinterParams.effective) at the
+        # highest set points the session held (a heater never heated: its reference point)
+        "effective": params.effective(
+            printer.physics.max_target_c["hotend"] or params.hotend.t_ref_c,
+            printer.physics.max_target_c["bed"] or params.bed.t_ref_c,
+        ),
         "ranges": {
             k: {"low": lo, "high": hi, "source": src} for k, (lo, hi, src) in PARAM_RANGES.items()
         },

@@ -1,9 +1,11 @@
 """Hidden physics of the virtual printer: parameters drawn from sourced ranges, heaters under
 PI control, wall power, and the clocks that drive them.
 
-The heater and wall-power equations are those of :mod:`slicer_energy.thermal` (HeaterModel,
-ElectricalModel); nothing here is a second thermal model. A printer seed draws one set of
-parameters (:func:`draw_printer`), so a calibration test can check that it recovers them.
+The equations are :mod:`.truth`'s (two-node heaters with nonlinear loss, a load-dependent
+supply, a nonlinear fan), deliberately richer than the first-order model of
+:mod:`slicer_energy.thermal` that calibration fits. A printer seed draws one set of
+parameters (:func:`draw_printer`); :meth:`PrinterParams.effective` gives the first-order
+equivalents a calibration is checked against.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from threading import Event
 
-from ...thermal import ElectricalModel, HeaterModel
+from .truth import Electrical, Heater, Psu
 
 # Ranges the hidden parameters are drawn from, each with where it comes from
 # (../shared/reference/machine-data.md and ../shared/corpus/power/README.md).
@@ -29,31 +31,65 @@ PARAM_RANGES: dict[str, tuple[float, float, str]] = {
         "Prusa-Firmware@0c9bf5d thermal_model/e3d_v6.h L5 (38 W), e3d_REVO.h L5 (40 W); "
         "Prusa-Firmware-Buddy issue 4268 (50 W board limit)",
     ),
+    "hotend_p_temp_coeff_per_k": (
+        -0.0014,
+        0.0,
+        "Prusa-Firmware@0c9bf5d thermal model U: e3d_REVO.h L6 (-0.0014), e3d_v6.h L6 (0)",
+    ),
     "hotend_r_k_per_w": (
         18.0,
         31.0,
-        "Prusa-Firmware@0c9bf5d e3d_v6.h L10 (20.5 K/W), e3d_REVO_HF_60W.h (30.6 K/W)",
+        "at 215 C: Prusa-Firmware@0c9bf5d e3d_v6.h L10 (20.5 K/W), e3d_REVO_HF_60W.h (30.6 K/W)",
     ),
     "hotend_c_j_per_k": (
         8.5,
         12.5,
         "Prusa-Firmware@0c9bf5d e3d_REVO.h (8.77 J/K), e3d_v6.h L9 (12.1 J/K)",
     ),
+    "hotend_rad_share": (
+        0.05,
+        0.20,
+        "assumption: a 20x16x12 mm block at emissivity 0.1-0.3 radiates 0.4-1.3 W at 215 C "
+        "of the 9.4 W lost at R 20.5 K/W; the rest convection and the heat break",
+    ),
+    "hotend_sensor_lag_s": (
+        2.1,
+        3.5,
+        "Prusa-Firmware@0c9bf5d e3d_v6.h L13 (LAG 2100 ms); RRF M303 dead time 3.5 s "
+        "(corpus power/notes/rrf_heater_models_prusa_mk3s_duet3.csv)",
+    ),
     "bed_p_max_w": (
         100.0,
         220.0,
         "Prusa-Firmware-Buddy@818d812 selftest_MK4.cpp L157-158 (bed full-load window)",
     ),
+    "bed_p_temp_coeff_per_k": (
+        -0.0039,
+        0.0,
+        "assumption: copper-trace PCB bed, resistance +0.393 %/K (annealed copper, IEC 60028), "
+        "so power at fixed voltage falls; 0 for a NiCr/constantan foil pad",
+    ),
     "bed_gain_k": (
         110.0,
         180.0,
-        "steady rise at full power P*R: RRF M303 on a MK3S bed, 155.3 K "
+        "steady rise at full power P*R at 60 C: RRF M303 on a MK3S bed, 155.3 K "
         "(corpus power/notes/rrf_heater_models_prusa_mk3s_duet3.csv)",
     ),
     "bed_tau_s": (
         350.0,
         650.0,
-        "R*C: RRF M303 on a MK3S bed, 497.5 s (same file); Klipper logs 23->60 C in 131 s",
+        "R*C at 60 C: RRF M303 on a MK3S bed, 497.5 s (same file); Klipper logs 23->60 C in 131 s",
+    ),
+    "bed_rad_share": (
+        0.20,
+        0.40,
+        "assumption: a 235x235 mm top at emissivity 0.9 radiates about 13 W at 60 C of the "
+        "~50 W a bed of gain 155 K at 200 W loses",
+    ),
+    "bed_sensor_lag_s": (
+        4.6,
+        13.8,
+        "assumption: RRF M303 dead time of a MK3S bed, 9.2 s (same csv), +-50 %",
     ),
     "p_electronics_w": (
         4.0,
@@ -71,8 +107,27 @@ PARAM_RANGES: dict[str, tuple[float, float, str]] = {
         "same notes: homing 31 W vs held 22.5 W",
     ),
     "p_fans_w": (1.0, 4.0, "assumption: 40-50 mm 24 V blower, 0.05-0.15 A"),
-    "psu_efficiency": (0.80, 0.90, "assumption: 80 PLUS-class open-frame 24 V supplies"),
+    "fan_exponent": (
+        1.5,
+        3.0,
+        "assumption: fan affinity law (shaft power ~ speed^3, speed ~ PWM), down to 1.5 for "
+        "motor and driver losses",
+    ),
+    "psu_efficiency_half_load": (
+        0.80,
+        0.90,
+        "assumption: 80 PLUS-class open-frame 24 V supplies (Bronze: 85 % at 50 % load)",
+    ),
+    "psu_rated_over_peak": (
+        1.1,
+        1.5,
+        "assumption: supply rated 1.1-1.5x the printer's peak DC load",
+    ),
+    "psu_no_load_w": (0.5, 2.0, "assumption: open-frame supply idling, no output"),
 }
+PSU_EFFICIENCY_DROP_FULL_LOAD = 0.03  # 80 PLUS Bronze: 85 % at 50 %, 82 % at 100 % load
+T_REF_HOTEND_C = 215.0  # where the hotend's R is stated (RRF M303 set point, same csv)
+T_REF_BED_C = 60.0  # where the bed's gain and tau are stated (same csv)
 
 T_AMB_C = 22.0  # assumption: room temperature of the simulated session
 FILAMENT_DIAMETER_MM = 1.75
@@ -87,33 +142,21 @@ PWM_FULL_SCALE = (
 class PrinterParams:
     """The virtual printer's hidden physical parameters."""
 
-    hotend: HeaterModel
-    bed: HeaterModel
-    electrical: ElectricalModel
+    hotend: Heater
+    bed: Heater
+    electrical: Electrical
     accel_mm_s2: float = 1000.0
     max_feed_mm_s: float = 200.0
     max_z_feed_mm_s: float = 12.0
 
     def to_dict(self) -> dict:
+        el = self.electrical
         return {
-            "hotend": {
-                "p_max_w": self.hotend.p_max_w,
-                "r_k_per_w": self.hotend.r_k_per_w,
-                "c_j_per_k": self.hotend.c_j_per_k,
-                "t_amb_c": self.hotend.t_amb_c,
-            },
-            "bed": {
-                "p_max_w": self.bed.p_max_w,
-                "r_k_per_w": self.bed.r_k_per_w,
-                "c_j_per_k": self.bed.c_j_per_k,
-                "t_amb_c": self.bed.t_amb_c,
-            },
+            "hotend": vars(self.hotend).copy(),
+            "bed": vars(self.bed).copy(),
             "electrical": {
-                "p_electronics_w": self.electrical.p_electronics_w,
-                "p_steppers_enabled_w": self.electrical.p_steppers_enabled_w,
-                "p_steppers_moving_w": self.electrical.p_steppers_moving_w,
-                "p_fans_w": self.electrical.p_fans_w,
-                "psu_efficiency": self.electrical.psu_efficiency,
+                **{k: v for k, v in vars(el).items() if k != "psu"},
+                **{f"psu_{k}": v for k, v in vars(el.psu).items()},
             },
             "kinematics": {
                 "accel_mm_s2": self.accel_mm_s2,
@@ -122,24 +165,54 @@ class PrinterParams:
             },
         }
 
+    def effective(self, t_hotend_c: float = 210.0, t_bed_c: float = 60.0) -> dict:
+        """First-order equivalents (the parameters of :mod:`slicer_energy.thermal`'s model)
+        at the print phase's operating point: heaters holding ``t_hotend_c``/``t_bed_c``
+        (:meth:`.truth.Heater.effective`), steppers moving, part fan full; the supply's
+        efficiency is its efficiency at that DC load."""
+        el = self.electrical
+        dc = el.dc_w(self.hotend.loss_w(t_hotend_c) + self.bed.loss_w(t_bed_c), True, True, 1.0)
+        return {
+            "hotend": self.hotend.effective(t_hotend_c),
+            "bed": self.bed.effective(t_bed_c),
+            "electrical": {
+                "p_electronics_w": el.p_electronics_w,
+                "p_steppers_enabled_w": el.p_steppers_enabled_w,
+                "p_steppers_moving_w": el.p_steppers_moving_w,
+                "p_fans_w": el.p_fans_w,
+                "psu_efficiency": el.effective_efficiency(dc),
+            },
+        }
+
 
 def draw_printer(seed: int) -> PrinterParams:
     """One virtual printer: every parameter uniform in its sourced range (see PARAM_RANGES)."""
     rng = random.Random(f"printer-{seed}")
     d = {k: rng.uniform(lo, hi) for k, (lo, hi, _src) in PARAM_RANGES.items()}
+
+    def heater(h: str, r: float, c: float, t_ref: float) -> Heater:
+        return Heater(
+            d[f"{h}_p_max_w"], d[f"{h}_p_temp_coeff_per_k"], r, d[f"{h}_rad_share"], c,
+            d[f"{h}_sensor_lag_s"], t_ref, T_AMB_C,
+        )  # fmt: skip
+
+    hotend = heater("hotend", d["hotend_r_k_per_w"], d["hotend_c_j_per_k"], T_REF_HOTEND_C)
     bed_r = d["bed_gain_k"] / d["bed_p_max_w"]
+    bed = heater("bed", bed_r, d["bed_tau_s"] / bed_r, T_REF_BED_C)
+    loads = {k: d[k] for k in ("p_electronics_w", "p_steppers_enabled_w", "p_steppers_moving_w")}
+    peak_dc_w = sum(loads.values()) + d["p_fans_w"] + d["hotend_p_max_w"] + d["bed_p_max_w"]
+    psu = Psu(
+        d["psu_efficiency_half_load"],
+        PSU_EFFICIENCY_DROP_FULL_LOAD,
+        d["psu_rated_over_peak"] * peak_dc_w,
+        d["psu_no_load_w"],
+    )
     return PrinterParams(
-        hotend=HeaterModel(
-            d["hotend_p_max_w"], d["hotend_r_k_per_w"], d["hotend_c_j_per_k"], T_AMB_C
-        ),
-        bed=HeaterModel(d["bed_p_max_w"], bed_r, d["bed_tau_s"] / bed_r, T_AMB_C),
-        electrical=ElectricalModel(
-            d["p_electronics_w"],
-            d["p_steppers_enabled_w"],
-            d["p_steppers_moving_w"],
-            d["p_fans_w"],
-            d["psu_efficiency"],
-        ),
+        hotend=hotend,
+        bed=bed,
+        electrical=Electrical(
+            **loads, p_fans_w=d["p_fans_w"], fan_exponent=d["fan_exponent"], psu=psu
+        ),  # fmt: skip
         # machine-data.md A1/A3: accel 500 (Ender-3 V2) .. 1250 (MK3S), feed 200 mm/s
         accel_mm_s2=rng.uniform(500.0, 1250.0),
         max_feed_mm_s=200.0,
@@ -353,15 +426,18 @@ class _PI:
     """Firmware-style heater control: full power or off outside ±``band_c`` of the target
     (Marlin's PID_FUNCTIONAL_RANGE, default 10 K), PI with anti-windup inside. The gain is a
     real firmware's Kp; the integral time follows the SIMC rule (Skogestad 2003, J. Process
-    Control 13:291): with closed-loop time λ = τ/(K·kp), Ti = min(τ, 4λ), K = P·R."""
+    Control 13:291): with closed-loop time λ = τ/(K·kp), Ti = min(τ, 4λ), K = P·R, from the
+    heater's first-order equivalent at its reference temperature."""
 
     band_c = 10.0
 
-    def __init__(self, model: HeaterModel, kp_per_k: float) -> None:
-        k = model.p_max_w * model.r_k_per_w
+    def __init__(self, heater: Heater, kp_per_k: float) -> None:
+        eff = heater.effective(heater.t_ref_c)  # tuned at the reference point, as M303 is
+        k = eff["p_max_w"] * eff["r_k_per_w"]
+        tau_s = eff["r_k_per_w"] * eff["c_j_per_k"]
         self.kp = kp_per_k
-        lam_s = model.tau_s / (k * kp_per_k)
-        self.ki = self.kp / min(model.tau_s, 4.0 * lam_s)
+        lam_s = tau_s / (k * kp_per_k)
+        self.ki = self.kp / min(tau_s, 4.0 * lam_s)
         self.integral = 0.0
 
     def duty(self, t_c: float, target_c: float, dt_s: float) -> float:
@@ -382,8 +458,10 @@ class Physics:
     """State of the virtual printer integrated lazily up to any simulated time.
 
     Inputs (targets, motion, flow, fan) are piecewise constant: callers set them after
-    :meth:`advance_to` the time of the change. True wall energy is accumulated exactly per
-    sub-step, and a short history serves the virtual meter's 1-second average.
+    :meth:`advance_to` the time of the change. ``t_hotend_c``/``t_bed_c`` are the sensors (what
+    the firmware controls and reports), ``t_*_block_c`` the heater blocks. True wall and DC
+    energy are accumulated per sub-step, and a short history serves the virtual meter's
+    1-second average.
     """
 
     DT_S = 0.1
@@ -392,10 +470,11 @@ class Physics:
         self.p = params
         self.lock = threading.RLock()
         self.t_s = t0_s
-        self.t_hotend_c = params.hotend.t_amb_c
-        self.t_bed_c = params.bed.t_amb_c
+        self.t_hotend_c = self.t_hotend_block_c = params.hotend.t_amb_c
+        self.t_bed_c = self.t_bed_block_c = params.bed.t_amb_c
         self.target_hotend_c = 0.0
         self.target_bed_c = 0.0
+        self.max_target_c = {"hotend": 0.0, "bed": 0.0}  # highest set point so far
         self.duty_hotend = 0.0
         self.duty_bed = 0.0
         self.moving = False
@@ -403,34 +482,38 @@ class Physics:
         self.fan = 0.0
         self.flow_g_per_k = 0.0
         self.energy_j = 0.0
-        self.power_w = self._wall_power()
+        self.energy_dc_j = 0.0
+        self.power_w = self._power_w()[0]
         self._p_before_w = self.power_w  # the idle printer before the simulation started
         self._pi_h = _PI(params.hotend, KP_HOTEND_PER_K)
         self._pi_b = _PI(params.bed, KP_BED_PER_K)
         self.history: collections.deque[tuple[float, float]] = collections.deque(maxlen=600)
         self.history.append((self.t_s, 0.0))
 
-    def _wall_power(self) -> float:
-        return self.p.electrical.wall_power_w(
-            self.duty_bed * self.p.bed.p_max_w,
-            self.duty_hotend * self.p.hotend.p_max_w,
-            steppers_enabled=self.steppers_on,
-            moving=self.moving,
-            fan_fraction=self.fan,
-        )
+    def _power_w(self) -> tuple[float, float, float, float]:
+        """``(wall, DC, hotend, bed)`` power now, in W."""
+        p_h = self.p.hotend.power_w(self.t_hotend_block_c, self.duty_hotend)
+        p_b = self.p.bed.power_w(self.t_bed_block_c, self.duty_bed)
+        dc = self.p.electrical.dc_w(p_h + p_b, self.steppers_on, self.moving, self.fan)
+        return self.p.electrical.psu.wall_w(dc), dc, p_h, p_b
 
     def advance_to(self, t_s: float) -> None:
         with self.lock:
+            self.max_target_c["hotend"] = max(self.max_target_c["hotend"], self.target_hotend_c)
+            self.max_target_c["bed"] = max(self.max_target_c["bed"], self.target_bed_c)
             while self.t_s < t_s - 1e-9:
                 dt = min(self.DT_S, t_s - self.t_s)
                 self.duty_hotend = self._pi_h.duty(self.t_hotend_c, self.target_hotend_c, dt)
                 self.duty_bed = self._pi_b.duty(self.t_bed_c, self.target_bed_c, dt)
-                self.power_w = self._wall_power()
+                self.power_w, dc, p_h, p_b = self._power_w()
                 self.energy_j += self.power_w * dt
-                self.t_hotend_c = self.p.hotend.step(
-                    self.t_hotend_c, self.duty_hotend, dt, self.flow_g_per_k
+                self.energy_dc_j += dc * dt
+                self.t_hotend_block_c, self.t_hotend_c = self.p.hotend.step(
+                    self.t_hotend_block_c, self.t_hotend_c, p_h, dt, self.flow_g_per_k
                 )
-                self.t_bed_c = self.p.bed.step(self.t_bed_c, self.duty_bed, dt)
+                self.t_bed_block_c, self.t_bed_c = self.p.bed.step(
+                    self.t_bed_block_c, self.t_bed_c, p_b, dt, 0.0
+                )
                 self.t_s += dt
                 if self.t_s - self.history[-1][0] >= 0.2 - 1e-9:
                     self.history.append((self.t_s, self.energy_j))

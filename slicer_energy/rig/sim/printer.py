@@ -4,7 +4,7 @@ Any host opens the printer's pty path like a USB port: it gets Marlin's checksum
 checks with ``Resend:``, ``busy:`` keepalives, M115 with ``Cap:`` lines, M155 auto-reports with
 heater PWM. Moves go through a 16-block planner buffer (``ok`` as soon as a move is queued, as
 in Marlin) and take simulated time; heaters and wall power follow
-:class:`~slicer_energy.rig.sim.physics.Physics` (the thermal model of ``slicer_energy.thermal``).
+:class:`~slicer_energy.rig.sim.physics.Physics` (two-node heaters, a load-dependent supply).
 The virtual meter (PZEM-004T or Eastron SDM, Modbus RTU) on a second pty reports that power.
 
 Faults: corrupted lines (line noise), a dropped ``ok``, a reset (``start``) mid-print, a vanished
