@@ -16,8 +16,8 @@ from typing import Any
 from .errors import ProfileError
 from .profiles import (
     SourcedProfile,
-    check_known_keys,
     calibrated_dir,
+    check_known_keys,
     check_range,
     find_in,
     find_profile,

@@ -94,7 +94,7 @@ _PER_EXTRUDER = re.compile(r"^\s*-?[\d.]+%?(\s*,\s*-?[\d.]+%?)+\s*$")
 
 
 def split_spec(spec: str) -> tuple[Path, str | None]:
-    """``"bundle.ini:Original Prusa MINI"`` -> (path, section name); a plain path -> (path, None)."""
+    """``"bundle.ini:Original Prusa MINI"`` -> (path, section); a plain path -> (path, None)."""
     for suffix in SUFFIXES:
         i = spec.lower().find(suffix + ":")
         if i > 0:
