@@ -20,6 +20,7 @@ from ..machine import FdmMachine, load_machine
 from ..voxelize import GridCost, grid_for, voxelize
 from .energy import print_energy
 from .features import FEATURES, decompose, sharp_corners_per_layer
+from .materials import load_material, with_material
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
 from .time import MotionLimits, TimeConstants, layer_times
 
@@ -98,7 +99,8 @@ def predict_fdm(
     ----------
     loaded : geometry.LoadedMesh (on the plate, mm)
     machine : profile name in ``hardware/fdm/`` or a loaded :class:`FdmMachine`
-    material : only PLA presets exist; any other value is an error
+    material : a name in ``hardware/fdm-material/`` (PETG, ABS...) or a slicer filament file;
+        default: the preset's own temperatures (the shipped presets: Prusament PLA)
     preset : print settings preset name, .toml path or :class:`PrintSettings`
     infill_percent, supports, layer_height_mm : overrides of the preset
     xp : array backend for the voxel work (NumPy or CuPy)
@@ -106,12 +108,12 @@ def predict_fdm(
     """
     t0 = time.perf_counter()
     m = machine if isinstance(machine, FdmMachine) else load_machine(machine)
-    if material not in (None, "PLA", "pla"):
-        raise SettingsError(
-            f"material {material!r}: the FDM presets are for PLA (Prusament PLA); "
-            "give a preset .toml for another filament"
-        )
     s = preset if isinstance(preset, PrintSettings) else load_preset(preset)
+    material_name = "PLA"  # the shipped presets' filament (Prusament PLA)
+    if material:  # the preset's temperatures and the printer's filament follow the material
+        mat = load_material(material)
+        s, m = with_material(s, m, mat)
+        material_name = mat.name
     if infill_percent is not None and not (0.0 <= infill_percent <= 100.0):
         raise SettingsError(f"infill {infill_percent} % is outside 0..100 %")
     s = s.with_overrides(
@@ -174,7 +176,11 @@ def predict_fdm(
         time_by_feature_s=by_feature,
         energy_by_component_j=dict(en.by_component_j),
         material_g=m.filament.mass_g(filament_mm),
-        settings={"material": "PLA", "preset": s.name, **settings_dict(s)},
+        settings={
+            "material": material_name,
+            "preset": s.name,
+            **settings_dict(s),
+        },
         provenance={
             "machine_profile": m.path,
             "preset": s.path,
