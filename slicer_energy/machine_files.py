@@ -56,9 +56,13 @@ def machine_from_slicer_file(spec: str) -> FdmMachine:
         if x:
             kin[key] = x
             src[f"kinematics.{key}"] = f"{cfg.where}: {ini}"
-    if (cfg.get("gcode_flavor") or "").lower() == "klipper":
-        v["firmware"] = "klipper"
-        src["firmware"] = f"{cfg.where}: gcode_flavor"
+    flavor = (cfg.get("gcode_flavor") or "").lower()
+    if flavor:
+        v["firmware"] = "klipper" if flavor == "klipper" else "marlin"
+        exact = flavor in ("klipper", "marlin", "marlin2")
+        src["firmware"] = f"{cfg.where}: gcode_flavor = {flavor}" + (
+            "" if exact else " (assumption: planned as Marlin)"
+        )
     if volume is not None:
         v["build"] = {"volume_mm": list(volume)}
         src["build.volume_mm"] = f"{cfg.where}: bed_shape, max_print_height"
