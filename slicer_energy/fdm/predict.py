@@ -99,8 +99,7 @@ def predict_fdm(
     ----------
     loaded : geometry.LoadedMesh (on the plate, mm)
     machine : profile name in ``hardware/fdm/`` or a loaded :class:`FdmMachine`
-    material : a name in ``hardware/fdm-material/`` (PETG, ABS...) or a slicer filament file;
-        default: the preset's own temperatures (the shipped presets: Prusament PLA)
+    material : ``hardware/fdm-material/`` name or slicer filament file (default: preset's, PLA)
     preset : print settings preset name, .toml path or :class:`PrintSettings`
     infill_percent, supports, layer_height_mm : overrides of the preset
     xp : array backend for the voxel work (NumPy or CuPy)
@@ -109,11 +108,9 @@ def predict_fdm(
     t0 = time.perf_counter()
     m = machine if isinstance(machine, FdmMachine) else load_machine(machine)
     s = preset if isinstance(preset, PrintSettings) else load_preset(preset)
-    material_name = "PLA"  # the shipped presets' filament (Prusament PLA)
-    if material:  # the preset's temperatures and the printer's filament follow the material
-        mat = load_material(material)
+    mat = load_material(material) if material else None
+    if mat:  # the preset's temperatures and the printer's filament follow the material
         s, m = with_material(s, m, mat)
-        material_name = mat.name
     if infill_percent is not None and not (0.0 <= infill_percent <= 100.0):
         raise SettingsError(f"infill {infill_percent} % is outside 0..100 %")
     s = s.with_overrides(
@@ -176,11 +173,7 @@ def predict_fdm(
         time_by_feature_s=by_feature,
         energy_by_component_j=dict(en.by_component_j),
         material_g=m.filament.mass_g(filament_mm),
-        settings={
-            "material": material_name,
-            "preset": s.name,
-            **settings_dict(s),
-        },
+        settings={"material": mat.name if mat else "PLA", "preset": s.name, **settings_dict(s)},
         provenance={
             "machine_profile": m.path,
             "preset": s.path,
