@@ -273,3 +273,14 @@ def test_profiles_lists_a_bundles_presets(capsys):
         {"kind": r["kind"], "name": r["name"]} for r in rows
     ]
     assert any(r["kind"] == "filament" and r["name"] == "Prusament PETG" for r in rows)
+
+
+def test_every_shipped_printer_loads_and_aliases_are_unique():
+    from slicer_energy.profiles import _norm, profile_index
+    from slicer_energy.resources import data_dir
+
+    seen: dict[str, str] = {}
+    for e in profile_index(data_dir("hardware") / "fdm"):
+        assert load_machine(e.name).name == e.name
+        for key in (e.name, *e.aliases):
+            assert seen.setdefault(_norm(key), e.name) == e.name, f"{key} names two printers"
