@@ -192,14 +192,15 @@ def profile_index(root: Path) -> list[ProfileEntry]:
 def find_entry(entries: Sequence[ProfileEntry], name: str) -> ProfileEntry | None:
     """The entry whose name or one of whose aliases is ``name``, ignoring case and
     punctuation (``Ender-3`` finds ``ender3``), or None."""
-    key = _norm(name)
+    key = profile_key(name)
     for e in entries:
-        if key == _norm(e.name) or key in {_norm(a) for a in e.aliases}:
+        if key == profile_key(e.name) or key in {profile_key(a) for a in e.aliases}:
             return e
     return None
 
 
-def _norm(name: str) -> str:
+def profile_key(name: str) -> str:
+    """A profile name as matched: case and punctuation ignored (`Ender-3` = `ender3`)."""
     return re.sub(r"[^a-z0-9.]", "", name.lower())
 
 

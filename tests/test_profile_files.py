@@ -276,11 +276,11 @@ def test_profiles_lists_a_bundles_presets(capsys):
 
 
 def test_every_shipped_printer_loads_and_aliases_are_unique():
-    from slicer_energy.profiles import _norm, profile_index
+    from slicer_energy.profiles import profile_index, profile_key
     from slicer_energy.resources import data_dir
 
     seen: dict[str, str] = {}
     for e in profile_index(data_dir("hardware") / "fdm"):
         assert load_machine(e.name).name == e.name
         for key in (e.name, *e.aliases):
-            assert seen.setdefault(_norm(key), e.name) == e.name, f"{key} names two printers"
+            assert seen.setdefault(profile_key(key), e.name) == e.name, f"{key} names two printers"
