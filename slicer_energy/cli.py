@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "lca",
     "claim",
     "calibrate",
+    "profiles",
 )
 
 

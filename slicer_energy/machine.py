@@ -16,11 +16,15 @@ from typing import Any
 from .errors import ProfileError
 from .profiles import (
     SourcedProfile,
+    calibrated_dir,
     check_known_keys,
     check_range,
+    find_in,
     find_profile,
     load_sourced_toml,
 )
+from .resources import data_dir
+from .slicer_config import is_slicer_file
 from .thermal import ElectricalModel, HeaterModel
 
 FIRMWARES = ("marlin", "klipper")
@@ -105,6 +109,7 @@ class FdmMachine:
 
 _TOP = {
     "name",
+    "aliases",
     "description",
     "firmware",
     "kinematics",
@@ -308,24 +313,38 @@ def _build_volume(where: str, b: dict) -> tuple[float, float, float] | None:
 
 
 def load_machine(name_or_path: str | Path) -> FdmMachine:
-    """Load ``hardware/fdm/<name>.toml`` (or an explicit .toml path).
+    """The FDM printer ``name_or_path`` names, whatever a maker has at hand.
 
-    A calibrated profile (written by ``slicer-energy calibrate``; it has a ``[calibration]``
-    table naming its ``base``) is an overlay: the base machine with the fitted heater and
-    electrical values in place. This is the one place that resolves it, for ``gcode``,
-    ``predict`` and calibration alike.
+    A name or alias (``ender3``, ``mk3s``) in ``hardware/fdm/``; a calibrated profile by name
+    (the user's data folder, then the shipped examples in ``calib/``); a ``.toml`` path; a
+    PrusaSlicer/SuperSlicer/Orca ``.ini``/``.json`` or 3MF project (``FILE.ini:NAME`` picks a
+    bundle's printer); a Klipper ``.cfg``. A calibrated profile (written by
+    ``slicer-energy calibrate``; it has a ``[calibration]`` table naming its ``base``) is an
+    overlay: the base machine with the fitted values in place. This is the one place that
+    resolves all of these, for ``gcode``, ``predict`` and calibration alike.
     """
-    try:
-        p = find_profile("hardware", str(name_or_path))
-    except ProfileError as exc:
-        try:  # a calibrated profile saved in calib/ is found by its name too
-            p = find_profile("calib", str(name_or_path))
-        except ProfileError:
-            raise exc from None
+    spec = str(name_or_path)
+    if is_slicer_file(spec) or Path(spec).suffix.lower() == ".cfg":
+        from . import machine_files  # imports this module
+
+        if Path(spec).suffix.lower() == ".cfg":
+            return machine_files.machine_from_klipper_file(spec)
+        return machine_files.machine_from_slicer_file(spec)
+    p = find_in(machine_roots(), spec, "; or give a .toml, slicer .ini/.3mf/.json or .cfg path")
     prof = load_sourced_toml(p)
     if "calibration" in prof.values:
         return _overlay_calibration(prof)
     return machine_from_profile(prof)
+
+
+def machine_roots() -> list[tuple[str, Path]]:
+    """Where printer names are looked up, in order: shipped printers, the user's calibrated
+    profiles, the shipped calibrated examples."""
+    return [
+        ("printers in hardware/fdm/", data_dir("hardware") / "fdm"),
+        (f"calibrated in {calibrated_dir()}", calibrated_dir()),
+        ("calibrated examples in calib/", data_dir("calib")),
+    ]
 
 
 OVERLAY_TABLES = ("hotend", "bed", "electrical", "filament", "gcode")
@@ -340,7 +359,7 @@ def _overlay_calibration(prof: SourcedProfile) -> FdmMachine:
     if base.endswith(".toml") and not Path(base).is_absolute() and prof.path is not None:
         cand = Path(prof.path).parent / base
         base = str(cand) if cand.is_file() else base
-    base_prof = load_sourced_toml(find_profile("hardware", base))
+    base_prof = load_sourced_toml(find_profile("hardware", base, "fdm"))
     if "calibration" in base_prof.values:
         raise ProfileError(f"{where}: base {base!r} is itself a calibrated profile")
     values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base_prof.values.items()}

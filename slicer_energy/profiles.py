@@ -16,9 +16,10 @@ from the plain values by each process module, with bounds checked at load.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,23 +127,97 @@ def load_sourced_toml(path: str | Path) -> SourcedProfile:
     return SourcedProfile(values=values, sources=sources, path=path)
 
 
-def find_profile(folder: str, name: str) -> Path:
-    """Resolve a profile by name (``prusa-mk3s``) in a data folder, or by explicit path.
+def find_profile(folder: str, name: str, under: str | None = None) -> Path:
+    """Resolve a profile by name (``prusa-mk3s``, an alias such as ``mk3s``, any case) in a
+    data folder (or its subfolder ``under``), or by explicit ``.toml`` path.
 
-    Looks for ``<name>.toml`` anywhere below ``folder``; an existing file path is
-    returned as is. The error lists the available names.
+    The error names what was tried and lists the available names.
     """
+    root = data_dir(folder) / under if under else data_dir(folder)
+    label = f"{folder}/{under}/" if under else f"{folder}/"
+    return find_in([(label, root)], name)
+
+
+def find_in(roots: Sequence[tuple[str, Path]], name: str, hint: str = "") -> Path:
+    """The profile ``name`` (file stem or one of its ``aliases``, case and punctuation
+    ignored) in the first of ``roots`` (label, folder) that has it; an existing .toml path
+    as is. Raises :class:`ProfileError` naming the path or the folders tried and the names
+    in each, then ``hint``."""
     p = Path(name)
-    if p.suffix == ".toml" and p.is_file():
-        return p
-    root = data_dir(folder)
-    matches = sorted(root.rglob(f"{name}.toml"))
-    if matches:
-        return matches[0]
-    known = sorted(q.stem for q in root.rglob("*.toml"))
-    raise ProfileError(
-        f"no profile {name!r} in {folder}/; available: {', '.join(known) or '(none)'}"
-    )
+    if p.suffix.lower() == ".toml" or len(p.parts) > 1:
+        if p.is_file():
+            return p
+        raise ProfileError(f"{p}: no such file")
+    listing = []
+    for label, root in roots:
+        entries = profile_index(root)
+        hit = find_entry(entries, name)
+        if hit is not None:
+            return hit.path
+        listing.append(f"{label}: {', '.join(e.name for e in entries) or '(none)'}")
+    raise ProfileError(f"no profile {name!r}; tried {'; '.join(listing)}{hint}")
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    """One profile file as listed to users: its name, aliases and one-line description."""
+
+    name: str
+    path: Path
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+
+def profile_index(root: Path) -> list[ProfileEntry]:
+    """The .toml profiles below ``root``, by name (files that are not valid TOML are listed
+    by file name only; loading one reports the problem)."""
+    out = []
+    for path in sorted(root.rglob("*.toml")) if root.is_dir() else []:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+            raw = {}
+        aliases = raw.get("aliases", [])
+        out.append(
+            ProfileEntry(
+                name=path.stem,
+                path=path,
+                aliases=tuple(str(a) for a in aliases) if isinstance(aliases, list) else (),
+                description=str(raw.get("description", "")),
+            )
+        )
+    return out
+
+
+def find_entry(entries: Sequence[ProfileEntry], name: str) -> ProfileEntry | None:
+    """The entry whose name or one of whose aliases is ``name``, ignoring case and
+    punctuation (``Ender-3`` finds ``ender3``), or None."""
+    key = profile_key(name)
+    for e in entries:
+        if key == profile_key(e.name) or key in {profile_key(a) for a in e.aliases}:
+            return e
+    return None
+
+
+def profile_key(name: str) -> str:
+    """A profile name as matched: case and punctuation ignored (`Ender-3` = `ender3`)."""
+    return re.sub(r"[^a-z0-9.]", "", name.lower())
+
+
+def user_data_dir() -> Path:
+    """Where this user's calibrated profiles live: ``$SLICER_ENERGY_DATA`` if set, else the
+    platform's user data folder (``~/.local/share/slicer-energy`` on Linux)."""
+    env = os.environ.get("SLICER_ENERGY_DATA")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("slicer-energy", appauthor=False))
+
+
+def calibrated_dir() -> Path:
+    """Folder of the user's calibrated printer profiles (``calibrate`` writes there)."""
+    return user_data_dir() / "calibrated"
 
 
 def check_range(

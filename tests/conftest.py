@@ -27,6 +27,15 @@ def need_shared(*parts: str) -> Path:
     return p
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _user_data_dir(tmp_path_factory):
+    """Calibrated profiles the tests write go to a temporary folder, never the user's own
+    (``calibrate`` without ``--out`` writes to the user data folder)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLICER_ENERGY_DATA", str(tmp_path_factory.mktemp("user-data")))
+        yield
+
+
 @pytest.fixture
 def example_session(tmp_path) -> Path:
     """A writable copy of the first example rig session shipped in ``firmware_logs/``."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..errors import CalibrationError
 from ..machine import load_machine
 from ..paths import safe_name
+from ..profiles import calibrated_dir
 from ._numbers import float_in
 from ._output import known, print_json, print_table
 from ._parser import add_command
@@ -200,7 +201,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out",
         default=None,
         metavar="PROFILE.toml",
-        help="calibrated profile to write (default: calib/<base>-calibrated.toml)",
+        help="calibrated profile to write (default: <base>-calibrated.toml in your data folder, "
+        "found by name from any folder; 'slicer-energy profiles' shows where)",
     )
     p.add_argument(
         "--fix-psu-efficiency",
@@ -234,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     fit, cm = calibrate_sessions(fit_s, base, fix=fix)
     ts, ts_se = fit.time_scale, fit.time_scale_stderr
     holdout = [predict_session(s, cm).as_dict() for s in hold_s]
-    out = Path(args.out) if args.out else Path("calib") / f"{base.name}-calibrated.toml"
+    out = Path(args.out) if args.out else calibrated_dir() / f"{base.name}-calibrated.toml"
     if out.exists() and out.is_dir():
         raise CalibrationError(f"{out}: is a directory; --out needs a .toml file path")
     write_profile(out, args.base, base, fit, holdout=holdout)
@@ -297,7 +299,8 @@ def run(args: argparse.Namespace) -> int:
             ],
             ["held-out session", "Wh measured", "Wh predicted", "error", "s measured", "s pred."],
         )
-    print(f"\nprofile: {out}")
+    use = out.stem if out.parent.resolve() == calibrated_dir().resolve() else str(out)
+    print(f"\nprofile: {out}\nuse it with: --printer {use}")
     for p in plots:
         print(f"plot: {p}")
     return 0

@@ -20,6 +20,7 @@ from ..machine import FdmMachine, load_machine
 from ..voxelize import GridCost, grid_for, voxelize
 from .energy import print_energy
 from .features import FEATURES, decompose, sharp_corners_per_layer
+from .materials import load_material, with_material
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
 from .time import MotionLimits, TimeConstants, layer_times
 
@@ -98,7 +99,7 @@ def predict_fdm(
     ----------
     loaded : geometry.LoadedMesh (on the plate, mm)
     machine : profile name in ``hardware/fdm/`` or a loaded :class:`FdmMachine`
-    material : only PLA presets exist; any other value is an error
+    material : ``hardware/fdm-material/`` name or slicer filament file (default: preset's, PLA)
     preset : print settings preset name, .toml path or :class:`PrintSettings`
     infill_percent, supports, layer_height_mm : overrides of the preset
     xp : array backend for the voxel work (NumPy or CuPy)
@@ -106,12 +107,10 @@ def predict_fdm(
     """
     t0 = time.perf_counter()
     m = machine if isinstance(machine, FdmMachine) else load_machine(machine)
-    if material not in (None, "PLA", "pla"):
-        raise SettingsError(
-            f"material {material!r}: the FDM presets are for PLA (Prusament PLA); "
-            "give a preset .toml for another filament"
-        )
     s = preset if isinstance(preset, PrintSettings) else load_preset(preset)
+    mat = load_material(material) if material else None
+    if mat:  # the preset's temperatures and the printer's filament follow the material
+        s, m = with_material(s, m, mat)
     if infill_percent is not None and not (0.0 <= infill_percent <= 100.0):
         raise SettingsError(f"infill {infill_percent} % is outside 0..100 %")
     s = s.with_overrides(
@@ -174,7 +173,7 @@ def predict_fdm(
         time_by_feature_s=by_feature,
         energy_by_component_j=dict(en.by_component_j),
         material_g=m.filament.mass_g(filament_mm),
-        settings={"material": "PLA", "preset": s.name, **settings_dict(s)},
+        settings={"material": mat.name if mat else "PLA", "preset": s.name, **settings_dict(s)},
         provenance={
             "machine_profile": m.path,
             "preset": s.path,

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SettingsError
-from ..profiles import check_known_keys, find_profile, load_sourced_toml
+from ..profiles import SourcedProfile, check_known_keys, find_in, load_sourced_toml
+from ..resources import data_dir
+from ..slicer_config import is_slicer_file
 
 DEFAULT_PRESET = "0.20mm-quality"
 PATTERNS = ("gyroid", "grid", "rectilinear", "honeycomb", "cubic", "line")
@@ -230,17 +232,33 @@ def validate(s: PrintSettings) -> None:
 
 
 def load_preset(name_or_path: str | Path = DEFAULT_PRESET) -> PrintSettings:
-    """Load ``hardware/fdm-print/<name>.toml`` or a .toml path; bounds checked, no unknown keys."""
-    path = find_profile("hardware", str(name_or_path))
-    prof = load_sourced_toml(path)
-    where = str(path)
+    """The print settings ``name_or_path`` names: a preset name in ``hardware/fdm-print/``
+    (any case), a ``.toml`` path, or a slicer file (PrusaSlicer/SuperSlicer/Orca ``.ini``,
+    ``FILE.ini:NAME`` for a bundle's print preset, ``.json``, a 3MF project) read over the
+    default preset. Bounds checked, no unknown keys."""
+    spec = str(name_or_path)
+    if is_slicer_file(spec):
+        from .slicer_preset import preset_profile
+
+        return preset_from_profile(preset_profile(spec, DEFAULT_PRESET))
+    path = find_in(
+        [("presets in hardware/fdm-print/", data_dir("hardware") / "fdm-print")],
+        spec,
+        "; or give a .toml or a slicer .ini/.json/.3mf path",
+    )
+    return preset_from_profile(load_sourced_toml(path))
+
+
+def preset_from_profile(prof: SourcedProfile) -> PrintSettings:
+    """Build and check :class:`PrintSettings` from a preset's tables (TOML or slicer file)."""
+    where = str(prof.path)
     v = prof.values
     tables: dict[str, set[str]] = {}
     for t, k, _lo, _hi in _SPEC.values():
         tables.setdefault(t, set()).add(k)
     for t, k in list(_BOOLS.values()) + list(_STRINGS.values()):
         tables.setdefault(t, set()).add(k)
-    check_known_keys(where, v, set(tables) | {"name", "description", "mirrors"})
+    check_known_keys(where, v, set(tables) | {"name", "aliases", "description", "mirrors"})
     kw: dict[str, Any] = {}
     for t, keys in tables.items():
         if t not in v:
@@ -257,7 +275,7 @@ def load_preset(name_or_path: str | Path = DEFAULT_PRESET) -> PrintSettings:
         kw[f] = bool(v[t].get(k, False))
     for f, (t, k) in _STRINGS.items():
         kw[f] = str(v[t].get(k, ""))
-    s = PrintSettings(name=str(v.get("name", path.stem)), path=where, **kw)
+    s = PrintSettings(name=str(v.get("name", Path(where).stem)), path=where, **kw)
     validate(s)
     return s
 
