@@ -20,16 +20,16 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from slicer_energy.calib.inputs.trace import read_power_trace
-from slicer_energy.calib.trace import TraceRun, fit_traces, predict_run, timeline
+from slicer_energy.calib.trace import fit_traces
+from slicer_energy.calib.trace_runs import RunState, leave_one_out, load_runs
 from slicer_energy.machine import load_machine
 
-RUNS = (  # (file, layer mm, bed heater on, hotend heater on, starts hot, bed condition)
-    ("raw_baseline_l2.csv", 0.2, True, True, False, None),
-    ("raw_baseline_l3.csv", 0.3, True, True, False, None),
-    ("raw_Insulation_result.csv", 0.3, True, True, True, "insulated"),
-    ("raw_WIthout_heat_bed.csv", 0.3, False, True, False, None),
-    ("raw_without_heatbed_heat_end.csv", 0.3, False, False, False, None),
+RUNS = (  # (file, layer mm, stated state: corpus power/README.md)
+    ("raw_baseline_l2.csv", 0.2, RunState()),
+    ("raw_baseline_l3.csv", 0.3, RunState()),
+    ("raw_Insulation_result.csv", 0.3, RunState(start_hot=True, bed_condition="insulated")),
+    ("raw_WIthout_heat_bed.csv", 0.3, RunState(bed_on=False)),
+    ("raw_without_heatbed_heat_end.csv", 0.3, RunState(bed_on=False, hotend_on=False)),
 )
 OVERRIDES = [
     "--temperature", "200", "--first-layer-temperature", "200",
@@ -61,21 +61,10 @@ def slice_benchy(shared: Path, work: Path, layer: float) -> Path:
     return out
 
 
-def load_runs(shared: Path, work: Path, base) -> list[TraceRun]:
-    tl = {lh: timeline(slice_benchy(shared, work, lh), base) for lh in (0.2, 0.3)}
-    return [
-        TraceRun(
-            f,
-            read_power_trace(shared / "corpus/power/ender3_pzem017" / f),
-            tl[lh][0],
-            bed_on=b,
-            hotend_on=h,
-            start_hot=hot,
-            bed_condition=cond,
-            filament_g=tl[lh][1] if h else 0.0,
-        )
-        for f, lh, b, h, hot, cond in RUNS
-    ]
+def run_files(shared: Path, work: Path) -> list[tuple[Path, Path, RunState]]:
+    """(power trace, sliced G-code, state) of each corpus run."""
+    g = {lh: slice_benchy(shared, work, lh) for lh in (0.2, 0.3)}
+    return [(shared / "corpus/power/ender3_pzem017" / f, g[lh], st) for f, lh, st in RUNS]
 
 
 def main() -> None:
@@ -88,48 +77,24 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     base = load_machine("ender3-v2")
     base = replace(base, electrical=replace(base.electrical, psu_efficiency=1.0))
-    runs = load_runs(shared, work, base)
-    conds = tuple(sorted({r.bed_condition for r in runs if r.bed_condition}))
-    out = []
+    runs = load_runs(run_files(shared, work), base)
+    rows = leave_one_out(runs, base)
     print("| held-out run | job window min | interruptions | measured Wh | predicted Wh | error "
           "| measured min | predicted min | not identified from the other four |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    for i, r in enumerate(runs):
-        fit = fit_traces([x for j, x in enumerate(runs) if j != i], base, conditions=conds)
-        e, t = predict_run(r, fit)
-        a0, a1 = r.window
-        em = r.energy_j()
-        ints = r.interruptions()
-        nid = [k for k, p in fit.params.items() if not p.identified]
-        relevant = [k for k in nid if _matters(k, r)]
-        out.append({"run": r.name, "window_min": [a0 / 60, a1 / 60],
-                    "interruptions_min": [[x.t0_s / 60, x.t1_s / 60, x.steppers] for x in ints],
-                    "measured_wh": em / 3600, "predicted_wh": e / 3600,
-                    "error": e / em - 1, "measured_min": (a1 - a0) / 60, "predicted_min": t / 60,
-                    "not_identified": nid,
-                    "params": {k: [p.value, p.stderr] for k, p in fit.params.items()}})  # fmt: skip
-        ii = ", ".join(f"{x.t0_s / 60:.1f}–{x.t1_s / 60:.1f}" for x in ints) or "–"
-        print(f"| {r.name} | {a0 / 60:.1f}–{a1 / 60:.1f} | {ii} | {em / 3600:.1f} | {e / 3600:.1f} "
-              f"| {100 * (e / em - 1):+.1f} % | {(a1 - a0) / 60:.1f} | {t / 60:.1f} "
-              f"| {', '.join(relevant) or '–'} |")  # fmt: skip
+    for h in rows:
+        a0, a1 = h.window_s
+        ii = ", ".join(f"{x.t0_s / 60:.1f}–{x.t1_s / 60:.1f}" for x in h.interruptions) or "–"
+        print(f"| {h.run} | {a0 / 60:.1f}–{a1 / 60:.1f} | {ii} | {h.measured_j / 3600:.1f} "
+              f"| {h.predicted_j / 3600:.1f} | {100 * h.error:+.1f} % | {h.measured_s / 60:.1f} "
+              f"| {h.predicted_s / 60:.1f} | {', '.join(h.not_identified) or '–'} |")  # fmt: skip
     fit = fit_traces(runs, base)
     print("\nall five runs (value ± stderr; * = not identified, prior kept):")
     for k, p in fit.params.items():
         print(f"  {k:36s} {p.value:10.4g} ± {p.stderr:.2g}{'' if p.identified else ' *'}")
     print(f"  RMS cumulative-energy residual {100 * fit.rms_curve:.2f} % of each run")
     if a.json:
-        Path(a.json).write_text(json.dumps(out, indent=1))
-
-
-def _matters(key: str, r: TraceRun) -> bool:
-    """Whether an unidentified parameter enters run ``r``'s prediction."""
-    if key.startswith("bed.r_factor."):
-        return r.bed_condition == key.split(".", 2)[2]
-    if key.startswith("bed."):
-        return r.bed_on
-    if key.startswith("hotend."):
-        return r.hotend_on
-    return True
+        Path(a.json).write_text(json.dumps([h.as_dict() for h in rows], indent=1))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,7 +78,8 @@ def _add_octoprint_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="the printed file, checked against the lines the log shows were sent",
+        help="the printed G-code (one per --octoprint-log, checked against the lines the log "
+        "shows were sent, or one per --power-csv)",
     )
     g.add_argument(
         "--octoprint-job",
@@ -181,8 +183,172 @@ def _octoprint_sessions(
     return out
 
 
+# ------------------------------------------- a plug's (or meter's) log + the G-code, nothing else
+POWER_EPILOG = """\
+smart plug or power meter + the G-code you printed (no host log needed):
+  slicer-energy calibrate --power-csv benchy_plug.csv --gcode benchy.gcode --printer ender3-v2
+  1. log the printer's power while it prints (Home Assistant: History > Download data;
+     Tasmota SENSOR JSON lines; Shelly em_data.csv / emdata data.csv; or any CSV with a
+     time or per-reading interval column and a W column), from before the heat-up to
+     after the end;
+  2. pass that export and the exact G-code file it printed. Several prints are fitted
+     jointly: repeat --power-csv/--gcode in pairs, in the same order. Different parts or
+     layer heights, or a print with the bed heater switched off, separate the heaters
+     from the rest;
+  3. say what differed from the G-code with --run-state, once per --power-csv in order,
+     comma-separated: as-printed (default), bed-off, hotend-off (heater switched off by
+     hand), hot-start (heaters already hot at the start), bed=NAME (a changed bed, e.g.
+     bed=insulated: its own loss factor);
+  4. --leave-one-out predicts each print from a fit to the others (the check that the
+     profile predicts a print it has not seen). A meter between the power supply and the
+     board (DC side) measures no supply loss: add --fix-psu-efficiency 1.
+  Meter gaps, restarts and resets in the log are found from its power levels.
+"""
+
+
+def _add_trace_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``calibrate`` options for bare power logs with the printed G-code."""
+    g = p.add_argument_group("smart plug or power meter log + the printed G-code")
+    g.add_argument(
+        "--power-csv",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="power log of one print (repeatable; pair each with --gcode, in order)",
+    )
+    g.add_argument(
+        "--run-state",
+        action="append",
+        default=[],
+        metavar="STATE",
+        help="what differed from the G-code in that print: as-printed, bed-off, hotend-off, "
+        "hot-start, bed=NAME (comma-separated; one per --power-csv, in order)",
+    )
+    g.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="also predict each print from a fit to the others",
+    )
+
+
+def _run_traces(args: argparse.Namespace) -> int:
+    """``calibrate --power-csv … --gcode …``: the bare-trace fit, its profile, its check."""
+    from ..calib.profile import write_trace_profile
+    from ..calib.trace import fit_traces
+    from ..calib.trace_runs import RunState, leave_one_out, load_runs, parse_run_state
+
+    n = len(args.power_csv)
+    if args.sessions or args.octoprint_log or args.holdout:
+        raise CalibrationError(
+            "--power-csv runs cannot be mixed with SESSION folders, --holdout or "
+            "--octoprint-log; calibrate them separately"
+        )
+    if len(args.gcode) != n:
+        raise CalibrationError(
+            f"{n} --power-csv but {len(args.gcode)} --gcode; give the G-code each log printed"
+        )
+    if args.run_state and len(args.run_state) != n:
+        raise CalibrationError(f"{len(args.run_state)} --run-state for {n} --power-csv; one each")
+    states = [parse_run_state(s) for s in args.run_state] or [RunState()] * n
+    base, stated = load_machine(args.base), {}
+    out = _out_path(args, base)
+    if args.fix_psu_efficiency is not None:
+        el = replace(base.electrical, psu_efficiency=args.fix_psu_efficiency)
+        base = replace(base, electrical=el)
+        stated = {"electrical.psu_efficiency": el.psu_efficiency}
+    plug = {
+        "fmt": args.plug_format,
+        "naive_tz": args.plug_tz,
+        "unit": args.plug_unit,
+        "entity": args.plug_entity,
+        "start": args.plug_start,
+    }
+    runs = load_runs(list(zip(args.power_csv, args.gcode, states, strict=True)), base, **plug)
+    held = [h.as_dict() for h in (leave_one_out(runs, base) if args.leave_one_out else [])]
+    fit = fit_traces(runs, base)
+    write_trace_profile(out, args.base, base, fit, stated=stated, holdout=held)
+    ts = fit.params["time_scale"]
+    if args.json:
+        fit_d = {
+            "rms_curve": fit.rms_curve,
+            "time_scale": ts.value,
+            "time_scale_stderr": known(ts.stderr),
+            "sessions": fit.runs,
+            "notes": fit.notes,
+        }
+        params = _params_json(fit.params)
+        print_json({"params": params, "fit": fit_d, "holdout": held, "profile": str(out)})
+        return 0
+    _print_params(fit.params)
+    print(
+        f"\nfit: RMS cumulative-energy residual {100 * fit.rms_curve:.2f} % of each run; "
+        f"time scale {ts.value:.3f} ± {ts.stderr:.2g}"
+    )
+    _print_holdout(held, "held-out print (fit to the others)")
+    _print_use(out)
+    return 0
+
+
+def _params_json(params: dict) -> dict:
+    return {
+        k: {
+            "value": p.value,
+            "stderr": known(p.stderr),
+            "identified": p.identified,
+            "prior": p.prior,
+        }
+        for k, p in params.items()
+    }
+
+
+def _print_params(params: dict) -> None:
+    rows = [
+        [k, f"{p.value:.4g}", f"{p.stderr:.2g}", "yes" if p.identified else "no (prior kept)"]
+        for k, p in params.items()
+    ]
+    print_table(rows, ["parameter", "value", "stderr", "identified"])
+
+
+def _print_holdout(holdout: list[dict], title: str) -> None:
+    if not holdout:
+        return
+    print()
+    print_table(
+        [
+            [
+                h["session"],
+                f"{h['energy_kwh_measured'] * 1000:.2f}",
+                f"{h['energy_kwh_predicted'] * 1000:.2f}",
+                f"{100 * h['energy_error']:+.1f} %",
+                f"{h['time_s_measured']:.0f}",
+                f"{h['time_s_predicted']:.0f}",
+            ]
+            for h in holdout
+        ],
+        [title, "Wh measured", "Wh predicted", "error", "s measured", "s pred."],
+    )
+
+
+def _out_path(args: argparse.Namespace, base) -> Path:
+    """The profile to write: ``--out``, or <base>-calibrated.toml in the user's calibrated
+    profiles (found by name from any folder)."""
+    if not args.out:  # the profile's name becomes the output file name: check it first
+        safe_name(base.name, f"{base.path or args.base}: key 'name'")
+    out = Path(args.out) if args.out else calibrated_dir() / f"{base.name}-calibrated.toml"
+    if out.exists() and out.is_dir():
+        raise CalibrationError(f"{out}: is a directory; --out needs a .toml file path")
+    return out
+
+
+def _print_use(out: Path) -> None:
+    """Where the profile went and the --printer value that finds it again."""
+    use = out.stem if out.parent.resolve() == calibrated_dir().resolve() else str(out)
+    print(f"\nprofile: {out}\nuse it with: --printer {use}")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "calibrate", HELP, DESCRIPTION, EPILOG + "\n" + OCTOPRINT_EPILOG, run)
+    epilog = POWER_EPILOG + "\n" + EPILOG + "\n" + OCTOPRINT_EPILOG
+    p = add_command(sub, "calibrate", HELP, DESCRIPTION, epilog, run)
     p.add_argument("sessions", nargs="*", metavar="SESSION", help="session folder(s) to fit")
     p.add_argument(
         "--holdout",
@@ -192,7 +358,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="session predicted from its G-code with the fitted profile (repeatable)",
     )
     p.add_argument(
+        "--printer",
         "--base",
+        dest="base",
         default="ender3-v2",
         help="machine profile the calibration refines; its values are the priors "
         "(default: %(default)s)",
@@ -214,21 +382,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", metavar="DIR", help="write power and temperature PNG plots here")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_octoprint_arguments(p)
+    _add_trace_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.power_csv:
+        return _run_traces(args)
     # The fit pulls in scipy.optimize and pandas: imported here, not when the CLI starts.
     from ..calib.inputs.session import load_session
     from ..calib.profile import write_profile
     from ..calib.validate import calibrate_sessions, predict_session
 
     base = load_machine(args.base)
-    if not args.out:  # the profile's name becomes the output file name: check it first
-        safe_name(base.name, f"{base.path or args.base}: key 'name'")
+    out = _out_path(args, base)
     fit_s = [load_session(f) for f in args.sessions]
     fit_s += _octoprint_sessions(args, report=lambda m: print(m, file=sys.stderr))
     if not fit_s:
-        raise CalibrationError("nothing to calibrate from: give SESSION folders or --octoprint-log")
+        raise CalibrationError(
+            "nothing to calibrate from: give SESSION folders, --octoprint-log or --power-csv"
+        )
     hold_s = [load_session(f) for f in args.holdout]
     fix = {}
     if args.fix_psu_efficiency is not None:
@@ -236,9 +408,6 @@ def run(args: argparse.Namespace) -> int:
     fit, cm = calibrate_sessions(fit_s, base, fix=fix)
     ts, ts_se = fit.time_scale, fit.time_scale_stderr
     holdout = [predict_session(s, cm).as_dict() for s in hold_s]
-    out = Path(args.out) if args.out else calibrated_dir() / f"{base.name}-calibrated.toml"
-    if out.exists() and out.is_dir():
-        raise CalibrationError(f"{out}: is a directory; --out needs a .toml file path")
     write_profile(out, args.base, base, fit, holdout=holdout)
     plots = []
     if args.plots:
@@ -246,15 +415,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(
             {
-                "params": {
-                    k: {
-                        "value": p.value,
-                        "stderr": known(p.stderr),
-                        "identified": p.identified,
-                        "prior": p.prior,
-                    }
-                    for k, p in fit.params.items()
-                },
+                "params": _params_json(fit.params),
                 "fit": {
                     "r2": fit.r2,
                     "rms_w": fit.rms_w,
@@ -273,34 +434,14 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    rows = [
-        [k, f"{p.value:.4g}", f"{p.stderr:.2g}", "yes" if p.identified else "no (prior kept)"]
-        for k, p in fit.params.items()
-    ]
-    print_table(rows, ["parameter", "value", "stderr", "identified"])
+    _print_params(fit.params)
     print(
         f"\nfit: R² {fit.r2:.4f}, RMS {fit.rms_w:.2f} W over {fit.n_power} readings; "
         + ", ".join(f"{h} RMS {v:.3f} °C" for h, v in fit.rms_temp_c.items())
         + f"; time scale {ts:.3f}"
     )
-    if holdout:
-        print()
-        print_table(
-            [
-                [
-                    h["session"],
-                    f"{h['energy_kwh_measured'] * 1000:.2f}",
-                    f"{h['energy_kwh_predicted'] * 1000:.2f}",
-                    f"{100 * h['energy_error']:+.1f} %",
-                    f"{h['time_s_measured']:.0f}",
-                    f"{h['time_s_predicted']:.0f}",
-                ]
-                for h in holdout
-            ],
-            ["held-out session", "Wh measured", "Wh predicted", "error", "s measured", "s pred."],
-        )
-    use = out.stem if out.parent.resolve() == calibrated_dir().resolve() else str(out)
-    print(f"\nprofile: {out}\nuse it with: --printer {use}")
+    _print_holdout(holdout, "held-out session")
+    _print_use(out)
     for p in plots:
         print(f"plot: {p}")
     return 0

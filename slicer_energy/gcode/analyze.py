@@ -102,7 +102,8 @@ class GcodeResult:
 
 
 def slicer_estimate_s(st: ParseState) -> float | None:
-    """The slicer's own estimate written in the file (PrusaSlicer, Cura, ideaMaker)."""
+    """The slicer's own estimate written in the file (PrusaSlicer, OrcaSlicer, Bambu Studio,
+    Simplify3D as '1h 2m 3s'; Cura and ideaMaker in seconds)."""
     txt = st.slicer_comments.get("estimated printing time (normal mode)")
     if txt:
         units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -111,8 +112,8 @@ def slicer_estimate_s(st: ParseState) -> float | None:
             if tok[:-1].isdigit() and tok[-1] in units:
                 total += int(tok[:-1]) * units[tok[-1]]
         return float(total)
-    cura = st.slicer_comments.get("cura_time_s")
-    return float(cura) if cura else None
+    secs = st.slicer_comments.get("time_s")
+    return float(secs) if secs else None
 
 
 class GcodeTimeline(Timeline):

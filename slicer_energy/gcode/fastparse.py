@@ -41,7 +41,7 @@ _MAX_NUM = 24
 _COMMENT_CODES = np.array(
     [
         (ord(w[0]) << 16) | (ord(w[1]) << 8) | ord(w[2])
-        for w in ("TYP", "LAY", "WIP", "COL", "PAU", "Gen", "Sli", "FLA", "TIM")
+        for w in ("TYP", "LAY", "WIP", "COL", "PAU", "Gen", "Sli", "FLA", "TIM", "Pri")
     ],
     np.int32,
 )

@@ -159,6 +159,14 @@ def detect_format(path: str | Path) -> str:
     )
 
 
+def has_intervals(path: str | Path) -> bool:
+    """Whether a CSV carries the logger's own interval per reading (``Delta Time (s)``), the
+    bare-trace format :func:`.trace.read_power_trace` reads."""
+    first = next((ln for ln in _head(Path(path)) if ln.strip()), "")
+    cols = [c.strip().strip('"').lower() for c in re.split(r"[,;]", first)]
+    return _interval_col(cols) is not None
+
+
 def _head(path: Path, n: int = 5) -> list[str]:
     if not path.exists():
         raise CalibrationError(f"{path}: power trace not found")
