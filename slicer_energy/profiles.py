@@ -82,7 +82,8 @@ def _collapse(
             out[key] = _collapse(v, dotted + ".", own, sources, where, ranges)
         elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
             out[key] = [
-                _collapse(x, f"{dotted}[{i}].", own, sources, where, ranges) for i, x in enumerate(v)
+                _collapse(x, f"{dotted}[{i}].", own, sources, where, ranges)
+                for i, x in enumerate(v)
             ]
         else:
             numbers = v if isinstance(v, list) else [v]

@@ -193,18 +193,25 @@ def uncertain_parameters(run: StudyRun) -> dict[str, Num]:
             cand[f"{leg.path}.distance_km"] = leg.distance_km
         for j, (_, amount) in enumerate(sc.use_phase):
             cand[f"{sc.id}.use_phase[{j}].amount"] = amount
-        energies = run.energies[sc.id]
-        for i, step in enumerate(sc.processing):
-            est = energies.get(i)
-            if est is None:
-                continue
-            if step.utilisation is not None:
-                cand[utilisation_path(step)] = step.utilisation
-            if est.provenance.get("basis") == "pinned":
-                cand.update(_pinned_parameters(step))
-            else:
-                cand.update(run.replay.parameters(step))
+        cand.update(_processing_parameters(run, sc))
         out.update({p: n for p, n in cand.items() if n.uncertain})
+    return out
+
+
+def _processing_parameters(run: StudyRun, sc: Scenario) -> dict[str, Num]:
+    """A scenario's processing inputs: utilisation, and a pinned step's figures or a model
+    step's machine numbers."""
+    out: dict[str, Num] = {}
+    for i, step in enumerate(sc.processing):
+        est = run.energies[sc.id].get(i)
+        if est is None:
+            continue
+        if step.utilisation is not None:
+            out[utilisation_path(step)] = step.utilisation
+        if est.provenance.get("basis") == "pinned":
+            out.update(_pinned_parameters(step))
+        else:
+            out.update(run.replay.parameters(step))
     return out
 
 

@@ -225,9 +225,11 @@ class PowderBedMachine:
         variants = {k: dict(v) for k, v in self.variants.items()}
         for dotted, v in numbers.items():
             head, _, key = dotted.rpartition(".")
-            target = variants.get(head.removeprefix("variants.")) if head.startswith(
-                "variants."
-            ) else tables.get(head)
+            target = (
+                variants.get(head.removeprefix("variants."))
+                if head.startswith("variants.")
+                else tables.get(head)
+            )
             if target is None or key not in target:
                 raise SettingsError(f"{self.name}: cannot set {dotted!r} (not a drawable number)")
             target[key] = float(v)
