@@ -20,13 +20,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from ..estimate import Estimate
 from .data import Num
 from .scenarios import ProcessingStep
 
 MACHINE_PREFIX = "machine:"
+# Draws for the headlines and verdicts (claim, lca findings): their 5/95 % quantiles move by
+# a few % between seeds at this size (benchmarks/study_tables.py --stability), and claim
+# stays under about 30 s on 2 cores.
+DEFAULT_DRAWS = 200
 
 
 def machine_path(step: ProcessingStep) -> str:
@@ -88,8 +90,7 @@ class EnergyReplay:
         self, step: ProcessingStep, nominal: Estimate, ov: Mapping[str, float]
     ) -> Estimate:
         """The step's Estimate under the drawn numbers in ``ov`` (others stay nominal)."""
-        prefix = machine_path(step)
-        numbers = {k[len(prefix) :]: v for k, v in ov.items() if k.startswith(prefix)}
+        numbers = self._numbers(step, ov)
         u_ref = step.utilisation.value if step.utilisation else 1.0
         u = float(ov.get(utilisation_path(step), u_ref))
         # variants of a scenario share a step and, within a draw, its numbers: computed once
@@ -97,11 +98,21 @@ class EnergyReplay:
                 tuple(sorted(numbers.items())))  # fmt: skip
         if self._last is not None and self._last[0] == memo:
             return self._last[1]
-        machine = self.machine(step).with_numbers(numbers) if numbers else self.machine(step)
+        machine = self.drawn_machine(step, ov)
         est = self._fdm(step, nominal, machine) if step.process == "fdm" else (
             self.batch(step, machine, u))  # fmt: skip
         self._last = (memo, est)
         return est
+
+    def drawn_machine(self, step: ProcessingStep, ov: Mapping[str, float]) -> Any:
+        """The step's machine with the numbers drawn in ``ov`` (the loaded one if none)."""
+        numbers = self._numbers(step, ov)
+        return self.machine(step).with_numbers(numbers) if numbers else self.machine(step)
+
+    @staticmethod
+    def _numbers(step: ProcessingStep, ov: Mapping[str, float]) -> dict[str, float]:
+        prefix = machine_path(step)
+        return {k[len(prefix) :]: v for k, v in ov.items() if k.startswith(prefix)}
 
     # ------------------------------------------------------------------ powder bed
 
@@ -179,6 +190,8 @@ def _material(step: ProcessingStep) -> str:
 
 def _fdm_replay(machine: Any, est: Estimate) -> float:
     """Energy of the predicted print played as equal layers on ``machine`` (J)."""
+    import numpy as np
+
     from ..fdm.energy import print_energy
     from ..fdm.settings import load_preset
 
