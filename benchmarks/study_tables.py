@@ -98,10 +98,8 @@ def tables(shared: Path, only: set[str] | None) -> dict[str, Callable[[], str]]:
 
 
 def _pattern(name: str) -> re.Pattern[str]:
-    return re.compile(
-        rf"(<!-- study_tables:{re.escape(name)} -->\n)(.*?)(<!-- /study_tables:{re.escape(name)} -->)",
-        re.DOTALL,
-    )
+    n = re.escape(name)
+    return re.compile(rf"(<!-- study_tables:{n} -->\n)(.*?)(<!-- /study_tables:{n} -->)", re.DOTALL)
 
 
 def update(text: str, name: str, body: str) -> str:
