@@ -26,8 +26,8 @@ from .scenarios import ProcessingStep
 
 MACHINE_PREFIX = "machine:"
 # Draws for the headlines and verdicts (claim, lca findings): their 5/95 % quantiles move by
-# a few % between seeds at this size (benchmarks/study_tables.py --stability), and claim
-# stays under about 30 s on 2 cores.
+# a few % between seeds at this size (compare `claim --seed 1` and `--seed 2`), far less than
+# the intervals are wide, and claim stays under about 30 s of CPU on 2 cores.
 DEFAULT_DRAWS = 200
 
 
