@@ -96,6 +96,8 @@ class FdmMachine:
     firmware_retract_speed_mm_s: float = 35.0
     build_volume_mm: tuple[float, float, float] | None = None  # x, y, z printable size
     source: dict[str, str] = field(default_factory=dict)  # dotted key -> source
+    # dotted key -> (low, high): the assumed numbers' ranges, for uncertainty analyses
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     path: str = ""
     # real machine time / planner time outside heater waits, from calibration (1 = uncalibrated)
     time_scale: float = 1.0
@@ -105,6 +107,25 @@ class FdmMachine:
 
     def with_kinematics(self, kin: Kinematics, firmware: str | None = None) -> FdmMachine:
         return replace(self, kinematics=kin, firmware=firmware or self.firmware)
+
+    def with_numbers(self, numbers: dict[str, float]) -> FdmMachine:
+        """A copy with heater or electrical numbers replaced by dotted key
+        (``"bed.p_max_w"``, ``"electrical.psu_efficiency"``): an uncertainty analysis's drawn
+        machine. Where the profile derives a heater's R and C from its assumed power (source
+        ``derived: ...``), they follow it, so the measured gain R*P and time constant R*C hold.
+        """
+        parts: dict[str, Any] = {t: getattr(self, t) for t in ("hotend", "bed", "electrical")}
+        for dotted, v in numbers.items():
+            table, _, key = dotted.partition(".")
+            obj = parts.get(table)
+            if obj is None or not hasattr(obj, key):
+                raise ProfileError(f"{self.name}: cannot set {dotted!r} (not a drawable number)")
+            change: dict[str, float] = {key: float(v)}
+            if key == "p_max_w" and self.source.get(f"{table}.r_k_per_w", "").startswith("derived"):
+                change["r_k_per_w"] = obj.r_k_per_w * obj.p_max_w / float(v)
+                change["c_j_per_k"] = obj.c_j_per_k * float(v) / obj.p_max_w
+            parts[table] = replace(obj, **change)
+        return replace(self, **parts)
 
 
 _TOP = {
@@ -174,6 +195,7 @@ def machine_from_profile(prof: SourcedProfile) -> FdmMachine:
         ),
         build_volume_mm=_build_volume(where, v.get("build", {})),
         source=dict(prof.sources),
+        ranges=dict(prof.ranges),
         path=str(prof.path),
     )
 
@@ -364,12 +386,15 @@ def _overlay_calibration(prof: SourcedProfile) -> FdmMachine:
         raise ProfileError(f"{where}: base {base!r} is itself a calibrated profile")
     values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base_prof.values.items()}
     sources = dict(base_prof.sources)
+    ranges = dict(base_prof.ranges)
     for t in OVERLAY_TABLES:
         over = prof.values.get(t, {})
         values.setdefault(t, {}).update(over)
         sources.update({k: v for k, v in prof.sources.items() if k.startswith(t + ".")})
+        for k in over:  # a calibrated number replaces the assumed one and its range
+            ranges.pop(f"{t}.{k}", None)
     values["name"] = prof.values.get("name", f"{values.get('name', 'fdm')}-calibrated")
-    m = machine_from_profile(SourcedProfile(values, sources, prof.path))
+    m = machine_from_profile(SourcedProfile(values, sources, prof.path, ranges))
     ts = check_range(where, "calibration.time_scale", cal.get("time_scale", 1.0), 0.2, 5.0)
     extra = check_range(where, "calibration.wait_extra_s", cal.get("wait_extra_s", 0.0), 0, 600)
     return replace(m, time_scale=ts, wait_extra_s=extra, calibrated=True)

@@ -6,9 +6,12 @@ Convention for files in ``hardware/``, ``lca/`` and ``calib/``:
 * A single number may instead be an inline table ``{ value = 38, source = "..." }``
   (optionally with ``unit``), which overrides the table's source.
 * A source that is a guess starts with ``"assumption:"`` and says why.
+* An inline number may carry ``low`` and ``high``: the range an uncertainty analysis draws
+  from (the value stays the nominal); the source says why the range is that wide.
 
 :func:`load_sourced_toml` returns plain values (inline tables collapsed to their
-``value``) plus a flat ``{"table.key": source}`` map, and refuses a number that
+``value``) plus a flat ``{"table.key": source}`` map (and ``{"table.key": (low, high)}``
+for the ranged ones), and refuses a number that
 has no source, naming the file and key. Typed profile dataclasses are built
 from the plain values by each process module, with bounds checked at load.
 """
@@ -40,6 +43,7 @@ class SourcedProfile:
     values: dict[str, Any]
     sources: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def source_of(self, dotted_key: str) -> str:
         return self.sources.get(dotted_key, "")
@@ -59,6 +63,7 @@ def _collapse(
     inherited: str | None,
     sources: dict[str, str],
     where: str,
+    ranges: dict[str, tuple[float, float]],
 ) -> dict[str, Any]:
     own = table.get("source", inherited)
     out: dict[str, Any] = {}
@@ -72,11 +77,14 @@ def _collapse(
                 raise ProfileError(f"{where}: {dotted} has no source")
             sources[dotted] = str(v.get("source", own))
             out[key] = v["value"]
+            if "low" in v or "high" in v:
+                ranges[dotted] = _range(where, dotted, v)
         elif isinstance(v, Mapping):
-            out[key] = _collapse(v, dotted + ".", own, sources, where)
+            out[key] = _collapse(v, dotted + ".", own, sources, where, ranges)
         elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
             out[key] = [
-                _collapse(x, f"{dotted}[{i}].", own, sources, where) for i, x in enumerate(v)
+                _collapse(x, f"{dotted}[{i}].", own, sources, where, ranges)
+                for i, x in enumerate(v)
             ]
         else:
             numbers = v if isinstance(v, list) else [v]
@@ -91,6 +99,17 @@ def _collapse(
                 sources[dotted] = str(own)
             out[key] = v
     return out
+
+
+def _range(where: str, dotted: str, v: Mapping[str, Any]) -> tuple[float, float]:
+    """``low <= value <= high``, both given and finite, else a ProfileError naming the key."""
+    lo, val, hi = v.get("low"), v["value"], v.get("high")
+    if not all(_is_number(x) and math.isfinite(x) for x in (lo, val, hi)) or not lo <= val <= hi:
+        raise ProfileError(
+            f"{where}: {dotted} needs low <= value <= high, got low={lo!r} value={val!r} "
+            f"high={hi!r}"
+        )
+    return float(lo), float(hi)
 
 
 def _check_finite(where: str, dotted: str, v: Any) -> None:
@@ -123,8 +142,9 @@ def load_sourced_toml(path: str | Path) -> SourcedProfile:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
     sources: dict[str, str] = {}
-    values = _collapse(raw, "", None, sources, str(path))
-    return SourcedProfile(values=values, sources=sources, path=path)
+    ranges: dict[str, tuple[float, float]] = {}
+    values = _collapse(raw, "", None, sources, str(path), ranges)
+    return SourcedProfile(values=values, sources=sources, path=path, ranges=ranges)
 
 
 def find_profile(folder: str, name: str, under: str | None = None) -> Path:

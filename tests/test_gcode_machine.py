@@ -49,6 +49,8 @@ def test_unknown_key_is_an_error(tmp_path):
 def test_out_of_range_names_key_and_range(tmp_path):
     src = data_file("hardware", "fdm", "prusa-mk3s.toml").read_text()
     p = tmp_path / "bad.toml"
-    p.write_text(src.replace("psu_efficiency = 0.88", "psu_efficiency = 1.7"))
+    old = "psu_efficiency = { value = 0.88, low = 0.8, high = 0.92,"
+    assert old in src
+    p.write_text(src.replace(old, "psu_efficiency = { value = 1.7, low = 0.8, high = 1.8,"))
     with pytest.raises(ProfileError, match=r"electrical.psu_efficiency = 1.7 .*\[0.3, 1.0\]"):
         load_machine(p)

@@ -39,10 +39,21 @@ def test_lca_phone_case_json_ids_and_stage_split(capsys):
     h3 = doc["scenarios"]["H3-60"]["categories"]["gwp100_kg_co2eq"]["by_stage"]
     h3_30 = doc["scenarios"]["H3-30"]["categories"]["gwp100_kg_co2eq"]["by_stage"]
     assert h3["material"] == pytest.approx(h3_30["material"] * (1 - 0.3) / (1 - 0.6))
-    verdicts = {f["claim"]: f["verdict"] for f in doc["findings"]}
-    assert verdicts["laser sintering needs more processing energy per case than home FDM"] == (
-        "reproduced"
-    )
+    # Pinned figures, 200 draws, seed 42: every verdict pinned, so a change is deliberate
+    verdicts = {f["statement"]: f["verdict"] for f in doc["findings"]}
+    assert verdicts == {
+        "laser sintering needs significantly more processing energy per case than home FDM": (
+            "reproduced"
+        ),
+        "home printing is of the same order of magnitude as mass production": "reproduced",
+        "home printing is better than mass production only with recycling and longer use": (
+            "contradicted"
+        ),
+        "air freight matters in H1, transport otherwise small": "reproduced",
+    }
+    for f in doc["findings"]:  # the verdict is the one its interval gives
+        for n in f["numbers"].values():
+            assert n["p05"] <= n["median"] <= n["p95"]
 
 
 def test_lca_aircraft_json_and_fz4_factor(capsys):
@@ -52,10 +63,22 @@ def test_lca_aircraft_json_and_fz4_factor(capsys):
     )
     fz4 = doc["scenarios"]["FZ4-min"]["categories"]["gwp100_kg_co2eq"]["by_stage"]
     assert fz4["use"] == pytest.approx(-1500 * 3.16)  # study's kerosene x ICAO factor
-    f = next(x for x in doc["findings"] if x["claim"] == "FZ4 use-phase factor ~60")
+    f = doc["findings"][0]
+    assert f["statement"].startswith("FZ4: kerosene saved outweighs production about 60")
     production = sum(v for k, v in fz4.items() if k != "use")
-    assert f["ours"]["fz4_use_phase_factor"]["FZ4-min"] == pytest.approx(4740 / production)
-    assert f["verdict"].startswith(("reproduced", "contradicted"))
+    factor = f["numbers"]["fz4_use_phase_factor_min"]
+    assert factor["nominal"] == pytest.approx(4740 / production)
+    # pinned MLS 64/103 kWh/kg: Min above 90 over its whole interval, Max straddling it
+    assert factor["p05"] > 90 and f["numbers"]["fz4_use_phase_factor_max"]["p05"] < 90
+    assert f["verdict"] == "undetermined"
+    kwh = f["numbers"]["fz4_mls_kwh_per_kg_min"]  # the run's kWh/kg, not a typed figure
+    assert kwh["nominal"] == pytest.approx(64.0)
+    assert f"MLS at {kwh['median']:.0f} ({kwh['p05']:.0f}-{kwh['p95']:.0f})" in f["why"]
+    verdicts = {x["statement"]: x["verdict"] for x in doc["findings"]}
+    assert verdicts["FZ1 is dominated by aluminium production"] == "reproduced"
+    assert verdicts["on-site MLS processing is the largest contributor of FZ2/FZ3"] == (
+        "reproduced"
+    )
 
 
 def test_grid_override_changes_processing_only(capsys):
@@ -70,17 +93,30 @@ def test_grid_override_changes_processing_only(capsys):
         assert b["processing"] == pytest.approx(kwh * 0.380)  # DE, UBA
 
 
-def test_claim_json_keys(capsys):
-    doc = _json(capsys, ["claim", "--json", "--energy", "pinned"])
+def test_claim_json_headlines_and_verdicts(capsys):
+    doc = _json(capsys, ["claim", "--json", "--energy", "pinned", "--draws", "60"])
     for k in ("sls_kwh_per_case", "fdm_kwh_per_case", "sls_to_fdm_factor", "flip_utilisation",
-              "fz4_use_phase_factor"):  # fmt: skip
-        assert k in doc
-    assert doc["sls_to_fdm_factor"] == pytest.approx(
-        doc["sls_kwh_per_case"] / doc["fdm_kwh_per_case"]
+              "fz4_use_phase_factor", "fz4_use_phase_factor_max_energy"):  # fmt: skip
+        h = doc[k]
+        assert set(h) == {"median", "p05", "p95", "nominal"}
+        assert h["p05"] < h["median"] < h["p95"]  # every headline rests on ranged inputs
+        if k.startswith("fz4"):
+            # nominal: full build and the study's 1,500 kg kerosene, both the top of their
+            # ranges, so every draw saves less per kg CO2e produced: nominal above the median
+            assert h["nominal"] > h["median"]
+        else:
+            assert h["p05"] <= h["nominal"] <= h["p95"]
+    nom = {k: doc[k]["nominal"] for k in ("sls_kwh_per_case", "fdm_kwh_per_case")}
+    assert doc["sls_to_fdm_factor"]["nominal"] == pytest.approx(
+        nom["sls_kwh_per_case"] / nom["fdm_kwh_per_case"]
     )
-    # pinned SLS: 30 kWh/kg x 0.025 kg; FDM 0.25 kWh -> factor 3, no flip below a full build
-    assert doc["sls_kwh_per_case"] == pytest.approx(0.75)
-    assert doc["flip_possible"] is False and doc["flip_utilisation"] == pytest.approx(3.0)
+    # pinned SLS: 30 kWh/kg x 0.025 kg; FDM 0.25 kWh -> factor 3, the crossing 3 full builds
+    assert nom["sls_kwh_per_case"] == pytest.approx(0.75)
+    assert doc["flip_utilisation"]["nominal"] == pytest.approx(3.0)
+    assert doc["draws"] == 60 and len(doc["verdicts"]) == 7
+    for v in doc["verdicts"]:
+        assert set(v) >= {"statement", "verdict", "numbers"}
+        assert v["verdict"] in ("reproduced", "contradicted", "undetermined")
 
 
 def test_model_mode_without_models_is_a_clear_error(capsys, monkeypatch):

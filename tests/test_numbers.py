@@ -168,7 +168,9 @@ def _profile_with(tmp_path, old: str, new: str):
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_non_finite_number_in_toml_profile_is_error(tmp_path, value):
     """Before: 'psu_efficiency = nan' gave energy_kwh: NaN."""
-    p, line = _profile_with(tmp_path, "psu_efficiency = 0.88", f"psu_efficiency = {value}")
+    p, line = _profile_with(
+        tmp_path, "psu_efficiency = { value = 0.88", f"psu_efficiency = {{ value = {value}"
+    )
     with pytest.raises(ProfileError) as ei:
         load_machine(str(p))
     assert str(ei.value).startswith(f"{p}:{line}: electrical.psu_efficiency = ")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..lca.data import CATEGORIES, GWP_SETS
 from ..lca.energy import ENERGY_MODES
+from ..lca.replay import DEFAULT_DRAWS
 from ..lca.scenarios import STUDIES
 from ._numbers import int_in
 from ._output import print_json, print_table
@@ -95,18 +96,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def compute(args: argparse.Namespace) -> tuple[StudyRun, list, dict[str, Any]]:
     # The study engine pulls in scipy.sparse: imported here, not when the CLI starts.
-    from ..lca.findings import aircraft_findings, phone_case_findings
+    from ..lca.findings import FINDINGS, study_stats
     from ..lca.study import StudyRun, monte_carlo, sensitivity
 
     run = StudyRun.create(args.study, grid=args.grid, energy_mode=args.energy,
                           gwp_set=args.gwp_set)  # fmt: skip
     results = run.results()
-    finder = {"phone-case": phone_case_findings, "aircraft-part": aircraft_findings}
-    findings = (
-        finder[run.study.name](results)
-        if run.study.name in finder and (args.study in STUDIES)
-        else []
-    )
+    findings: list = []
+    if run.study.name in FINDINGS and args.study in STUDIES:
+        metrics, finder = FINDINGS[run.study.name]
+        draws = args.monte_carlo or DEFAULT_DRAWS
+        findings = finder(study_stats(run, metrics, draws, args.seed))
     doc: dict[str, Any] = {
         "study": run.study.name,
         "title": run.study.title,
@@ -119,6 +119,7 @@ def compute(args: argparse.Namespace) -> tuple[StudyRun, list, dict[str, Any]]:
         "grid_override": args.grid,
         "scenarios": {r.id: r.to_dict(run.method) for r in results},
         "findings": findings,
+        "findings_draws": (args.monte_carlo or DEFAULT_DRAWS) if findings else 0,
     }
     if args.sensitivity:
         doc["sensitivity"] = sensitivity(run)
@@ -187,9 +188,11 @@ def run(args: argparse.Namespace) -> int:
          for r in results for st in r.steps],
         ["scenario", "step", "kWh", "grid", "basis", "source"],
     )  # fmt: skip
-    print("\nthe study's results, recomputed")
+    if doc["findings"]:
+        print(f"\nthe study's results, recomputed (median and 5-95 % of "
+              f"{doc['findings_draws']} draws)")  # fmt: skip
     for f in doc["findings"]:
-        print(f"- {f['claim']}: {f['verdict']} ({f['why']})")
+        print(f"- {f['statement']}: {f['verdict']} ({f['why']}; test: {f['criterion']})")
     if "monte_carlo" in doc:
         mc = doc["monte_carlo"]
         print(

@@ -3,13 +3,15 @@
 Pure orchestration over :mod:`.scenarios`, :mod:`.energy`, :mod:`.system` and :mod:`.calc`.
 Processing energies are computed once per scenario (process models are the slow part);
 Monte Carlo and one-at-a-time sensitivity re-evaluate the cheap matrix part with sampled
-or shifted inputs. Background factors are shared across scenarios within a draw, so
-comparisons between scenarios keep their correlation.
+or shifted inputs, and a model energy again from its cached geometry with the drawn machine
+numbers and build utilisation (:mod:`.replay`). Background factors and a machine's numbers
+are shared across scenarios within a draw, so comparisons between scenarios keep their
+correlation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ from ..estimate import Estimate
 from .calc import LCA
 from .data import CATEGORIES, Database, Method, Num, load_background, load_method
 from .energy import step_energy
+from .replay import EnergyReplay, utilisation_path
 from .scenarios import ProcessingStep, Scenario, Study, load_study
 from .system import STAGES, build_system
 
@@ -77,6 +80,7 @@ class StudyRun:
     energy_mode: str
     grid: str | None
     energies: dict[str, dict[int, Estimate | None]] = field(default_factory=dict)
+    replay: EnergyReplay = field(default_factory=EnergyReplay)
 
     @classmethod
     def create(
@@ -138,7 +142,8 @@ class StudyRun:
         )
 
     def _energies(self, sc: Scenario, ov: Mapping[str, float]) -> dict[int, Estimate | None]:
-        """Cached energies; pinned ones are recomputed when an override touches them."""
+        """Cached energies; recomputed when an override touches them (pinned: the figure or
+        utilisation; model: the machine's numbers or utilisation, replayed)."""
         base = self.energies[sc.id]
         if not ov:
             return base
@@ -146,8 +151,12 @@ class StudyRun:
         mass = float(ov.get(sc.part_mass_path, sc.part_mass_kg.value))
         for i, step in enumerate(sc.processing):
             est = base.get(i)
-            if est is not None and est.provenance.get("basis") == "pinned":
-                out[i] = step_energy(step, mass, "pinned", ov, ov.get(f"{step.path}.utilisation"))
+            if est is None:
+                continue
+            if est.provenance.get("basis") == "pinned":
+                out[i] = step_energy(step, mass, "pinned", ov, ov.get(utilisation_path(step)))
+            elif self.replay.touches(step, ov):
+                out[i] = self.replay.estimate(step, est, ov)
         return out
 
     def results(self, overrides: Mapping[str, float] | None = None) -> list[ScenarioResult]:
@@ -184,12 +193,25 @@ def uncertain_parameters(run: StudyRun) -> dict[str, Num]:
             cand[f"{leg.path}.distance_km"] = leg.distance_km
         for j, (_, amount) in enumerate(sc.use_phase):
             cand[f"{sc.id}.use_phase[{j}].amount"] = amount
-        energies = run.energies[sc.id]
-        for i, step in enumerate(sc.processing):
-            est = energies.get(i)
-            if est is not None and est.provenance.get("basis") == "pinned":
-                cand.update(_pinned_parameters(step))  # model energies are not sampled
+        cand.update(_processing_parameters(run, sc))
         out.update({p: n for p, n in cand.items() if n.uncertain})
+    return out
+
+
+def _processing_parameters(run: StudyRun, sc: Scenario) -> dict[str, Num]:
+    """A scenario's processing inputs: utilisation, and a pinned step's figures or a model
+    step's machine numbers."""
+    out: dict[str, Num] = {}
+    for i, step in enumerate(sc.processing):
+        est = run.energies[sc.id].get(i)
+        if est is None:
+            continue
+        if step.utilisation is not None:
+            out[utilisation_path(step)] = step.utilisation
+        if est.provenance.get("basis") == "pinned":
+            out.update(_pinned_parameters(step))
+        else:
+            out.update(run.replay.parameters(step))
     return out
 
 
@@ -205,12 +227,14 @@ def _pinned_parameters(step: ProcessingStep) -> dict[str, Num]:
     return out
 
 
-def monte_carlo(run: StudyRun, iterations: int = 200, seed: int = 42) -> dict[str, Any]:
-    """Seeded Monte Carlo: triangular(low, value, high) for every ranged input.
+DISTRIBUTION = "triangular(low, value, high) on every input with a range"
 
-    Returns, per scenario and category, mean and 5/50/95 % quantiles, and for GWP the
-    probability of each scenario ranking as it does at the nominal values.
-    """
+
+def sample_results(
+    run: StudyRun, iterations: int, seed: int
+) -> Iterator[tuple[dict[str, float], list[ScenarioResult]]]:
+    """Seeded draws, triangular(low, value, high) for every ranged input (the nominal value
+    is the mode): each draw's overrides and every scenario's result under them."""
     params = uncertain_parameters(run)
     names = sorted(params)
     rng = np.random.default_rng(seed)
@@ -218,11 +242,22 @@ def monte_carlo(run: StudyRun, iterations: int = 200, seed: int = 42) -> dict[st
     modes = np.array([params[p].value for p in names])
     highs = np.array([params[p].high for p in names])
     draws = rng.triangular(lows, modes, highs, size=(iterations, len(names)))
-    ids = run.study.ids()
-    samples = {c: np.empty((iterations, len(ids))) for c in CATEGORIES}
     for k in range(iterations):
         ov = dict(zip(names, draws[k].tolist(), strict=True))
-        for si, res in enumerate(run.results(ov)):
+        yield ov, run.results(ov)
+
+
+def monte_carlo(run: StudyRun, iterations: int = 200, seed: int = 42) -> dict[str, Any]:
+    """Seeded Monte Carlo (:func:`sample_results`).
+
+    Returns, per scenario and category, mean and 5/50/95 % quantiles, and for GWP the
+    probability of each scenario ranking as it does at the nominal values.
+    """
+    names = sorted(uncertain_parameters(run))
+    ids = run.study.ids()
+    samples = {c: np.empty((iterations, len(ids))) for c in CATEGORIES}
+    for k, (_, results) in enumerate(sample_results(run, iterations, seed)):
+        for si, res in enumerate(results):
             for c in CATEGORIES:
                 samples[c][k, si] = res.totals[c]
     nominal = {r.id: r.totals["gwp100"] for r in run.results()}
@@ -232,7 +267,7 @@ def monte_carlo(run: StudyRun, iterations: int = 200, seed: int = 42) -> dict[st
     out: dict[str, Any] = {
         "iterations": iterations,
         "seed": seed,
-        "distribution": "triangular(low, value, high) on every input with a sourced range",
+        "distribution": DISTRIBUTION,
         "parameters": names,
         "scenarios": {},
         "gwp_nominal_order": order,

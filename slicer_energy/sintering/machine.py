@@ -13,7 +13,7 @@ profile's tables, which the loader checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ _VOLUME: dict[str, Bounds] = {
     "max_packing_density": (0.01, 1.0),
 }
 _TABLES = ("bed", "exposure", "power", "phases", "gas")  # where attribute look-up searches
+_DRAWABLE = ("exposure", "power", "phases", "gas")  # numbers that leave the geometry as it is
 
 # Keys both processes' tables hold (each process adds its own and may narrow a range).
 _EXPOSURE: dict[str, Bounds] = {
@@ -191,6 +192,8 @@ class PowderBedMachine:
     variants: dict[str, dict[str, float]] = field(default_factory=dict)
     path: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    # dotted key ("power.electronics_w", "variants.low.laser_efficiency") -> (low, high)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __getattr__(self, key: str) -> float:
         """Any number of the profile by its key, whichever table holds it."""
@@ -213,6 +216,24 @@ class PowderBedMachine:
     def assumptions(self) -> list[str]:
         """Keys whose source says they are assumptions (reported in an estimate's provenance)."""
         return sorted(k for k, s in self.sources.items() if s.lower().startswith("assumption"))
+
+    def with_numbers(self, numbers: dict[str, float]) -> PowderBedMachine:
+        """A copy with some numbers replaced, by dotted key (``"power.electronics_w"``,
+        ``"variants.high.power_factor"``): an uncertainty analysis's drawn machine. Only
+        what does not change the build's geometry (exposure, power, phases, gas, variants)."""
+        tables = {t: dict(getattr(self, t)) for t in _DRAWABLE}
+        variants = {k: dict(v) for k, v in self.variants.items()}
+        for dotted, v in numbers.items():
+            head, _, key = dotted.rpartition(".")
+            target = (
+                variants.get(head.removeprefix("variants."))
+                if head.startswith("variants.")
+                else tables.get(head)
+            )
+            if target is None or key not in target:
+                raise SettingsError(f"{self.name}: cannot set {dotted!r} (not a drawable number)")
+            target[key] = float(v)
+        return replace(self, variants=variants, **tables)
 
     def material(self, name: str) -> PowderMaterial:
         for key, m in self.materials.items():
@@ -266,5 +287,6 @@ def load_machine(name_or_path: str, process: str) -> PowderBedMachine:
         variants=variants,
         path=path,
         sources=prof.sources,
+        ranges=prof.ranges,
         **{t: _checked(where, tables[t], spec.tables[t]) for t in spec.tables},
     )
