@@ -69,9 +69,7 @@ def test_ports_json(capsys):
 
 
 def test_bad_meter_spec_is_one_line_error(tmp_path, capsys):
-    rc = main(
-        ["rig", "log", "--port", "/dev/null", "--meter", "watts:x", "--out", str(tmp_path)]
-    )
+    rc = main(["rig", "log", "--port", "/dev/null", "--meter", "watts:x", "--out", str(tmp_path)])
     assert rc == 2
     assert "expected KIND" in capsys.readouterr().err
 

@@ -88,9 +88,7 @@ def _ports_options(ports: argparse.ArgumentParser) -> None:
 
 
 def _log_options(log: argparse.ArgumentParser) -> None:
-    log.add_argument(
-        "--port", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0"
-    )
+    log.add_argument("--port", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0")
     log.add_argument(
         "--baud", type=positive_int, default=None, help="baud rate (default: try 250000, 115200)"
     )
