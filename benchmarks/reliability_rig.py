@@ -266,7 +266,7 @@ def _log_args(printer: VirtualPrinter, out: Path, *extra: str) -> list[str]:
     return [
         "rig",
         "log",
-        "--printer",
+        "--port",
         printer.path,
         "--baud",
         "115200",
@@ -282,7 +282,7 @@ def _wall(iso: str) -> float:
 
 
 def sigkill(seed: int, out: Path, quick: bool) -> Run:
-    """``rig log --print`` killed with SIGKILL mid-print; the session folder is read back and
+    """``rig log --gcode`` killed with SIGKILL mid-print; the session folder is read back and
     compared with the printer's side at the moment of the kill."""
     gfile, lines = _gcode_file(out, 8, waits=False)
     rng = random.Random(f"kill{seed}")
@@ -290,7 +290,7 @@ def sigkill(seed: int, out: Path, quick: bool) -> Run:
         printer = _printer(es, seed, scale=10.0)  # the lines stream for about 8 s
         proc = _spawn(
             es,
-            _log_args(printer, out / "logs", "--no-meter", "--print", str(gfile), "--tail", "0"),
+            _log_args(printer, out / "logs", "--no-meter", "--gcode", str(gfile), "--tail", "0"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -352,7 +352,7 @@ def sigkill(seed: int, out: Path, quick: bool) -> Run:
 
 
 def meter_loss(seed: int, out: Path, quick: bool) -> Run:
-    """``rig log --print`` with a PZEM meter on a pty nobody serves."""
+    """``rig log --gcode`` with a PZEM meter on a pty nobody serves."""
     gfile, lines = _gcode_file(out, 2 if quick else 3)
     with contextlib.ExitStack() as es:
         printer = _printer(es, seed)
@@ -368,7 +368,7 @@ def meter_loss(seed: int, out: Path, quick: bool) -> Run:
                     f"pzem:{silent.path}",
                     "--meter-timeout",
                     "0.3",
-                    "--print",
+                    "--gcode",
                     str(gfile),
                     "--tail",
                     "0",

@@ -45,6 +45,7 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="slicer-energy",
+        allow_abbrev=False,  # and every command's parser (commands/_parser.py)
         description=(
             "Predict the print time and electrical energy of 3D prints (home FDM printers, "
             "polymer SLS, metal laser melting) from a part's geometry or from G-code; log and "

@@ -92,3 +92,8 @@ class MissingEnergy(SlicerEnergyError):
 class LCAError(SlicerEnergyError):
     """The product system cannot be solved: the user's inventory gives a non-square or
     singular technosphere (a product nobody makes, or a loop that produces nothing net)."""
+
+
+class ConfigError(SettingsError):
+    """The user's config file (``slicer-energy`` defaults: printer, prices, grid) cannot be
+    read, or a key in it is unknown or has a value of the wrong kind."""

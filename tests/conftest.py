@@ -17,6 +17,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SLICER_ENERGY_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "corpus"
+# No user's config file changes what a test sees (its printer, prices, grid); a test of the
+# config file points SLICER_ENERGY_CONFIG at its own. Subprocesses inherit this.
+os.environ["SLICER_ENERGY_CONFIG"] = os.devnull
 
 
 def need_shared(*parts: str) -> Path:
@@ -34,6 +37,17 @@ def _user_data_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SLICER_ENERGY_DATA", str(tmp_path_factory.mktemp("user-data")))
         yield
+
+
+def check_record(rec: dict) -> dict:
+    """``rec`` validated against the record schema shipped in the package (raises naming
+    the key that is wrong); returned for chaining."""
+    import jsonschema
+
+    from slicer_energy.record import schema
+
+    jsonschema.validate(rec, schema(), cls=jsonschema.Draft202012Validator)
+    return rec
 
 
 @pytest.fixture

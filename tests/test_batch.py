@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,8 @@ from slicer_energy.cli import main
 from slicer_energy.errors import SettingsError
 from slicer_energy.predict import predict_part
 from slicer_energy.samples import resolve_part
+
+from conftest import check_record
 
 pytest.importorskip("distributed")
 
@@ -94,16 +97,18 @@ def test_batch_equals_single_predict(client, tmp_path):
         assert r["energy_kwh"] == pytest.approx(est.energy_kwh, rel=1e-12), where
         assert r["time_s"] == pytest.approx(est.time_s, rel=1e-12), where
         assert r["material_g"] == pytest.approx(est.material_g, rel=1e-12), where
-        assert r["copies"] == est.extra["copies"], where
-        for phase, j in est.energy_by_phase_j.items():
-            assert r[f"energy_{phase}_kwh"] == pytest.approx(j / 3.6e6, rel=1e-12), where
+        assert r["sintering.copies"] == est.extra["copies"], where
+        rec = check_record(json.loads(r["record_json"]))
+        assert sum(rec["by_phase_kwh"].values()) == pytest.approx(est.energy_kwh), where
+        assert r["by_phase_kwh.print"] == rec["by_phase_kwh"]["print"], where
     # CO2e = kWh × the mix's factor (FR nuclear-heavy: far below DE).
     de = df[df["set_grid"] == "DE"].set_index("job_id")
     fr = df[df["set_grid"] == "FR"].set_index("job_id").loc[de.index]
-    assert (fr["co2e_kg"] < de["co2e_kg"] / 5).all()
-    assert de["co2e_kg"].to_numpy() == pytest.approx(
-        (de["energy_kwh"] * de["kg_co2e_per_kwh"]).to_numpy()
+    assert (fr["co2_kg"] < de["co2_kg"] / 5).all()
+    assert de["co2_kg"].to_numpy() == pytest.approx(
+        (de["energy_kwh"] * de["grid.gco2_per_kwh"] / 1000).to_numpy()
     )
+    assert (de["grid.id"] == "DE").all()
 
     # Rerun: everything is already there, nothing recomputed, no duplicate rows.
     again = run_batch(parts, sweep, out, client, progress=None)
@@ -160,15 +165,17 @@ def test_bad_parts_become_error_rows(client, tmp_path):
         ('process = ["sls", "laser"]\n', "line 1: axis 'process': value 'laser' is not valid"),
         ("copies = [1, 0]\n", "line 1: axis 'copies': value 0 is not valid"),
         ('process = ["sls"]\n[sls]\ninfill = [10]\n', "[sls] takes no axis 'infill'"),
-        ('machine = ["no-such-machine"]\n', "line 1: sls machine 'no-such-machine'"),
-        ('material = ["PA12", "Unobtainium"]\n', "line 1: axis 'material'"),
+        ('process = "sls"\nmachine = ["no-such-machine"]\n', "line 2: sls machine 'no-such-"),
+        ('process = "sls"\nmaterial = ["PA12", "Unobtainium"]\n', "line 2: axis 'material'"),
         ('grid = ["DE", "Atlantis"]\n', "line 1: axis 'grid': unknown electricity mix 'Atlantis'"),
         ('process = ["sls"]\n[mls]\nvariant = ["low"]\n', "process 'mls' is not in the"),
         # an axis no process of the sweep takes would be dropped: the jobs the user meant
-        # (three layer heights) would silently be one SLS job
-        ("layer_height = [0.15, 0.2, 0.3]\n", "line 1: axis 'layer_height' applies to fdm only"),
+        # (three layer heights) would silently be fewer jobs
+        ('process = "sls"\nlayer_height = [0.15, 0.3]\n', "line 2: axis 'layer_height' applies"),
         ('process = ["fdm"]\ncopies = [1, 2]\n', "line 2: axis 'copies' applies to sls, mls only"),
         ('process = ["sls", "mls"]\ninfill = [10]\n', "not to this sweep's process(es) sls, mls"),
+        # FDM by default, as in predict: a sintering axis alone names itself
+        ("copies = [1, 2]\n", "line 1: axis 'copies' applies to sls, mls only"),
     ],
 )
 def test_bad_sweep_names_file_line_axis_value(tmp_path, text, expect):
@@ -186,6 +193,20 @@ def test_cli_bad_sweep_exits_2_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{sweep} line 1: unknown axis 'layer_hieght'" in err
     assert not out.exists()
+
+
+def test_fdm_is_the_default_process(tmp_path):
+    """Like predict: no sweep, or a sweep without a process, gives FDM jobs, one per value."""
+    from slicer_energy.batch.run import DEFAULT_SWEEP
+
+    assert [j.process for j in plan_jobs([part_spec("phone_case")], DEFAULT_SWEEP)] == ["fdm"]
+    sweep = load_sweep(_write(tmp_path / "s.toml", "layer_height = [0.15, 0.2, 0.3]\n"))
+    jobs = plan_jobs([part_spec("phone_case")], sweep)
+    assert [(j.process, j.setting("layer_height")) for j in jobs] == [
+        ("fdm", 0.15),
+        ("fdm", 0.2),
+        ("fdm", 0.3),
+    ]
 
 
 def test_plan_is_cross_product_with_stable_ids(tmp_path):
@@ -327,7 +348,7 @@ def test_resume_sets_unreadable_file_aside_and_reruns_its_jobs(client, tmp_path,
     """A results file damaged after it was written (a copy, a disk): the rerun warns with
     its name, renames it ``.corrupt`` (kept, no longer read) and runs its jobs again, so
     the results are whole and the report reads them."""
-    sweep = load_sweep(_write(tmp_path / "s.toml", "copies = [1, 2]\n"))
+    sweep = load_sweep(_write(tmp_path / "s.toml", 'process = "sls"\ncopies = [1, 2]\n'))
     parts = [part_spec("phone_case")]
     out = tmp_path / "res"
     run_batch(parts, sweep, out, client, progress=None, flush_rows=1)
@@ -356,15 +377,20 @@ def test_cli_job_errors_are_one_line_each_naming_part_and_process(tmp_path, caps
     trimesh.creation.box((20, 30, 15)).export(box)
     out = tmp_path / "res"
     argv = ["batch", str(box), "phone_case", "--units", "m", "--out", str(out)]
-    assert main([*argv, "--workers", "1", "--quiet"]) == 0
+    prices = ["--price-per-kwh", "0.3", "--currency", "EUR", "--grid", "400"]
+    assert main([*argv, *prices, "--workers", "1", "--quiet"]) == 0
     cap = capsys.readouterr()
     assert "Traceback" not in cap.out + cap.err
     errors = [ln for ln in cap.out.splitlines() if ln.startswith("  error: ")]
-    assert len(errors) == 1 and errors[0].startswith("  error: box [sls]: "), cap.out
+    assert len(errors) == 1 and errors[0].startswith("  error: box [fdm]: "), cap.out
     assert "2 jobs: 0 already done, 2 run (1 with errors)" in cap.out
     df = read_results(out).set_index("part")
-    assert df.loc["box", "error"] == errors[0].removeprefix("  error: box [sls]: ")
-    assert df.loc["phone_case", "energy_kwh"] > 0  # a sample part: always mm
+    assert df.loc["box", "error"] == errors[0].removeprefix("  error: box [fdm]: ")
+    case = df.loc["phone_case"]
+    assert case["energy_kwh"] > 0  # a sample part: always mm
+    assert case["cost.total"] == pytest.approx(0.3 * case["energy_kwh"])
+    assert case["co2_kg"] == pytest.approx(0.4 * case["energy_kwh"])
+    assert case["cost.currency"] == "EUR"
 
 
 def test_stop_cancels_the_clusters_pending_work(client, tmp_path):
@@ -372,7 +398,9 @@ def test_stop_cancels_the_clusters_pending_work(client, tmp_path):
     leaves no job on the scheduler, so an external cluster (--scheduler) does not run on."""
     import threading
 
-    sweep = load_sweep(_write(tmp_path / "s.toml", f"copies = {list(range(1, 25))}\n"))
+    sweep = load_sweep(
+        _write(tmp_path / "s.toml", f'process = "sls"\ncopies = {list(range(1, 25))}\n')
+    )
     out = tmp_path / "res"
     stop = threading.Event()
 

@@ -19,7 +19,7 @@ from slicer_energy.fdm.time import _cooling_cap, layer_times, trapezoid_s
 from slicer_energy.geometry import prepare_mesh
 from slicer_energy.voxelize import voxelize
 
-from conftest import need_shared
+from conftest import check_record, need_shared
 
 
 def _box(x, y, z, at=(0.0, 0.0)):
@@ -257,17 +257,16 @@ def test_cli_json_and_errors(tmp_path):
         "--json",
         "--price-per-kwh",
         "0.3",
-        "--grid-gco2-per-kwh",
+        "--grid",
         "400",
         "--infill",
         "20",
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     rec = json.loads(out.stdout)
-    for key in ("time_s", "material_g", "energy_kwh", "by_feature", "by_phase", "profile"):
-        assert key in rec
-    assert rec["cost"] == pytest.approx(0.3 * rec["energy_kwh"])
-    assert rec["co2_g"] == pytest.approx(400 * rec["energy_kwh"])
+    check_record(rec)
+    assert rec["cost"]["total"] == pytest.approx(0.3 * rec["energy_kwh"])
+    assert rec["co2_kg"] == pytest.approx(0.4 * rec["energy_kwh"])
     assert rec["settings"]["infill_density"] == pytest.approx(0.2)
     bad = subprocess.run(cmd[:5] + ["--layer-height", "0.5"], capture_output=True, text=True)
     assert bad.returncode == 2 and "80 %" in bad.stderr

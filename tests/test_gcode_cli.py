@@ -9,12 +9,12 @@ import pytest
 
 from slicer_energy.cli import main
 
-from conftest import need_shared
+from conftest import check_record, need_shared
 
 
 def test_cli_json_timeline_plot(tmp_path, capsys):
     g = need_shared("corpus", "gcode", "theshamot__cube_0.2mm_PLA_ENDER3_11m.gcode.gz")
-    out_csv, out_png = tmp_path / "t.csv", tmp_path / "t.png"
+    out_csv, plots = tmp_path / "t.csv", tmp_path / "plots"
     rc = main(
         [
             "gcode",
@@ -24,24 +24,23 @@ def test_cli_json_timeline_plot(tmp_path, capsys):
             "--json",
             "--timeline",
             str(out_csv),
-            "--plot",
-            str(out_png),
+            "--plots",
+            str(plots),
         ]
     )
     assert rc == 0
-    d = json.loads(capsys.readouterr().out)
-    for key in ("time_s", "print_time_s", "energy_kwh", "filament_mm", "by_feature"):
-        assert key in d
-    assert d["estimate"]["process"] == "fdm"
+    d = check_record(json.loads(capsys.readouterr().out))
+    assert d["process"] == "fdm" and d["fdm"]["gcode"]["planner"] == "marlin"
     assert d["time_s"] > d["print_time_s"] > 0
-    assert sum(d["by_feature"].values()) == pytest.approx(d["print_time_s"])
+    assert sum(d["fdm"]["by_feature_s"].values()) == pytest.approx(d["print_time_s"])
     rows = list(csv.DictReader(out_csv.open()))
     assert float(rows[-1]["t1_s"]) == pytest.approx(d["time_s"], rel=1e-6)
     # the CSV rounds energies to 0.01 J
     assert sum(float(r["energy_j"]) for r in rows) / 3.6e6 == pytest.approx(
         d["energy_kwh"], rel=1e-4
     )
-    assert out_png.stat().st_size > 10_000
+    png = plots / "theshamot__cube_0.2mm_PLA_ENDER3_11m-timeline.png"
+    assert png.stat().st_size > 10_000
 
 
 def test_cli_klipper_config_and_errors(tmp_path, capsys):
@@ -61,7 +60,7 @@ def test_energy_by_phase_sums_to_total(capsys):
     g = need_shared("corpus", "gcode", "theshamot__cube_0.2mm_PLA_ENDER3_11m.gcode.gz")
     assert main(["gcode", str(g), "--printer", "ender3-v2", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    est = d["estimate"]
-    assert sum(est["energy_by_phase_j"].values()) == pytest.approx(est["energy_j"])
-    assert sum(est["energy_by_component_j"].values()) == pytest.approx(est["energy_j"])
-    assert set(est["energy_by_phase_j"]) >= {"motion", "wait"}
+    assert sum(d["by_phase_kwh"].values()) == pytest.approx(d["energy_kwh"])
+    assert sum(d["by_component_kwh"].values()) == pytest.approx(d["energy_kwh"])
+    assert sum(d["by_phase_s"].values()) == pytest.approx(d["time_s"])
+    assert set(d["by_phase_kwh"]) >= {"print", "heat_up"}

@@ -27,7 +27,7 @@ CLI = [sys.executable, "-m", "slicer_energy.cli"]
 
 def _log_args(printer_path: str, out, *extra: str) -> list[str]:
     """``rig log`` on a printer at 115200 baud into ``out``, plus ``extra``."""
-    return ["rig", "log", "--printer", printer_path, "--baud", "115200", "--out", str(out), *extra]
+    return ["rig", "log", "--port", printer_path, "--baud", "115200", "--out", str(out), *extra]
 
 
 def test_demo_json(tmp_path, capsys):
@@ -69,9 +69,7 @@ def test_ports_json(capsys):
 
 
 def test_bad_meter_spec_is_one_line_error(tmp_path, capsys):
-    rc = main(
-        ["rig", "log", "--printer", "/dev/null", "--meter", "watts:x", "--out", str(tmp_path)]
-    )
+    rc = main(["rig", "log", "--port", "/dev/null", "--meter", "watts:x", "--out", str(tmp_path)])
     assert rc == 2
     assert "expected KIND" in capsys.readouterr().err
 
@@ -132,7 +130,7 @@ def test_simulate_then_log_a_print(tmp_path, simulate):
         sim,
         info,
         tmp_path / "logs",
-        *("--print", str(gfile), "--tail", "0.5", "--meter-interval", "0.1", "--quiet"),
+        *("--gcode", str(gfile), "--tail", "0.5", "--meter-interval", "0.1", "--quiet"),
         timeout_s=90,
     )
     assert run.returncode == 0, run.stderr
@@ -155,7 +153,7 @@ def test_ctrl_c_during_a_print_keeps_the_log(tmp_path, simulate):
         [
             *CLI,
             *_log_args(info["printer"], tmp_path / "logs", "--meter", f"pzem:{info['meter']}"),
-            *("--print", str(gfile), "--quiet"),
+            *("--gcode", str(gfile), "--quiet"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -210,7 +208,7 @@ def test_log_refuses_a_binary_print_file_before_sending_anything(vprinter, tmp_p
     rng = random.Random(14)
     junk = tmp_path / "junk.gcode"
     junk.write_bytes(b"\n".join(bytes(rng.randrange(256) for _ in range(40)) for _ in range(132)))
-    rc = main(_log_args(vprinter.path, tmp_path / "logs", "--no-meter", "--print", str(junk)))
+    rc = main(_log_args(vprinter.path, tmp_path / "logs", "--no-meter", "--gcode", str(junk)))
     err = capsys.readouterr().err
     assert rc == 2
     assert err.count("\n") == 1 and str(junk) in err and "text" in err
@@ -248,7 +246,7 @@ def test_second_log_on_a_busy_port_is_refused(vprinter, tmp_path, capsys):
     ids=lambda a: " ".join(a),
 )
 def test_log_option_values_are_checked(bad, tmp_path, capsys):
-    args = ["rig", "log", "--printer", "/dev/null", "--no-meter", "--out", str(tmp_path), *bad]
+    args = ["rig", "log", "--port", "/dev/null", "--no-meter", "--out", str(tmp_path), *bad]
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2
@@ -259,7 +257,7 @@ def test_log_option_values_are_checked(bad, tmp_path, capsys):
 
 def test_log_needs_a_meter_or_no_meter(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["rig", "log", "--printer", "/dev/null", "--out", str(tmp_path)])
+        main(["rig", "log", "--port", "/dev/null", "--out", str(tmp_path)])
     assert exc.value.code == 2
     assert "--meter" in capsys.readouterr().err
 

@@ -37,7 +37,7 @@ def summary_by_process(df: Any) -> list[dict[str, Any]]:
                 "kwh_min": float(np.min(e)) if len(e) else None,
                 "kwh_median": float(np.median(e)) if len(e) else None,
                 "kwh_max": float(np.max(e)) if len(e) else None,
-                "hours_median": float(np.median(ok["time_s"])) / 3600 if len(ok) else None,
+                "time_s_median": float(np.median(ok["time_s"])) if len(ok) else None,
             }
         )
     return out
@@ -112,12 +112,13 @@ def write_plots(df: Any, folder: str | Path) -> list[Path]:
     ax.grid(True, which="both", alpha=0.3)
     paths.append(_save(fig, folder / "energy_vs_volume.png", plt))
 
-    sls = ok[(ok["process"] == "sls") & ok["utilisation"].notna()] if "utilisation" in ok else []
+    util = "sintering.utilisation"
+    sls = ok[(ok["process"] == "sls") & ok[util].notna()] if util in ok else []
     if len(sls):
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         for part, g in sls.groupby("part"):
-            g = g.sort_values("utilisation")
-            ax.plot(g["utilisation"] * 100, g["energy_kwh"], "o-", ms=3, label=str(part))
+            g = g.sort_values(util)
+            ax.plot(g[util] * 100, g["energy_kwh"], "o-", ms=3, label=str(part))
         ax.set(yscale="log", xlabel="build utilisation (% of chamber volume)")
         ax.set(ylabel="energy per part (kWh)", title="SLS: energy per part vs build utilisation")
         if sls["part"].nunique() <= 12:

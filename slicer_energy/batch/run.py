@@ -37,9 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..costs import Costs
 from ..errors import SettingsError, SlicerEnergyError
-from ..predict import predict_part, record  # the one dispatch (CLI, compare, LCA)
+from ..predict import predict_part  # the one dispatch (CLI, compare, LCA)
 from .results import Progress, ResultWriter, done_job_ids, read_results
+from .rows import costs_per_grid, record_rows
 from .sweep import (
     DEFAULT_SWEEP,
     FDM_OPTION,
@@ -233,8 +235,11 @@ def layers_task(loaded: Any, grid: tuple) -> Any:
         return Failed(_message(exc))
 
 
-def job_task(job: Job, part: PartSpec, loaded: Any, layers: Any) -> list[dict[str, Any]]:
-    """Run one job through predict's dispatch; always returns its row (error or not)."""
+def job_task(
+    job: Job, part: PartSpec, loaded: Any, layers: Any, variants: Sequence[Costs]
+) -> list[dict[str, Any]]:
+    """Run one job through predict's dispatch; always returns its rows (error or not): one
+    per electricity mix in ``variants``."""
     t0 = time.perf_counter()
     base = _base_row(job, part)
     upstream = layers if isinstance(layers, Failed) else loaded
@@ -257,13 +262,11 @@ def job_task(job: Job, part: PartSpec, loaded: Any, layers: Any) -> list[dict[st
         est = predict_part(loaded, job.process, **kwargs)
     except Exception as exc:
         return [{**base, "error": _message(exc), "compute_s": time.perf_counter() - t0}]
-    row = {**base, **flatten(est)}
     vol = getattr(layers, "volume_mm3", None)
     if vol is None:
         vol = getattr(loaded, "volume_mm3", None)
-    row["volume_mm3"] = vol
-    row["compute_s"] = time.perf_counter() - t0
-    return [row]
+    base.update(volume_mm3=vol, compute_s=time.perf_counter() - t0)
+    return record_rows(est, base, variants, part.source)
 
 
 def _base_row(job: Job, part: PartSpec) -> dict[str, Any]:
@@ -281,82 +284,6 @@ def _base_row(job: Job, part: PartSpec) -> dict[str, Any]:
         if a != "process":
             row[f"set_{a}"] = st.get(a)
     return row
-
-
-RECORD_SCALARS = (  # predict.record keys every batch row carries as columns
-    "machine",
-    "material",
-    "case",
-    "time_s",
-    "energy_kwh",
-    "job_energy_kwh",
-    "copies",
-    "utilisation",
-    "material_g",
-    "powder_waste_g",
-    "kwh_per_kg",
-    "packing_density",
-)
-
-
-def flatten(est: Any) -> dict[str, Any]:
-    """One flat row from an :class:`Estimate`: predict's JSON record, nested parts spread out.
-
-    Phases and components become ``energy_<phase>_kwh``, ``time_<phase>_s``,
-    ``component_<name>_kwh`` columns; settings, extra and provenance stay whole as JSON.
-    """
-    rec = record(est)
-    row = {k: rec.get(k) for k in RECORD_SCALARS}
-    row["copies"] = None if row["copies"] is None else int(row["copies"])
-    for k, v in est.time_by_phase_s.items():
-        row[f"time_{k}_s"] = float(v)
-    for k, v in rec["by_phase"].items():
-        row[f"energy_{k}_kwh"] = float(v)
-    for k, v in rec["by_component"].items():
-        row[f"component_{k}_kwh"] = float(v)
-    for k in ("settings", "extra", "provenance"):
-        row[f"{k}_json"] = json.dumps(rec[k], default=str, sort_keys=True)
-    return row
-
-
-# ---- results on disk ---------------------------------------------------------------
-
-
-# ---- electricity mix ---------------------------------------------------------------
-
-
-def grid_kg_co2e_per_kwh(grid_ids: Sequence[str]) -> dict[str, float]:
-    """GWP100 of one kWh of each electricity mix (LCA background data, GWP100 factors)."""
-    from ..lca.data import load_background, load_method
-
-    if not grid_ids:
-        return {}
-    db, method = load_background(), load_method()
-    cf = method.factors["gwp100"]
-    out = {}
-    for g in grid_ids:
-        proc = db.get(f"electricity:{g}", "sweep axis 'grid'")
-        out[g] = sum(n.value * cf[f].value for f, n in proc.flows.items() if f in cf)
-    return out
-
-
-def expand_grids(rows: list[dict[str, Any]], factors: dict[str, float]) -> list[dict[str, Any]]:
-    """One row per electricity mix (the estimate does not depend on it)."""
-    if not factors:
-        return rows
-    out = []
-    for r in rows:
-        for g, f in factors.items():
-            kwh = r.get("energy_kwh")
-            out.append(
-                {
-                    **r,
-                    "set_grid": g,
-                    "kg_co2e_per_kwh": f,
-                    "co2e_kg": None if kwh is None else kwh * f,
-                }
-            )
-    return out
 
 
 # ---- progress ----------------------------------------------------------------------
@@ -426,6 +353,7 @@ def run_batch(
     flush_rows: int = 200,
     flush_s: float = 10.0,
     stop: SignalStop | threading.Event | None = None,
+    costs: Costs | None = None,
 ) -> BatchResult:
     """Run every job not yet in ``out`` on the Dask ``client``; rows are written as they finish.
 
@@ -433,7 +361,8 @@ def run_batch(
     ``predict`` does); the benchmark uses it to measure what reuse saves. Once ``stop``
     is set (a signal, or an event another thread sets), the jobs not yet finished are
     cancelled, the finished ones written, and the result says ``interrupted``: a rerun
-    resumes."""
+    resumes. ``costs``: prices and grid of every row (the sweep's ``grid`` axis, when it
+    has one, replaces the grid)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SettingsError(f"{out}: exists and is not a results directory")
@@ -443,7 +372,8 @@ def run_batch(
     for w in warnings:
         print(f"slicer-energy: warning: {w}", file=sys.stderr)
     todo = [j for j in jobs if j.job_id not in done]
-    batch = _Run(parts, out, grid_kg_co2e_per_kwh(sweep.grids), flush_rows, flush_s)
+    variants = costs_per_grid(costs or Costs(), sweep.grids)
+    batch = _Run(parts, out, variants, flush_rows, flush_s)
     batch.bar = Progress(len(todo), progress, skipped=len(jobs) - len(todo))
     batch.res = BatchResult(len(jobs), len(jobs) - len(todo), 0, 0, 0.0, out)
     t0 = time.perf_counter()
@@ -467,10 +397,15 @@ class _Run:
     res: BatchResult
 
     def __init__(
-        self, parts: Sequence[PartSpec], out: Path, factors: Any, flush_rows: int, flush_s: float
+        self,
+        parts: Sequence[PartSpec],
+        out: Path,
+        variants: list[Costs],
+        flush_rows: int,
+        flush_s: float,
     ) -> None:
         self.parts = parts
-        self.factors = factors
+        self.variants = variants
         self.writer = ResultWriter(out, flush_rows, flush_s)
         self.by_key: dict[Any, Job] = {}
         self.run_id = uuid.uuid4().hex[:8]
@@ -504,7 +439,13 @@ class _Run:
                 layers = grids[gk]
                 loaded = None  # the job needs only the small profile, not the mesh
             fut = client.submit(
-                job_task, j, part, loaded, layers, key=f"job-{self.run_id}-{j.job_id}"
+                job_task,
+                j,
+                part,
+                loaded,
+                layers,
+                self.variants,
+                key=f"job-{self.run_id}-{j.job_id}",
             )
             futures.append(fut)
             self.by_key[fut.key] = j
@@ -539,12 +480,12 @@ class _Run:
         self._rows(rows)
 
     def _rows(self, rows: list[dict[str, Any]]) -> None:
-        """One job's rows: written (one per grid factor), errors counted and listed."""
+        """One job's rows: written (one per electricity mix), errors counted and listed."""
         failed = [r for r in rows if r.get("error")]
         self.res.messages.extend(f"{r['part']} [{r['process']}]: {r['error']}" for r in failed)
         self.res.errors += len(failed)
         self.res.computed += 1
-        self.writer.add(expand_grids(rows, self.factors))
+        self.writer.add(rows)
         self.bar.update(1, len(failed))
 
 

@@ -127,7 +127,8 @@ def _grid_ids() -> list[str]:
 
 def parse_sweep(values: dict[str, Any], where: str = "sweep", text: str = "") -> Sweep:  # noqa: C901, PLR0912 - one check per sweep key, each its own error
     """Check a sweep table: top-level axes apply to every process that takes them,
-    ``[sls]``/``[mls]``/``[fdm]`` tables set axes for one process only.
+    ``[sls]``/``[mls]``/``[fdm]`` tables set axes for one process only. Without a
+    ``process`` axis or a process table the process is FDM, as in ``predict``.
 
     Raises :class:`SettingsError` naming the file, line, axis and value on any unknown
     axis or value (before any work starts: a sweep is cheap to fix, hours are not).
@@ -172,7 +173,7 @@ def parse_sweep(values: dict[str, Any], where: str = "sweep", text: str = "") ->
         for g in grids:
             if g not in known:
                 raise bad("grid", f"axis 'grid': unknown electricity mix {g!r}; known: {known}")
-    procs = top.pop("process", None) or tuple(per) or ("sls",)
+    procs = top.pop("process", None) or tuple(per) or ("fdm",)  # like predict
     for p in per:
         if p not in procs:
             raise bad(p, f"table [{p}] but process {p!r} is not in the 'process' axis {procs}")
@@ -236,7 +237,7 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     return Sweep(by_process=sw.by_process, grids=sw.grids, path=p)
 
 
-DEFAULT_SWEEP = Sweep(by_process={"sls": {}})
+DEFAULT_SWEEP = Sweep(by_process={"fdm": {}})  # predict's default: FDM
 
 
 def layer_grid_machine(process: str, machine: str | None) -> Any:

@@ -48,6 +48,12 @@ def _non_finite_key(obj: Any, path: str = "") -> str | None:
     return None
 
 
+def hms(seconds: float) -> str:
+    """A duration as every table shows it: ``h:mm:ss``."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
 def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -> None:
     """Left-aligned text table; floats are printed as given (format them before)."""
     cells = [list(map(str, r)) for r in rows]

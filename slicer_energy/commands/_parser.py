@@ -18,10 +18,12 @@ def add_command(
     """Add ``name`` to ``sub`` (an argparse sub-parsers action).
 
     An epilog holds hand-laid-out examples, so it is printed as written; ``func`` is what
-    ``cli.main`` calls with the parsed arguments.
+    ``cli.main`` calls with the parsed arguments. No option is matched by a prefix: ``--grid``
+    must never silently become a longer option that happens to start with it.
     """
     p = sub.add_parser(
         name,
+        allow_abbrev=False,
         help=help,
         description=description,
         epilog=epilog,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 from ..errors import SettingsError
+from ..userconfig import load_user_config
+from ._costs import add_cost_options, costs_from_args
 from ._parser import add_command
 
 HELP = "predict many parts × sweep settings on a Dask cluster, results to Parquet"
@@ -33,14 +36,21 @@ sweep file (TOML): top-level axes apply to every process that takes them; a [sls
   infill = [10, 20, 40]
 
 axes: process, machine (alias printer), material, copies, variant, preset, layer_height,
-infill, supports, grid. Without --sweep: one SLS job per part (eosint-p390, PA12, alone).
+infill, supports, grid. Without a 'process' axis or a process table the process is FDM, as
+in predict; an axis that applies to none of the sweep's processes is an error naming it.
+Without --sweep: one FDM job per part (the config file's printer, else prusa-mk3s).
+Cost and CO2e options (--price-per-kwh, --grid, ...) price every row; the sweep's 'grid'
+axis, when it has one, replaces --grid.
 
 examples:
   slicer-energy batch parts/*.stl --sweep sweep.toml --out results.parquet
   slicer-energy batch --manifest parts.csv --sweep sweep.toml --workers 8
   slicer-energy batch phone_case bracket --scheduler tcp://10.0.0.5:8786 --out r.parquet
+  slicer-energy batch parts/*.stl --price-per-kwh 0.30 --grid FR --out results.parquet
   slicer-energy batch-report results.parquet --plots plots/
 
+Each row holds the record 'predict --json' prints (record_json), its numbers as columns
+(energy_kwh, time_s, by_phase_kwh.print, sintering.utilisation, cost.total, co2_kg, ...).
 The manifest CSV has a 'path' column (relative to the CSV) and optional 'name', 'units'.
 Results are a directory of Parquet files written as jobs finish; rerunning with the same
 --out skips jobs already there (resume after a crash or Ctrl-C). A part that cannot be
@@ -49,22 +59,30 @@ jobs not yet finished, keeps the rows written, closes the cluster and exits 130.
 """
 
 
+def _sweep(path: str | None) -> Any:
+    """The sweep file's axes (FDM alone without one), FDM on the config file's printer
+    unless the sweep names machines, as ``predict`` does."""
+    from ..batch.run import DEFAULT_SWEEP, load_sweep
+
+    sweep = load_sweep(path) if path else DEFAULT_SWEEP
+    printer = load_user_config().printer
+    fdm_axes = sweep.by_process.get("fdm")
+    if printer and fdm_axes is not None and "machine" not in fdm_axes:
+        sweep = replace(
+            sweep, by_process={**sweep.by_process, "fdm": {**fdm_axes, "machine": (printer,)}}
+        )
+    return sweep
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..batch.run import (
-        DEFAULT_SWEEP,
-        SignalStop,
-        load_sweep,
-        make_client,
-        part_spec,
-        read_manifest,
-        run_batch,
-    )
+    from ..batch.run import SignalStop, make_client, part_spec, read_manifest, run_batch
 
     if bool(args.parts) == bool(args.manifest):
         raise SettingsError("give either PARTS or --manifest FILE.csv (exactly one of them)")
     if args.workers is not None and args.workers < 1:
         raise SettingsError(f"--workers must be >= 1, got {args.workers}")
-    sweep = load_sweep(args.sweep) if args.sweep else DEFAULT_SWEEP
+    sweep = _sweep(args.sweep)
+    costs = costs_from_args(args)
     if args.manifest:
         parts = read_manifest(args.manifest)
     else:
@@ -90,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=None if args.quiet else sys.stderr,
                 flush_rows=args.flush_every,
                 stop=stop,
+                costs=costs,
             )
         finally:
             client.close()
@@ -125,7 +144,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--out",
         default="results.parquet",
-        help="results directory (default: results.parquet); reruns resume it",
+        metavar="DIR",
+        help="results folder, made if missing (default: ./results.parquet); reruns resume it",
     )
     p.add_argument(
         "--scheduler",
@@ -158,3 +178,4 @@ def register(sub: Any) -> None:
         help="voxelise inside every job instead of once per part and layer grid",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_cost_options(p)

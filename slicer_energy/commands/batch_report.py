@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._output import print_json, print_table
+from ._output import hms, print_json, print_table
 from ._parser import add_command
 
 HELP = "summary tables and plots of 'batch' results"
@@ -63,11 +63,20 @@ def run(args: argparse.Namespace) -> int:
                 _f(s["kwh_min"]),
                 _f(s["kwh_median"]),
                 _f(s["kwh_max"]),
-                _f(s["hours_median"]),
+                "" if s["time_s_median"] is None else hms(s["time_s_median"]),
             ]
             for s in summ
         ],
-        header=["process", "rows", "errors", "parts", "kWh min", "kWh median", "kWh max", "h med"],
+        header=[
+            "process",
+            "rows",
+            "errors",
+            "parts",
+            "kWh min",
+            "kWh median",
+            "kWh max",
+            "time median",
+        ],
     )
     if sens:
         print("\nsensitivity of kWh per part to each swept axis")
@@ -96,5 +105,7 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = add_command(sub, "batch-report", HELP, DESCRIPTION, EPILOG, run)
     p.add_argument("results", metavar="RESULTS", help="results directory (batch --out)")
-    p.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR")
+    p.add_argument(
+        "--plots", metavar="DIR", help="write the PNG plots into folder DIR (made if missing)"
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -7,8 +7,11 @@ import sys
 from typing import Any
 
 from ..baselines import IM_MACHINE_TYPES, baseline_part
+from ..costs import Costs
 from ..errors import SettingsError, SlicerEnergyError
-from ..predict import predict_part, record
+from ..predict import predict_part
+from ..record import record as make_record
+from ._costs import add_cost_options, costs_from_args
 from ._numbers import add_max_memory
 from ._parser import add_command
 from .predict import print_record_table
@@ -38,7 +41,14 @@ def compare_records(
     mould_run: int | None = None,
     include_metal: bool = True,
     max_memory_gb: float | None = None,
+    costs: Costs | None = None,
+    source: str | None = None,
 ) -> list[dict[str, Any]]:
+    """One record per process and case, priced alike (the table and --json of ``compare``)."""
+
+    def record(est: Any) -> dict[str, Any]:
+        return make_record(est, costs, source=source)
+
     rows: list[dict[str, Any]] = []
     mem = {"max_memory_gb": max_memory_gb}
     try:
@@ -69,13 +79,24 @@ def run(args: argparse.Namespace) -> int:
     from ..samples import resolve_part
 
     loaded = resolve_part(args.part, args.units)
-    rows = compare_records(loaded, args.mould_run, not args.no_metal, args.max_memory)
+    costs = costs_from_args(args)
+    rows = compare_records(
+        loaded, args.mould_run, not args.no_metal, args.max_memory, costs, args.part
+    )
     if args.json:
         from ._output import print_json
 
         print_json(rows)
     else:
         print_record_table(rows)
+        if costs.price_per_kwh is not None or costs.filament_price_per_kg is not None:
+            print(
+                f"cost: electricity at {costs.price_per_kwh}/kWh, FDM filament at "
+                f"{costs.filament_price_per_kg}/kg {costs.currency or ''}; casting's gas not priced"
+            )
+        if costs.gco2_per_kwh is not None:
+            mix = costs.grid_id or "given"
+            print(f"kg CO2e: electricity at {costs.gco2_per_kwh:.0f} g/kWh ({mix})")
     return 0
 
 
@@ -87,5 +108,8 @@ def register(sub: Any) -> None:
         "--mould-run", type=int, help="spread the mould's energy over this many moulded parts"
     )
     p.add_argument("--no-metal", action="store_true", help="leave out MLS and casting rows")
+    add_cost_options(p)
     add_max_memory(p)
-    p.add_argument("--json", action="store_true", help="print a JSON list of records")
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON list of records (schema: record-1.json)"
+    )

@@ -11,8 +11,11 @@ from ..errors import GcodeError
 from ..estimate import J_PER_KWH
 from ..gcode.analyze import MODES, analyze_file
 from ..machine import load_machine
-from ._output import print_json, print_table
+from ..record import record
+from ._costs import add_cost_options, costs_from_args, default_printer
+from ._output import hms, print_json
 from ._parser import add_command
+from .predict import print_fdm_record
 
 HELP = "print time and energy of a G-code file"
 DESCRIPTION = (
@@ -26,7 +29,8 @@ examples:
   slicer-energy gcode part.gcode --printer prusa-mk3s
   slicer-energy gcode part.gcode.gz --printer ender3-v2 --printer-config printer.cfg --json
   slicer-energy gcode part.gcode --printer prusa-mk3s --mode prusa   # PrusaSlicer 2.5's estimate
-  slicer-energy gcode part.gcode --printer prusa-mk3s --timeline t.csv --plot t.png
+  slicer-energy gcode part.gcode --printer prusa-mk3s --timeline t.csv --plots plots/
+  slicer-energy gcode part.gcode --price-per-kwh 0.30 --filament-price-per-kg 20 --grid DE
 
 modes: 'marlin' plans like Marlin 2 (finite block buffer, classic jerk or junction deviation),
 'klipper' like Klipper's look-ahead (junction deviation from square_corner_velocity,
@@ -43,9 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--printer",
         "--profile",
         dest="printer",
-        default="prusa-mk3s",
         help="machine profile name in hardware/fdm/ or a .toml path, e.g. a calibrated profile "
-        "from `slicer-energy calibrate` (default: %(default)s)",
+        "from `slicer-energy calibrate` (default: the config file's printer, else prusa-mk3s)",
     )
     p.add_argument(
         "--printer-config",
@@ -57,86 +60,48 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=MODES,
         help="planner (default: the profile's firmware, or klipper with --printer-config)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--timeline", metavar="CSV", help="write the time/temperature/power timeline")
-    p.add_argument("--plot", metavar="PNG", help="plot power and temperatures over time")
+    add_cost_options(p)
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON record (schema: record-1.json)"
+    )
+    p.add_argument(
+        "--timeline", metavar="FILE.csv", help="write the time/temperature/power timeline to FILE"
+    )
+    p.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="write the power and temperature plot into folder DIR (<file>-timeline.png)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    machine = load_machine(args.printer)
+    costs = costs_from_args(args)
+    machine = load_machine(default_printer(args.printer, "prusa-mk3s"))
     mode = args.mode
     if args.printer_config:
         from ..gcode.klipper_config import machine_from_klipper_config
 
         machine = machine_from_klipper_config(args.printer_config, machine)
         mode = mode or "klipper"
-    want_rows = bool(args.timeline or args.plot)
+    want_rows = bool(args.timeline or args.plots)
     res = analyze_file(args.file, machine, mode=mode, keep_rows=False, timeline=want_rows)
-    est = res.to_estimate(machine)
+    rec = record(res.to_estimate(machine), costs, gcode=res, source=args.file)
     if args.timeline:
         _write_csv(Path(args.timeline), res)
-    if args.plot:
-        _plot(Path(args.plot), res)
+    if args.plots:
+        _plot(Path(args.plots), res)
     for w in res.warnings:  # on stderr, so that --json stays parseable
         print(f"slicer-energy: warning: {w}", file=sys.stderr)
     if args.json:
-        d = {
-            "file": res.path,
-            "printer": machine.name,
-            "mode": res.mode,
-            "time_s": res.time_s,
-            "print_time_s": res.print_time_s,
-            "slicer_estimate_s": res.slicer_estimate_s,
-            "energy_kwh": res.energy_j / J_PER_KWH,
-            "filament_mm": res.filament_mm,
-            "filament_g": est.material_g,
-            "by_feature": res.time_by_feature_s,
-            "by_phase": res.time_by_phase_s,
-            "energy_by_component_kwh": {
-                k: v / J_PER_KWH for k, v in res.energy_by_component_j.items()
-            },
-            "lines": res.n_lines,
-            "moves": res.n_moves,
-            "unknown_commands": res.unknown_commands,
-            "warnings": res.warnings,
-            "estimate": est.to_dict(),
-        }
-        print_json(d)
+        print_json(rec)
         return 0
+    slicer = res.slicer_estimate_s
     print(
-        f"{res.path}: {res.n_lines} lines, {res.n_moves} moves, planner '{res.mode}', "
-        f"printer {machine.name}"
+        f"{res.path}: {res.n_lines} lines, {res.n_moves} moves, planner '{res.mode}'"
+        + ("" if slicer is None else f", the slicer's estimate {hms(slicer)}")
     )
-    rows = [
-        ("total time", _hms(res.time_s)),
-        ("motion (print) time", _hms(res.print_time_s)),
-    ]
-    if res.slicer_estimate_s is not None:
-        rows.append(("slicer's estimate", _hms(res.slicer_estimate_s)))
-    rows += [
-        ("energy", f"{res.energy_j / J_PER_KWH:.4f} kWh"),
-        ("filament", f"{res.filament_mm / 1000:.2f} m ({est.material_g:.1f} g)"),
-    ]
-    print_table(rows)
-    print()
-    print_table(
-        [
-            (k, f"{v:.0f}", f"{100 * v / max(res.print_time_s, 1e-9):.1f}")
-            for k, v in sorted(res.time_by_feature_s.items(), key=lambda kv: -kv[1])
-        ],
-        header=("feature", "seconds", "% of motion"),
-    )
-    print()
-    print_table(
-        [(k, f"{v / J_PER_KWH * 1000:.1f}") for k, v in res.energy_by_component_j.items()],
-        header=("component", "Wh"),
-    )
+    print_fdm_record(rec)
     return 0
-
-
-def _hms(s: float) -> str:
-    s_int = int(round(s))
-    return f"{s_int // 3600}h {s_int % 3600 // 60:02d}m {s_int % 60:02d}s ({s:.0f} s)"
 
 
 def _write_csv(path: Path, res) -> None:
@@ -179,7 +144,8 @@ def _write_csv(path: Path, res) -> None:
         raise GcodeError(f"{path}: cannot write timeline: {exc}") from None
 
 
-def _plot(path: Path, res) -> None:
+def _plot(folder: Path, res) -> None:
+    """``<gcode stem>-timeline.png`` in ``folder`` (made if missing), like every --plots DIR."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,7 +169,10 @@ def _plot(path: Path, res) -> None:
     ax2.set_ylabel("°C")
     ax2.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
+    name = Path(res.path).name.removesuffix(".gz").removesuffix(".gcode")
+    path = folder / f"{name}-timeline.png"
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
     except OSError as exc:
         raise GcodeError(f"{path}: cannot write plot: {exc}") from None

@@ -6,9 +6,11 @@ import argparse
 from typing import Any
 
 from ..errors import SlicerEnergyError
-from ..predict import PROCESSES, fdm_record, predict_part, record
+from ..predict import PROCESSES, predict_part
+from ..record import record
+from ._costs import add_cost_options, costs_from_args, default_printer, print_costs
 from ._numbers import add_max_memory
-from ._output import print_json, print_table
+from ._output import hms, print_json, print_table
 from ._parser import add_command
 
 HELP = "time, energy and material of a part by process (FDM, SLS, MLS)"
@@ -24,7 +26,8 @@ examples:
   slicer-energy predict phone_case                                 FDM on a Prusa MK3S, 0.20 mm
   slicer-energy predict part.stl --printer ender3-v2 --infill 20   another printer, 20 % infill
   slicer-energy predict part.stl --supports --preset 0.15mm-quality --json
-  slicer-energy predict part.stl --price-per-kwh 0.30 --grid-gco2-per-kwh 380
+  slicer-energy predict part.stl --price-per-kwh 0.30 --currency EUR --grid DE
+  slicer-energy predict part.stl --process sls --price-per-kwh 0.20 --grid 380
   slicer-energy predict part.stl --process sls                    one part alone in the P 390
   slicer-energy predict part.stl --process sls --copies 20        twenty copies share the job
   slicer-energy predict part.stl --process sls --fill --json      a full build, JSON record
@@ -37,6 +40,17 @@ electronics, steppers and fan are integrated over that timeline (the same electr
 as 'slicer-energy gcode'). Presets mirror PrusaSlicer 2.5's MK3S profiles; accuracy against
 PrusaSlicer is in the README (section 'FDM prediction').
 
+Cost and CO2e (every process, and gcode, compare, batch): --price-per-kwh, --currency,
+--filament-price-per-kg, --grid; their defaults, and the default --printer, come from a TOML
+file, $SLICER_ENERGY_CONFIG or config.toml in the user config directory
+(~/.config/slicer-energy/ on Linux):
+
+  printer = "ender3-v2"
+  price_per_kwh = 0.32
+  currency = "EUR"
+  filament_price_per_kg = 22.0
+  grid = "DE"              # or a number, g CO2e/kWh
+
 Sintering: energy per part is the job's energy shared out: laser energy by scanned volume,
 everything time-dependent (warm-up, heaters, gas, recoating, cool-down) by
 build-height share. Machine numbers that are assumptions are listed in the README
@@ -45,80 +59,81 @@ build-height share. Machine numbers that are assumptions are listed in the READM
 
 
 def print_record_table(rows: list[dict[str, Any]]) -> None:
-    """The human table of :func:`~slicer_energy.predict.record` rows (``predict``, ``compare``)."""
+    """The human table of :func:`~slicer_energy.record.record` rows (``predict``, ``compare``)."""
+    priced = any(r["cost"] is not None for r in rows)
+    emitted = any(r["co2_kg"] is not None for r in rows)
+
+    def row(r: dict[str, Any]) -> list[Any]:
+        sint = r["sintering"] or {}
+        util = sint.get("utilisation")
+        cells = [
+            r["process"],
+            r["case"],
+            r["machine"],
+            r["material"] or "",
+            hms(r["time_s"]),
+            f"{r['energy_kwh']:.3f}",
+            f"{sint['job_energy_kwh']:.2f}" if sint else "",
+            sint.get("copies", ""),
+            "" if util is None else f"{util:.3f}",
+            f"{r['material_g']:.1f}",
+            "" if r["waste_g"] is None else f"{r['waste_g']:.1f}",
+            "" if r["kwh_per_kg"] is None else f"{r['kwh_per_kg']:.1f}",
+        ]
+        if priced:
+            cells.append("" if r["cost"] is None else f"{r['cost']['total']:.3f}")
+        if emitted:
+            cells.append("" if r["co2_kg"] is None else f"{r['co2_kg']:.4f}")
+        return cells
+
+    header = ["process", "case", "machine", "material", "job h:mm:ss", "kWh/part", "job kWh"]
+    header += ["copies", "util.", "part g", "waste g", "kWh/kg"]
+    print_table(
+        [row(r) for r in rows],
+        header=header + ["cost"] * priced + ["kg CO2e"] * emitted,
+    )
+
+
+def print_fdm_record(r: dict[str, Any]) -> None:
+    """The human tables of an FDM record (``predict`` on a part, ``gcode`` on a file)."""
+    fdm = r["fdm"]
+    print(
+        f"{r['machine']}, {r['case'] or 'G-code'}, {r['material'] or 'filament'}: "
+        f"{hms(r['time_s'])} in all (motion {hms(r['print_time_s'])}), filament "
+        f"{r['filament_mm'] / 1000:.2f} m = {r['material_g']:.1f} g, energy "
+        f"{r['energy_kwh']:.3f} kWh at the plug"
+    )
+    print_table(
+        [[k, hms(r["by_phase_s"].get(k, 0.0)), f"{v:.4f}"] for k, v in r["by_phase_kwh"].items()],
+        header=["phase", "h:mm:ss", "kWh"],
+    )
+    print()
+    print_table(
+        [[k, f"{v:.4f}"] for k, v in r["by_component_kwh"].items()], header=["component", "kWh"]
+    )
+    print()
+    fil = fdm["filament_by_feature_mm"]
     print_table(
         [
-            [
-                r["process"],
-                r.get("case", ""),
-                r["machine"],
-                r["material"] or "",
-                f"{r['time_s'] / 3600:.2f}",
-                f"{r['energy_kwh']:.3f}",
-                f"{r['job_energy_kwh']:.2f}",
-                r["copies"],
-                "" if r["utilisation"] is None else f"{r['utilisation']:.3f}",
-                f"{r['material_g']:.1f}",
-                "" if r["powder_waste_g"] is None else f"{r['powder_waste_g']:.1f}",
-                "" if r["kwh_per_kg"] is None else f"{r['kwh_per_kg']:.1f}",
-            ]
-            for r in rows
+            [k, hms(v), f"{fil.get(k, 0.0) / 1000:.2f}"]
+            for k, v in sorted(fdm["by_feature_s"].items(), key=lambda kv: -kv[1])
         ],
-        header=[
-            "process",
-            "case",
-            "machine",
-            "material",
-            "job h",
-            "kWh/part",
-            "job kWh",
-            "copies",
-            "util.",
-            "part g",
-            "waste g",
-            "kWh/kg",
-        ],
+        header=["feature", "h:mm:ss", "filament m"],
     )
-
-
-def _fdm_table(r: dict[str, Any]) -> None:
-    t = r["time_s"]
-    print(
-        f"{r['machine']}, preset {r['case']}, {r['material']}: "
-        f"{int(t // 3600)} h {int(t % 3600 // 60):02d} min in all "
-        f"(printing {r['print_time_s'] / 60:.1f} min), filament {r['filament_m']:.2f} m = "
-        f"{r['material_g']:.1f} g, energy {r['energy_kwh']:.3f} kWh at the plug"
-    )
-    rows = [
-        [k, f"{r['by_phase_s'].get(k, 0.0) / 60:.1f}", f"{v:.4f}"] for k, v in r["by_phase"].items()
-    ]
-    print_table(rows, header=["phase", "min", "kWh"])
-    print_table(
-        [[k, f"{v:.4f}"] for k, v in r["by_component"].items()], header=["component", "kWh"]
-    )
-    fil = r["by_feature_filament_mm"]
-    print_table(
-        [[k, f"{v / 60:.1f}", f"{fil.get(k, 0.0) / 1000:.2f}"] for k, v in r["by_feature"].items()],
-        header=["feature", "min", "filament m"],
-    )
-    if r["cost"] is not None:
-        print(f"electricity cost: {r['cost']:.3f} (at {r['cost'] / r['energy_kwh']:.3f} per kWh)")
-    if r["co2_g"] is not None:
-        print(f"grid emissions: {r['co2_g']:.1f} g CO2e")
+    print_costs(r)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.copies is not None and args.copies < 1:
         raise SlicerEnergyError(f"--copies must be >= 1, got {args.copies}")
-    for opt in ("price_per_kwh", "grid_gco2_per_kwh"):
-        v = getattr(args, opt)
-        if v is not None and v < 0:
-            raise SlicerEnergyError(f"--{opt.replace('_', '-')} must be >= 0, got {v}")
     from ..samples import resolve_part
 
+    costs = costs_from_args(args)
     loaded = resolve_part(args.part, args.units)
     fdm_opts: dict[str, Any] = {}
+    machine = args.machine
     if args.process == "fdm":
+        machine = default_printer(machine, None)
         fdm_opts = {
             "preset": args.preset,
             "infill_percent": args.infill,
@@ -128,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     est = predict_part(
         loaded,
         args.process,
-        machine=args.machine,
+        machine=machine,
         material=args.material,
         copies=args.copies or 1,
         fill_build=args.fill,
@@ -136,23 +151,19 @@ def run(args: argparse.Namespace) -> int:
         max_memory_gb=args.max_memory,
         **fdm_opts,
     )
-    if est.process == "fdm":
-        rec = fdm_record(est, args.price_per_kwh, args.grid_gco2_per_kwh)
-        if args.json:
-            print_json(rec)
-        else:
-            _fdm_table(rec)
-        return 0
-    rec = record(est)
+    rec = record(est, costs, source=args.part)
     if args.json:
         print_json(rec)
+    elif est.process == "fdm":
+        print_fdm_record(rec)
     else:
         print_record_table([rec])
-        if rec["by_phase"]:
+        if rec["by_phase_kwh"]:
             print(
                 "per part, by phase (kWh): "
-                + ", ".join(f"{k} {v:.3f}" for k, v in rec["by_phase"].items())
+                + ", ".join(f"{k} {v:.3f}" for k, v in rec["by_phase_kwh"].items())
             )
+        print_costs(rec)
     return 0
 
 
@@ -167,7 +178,8 @@ def register(sub: Any) -> None:
         "--printer",
         "--profile",
         dest="machine",
-        help="machine profile name or .toml path (default: prusa-mk3s for fdm, eosint-p390 "
+        help="machine profile name or .toml path (default: the config file's printer for fdm, "
+        "else prusa-mk3s; eosint-p390 "
         "for sls, eos-m290 for mls); FDM printers: prusa-mk3s, ender3-v2, or a calibrated profile "
         "written by 'slicer-energy calibrate' (name in calib/ or path)",
     )
@@ -191,8 +203,9 @@ def register(sub: Any) -> None:
     f.add_argument("--infill", type=float, help="sparse infill density in %% (default: preset's)")
     f.add_argument("--supports", action="store_true", help="generate supports under overhangs")
     f.add_argument("--layer-height", type=float, help="layer height in mm (default: preset's)")
-    f.add_argument("--price-per-kwh", type=float, help="electricity price, to report the cost")
-    f.add_argument("--grid-gco2-per-kwh", type=float, help="grid emission factor, g CO2e/kWh")
     p.add_argument("--units", default="mm", help="length unit of the mesh file (default: mm)")
+    add_cost_options(p)
     add_max_memory(p)
-    p.add_argument("--json", action="store_true", help="print one JSON record")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON record (schema: record-1.json)"
+    )

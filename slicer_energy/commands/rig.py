@@ -22,10 +22,10 @@ from ._parser import add_command
 LOG_EPILOG = """\
 examples:
   slicer-energy rig ports
-  slicer-energy rig log --printer /dev/ttyUSB0 --meter pzem:/dev/ttyUSB1 --print part.gcode
-  slicer-energy rig log --printer /dev/ttyACM0 --meter shelly:192.168.1.40 --out my_logs
-  slicer-energy rig log --printer /dev/ttyACM0 --baud 115200 --attach --meter tasmota:plug.local
-  slicer-energy rig simulate --json          # then: rig log --printer PTY --meter pzem:PTY
+  slicer-energy rig log --port /dev/ttyUSB0 --meter pzem:/dev/ttyUSB1 --gcode part.gcode
+  slicer-energy rig log --port /dev/ttyACM0 --meter shelly:192.168.1.40 --out my_logs
+  slicer-energy rig log --port /dev/ttyACM0 --baud 115200 --attach --meter tasmota:plug.local
+  slicer-energy rig simulate --json          # then: rig log --port PTY --meter pzem:PTY
   slicer-energy rig demo --out /tmp/rig --printer-seed 3 --seed 1
 
 Meters: pzem:PORT (PZEM-004T v3, Modbus RTU 9600 8N1, address 0xF8), sdm120:PORT,
@@ -88,9 +88,7 @@ def _ports_options(ports: argparse.ArgumentParser) -> None:
 
 
 def _log_options(log: argparse.ArgumentParser) -> None:
-    log.add_argument(
-        "--printer", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0"
-    )
+    log.add_argument("--port", required=True, help="serial port of the printer, e.g. /dev/ttyUSB0")
     log.add_argument(
         "--baud", type=positive_int, default=None, help="baud rate (default: try 250000, 115200)"
     )
@@ -99,9 +97,15 @@ def _log_options(log: argparse.ArgumentParser) -> None:
     meter.add_argument(
         "--no-meter", action="store_true", help="log the printer alone, without a power meter"
     )
-    log.add_argument("--print", dest="gcode", default=None, help="G-code file to print")
     log.add_argument(
-        "--out", default="firmware_logs", help="parent folder (default ./firmware_logs)"
+        "--gcode", default=None, metavar="FILE", help="G-code file to stream to the printer"
+    )
+    log.add_argument(
+        "--out",
+        default="firmware_logs",
+        metavar="DIR",
+        help="parent folder, made if missing; the session is a new folder in it "
+        "(default: ./firmware_logs)",
     )
     log.add_argument("--label", default=None, help="session name suffix (default: G-code name)")
     for option, kind, default, text in (
@@ -114,7 +118,7 @@ def _log_options(log: argparse.ArgumentParser) -> None:
         ),
         ("--temp-interval", positive_float, 1.0, "seconds between temperature reports"),
         ("--tail", nonneg_float, 60.0, "seconds to keep logging after the print (60)"),
-        ("--duration", positive_float, None, "without --print: log this many seconds"),
+        ("--duration", positive_float, None, "without --gcode: log this many seconds"),
     ):
         log.add_argument(option, type=kind, default=default, help=text)
     log.add_argument(
@@ -137,10 +141,20 @@ def _simulate_options(sim: argparse.ArgumentParser) -> None:
 
 
 def _demo_options(demo: argparse.ArgumentParser) -> None:
-    demo.add_argument("--out", required=True, help="parent folder of the session")
+    demo.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="parent folder, made if missing; the session is a new folder in it",
+    )
     demo.add_argument("--printer-seed", type=int, default=1, help="same seed = same printer (1)")
     demo.add_argument("--seed", type=int, default=0, help="noise and faults (0)")
-    demo.add_argument("--gcode", default=None, help="G-code file (default: built-in demo part)")
+    demo.add_argument(
+        "--gcode",
+        default=None,
+        metavar="FILE",
+        help="G-code file to print (default: a built-in demo part)",
+    )
     demo.add_argument(
         "--scale",
         type=float,
@@ -234,7 +248,7 @@ def cmd_log(args) -> int:
 
     gcode_lines = read_gcode_lines(args.gcode) if args.gcode else None
     if args.attach and args.gcode:
-        raise SlicerEnergyError("--attach only listens; it cannot --print a file")
+        raise SlicerEnergyError("--attach only listens; it cannot print a --gcode file")
     if args.attach and not args.baud:
         raise SlicerEnergyError("--attach needs --baud (no handshake is tried)")
     label = args.label or (Path(args.gcode).stem if args.gcode else "session")
@@ -285,7 +299,7 @@ def _log_meta(args, gcode_lines: list[str] | None) -> dict:
     from ..rig.session import file_sha256
 
     meta = {
-        "printer": {"port": args.printer, "baud": args.baud or 0, "attach": bool(args.attach)},
+        "printer": {"port": args.port, "baud": args.baud or 0, "attach": bool(args.attach)},
         "meter": {"spec": args.meter or ""},
         "settings": {
             "meter_interval_s": args.meter_interval,
@@ -309,8 +323,8 @@ def _open_printer(args, meter, on_line):
 
     try:
         if args.attach:
-            return attach(args.printer, args.baud, on_line=on_line)
-        return connect(args.printer, args.baud, on_line=on_line)
+            return attach(args.port, args.baud, on_line=on_line)
+        return connect(args.port, args.baud, on_line=on_line)
     except BaseException:
         if meter is not None:
             meter.close()
@@ -394,7 +408,7 @@ def cmd_simulate(args) -> int:
         print(f"virtual printer: {printer.path}  (Marlin 2.x, any baud)")
         print(f"virtual meter:   {meter.path}  ({args.meter_kind}, Modbus RTU)")
         print(
-            f"try: slicer-energy rig log --printer {printer.path} "
+            f"try: slicer-energy rig log --port {printer.path} "
             f"--meter {args.meter_kind}:{meter.path}"
         )
         print("Ctrl-C to stop.", flush=True)

@@ -18,7 +18,12 @@ DESCRIPTION = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "samples", HELP, DESCRIPTION, None, run)
-    p.add_argument("--out", default="samples", help="output folder (default ./samples)")
+    p.add_argument(
+        "--out",
+        default="samples",
+        metavar="DIR",
+        help="folder the STL files are written into, made if missing (default: ./samples)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,12 +6,9 @@ import json
 
 import pytest
 
-from slicer_energy.batch.run import RECORD_SCALARS
 from slicer_energy.cli import main
 
-from conftest import need_shared
-
-KEYS = {*RECORD_SCALARS, "by_phase"}  # the columns a batch row takes from the record
+from conftest import check_record, need_shared
 
 
 def _case():
@@ -20,12 +17,11 @@ def _case():
 
 def test_predict_sls_json(capsys):
     assert main(["predict", _case(), "--process", "sls", "--copies", "4", "--json"]) == 0
-    rec = json.loads(capsys.readouterr().out)
-    assert KEYS <= set(rec)
-    assert rec["process"] == "sls" and rec["copies"] == 4
-    assert rec["energy_kwh"] * 4 == pytest.approx(rec["job_energy_kwh"])
-    assert sum(rec["by_phase"].values()) == pytest.approx(rec["energy_kwh"])
-    assert set(rec["by_phase"]) == {"warmup", "build", "cooldown"}
+    rec = check_record(json.loads(capsys.readouterr().out))
+    assert rec["process"] == "sls" and rec["sintering"]["copies"] == 4
+    assert rec["energy_kwh"] * 4 == pytest.approx(rec["sintering"]["job_energy_kwh"])
+    assert sum(rec["by_phase_kwh"].values()) == pytest.approx(rec["energy_kwh"])
+    assert set(rec["by_phase_kwh"]) == {"heat_up", "print", "cool_down"}
 
 
 def test_predict_fill_and_mls_table(capsys):
@@ -33,7 +29,7 @@ def test_predict_fill_and_mls_table(capsys):
     out = capsys.readouterr().out
     assert "eosint-p390" in out and "kWh/part" in out
     assert main(["predict", _case(), "--process", "mls", "--variant", "high", "--json"]) == 0
-    rec = json.loads(capsys.readouterr().out)
+    rec = check_record(json.loads(capsys.readouterr().out))
     assert rec["process"] == "mls" and rec["settings"]["variant"] == "high"
 
 
@@ -53,7 +49,7 @@ def test_compare_json_records(capsys):
     procs = [r["process"] for r in recs]
     assert {"sls", "mls", "injection-moulding", "casting"} <= set(procs)
     for r in recs:
-        assert KEYS <= set(r)
+        check_record(r)
     sls = [r for r in recs if r["process"] == "sls"]
     assert sls[0]["energy_kwh"] > sls[1]["energy_kwh"]  # single part vs full build
 
@@ -82,7 +78,8 @@ def test_full_build_packing_density_within_practice(part, capsys):
     assert main(["predict", part, "--process", "sls", "--fill", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     # Part volume over the P 390's 340 x 340 x 620 mm, recomputed from the record's own mass.
-    volume_mm3 = rec["material_g"] / 0.93 * 1000 * rec["copies"]
-    assert rec["packing_density"] == pytest.approx(volume_mm3 / (340 * 340 * 620), rel=1e-6)
-    assert 0.04 <= rec["packing_density"] <= cap  # the profile's ceiling, 15 %
-    assert rec["kwh_per_kg_measured_range"] == pytest.approx([16.9, 1347.0], abs=0.1)
+    sint = rec["sintering"]
+    volume_mm3 = rec["material_g"] / 0.93 * 1000 * sint["copies"]
+    assert sint["packing_density"] == pytest.approx(volume_mm3 / (340 * 340 * 620), rel=1e-6)
+    assert 0.04 <= sint["packing_density"] <= cap  # the profile's ceiling, 15 %
+    assert sint["kwh_per_kg_measured_range"] == pytest.approx([16.9, 1347.0], abs=0.1)
