@@ -47,8 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--printer",
         "--profile",
         dest="printer",
-        help="machine profile name in hardware/fdm/ or a .toml path, e.g. a calibrated profile "
-        "from `slicer-energy calibrate` (default: the config file's printer, else prusa-mk3s)",
+        help="machine: a name or alias ('slicer-energy profiles' lists them, your calibrated "
+        "profiles included), a .toml, a slicer .ini/.json/.3mf or a Klipper printer.cfg "
+        "(default: the config file's printer, else prusa-mk3s)",
     )
     p.add_argument(
         "--printer-config",

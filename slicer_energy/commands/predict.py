@@ -178,12 +178,16 @@ def register(sub: Any) -> None:
         "--printer",
         "--profile",
         dest="machine",
-        help="machine profile name or .toml path (default: the config file's printer for fdm, "
-        "else prusa-mk3s; eosint-p390 "
-        "for sls, eos-m290 for mls); FDM printers: prusa-mk3s, ender3-v2, or a calibrated profile "
-        "written by 'slicer-energy calibrate' (name in calib/ or path)",
+        help="machine: a name or alias ('slicer-energy profiles' lists them, your calibrated "
+        "profiles included), a .toml, a slicer .ini/.json/.3mf or a Klipper printer.cfg "
+        "(default: the config file's printer for fdm, else prusa-mk3s; eosint-p390 for sls, "
+        "eos-m290 for mls)",
     )
-    p.add_argument("--material", help="material (default: PA12 for sls, AlSi10Mg for mls)")
+    p.add_argument(
+        "--material",
+        help="material: PLA, PETG, ABS, ASA, PA, TPU or a slicer filament file for fdm "
+        "(default: the preset's PLA); PA12 for sls, AlSi10Mg for mls (the defaults)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--copies", type=int, help="copies of PART in one build (default: 1)")
     g.add_argument("--fill", action="store_true", help="as many copies as fit one build")
@@ -197,8 +201,8 @@ def register(sub: Any) -> None:
     f.add_argument(
         "--preset",
         default="0.20mm-quality",
-        help="print settings preset (0.20mm-quality, 0.15mm-quality, 0.30mm-draft) or .toml path "
-        "(default: 0.20mm-quality)",
+        help="print settings: a preset name (0.20mm-quality, 0.15mm-quality, 0.30mm-draft), "
+        "a .toml, or a slicer .ini/.json/.3mf with print settings (default: %(default)s)",
     )
     f.add_argument("--infill", type=float, help="sparse infill density in %% (default: preset's)")
     f.add_argument("--supports", action="store_true", help="generate supports under overhangs")
