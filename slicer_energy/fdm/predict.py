@@ -19,7 +19,8 @@ from ..estimate import Estimate
 from ..machine import FdmMachine, load_machine
 from ..voxelize import GridCost, grid_for, voxelize
 from .energy import print_energy
-from .features import FEATURES, decompose, sharp_corners_per_layer
+from .features import FEATURES, decompose
+from .sections import sharp_corners_per_layer
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
 from .time import MotionLimits, TimeConstants, layer_times
 

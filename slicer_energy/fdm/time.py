@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..motion import trapezoid_time
-from .features import LayerFeatures
+from .features import BEAD_WIDTH, LayerFeatures
 from .settings import PrintSettings
 
 # Which speed/acceleration each feature uses.
@@ -47,17 +47,6 @@ _ACCEL = {
     "support_material": "a_default_mm_s2",
     "support_material_interface": "a_default_mm_s2",
     "skirt_brim": "a_first_layer_mm_s2",
-}
-_WIDTH = {
-    "external_perimeter": "w_external_perimeter_mm",
-    "perimeter": "w_perimeter_mm",
-    "solid_infill": "w_solid_infill_mm",
-    "top_solid_infill": "w_top_infill_mm",
-    "bridge_infill": "w_solid_infill_mm",
-    "internal_infill": "w_infill_mm",
-    "support_material": "w_support_mm",
-    "support_material_interface": "w_support_mm",
-    "skirt_brim": "w_first_layer_mm",
 }
 _NOT_SLOWED = {"bridge_infill"}  # PrusaSlicer's CoolingBuffer leaves bridges alone
 _LINES = {  # zig-zag fills: every line ends in a turn and a short connector
@@ -213,7 +202,7 @@ def layer_times(  # noqa: PLR0915 - every feature of a layer timed in one pass
             v = np.full(nz, s.v_support_mm_s)
         v = np.where(first, s.v_first_layer_mm_s, v)
         # Volumetric flow and max print speed bound every extrusion.
-        w = getattr(s, _WIDTH[k])
+        w = getattr(s, BEAD_WIDTH[k])
         q = s.spacing_mm(w, s.layer_height_mm) * h_l
         if s.max_volumetric_mm3_s > 0:
             v = np.minimum(v, s.max_volumetric_mm3_s / np.maximum(q, 1e-9))
@@ -254,7 +243,7 @@ def layer_times(  # noqa: PLR0915 - every feature of a layer timed in one pass
         t = n * trapezoid_s(piece, V_eff[i], A[i], vj_k)
         if k in _LINES:
             # Turn at each line end: a connector about one line spacing long, from rest-ish.
-            sp = s.spacing_mm(getattr(s, _WIDTH[k]), s.layer_height_mm) * math.sqrt(2.0)
+            sp = s.spacing_mm(getattr(s, BEAD_WIDTH[k]), s.layer_height_mm) * math.sqrt(2.0)
             t = t + n * trapezoid_s(sp, V_eff[i], A[i], vj_k)
         if k in ("external_perimeter", "perimeter"):
             loops = np.maximum(feat.loops, 1) * (
