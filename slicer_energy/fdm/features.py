@@ -148,8 +148,12 @@ def decompose(
     length["external_perimeter"], length["perimeter"] = _perimeter_lengths(grid, s, meas, lay, mesh)
     pieces["external_perimeter"] = meas.loops.copy()
     pieces["perimeter"] = meas.loops * max(0, s.perimeters - 1)
-    _infill_paths(s, meas, lay, length, pieces)
-    _skirt(grid, s, filament_diameter_mm, length, pieces)
+    for into, part in zip((length, pieces), _infill_paths(s, meas, lay), strict=True):
+        into.update(part)
+    # Skirt: loops around the convex hull of the first layer(s), offset by the distance.
+    n_skirt = min(nz, s.skirt_height_layers)
+    length["skirt_brim"][:n_skirt] = _skirt_length_mm(grid, s, filament_diameter_mm)
+    pieces["skirt_brim"][:n_skirt] = s.skirt_loops
     vol = {k: np.zeros(nz) for k in FEATURES}
     for name in FEATURES:
         if not name.startswith("support_"):
@@ -227,13 +231,11 @@ def _perimeter_lengths(
 
 
 def _infill_paths(
-    s: PrintSettings,
-    meas: LayerMeasures,
-    lay: _Layers,
-    length: dict[str, np.ndarray],
-    pieces: dict[str, np.ndarray],
-) -> None:
-    """Path length and line pieces of each fill region from its area and chords (in place)."""
+    s: PrintSettings, meas: LayerMeasures, lay: _Layers
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Path length and line pieces of each fill region from its area and chords."""
+    length: dict[str, np.ndarray] = {}
+    pieces: dict[str, np.ndarray] = {}
     for name in FILL_REGIONS:
         dens = s.infill_density if name == "internal_infill" else 1.0
         spacing = lay.spacing(getattr(s, BEAD_WIDTH[name]))
@@ -247,20 +249,7 @@ def _infill_paths(
         length["internal_infill"] = (
             f_area * length["internal_infill"] + ANCHOR_BOUNDARY_FACTOR * meas.sparse_outline_mm
         )
-
-
-def _skirt(
-    grid: LayerGrid,
-    s: PrintSettings,
-    filament_diameter_mm: float,
-    length: dict[str, np.ndarray],
-    pieces: dict[str, np.ndarray],
-) -> None:
-    """Skirt loops around the convex hull of the first layer(s), offset by the distance."""
-    sk = _skirt_length_mm(grid, s, filament_diameter_mm)
-    for k in range(min(grid.shape[0], s.skirt_height_layers)):
-        length["skirt_brim"][k] = sk
-        pieces["skirt_brim"][k] = s.skirt_loops
+    return length, pieces
 
 
 def _skirt_length_mm(grid: LayerGrid, s: PrintSettings, filament_diameter_mm: float) -> float:
