@@ -65,34 +65,9 @@ def main() -> None:
     a = ap.parse_args()
     out = a.out or Path(tempfile.mkdtemp(prefix="calib-recovery-"))
     s = str(a.printer_seed)
-    _cli(
-        "rig",
-        "demo",
-        "--out",
-        str(out / "c"),
-        "--printer-seed",
-        s,
-        "--seed",
-        "1",
-        "--scale",
-        "inf",
-        "--tail",
-        "300",
-    )
-    _cli(
-        "rig",
-        "demo",
-        "--out",
-        str(out / "h"),
-        "--printer-seed",
-        s,
-        "--seed",
-        "2",
-        "--scale",
-        "inf",
-        "--tail",
-        "20",
-    )
+    for sub, seed, tail in (("c", "1", "300"), ("h", "2", "20")):  # calibration, held out
+        _cli("rig", "demo", "--out", str(out / sub), "--printer-seed", s, "--seed", seed,
+             "--scale", "inf", "--tail", tail)  # fmt: skip
     (cal,) = (p for p in (out / "c").iterdir() if p.is_dir())
     (hold,) = (p for p in (out / "h").iterdir() if p.is_dir())
     truth_file = tomllib.loads(next((out / "c").glob("*.sim_truth.toml")).read_text())

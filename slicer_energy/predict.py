@@ -37,33 +37,25 @@ def predict_part(
     :class:`~slicer_energy.sintering.powderbed.PartLayers` for that process's layer grid (see
     :func:`slicer_energy.batch.sweep.layer_grid`); a batch passes it to skip re-voxelising.
     """
-    name = getattr(loaded, "name", "part")
-    if process == "sls":
-        from .sintering.sls import predict_sls
+    if process in ("sls", "mls"):
+        if process == "sls":
+            from .sintering.sls import predict_sls as predict_sintering
 
-        return predict_sls(
+            options: dict[str, Any] = {}
+        else:
+            from .sintering.mls import predict_mls as predict_sintering
+
+            options = {"variant": variant}
+        return predict_sintering(
             loaded,
-            machine or DEFAULT_MACHINE["sls"],
-            material or DEFAULT_MATERIAL["sls"],
+            machine or DEFAULT_MACHINE[process],
+            material or DEFAULT_MATERIAL[process],
             copies=copies,
             fill_build=fill_build,
-            name=name,
+            name=getattr(loaded, "name", "part"),
             layers=layers,
             max_memory_gb=max_memory_gb,
-        )[0]
-    if process == "mls":
-        from .sintering.mls import predict_mls
-
-        return predict_mls(
-            loaded,
-            machine or DEFAULT_MACHINE["mls"],
-            material or DEFAULT_MATERIAL["mls"],
-            variant=variant,
-            copies=copies,
-            fill_build=fill_build,
-            name=name,
-            layers=layers,
-            max_memory_gb=max_memory_gb,
+            **options,
         )[0]
     if process == "fdm":
         from .fdm.predict import predict_fdm

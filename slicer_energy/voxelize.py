@@ -219,7 +219,7 @@ def _ragged(xp: ModuleType, counts: Any) -> tuple[Any, Any]:
     return owner, rank
 
 
-def voxelize(  # noqa: PLR0915 - slab and chunk loop with the memory budget in one place
+def voxelize(
     mesh: Any,
     pitch_xy: float = 0.1,
     pitch_z: float = 0.2,
@@ -262,14 +262,7 @@ def voxelize(  # noqa: PLR0915 - slab and chunk loop with the memory budget in o
         raise ValueError(f"pitches must be positive, got pitch_xy={pitch_xy}, pitch_z={pitch_z}")
     if xp is None or isinstance(xp, str):
         xp = get_xp(xp)
-    tris = _as_triangles(mesh)
-    # (n, 3 coordinates, 3 vertices): tri_xyz[:, c] holds coordinate c of each vertex.
-    tri_xyz = np.ascontiguousarray(tris.transpose(0, 2, 1))
-    del tris
-    v0, v1, v2 = tri_xyz[:, :, 0], tri_xyz[:, :, 1], tri_xyz[:, :, 2]
-    lo3, hi3 = np.minimum(np.minimum(v0, v1), v2), np.maximum(np.maximum(v0, v1), v2)
-    del v0, v1, v2
-    lo, hi = lo3.T, hi3.T  # lo[c]: per-triangle minimum of coordinate c
+    tri_xyz, lo, hi = _triangle_boxes(_as_triangles(mesh))
     bounds = np.array([[m.min() for m in lo], [m.max() for m in hi]])
     if origin is None or shape is None:
         o, s = grid_for(bounds, pitch_xy, pitch_z)
@@ -283,29 +276,62 @@ def voxelize(  # noqa: PLR0915 - slab and chunk loop with the memory budget in o
 
     out = xp.zeros((nz, ny, nx), dtype=xp.bool_)
     info: dict[str, Any] = {"backend": backend_name(xp), "triangles": int(tri_xyz.shape[0])}
-
     # Cell-centre coordinates, computed once so every comparison uses the same floats.
-    xc_np = x0 + (np.arange(nx) + 0.5) * pitch_xy
-    yc_np = y0 + (np.arange(ny) + 0.5) * pitch_xy
-    zc_np = z0 + (np.arange(nz) + 0.5) * pitch_z
-    centres = (xp.asarray(xc_np), xp.asarray(yc_np), xp.asarray(zc_np))
-    # Rows each triangle's projection can cover (half-open: y_lo <= yc < y_hi); host side,
-    # so that chunks can be sized before any device work.
-    row_lo = np.searchsorted(yc_np, lo[1], side="left")
-    rows = np.searchsorted(yc_np, hi[1], side="left") - row_lo
-
+    centres = (
+        x0 + (np.arange(nx) + 0.5) * pitch_xy,
+        y0 + (np.arange(ny) + 0.5) * pitch_xy,
+        z0 + (np.arange(nz) + 0.5) * pitch_z,
+    )
     # Slab size from the budget. CuPy's add.at has no int16 atomics: int32 there.
     acc_dtype = xp.int16 if info["backend"] == "numpy" else xp.int32
     out_bytes = nz * ny * nx
     budget = (memory_budget_mb * 2**20) if memory_budget_mb else max(16 * 2**20, out_bytes)
     slab_layers = int(max(1, min(nz, (budget / 2) // (_BYTES_PER_SLAB_CELL * ny * nx))))
     max_samples = int(max(1 << 15, (budget / 2) // _BYTES_PER_SAMPLE))
-    n_slabs = math.ceil(nz / slab_layers)
-    info.update(slab_layers=slab_layers, slabs=n_slabs)
+    info.update(slab_layers=slab_layers, slabs=math.ceil(nz / slab_layers))
+    info["samples"] = _fill_slabs(
+        xp, out, tri_xyz, lo, hi, centres, slab_layers, max_samples, acc_dtype, progress
+    )
+    if info["backend"] == "cupy":
+        xp.cuda.Stream.null.synchronize()
+    info["seconds"] = time.perf_counter() - t_start
+    return LayerGrid(out, (x0, y0, z0), float(pitch_xy), float(pitch_z), info)
 
+
+def _triangle_boxes(tris: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Triangles as (n, 3 coordinates, 3 vertices) (``tri_xyz[:, c]`` holds coordinate c of
+    each vertex) and each triangle's minimum and maximum (``lo[c]``, ``hi[c]``)."""
+    tri_xyz = np.ascontiguousarray(tris.transpose(0, 2, 1))
+    v0, v1, v2 = tri_xyz[:, :, 0], tri_xyz[:, :, 1], tri_xyz[:, :, 2]
+    lo3, hi3 = np.minimum(np.minimum(v0, v1), v2), np.maximum(np.maximum(v0, v1), v2)
+    return tri_xyz, lo3.T, hi3.T
+
+
+def _fill_slabs(
+    xp: ModuleType,
+    out: Any,
+    tri_xyz: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    centres_np: tuple[np.ndarray, np.ndarray, np.ndarray],
+    slab_layers: int,
+    max_samples: int,
+    acc_dtype: Any,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    """Fill ``out`` slab by slab: scatter the crossings, then the running winding number
+    along z says which cells are solid. Returns the number of samples scattered."""
+    nz, ny, nx = (int(v) for v in out.shape)
+    _, yc_np, zc_np = centres_np
+    centres = tuple(xp.asarray(c) for c in centres_np)
+    # Rows each triangle's projection can cover (half-open: y_lo <= yc < y_hi); host side,
+    # so that chunks can be sized before any device work.
+    row_lo = np.searchsorted(yc_np, lo[1], side="left")
+    rows = np.searchsorted(yc_np, hi[1], side="left") - row_lo
     # Running winding number of each column below the current layer.
     running = xp.zeros((ny, nx), dtype=acc_dtype)
     samples_total = 0
+    n_slabs = math.ceil(nz / slab_layers)
     for s in range(n_slabs):
         k0, k1 = s * slab_layers, min(nz, (s + 1) * slab_layers)
         # A crossing lands in layer k iff zc[k-1] <= z < zc[k]; select triangles that can.
@@ -326,11 +352,7 @@ def voxelize(  # noqa: PLR0915 - slab and chunk loop with the memory budget in o
             out[k0:k1] = (running != 0)[None]
         if progress:
             progress(s + 1, n_slabs)
-    info["samples"] = samples_total
-    if info["backend"] == "cupy":
-        xp.cuda.Stream.null.synchronize()
-    info["seconds"] = time.perf_counter() - t_start
-    return LayerGrid(out, (x0, y0, z0), float(pitch_xy), float(pitch_z), info)
+    return samples_total
 
 
 def _scatter_slab(
@@ -370,7 +392,7 @@ def _scatter_slab(
     return n_samples
 
 
-def _scatter_chunk(  # noqa: PLR0915 - the scatter kernel, one data-parallel pass
+def _scatter_chunk(
     xp: ModuleType,
     acc: Any,
     t: Any,
@@ -381,26 +403,36 @@ def _scatter_chunk(  # noqa: PLR0915 - the scatter kernel, one data-parallel pas
     max_samples: int,
 ) -> int:
     """Scanline one chunk of triangles ``t`` (m, 3 coords, 3 vertices) on the device."""
-    k0, k1, ny, nx = slab
-    xc, yc, zc = centres
+    plane, rows = _planes(xp, t, rows, acc.dtype)
+    # (triangle, row) pairs.
+    owner, rank = _ragged(xp, rows)
+    j = row_lo[owner] + rank
+    col_lo, cols = _row_spans(xp, t, owner, centres[0], centres[1][j])
+    return _scatter_samples(xp, acc, plane, owner, j, col_lo, cols, slab, centres, max_samples)
+
+
+def _planes(xp: ModuleType, t: Any, rows: Any, acc_dtype: Any) -> tuple[tuple[Any, ...], Any]:
+    """Each triangle's sign (+1 where its normal points down: the column enters the solid)
+    and plane z = p0 + px*x + py*y; vertical faces cover no column centre (rows set to 0)."""
     x, y, z = t[:, 0], t[:, 1], t[:, 2]  # (m, 3) each
     # Projected doubled signed area: its sign is the normal's z (down = entering the solid).
     area2 = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
-    flat_tri = area2 == 0  # vertical faces cover no column centre
-    sign = xp.where(area2 < 0, 1, -1).astype(acc.dtype)
-    # Plane z = p0 + px*x + py*y (from the normal n = (b - a) x (c - a), n_z = area2).
+    flat_tri = area2 == 0
+    sign = xp.where(area2 < 0, 1, -1).astype(acc_dtype)
+    # Plane from the normal n = (b - a) x (c - a), n_z = area2.
     ux, uy, uz = x[:, 1] - x[:, 0], y[:, 1] - y[:, 0], z[:, 1] - z[:, 0]
     vx, vy, vz = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0], z[:, 2] - z[:, 0]
     safe = xp.where(flat_tri, 1.0, area2)
     px = -(uy * vz - uz * vy) / safe
     py = -(uz * vx - ux * vz) / safe
     p0 = z[:, 0] - px * x[:, 0] - py * y[:, 0]
-    rows = xp.where(flat_tri, 0, rows)
+    return (sign, p0, px, py), xp.where(flat_tri, 0, rows)
 
-    # (triangle, row) pairs.
-    owner, rank = _ragged(xp, rows)
-    j = row_lo[owner] + rank
-    yr = yc[j]
+
+def _row_spans(xp: ModuleType, t: Any, owner: Any, xc: Any, yr: Any) -> tuple[Any, Any]:
+    """First column and number of columns whose centre each (triangle, row) pair covers
+    (half-open: x_left <= xc < x_right); ``yr`` is each pair's row centre."""
+    x, y = t[:, 0], t[:, 1]
     # Each edge's x at this row, from endpoints ordered by (y, x) so that both triangles
     # of a shared edge compute the same float; active when lo_y <= y < hi_y.
     xl = xp.full(yr.shape, xp.inf)
@@ -418,8 +450,26 @@ def _scatter_chunk(  # noqa: PLR0915 - the scatter kernel, one data-parallel pas
         n_active += active
     col_lo = xp.searchsorted(xc, xl, side="left")
     cols = xp.where(n_active == 2, xp.searchsorted(xc, xr, side="left") - col_lo, 0)
-    del xl, xr, n_active, yr
+    return col_lo, cols
 
+
+def _scatter_samples(
+    xp: ModuleType,
+    acc: Any,
+    plane: tuple[Any, ...],
+    owner: Any,
+    j: Any,
+    col_lo: Any,
+    cols: Any,
+    slab: tuple[int, int, int, int],
+    centres: tuple[Any, Any, Any],
+    max_samples: int,
+) -> int:
+    """Add each covered column centre's signed crossing at the first layer above it into
+    ``acc`` (pairs in sub-chunks of at most ``max_samples`` samples); returns the count."""
+    k0, k1, ny, nx = slab
+    xc, yc, zc = centres
+    sign, p0, px, py = plane
     cum = to_numpy(xp.cumsum(cols))
     total = int(cum[-1]) if cum.size else 0
     start, n_pairs = 0, int(cols.shape[0])

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 TREES = ("slicer_energy", "tests", "benchmarks")
 RULES = ("C901", "PLR0912", "PLR0915")
 # today's counts of complexity-exception comments per tree; lower them when one is split
-NOQA_BUDGET = {"slicer_energy": 11, "tests": 0, "benchmarks": 2}
+NOQA_BUDGET = {"slicer_energy": 6, "tests": 0, "benchmarks": 2}
 # whole files exempted from the limits: none (each exception is a function, listed)
 FILE_EXEMPT_BUDGET: set[str] = set()
 _NOQA = re.compile(r"#\s*noqa:[^#]*\b(?:C901|PLR0912|PLR0915)\b")

@@ -156,7 +156,7 @@ def test_library_paths_share_the_guard(monkeypatch):
 @pytest.mark.parametrize(
     "args",
     [
-        ["predict"],  # was: ValueError broadcast in fdm/features.py _long_runs
+        ["predict"],  # was: ValueError broadcast in fdm/masks.py long_runs
         ["predict", "--process", "sls"],  # was: ZeroDivisionError at sls.py:217
         ["predict", "--process", "mls"],  # was: 66 million kWh/kg printed as a result
         ["compare"],  # was: the FDM broadcast traceback

@@ -17,12 +17,13 @@ import numpy as np
 from ..errors import SettingsError
 from ..estimate import Estimate
 from ..machine import FdmMachine, load_machine
-from ..voxelize import GridCost, grid_for, voxelize
-from .energy import print_energy
-from .features import FEATURES, decompose, sharp_corners_per_layer
+from ..voxelize import GridCost, LayerGrid, grid_for, voxelize
+from .energy import EnergyResult, print_energy
+from .features import FEATURES, LayerFeatures, decompose
 from .materials import load_material, with_material
+from .sections import sharp_corners_per_layer
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
-from .time import MotionLimits, TimeConstants, layer_times
+from .time import MotionLimits, TimeConstants, TimeResult, layer_times
 
 DEFAULT_MACHINE = "prusa-mk3s"
 # Grid cells the CPU path aims at (pitch grows for big parts; perimeters are measured
@@ -107,24 +108,62 @@ def predict_fdm(
     """
     t0 = time.perf_counter()
     m = machine if isinstance(machine, FdmMachine) else load_machine(machine)
-    s = preset if isinstance(preset, PrintSettings) else load_preset(preset)
+    s = _settings(preset, infill_percent, supports, layer_height_mm)
     mat = load_material(material) if material else None
     if mat:  # the preset's temperatures and the printer's filament follow the material
         s, m = with_material(s, m, mat)
-    if infill_percent is not None and not (0.0 <= infill_percent <= 100.0):
-        raise SettingsError(f"infill {infill_percent} % is outside 0..100 %")
-    s = s.with_overrides(
-        infill_density=None if infill_percent is None else infill_percent / 100.0,
-        supports=supports,
-        layer_height_mm=layer_height_mm,
-    )
     mesh = loaded.mesh if hasattr(loaded, "mesh") else loaded
     ext = np.asarray(mesh.extents, dtype=float)
     check_fits(ext, m)
     pitch = choose_pitch_mm(ext, s.layer_height_mm, cell_budget)
-    # Layer 0 is first_layer_height thick, the others layer_height: start the grid's
-    # first cell so much lower that every later layer's cell centre sits at PrusaSlicer's
-    # slicing height (the first layer's bead height is taken from the settings).
+    grid = _grid(mesh, s, pitch, xp, max_memory_gb)
+    t_vox = time.perf_counter()
+    feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm, mesh=mesh)
+    corners = sharp_corners_per_layer(mesh, grid.layer_z_mm())
+    t_feat = time.perf_counter()
+    tr = layer_times(feat, s, motion_limits(m), constants, corners_per_layer=corners)
+    layer_fil = sum(feat.volume_mm3.values()) / m.filament.area_mm2
+    en = print_energy(m, s, tr.layer_s, layer_fil, tr.start_end_s)
+    t_end = time.perf_counter()
+    est = _estimate(m, s, feat, tr, en, float(layer_fil.sum()), pitch, ext)
+    est.settings = {"material": mat.name if mat else "PLA", **est.settings}  # presets: PLA
+    est.extra.update(
+        seconds={"voxelize": t_vox - t0, "features": t_feat - t_vox, "time_energy": t_end - t_feat},
+        backend=grid.info.get("backend"),
+    )
+    return est
+
+
+def _settings(
+    preset: str | PrintSettings,
+    infill_percent: float | None = None,
+    supports: bool | None = None,
+    layer_height_mm: float | None = None,
+) -> PrintSettings:
+    """The preset with the command line's overrides, checked (infill 0..100 %)."""
+    s = preset if isinstance(preset, PrintSettings) else load_preset(preset)
+    if infill_percent is not None and not (0.0 <= infill_percent <= 100.0):
+        raise SettingsError(f"infill {infill_percent} % is outside 0..100 %")
+    return s.with_overrides(
+        infill_density=None if infill_percent is None else infill_percent / 100.0,
+        supports=supports,
+        layer_height_mm=layer_height_mm,
+    )
+
+
+def _grid(
+    mesh: Any,
+    s: PrintSettings,
+    pitch: float,
+    xp: ModuleType | str | None = None,
+    max_memory_gb: float | None = None,
+) -> LayerGrid:
+    """The part voxelised at the layer height, with PrusaSlicer's slicing heights.
+
+    Layer 0 is first_layer_height thick, the others layer_height: the grid's first cell
+    starts so much lower that every later layer's cell centre sits at PrusaSlicer's slicing
+    height (the first layer's bead height is taken from the settings).
+    """
     z_bottom = float(mesh.bounds[0][2])
     origin, shape = grid_for(
         np.asarray(mesh.bounds),
@@ -132,7 +171,7 @@ def predict_fdm(
         s.layer_height_mm,
         z0=z_bottom + s.first_layer_height_mm - s.layer_height_mm,
     )
-    grid = voxelize(
+    return voxelize(
         mesh,
         pitch,
         s.layer_height_mm,
@@ -142,18 +181,21 @@ def predict_fdm(
         cost=FDM_COST,
         max_memory_gb=max_memory_gb,
     )
-    t_vox = time.perf_counter()
-    feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm, mesh=mesh)
-    corners = sharp_corners_per_layer(mesh, grid.layer_z_mm())
-    t_feat = time.perf_counter()
-    tr = layer_times(feat, s, motion_limits(m), constants, corners_per_layer=corners)
-    area_fil = m.filament.area_mm2
-    layer_fil = sum(feat.volume_mm3.values()) / area_fil
-    en = print_energy(m, s, tr.layer_s, layer_fil, tr.start_end_s)
-    t_end = time.perf_counter()
 
-    filament_mm = float(layer_fil.sum())
+
+def _estimate(
+    m: FdmMachine,
+    s: PrintSettings,
+    feat: LayerFeatures,
+    tr: TimeResult,
+    en: EnergyResult,
+    filament_mm: float,
+    pitch: float,
+    ext: np.ndarray,
+) -> Estimate:
+    """The Estimate of a predicted print: phases, features, components and filament."""
     by_feature = {k: v for k, v in tr.totals_by_feature_s().items() if v > 0}
+    area_fil = m.filament.area_mm2
     fil_by_feature = {
         k: float(feat.volume_mm3[k].sum() / area_fil) for k in FEATURES if feat.volume_mm3[k].sum()
     }
@@ -173,7 +215,7 @@ def predict_fdm(
         time_by_feature_s=by_feature,
         energy_by_component_j=dict(en.by_component_j),
         material_g=m.filament.mass_g(filament_mm),
-        settings={"material": mat.name if mat else "PLA", "preset": s.name, **settings_dict(s)},
+        settings={"preset": s.name, **settings_dict(s)},
         provenance={
             "machine_profile": m.path,
             "preset": s.path,
@@ -188,11 +230,5 @@ def predict_fdm(
             "islands_max": int(feat.islands.max()) if feat.nz else 0,
             "layers_slowed_for_cooling": int(np.isfinite(tr.speed_cap_mm_s).sum()),
             "part_extents_mm": [float(v) for v in ext],
-            "seconds": {
-                "voxelize": t_vox - t0,
-                "features": t_feat - t_vox,
-                "time_energy": t_end - t_feat,
-            },
-            "backend": grid.info.get("backend"),
         },
     )

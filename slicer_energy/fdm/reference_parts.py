@@ -68,19 +68,27 @@ MADE = {
 }
 
 
+# Corpus meshes by part name (files in the shared corpus's stl/ folder).
+_CORPUS_FILES = {
+    "calibration_cube": "calibration_cube_nmgrl.stl",
+    "keychain": "tiy_keychain_text.stl",
+    "headphone_stand": "headphone_stand_top_dinubs.stl",
+    "iphone6_case": "iphone6_case_thing3532190.stl",
+    "iphone6s_case": "iphone6s_case.stl",
+    "benchy": "3dbenchy_lowpoly_aria876.stl",
+    "cookie_cutter": "cookie_cutter_chicken_12across.stl",
+    "engine_bracket": "engine_bracket_metastruct.stl",
+    "vase_12across": "vase_12across.stl",
+    "vase_robotsupc": "vase_robotsupc.stl",
+}
+# These are compared a second time with supports on, as "<name>_sup".
+_WITH_SUPPORTS = ("headphone_stand", "iphone6_case")
+# name -> (corpus file, supports on)
 CORPUS = {
-    "calibration_cube": ("calibration_cube_nmgrl.stl", False),
-    "keychain": ("tiy_keychain_text.stl", False),
-    "headphone_stand": ("headphone_stand_top_dinubs.stl", False),
-    "headphone_stand_sup": ("headphone_stand_top_dinubs.stl", True),
-    "iphone6_case": ("iphone6_case_thing3532190.stl", False),
-    "iphone6_case_sup": ("iphone6_case_thing3532190.stl", True),
-    "iphone6s_case": ("iphone6s_case.stl", False),
-    "benchy": ("3dbenchy_lowpoly_aria876.stl", False),
-    "cookie_cutter": ("cookie_cutter_chicken_12across.stl", False),
-    "engine_bracket": ("engine_bracket_metastruct.stl", False),
-    "vase_12across": ("vase_12across.stl", False),
-    "vase_robotsupc": ("vase_robotsupc.stl", False),
+    name + suffix: (file, sup)
+    for name, file in _CORPUS_FILES.items()
+    for suffix, sup in (("", False), ("_sup", True))
+    if not sup or name in _WITH_SUPPORTS
 }
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..motion import trapezoid_time
-from .features import LayerFeatures
+from .features import BEAD_WIDTH, LayerFeatures
 from .settings import PrintSettings
 
 # Which speed/acceleration each feature uses.
@@ -47,17 +47,6 @@ _ACCEL = {
     "support_material": "a_default_mm_s2",
     "support_material_interface": "a_default_mm_s2",
     "skirt_brim": "a_first_layer_mm_s2",
-}
-_WIDTH = {
-    "external_perimeter": "w_external_perimeter_mm",
-    "perimeter": "w_perimeter_mm",
-    "solid_infill": "w_solid_infill_mm",
-    "top_solid_infill": "w_top_infill_mm",
-    "bridge_infill": "w_solid_infill_mm",
-    "internal_infill": "w_infill_mm",
-    "support_material": "w_support_mm",
-    "support_material_interface": "w_support_mm",
-    "skirt_brim": "w_first_layer_mm",
 }
 _NOT_SLOWED = {"bridge_infill"}  # PrusaSlicer's CoolingBuffer leaves bridges alone
 _LINES = {  # zig-zag fills: every line ends in a turn and a short connector
@@ -175,7 +164,7 @@ def _cooling_cap(
     return cap
 
 
-def layer_times(  # noqa: PLR0915 - every feature of a layer timed in one pass
+def layer_times(
     feat: LayerFeatures,
     s: PrintSettings,
     m: MotionLimits | None = None,
@@ -189,16 +178,44 @@ def layer_times(  # noqa: PLR0915 - every feature of a layer timed in one pass
     """
     m = m or MotionLimits()
     c = c or TimeConstants()
+    names = [k for k in feat.length_mm if k in _SPEED]
+    L, V, A, N = _feature_motion(feat, s, m, c, names)
+    travel, n_cycles = travel_s(feat, s, m, c)
+
+    # Cooling slowdown (PrusaSlicer CoolingBuffer): cap adjustable extrusions at F.
+    adj = np.array([k not in _NOT_SLOWED for k in names])
+    fixed = (L[~adj] / V[~adj]).sum(axis=0) + c.naive_travel_fraction * travel
+    cap = _cooling_cap(L[adj], V[adj], fixed, s.min_layer_time_s, s.min_print_speed_mm_s)
+    V_eff = np.where(adj[:, None], np.minimum(V, cap[None, :]), V)
+
+    by: dict[str, np.ndarray] = {}
+    for i, k in enumerate(names):
+        t = _extrusion_s(s, m, k, L[i], V_eff[i], A[i], N[i])
+        if k in ("external_perimeter", "perimeter"):
+            n_loops = 1 if k == "external_perimeter" else max(s.perimeters - 1, 0)
+            t = t + _corners_s(feat, c, n_loops, L[i], V_eff[i], A[i], m, corners_per_layer)
+        by[k] = np.where(L[i] > 0, t, 0.0)
+    by["travel"] = np.where(feat.islands > 0, travel, 0.0)
+    layer = sum(by.values())
+    return TimeResult(
+        by_feature_s=by,
+        layer_s=layer,
+        speed_cap_mm_s=cap,
+        start_end_s=start_end_s(s, m),
+        info={"cycles": float(n_cycles.sum())},
+    )
+
+
+def _feature_motion(
+    feat: LayerFeatures, s: PrintSettings, m: MotionLimits, c: TimeConstants, names: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Path length, speed, acceleration and line pieces of each feature per layer
+    (arrays ``[feature, layer]``), before the cooling slowdown."""
     nz = feat.nz
     first = np.zeros(nz, dtype=bool)
     first[0] = True
-    names = [k for k in feat.length_mm if k in _SPEED]
     h_l = np.where(first, s.first_layer_height_mm, s.layer_height_mm)
-
-    L = np.zeros((len(names), nz))
-    V = np.zeros((len(names), nz))
-    A = np.zeros((len(names), nz))
-    N = np.zeros((len(names), nz))
+    L, V, A, N = (np.zeros((len(names), nz)) for _ in range(4))
     for i, k in enumerate(names):
         length = feat.length_mm[k].astype(float).copy()
         pieces = feat.pieces[k].astype(float).copy()
@@ -213,7 +230,7 @@ def layer_times(  # noqa: PLR0915 - every feature of a layer timed in one pass
             v = np.full(nz, s.v_support_mm_s)
         v = np.where(first, s.v_first_layer_mm_s, v)
         # Volumetric flow and max print speed bound every extrusion.
-        w = getattr(s, _WIDTH[k])
+        w = getattr(s, BEAD_WIDTH[k])
         q = s.spacing_mm(w, s.layer_height_mm) * h_l
         if s.max_volumetric_mm3_s > 0:
             v = np.minimum(v, s.max_volumetric_mm3_s / np.maximum(q, 1e-9))
@@ -221,8 +238,18 @@ def layer_times(  # noqa: PLR0915 - every feature of a layer timed in one pass
         a = np.full(nz, getattr(s, _ACCEL[k]) or s.a_default_mm_s2)
         a = np.where(first, s.a_first_layer_mm_s2 or a, a)
         L[i], V[i], A[i], N[i] = length, v, np.minimum(a, m.max_accel_xy_mm_s2), pieces
+    return L, V, A, N
 
-    # Travel: retraction cycles per island and loop.
+
+def travel_s(
+    feat: LayerFeatures, s: PrintSettings, m: MotionLimits, c: TimeConstants
+) -> tuple[np.ndarray, np.ndarray]:
+    """Travel time per layer and its retraction cycles: the one place travel is counted.
+
+    A retraction cycle (retract, lift, move, lower, prime) per island, per extra contour
+    loop, per solid line cut by a hole and per separate support area (fitted counts,
+    :class:`TimeConstants`), each moving about the island's size; plus the layer change.
+    """
     n_cycles = c.travels_per_island * feat.islands + c.travels_per_loop * np.maximum(
         feat.loops - feat.islands, 0
     )
@@ -237,48 +264,52 @@ def layer_times(  # noqa: PLR0915 - every feature of a layer timed in one pass
     cyc = retraction_cycles_s(s, m, d_travel, s.a_default_mm_s2)
     travel = n_cycles * cyc
     travel += np.where(feat.islands > 0, _layer_change_s(s, m), 0.0)
+    return travel, n_cycles
 
-    # Cooling slowdown (PrusaSlicer CoolingBuffer): cap adjustable extrusions at F.
-    adj = np.array([k not in _NOT_SLOWED for k in names])
-    fixed = (L[~adj] / V[~adj]).sum(axis=0) + c.naive_travel_fraction * travel
-    cap = _cooling_cap(L[adj], V[adj], fixed, s.min_layer_time_s, s.min_print_speed_mm_s)
-    V_eff = np.where(adj[:, None], np.minimum(V, cap[None, :]), V)
 
-    by: dict[str, np.ndarray] = {}
+def _extrusion_s(
+    s: PrintSettings,
+    m: MotionLimits,
+    k: str,
+    length: np.ndarray,
+    v: np.ndarray,
+    a: np.ndarray,
+    pieces: np.ndarray,
+) -> np.ndarray:
+    """Time of feature ``k``'s line pieces per layer, each a trapezoid between junctions
+    (plus, for zig-zag fills, the turn at each line end)."""
+    n = np.maximum(pieces, np.where(length > 0, 1.0, 0.0))
+    piece = np.where(n > 0, length / np.maximum(n, 1e-9), 0.0)
+    # Fill lines run at 45°: the per-axis jerk allows √2 times the jerk at their ends.
     vj = m.jerk_xy_mm_s
-    for i, k in enumerate(names):
-        n = np.maximum(N[i], np.where(L[i] > 0, 1.0, 0.0))
-        piece = np.where(n > 0, L[i] / np.maximum(n, 1e-9), 0.0)
-        # Fill lines run at 45°: the per-axis jerk allows √2 times the jerk at their ends.
-        vj_k = vj * math.sqrt(2.0) if k in _LINES or k == "internal_infill" else vj
-        t = n * trapezoid_s(piece, V_eff[i], A[i], vj_k)
-        if k in _LINES:
-            # Turn at each line end: a connector about one line spacing long, from rest-ish.
-            sp = s.spacing_mm(getattr(s, _WIDTH[k]), s.layer_height_mm) * math.sqrt(2.0)
-            t = t + n * trapezoid_s(sp, V_eff[i], A[i], vj_k)
-        if k in ("external_perimeter", "perimeter"):
-            loops = np.maximum(feat.loops, 1) * (
-                1 if k == "external_perimeter" else max(s.perimeters - 1, 0)
-            )
-            if corners_per_layer is not None:
-                corners = corners_per_layer * (
-                    1 if k == "external_perimeter" else max(s.perimeters - 1, 0)
-                )
-            else:
-                corners = loops * c.corners_per_loop
-            corners = np.where(L[i] > 0, corners, 0.0)
-            ve = V_eff[i]
-            t = t + corners * (ve - np.minimum(vj, ve)) ** 2 / (A[i] * ve)
-        by[k] = np.where(L[i] > 0, t, 0.0)
-    by["travel"] = np.where(feat.islands > 0, travel, 0.0)
-    layer = sum(by.values())
-    return TimeResult(
-        by_feature_s=by,
-        layer_s=layer,
-        speed_cap_mm_s=cap,
-        start_end_s=start_end_s(s, m),
-        info={"cycles": float(n_cycles.sum())},
-    )
+    vj_k = vj * math.sqrt(2.0) if k in _LINES or k == "internal_infill" else vj
+    t = n * trapezoid_s(piece, v, a, vj_k)
+    if k in _LINES:
+        # Turn at each line end: a connector about one line spacing long, from rest-ish.
+        sp = s.spacing_mm(getattr(s, BEAD_WIDTH[k]), s.layer_height_mm) * math.sqrt(2.0)
+        t = t + n * trapezoid_s(sp, v, a, vj_k)
+    return t
+
+
+def _corners_s(
+    feat: LayerFeatures,
+    c: TimeConstants,
+    n_loops: int,
+    length: np.ndarray,
+    v: np.ndarray,
+    a: np.ndarray,
+    m: MotionLimits,
+    corners_per_layer: np.ndarray | None,
+) -> np.ndarray:
+    """Slowing to the jerk speed at the sharp corners of ``n_loops`` perimeter loops per
+    contour (from the mesh's creased edges when given, else a constant per loop)."""
+    if corners_per_layer is not None:
+        corners = corners_per_layer * n_loops
+    else:
+        corners = np.maximum(feat.loops, 1) * n_loops * c.corners_per_loop
+    corners = np.where(length > 0, corners, 0.0)
+    vj = m.jerk_xy_mm_s
+    return corners * (v - np.minimum(vj, v)) ** 2 / (a * v)
 
 
 def _layer_change_s(s: PrintSettings, m: MotionLimits) -> float:

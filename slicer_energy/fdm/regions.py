@@ -1,0 +1,381 @@
+"""The slab pass of the feature decomposition: what each layer's cells become, and how much.
+
+The grid is worked in z slabs (with a halo of neighbouring layers) so that memory stays
+bounded. For every layer it measures the perimeter band areas (sub-cell accurate), the
+solid, top, bridge and sparse infill regions with their row and column chords, islands,
+contour loops (and how much of them is small-perimeter), holes and solid lines cut by holes,
+and, when supports are on, each layer's distance outside the part. Lengths and volumes are
+derived from these in :mod:`.features`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..voxelize import LayerGrid
+from ._ndi import ndimage_for
+from .masks import (
+    beyond,
+    dilate,
+    edt_layers,
+    fill_holes,
+    grow_into,
+    inplane_structure,
+    long_runs,
+    per_layer_count,
+    runs,
+)
+from .settings import PrintSettings
+
+SMALL_PERIMETER_MM = 2.0 * math.pi * 6.5  # PrusaSlicer SMALL_PERIMETER_LENGTH
+# Fill lines (with a turn each) per row chord of a region, as fitted together with the
+# travel and gyroid constants of time.py (the same training parts).
+CHORD_FACTOR = 1.0 / math.sqrt(2.0)
+# PrusaSlicer 2.5 (discover_vertical_shells) opens the extra solid of
+# ensure_vertical_shell_thickness by half of 1.05 solid-infill spacings: bands narrower than
+# that (steep slopes, and the voxel staircase of vertical walls) stay sparse.
+SHELL_OPENING_SPACINGS = 1.05
+# LayerRegion::process_external_surfaces grows top surfaces by EXTERNAL_INFILL_MARGIN (3 mm)
+# into the layer's internal infill (libslic3r.h), for anchoring.
+EXTERNAL_INFILL_MARGIN_MM = 3.0
+# Solid chords shorter than this (thin strokes, lettering) are not counted as cut by holes.
+BREAK_MIN_CHORD_MM = 1.0
+# Bytes of working memory per slab cell (EDT float64, labels, masks).
+_BYTES_PER_CELL = 40
+FILL_REGIONS = ("solid_infill", "top_solid_infill", "bridge_infill", "internal_infill")
+
+
+def band_limits(s: PrintSettings, h: float, first: bool) -> tuple[float, float]:
+    """Distances from the contour (mm) where the external loop ends and where the shell of
+    all perimeters ends, for the first layer (its own widths and height) or the others."""
+    we = s.w_first_layer_mm if first else s.w_external_perimeter_mm
+    wp = s.w_first_layer_mm if first else s.w_perimeter_mm
+    hh = s.first_layer_height_mm if first else h
+    se, sp = s.spacing_mm(we, hh), s.spacing_mm(wp, hh)
+    if s.perimeters == 0:
+        return 0.0, 0.0
+    t1 = we / 2 + (0.5 * (se + sp) / 2 if s.perimeters > 1 else se / 2)
+    tshell = we / 2 + (0.5 * (se + sp) if s.perimeters > 1 else 0.0)
+    tshell += max(0, s.perimeters - 2) * sp + (sp / 2 if s.perimeters > 1 else se / 2)
+    return t1, tshell
+
+
+@dataclass
+class LayerMeasures:
+    """Per-layer results of the slab pass (NumPy arrays of length ``nz``)."""
+
+    area: dict[str, np.ndarray]  # mm², the two perimeter bands and the FILL_REGIONS
+    chords: dict[str, np.ndarray]  # fill lines per region before thinning by the spacing
+    small_perimeter_fraction: np.ndarray
+    sparse_outline_mm: np.ndarray  # outline length of the sparse infill region
+    cut_chords: np.ndarray  # solid chords cut by holes (before dividing by the line spacing)
+    fill_holes: np.ndarray  # holes in the solid regions
+    islands: np.ndarray
+    loops: np.ndarray
+    d_out: dict[int, Any] = field(default_factory=dict)  # distance outside the part, per layer
+    slab_layers: int = 0
+    slabs: int = 0
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What every slab of one decomposition shares."""
+
+    xp: Any
+    ndi: Any
+    nz: int
+    p: float  # cell pitch in xy, mm
+    nt: int  # top and bottom solid layers
+    nb: int
+    lim_first: tuple[float, float]  # band_limits of the first layer and of the others
+    lim: tuple[float, float]
+    w_open: float  # narrowest vertical-shell band kept solid, mm
+    struct: Any
+    supports: bool
+
+    @property
+    def cell_a(self) -> float:
+        return self.p * self.p
+
+    def per_layer(self, a: Any, i: int) -> Any:
+        """``a`` as a (n, 1, 1) float32 column: first layer's value where the layer is 0."""
+        return self.xp.where(a == 0, self.lim_first[i], self.lim[i]).astype(self.xp.float32)[
+            :, None, None
+        ]
+
+
+@dataclass(frozen=True)
+class _Slab:
+    """Layers ``k0..k1-1`` worked from the halo layers ``a0..a1-1`` (``S`` the padded
+    occupancy, ``d`` the distance inside the contour, ``tshell`` the shell limit per layer)."""
+
+    k0: int
+    k1: int
+    a0: int
+    a1: int
+    S: Any
+    d: Any
+    tshell: Any
+
+    @property
+    def j0(self) -> int:
+        """One layer below the slab (is its interior sparse?), or 0."""
+        return max(0, self.k0 - 1)
+
+    @property
+    def here(self) -> slice:
+        return slice(self.k0 - self.a0, self.k1 - self.a0)
+
+
+def measure_layers(
+    grid: LayerGrid, s: PrintSettings, memory_budget_mb: float = 512.0
+) -> LayerMeasures:
+    """Run the slab pass over ``grid`` (``pitch_z`` = the layer height) under settings ``s``."""
+    xp = grid.xp
+    nz, ny, nx = grid.shape
+    h = grid.pitch_z
+    g = _Pass(
+        xp=xp,
+        ndi=ndimage_for(xp),
+        nz=nz,
+        p=grid.pitch_xy,
+        nt=s.top_layers_eff,
+        nb=s.bottom_layers_eff,
+        lim_first=band_limits(s, h, True),
+        lim=band_limits(s, h, False),
+        w_open=SHELL_OPENING_SPACINGS * s.spacing_mm(s.w_solid_infill_mm, h),
+        struct=inplane_structure(xp),
+        supports=s.supports,
+    )
+    halo = max(g.nt, g.nb) + 1
+    slab = int(max(1, (memory_budget_mb * 2**20) // (_BYTES_PER_CELL * (ny + 2) * (nx + 2))))
+    slab = max(1, min(nz, slab - 2 * halo if slab > 4 * halo else slab))
+    n_slabs = math.ceil(nz / slab)
+    out = LayerMeasures(
+        area={k: np.zeros(nz) for k in ("external_perimeter", "perimeter", *FILL_REGIONS)},
+        chords={k: np.zeros(nz) for k in FILL_REGIONS},
+        small_perimeter_fraction=np.zeros(nz),
+        sparse_outline_mm=np.zeros(nz),
+        cut_chords=np.zeros(nz),
+        fill_holes=np.zeros(nz),
+        islands=np.zeros(nz),
+        loops=np.zeros(nz),
+        slab_layers=slab,
+        slabs=n_slabs,
+    )
+    for si in range(n_slabs):
+        k0, k1 = si * slab, min(nz, (si + 1) * slab)
+        _measure_slab(g, grid.occupancy, k0, k1, halo, out)
+    return out
+
+
+def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMeasures) -> None:
+    """Measure layers ``k0..k1-1`` into ``out``."""
+    xp = g.xp
+    a0, a1 = max(0, k0 - halo), min(g.nz, k1 + halo)
+    S = xp.pad(occ[a0:a1], ((0, 0), (1, 1), (1, 1)))
+    d = edt_layers(g.ndi, xp, S, g.p)
+    d[~S] = -g.p / 2
+    sb = _Slab(k0, k1, a0, a1, S, d, g.per_layer(xp.arange(a0, a1), 1))
+    interior = d > sb.tshell
+    shell = _vertical_shells(g, sb)
+    # PrusaSlicer's shell window also takes the top and bottom surfaces of the
+    # neighbouring layers after they were grown by the 3 mm margin (plus one
+    # min_perimeter_infill_spacing): solid under a top reaches that far beyond it.
+    shell |= _grown_surface_shells(g, sb, interior, EXTERNAL_INFILL_MARGIN_MM + g.w_open)
+    core_all = interior[sb.j0 - a0 : k1 - a0]
+    solid_all = core_all & shell
+    sparse_all = core_all & ~solid_all
+    o = k0 - sb.j0
+    regions = _fill_regions(g, sb, solid_all[o:], sparse_all)
+    kcell = xp.broadcast_to(xp.arange(k0, k1)[:, None, None], S[sb.here].shape)
+    _islands_and_loops(g, sb, kcell, out)
+    scale = _perimeter_bands(g, sb, core_all[o:], out)
+    _cut_fill_lines(g, sb, regions, kcell, out)
+    _region_areas_and_chords(g, sb, regions, scale, out)
+    if g.supports:
+        dout = edt_layers(g.ndi, xp, ~S[sb.here], g.p).astype(xp.float32)
+        for i, k in enumerate(range(k0, k1)):
+            out.d_out[k] = dout[i]
+
+
+def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
+    """Solid of ``ensure_vertical_shell_thickness`` for layers ``j0..k1-1``.
+
+    A cell is solid where the interior is not interior in one of the ``nt`` layers above or
+    ``nb`` below (layers outside the grid are air above, plate below). The band that makes
+    it solid is d_here - d_there wide; PrusaSlicer's opening drops bands narrower than
+    ``w_open``.
+    """
+    xp, nt, nb = g.xp, g.nt, g.nb
+    dd = sb.d - sb.tshell
+    off = nb if sb.a0 == 0 else 0
+    parts = [dd]
+    if off:
+        parts.insert(0, xp.full((nb,) + dd.shape[1:], -xp.inf, dtype=dd.dtype))
+    if sb.a1 == g.nz:
+        parts.append(xp.full((nt + 1,) + dd.shape[1:], -xp.inf, dtype=dd.dtype))
+    P = xp.concatenate(parts) if len(parts) > 1 else dd
+    L0, L1 = sb.j0 - sb.a0 + off, sb.k1 - sb.a0 + off
+    mn = None
+    for i in [*range(1, nt + 1), *range(-nb, 0)]:
+        w = P[L0 + i : L1 + i]
+        mn = w if mn is None else xp.minimum(mn, w)
+    here = P[L0:L1]
+    if mn is None:
+        mn = xp.full(here.shape, xp.inf)
+    return (mn <= 0) & ((here - mn) >= g.w_open)
+
+
+def _grown_surface_shells(g: _Pass, sb: _Slab, interior: Any, r_mm: float) -> Any:
+    """Cells of layers ``j0..k1-1`` within ``r_mm`` of a top surface of one of the
+    ``nt - 1`` layers above, or of a bottom surface over air of the ``nb - 1`` below.
+
+    Surfaces are the layer's interior with air directly above (top) or below (bottom, not
+    on the plate).
+    """
+    xp, S, a0 = g.xp, sb.S, sb.a0
+    n = sb.a1 - a0
+    above = xp.zeros_like(S)
+    above[:-1] = S[1:]
+    top = interior & ~above
+    if sb.a1 < g.nz:  # the slab's last layer: the layer above is outside the slab
+        top[-1] = False
+    bottom = xp.zeros_like(S)
+    bottom[1:] = interior[1:] & ~S[:-1]
+    grown: dict[tuple[str, int], Any] = {}
+
+    def grown_at(kind: str, j: int) -> Any:
+        key = (kind, j)
+        if key not in grown:
+            m = (top if kind == "t" else bottom)[j]
+            grown[key] = dilate(g.ndi, m, r_mm, g.p) if bool(m.any()) else None
+        return grown[key]
+
+    out = xp.zeros((sb.k1 - sb.j0,) + S.shape[1:], dtype=bool)
+    for k in range(sb.j0, sb.k1):
+        i = k - a0
+        acc = out[k - sb.j0]
+        neighbours = [("t", j) for j in range(i + 1, min(n, i + g.nt))]
+        neighbours += [("b", j) for j in range(max(1 if a0 == 0 else 0, i - g.nb + 1), i)]
+        for kind, j in neighbours:
+            m = grown_at(kind, j)
+            if m is not None:
+                acc |= m
+    return out
+
+
+def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str, Any]:
+    """Solid, top solid, bridge and sparse infill of layers ``k0..k1-1`` (FILL_REGIONS).
+
+    ``sparse_all`` starts at layer ``j0``, so the layer below the slab is known too.
+    """
+    xp, S, sl, nt = g.xp, sb.S, sb.here, g.nt
+    Sc = S[sl]
+    none = xp.zeros((1,) + Sc.shape[1:], dtype=bool)
+    above = S[sl.start + 1 : sl.stop + 1]
+    if above.shape[0] < Sc.shape[0]:  # top of the part: air above
+        above = xp.concatenate([above, none])
+    if sb.k0 > 0:
+        below_air = ~S[sl.start - 1 : sl.stop - 1]
+        below_sparse = sparse_all[:-1]
+    else:
+        below_air = xp.concatenate([none, ~Sc[:-1]])
+        below_sparse = xp.concatenate([none, sparse_all[:-1]])
+    top = solid & ~above
+    # Solid over air, or a top skin's lowest layer over sparse infill, is laid as a
+    # bridge (PrusaSlicer's bridge infill); vertical-shell solid over sparse is not.
+    sc = xp.concatenate(
+        [xp.zeros((1,) + S.shape[1:], dtype=xp.int16), xp.cumsum(S, 0, dtype=xp.int16)]
+    )
+    lk = xp.arange(sl.start, sl.stop)
+    s_up = sc[xp.minimum(lk + 1 + nt, sb.a1 - sb.a0)] - sc[lk + 1]
+    air_above = (s_up < nt) | ((lk + sb.a0 + nt) >= g.nz)[:, None, None]
+    bridge = solid & (below_air | (below_sparse & air_above)) & ~top
+    solid_int = solid & ~top & ~bridge
+    sparse = sparse_all[sb.k0 - sb.j0 :].copy()
+    # Bridges over air and top surfaces take the internal infill within the margin.
+    m_ext = EXTERNAL_INFILL_MARGIN_MM
+    grow_into(g.ndi, bridge & below_air, bridge, (solid_int, sparse), g.p, m_ext)
+    grow_into(g.ndi, top, top, (solid_int, sparse), g.p, m_ext)
+    return dict(zip(FILL_REGIONS, (solid_int, top, bridge, sparse), strict=True))
+
+
+def _islands_and_loops(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
+    """Islands and contour loops (labelled external bands) per layer, and the share of the
+    loops' cells in loops shorter than SMALL_PERIMETER_MM."""
+    xp, nz, k0, k1 = g.xp, g.nz, sb.k0, sb.k1
+    Sc = sb.S[sb.here]
+    lab, n_isl = g.ndi.label(Sc, structure=g.struct)
+    out.islands[k0:k1] = to_numpy(per_layer_count(xp, lab, int(n_isl), kcell, nz)[k0:k1])
+    del lab
+    ext = Sc & (sb.d[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
+    rlab, n_ring = g.ndi.label(ext, structure=g.struct)
+    n_ring = int(n_ring)
+    if not n_ring:
+        return
+    ring_cells = xp.bincount(rlab.ravel(), minlength=n_ring + 1)[1:]
+    layer_of = xp.zeros(n_ring + 1, dtype=xp.int64)
+    layer_of[rlab.ravel()] = kcell.ravel()
+    lay = layer_of[1:]
+    t1_ring = xp.where(lay == 0, g.lim_first[0], g.lim[0])
+    ring_len = ring_cells * g.cell_a / t1_ring
+    small = ring_len < SMALL_PERIMETER_MM
+    tot = xp.bincount(lay, weights=ring_cells.astype(xp.float64), minlength=nz)[:nz]
+    sm = xp.bincount(lay, weights=(ring_cells * small).astype(xp.float64), minlength=nz)
+    out.small_perimeter_fraction[k0:k1] = to_numpy(sm[:nz][k0:k1] / xp.maximum(tot[k0:k1], 1))
+    out.loops[k0:k1] = to_numpy(xp.bincount(lay, minlength=nz)[:nz][k0:k1])
+
+
+def _perimeter_bands(g: _Pass, sb: _Slab, core: Any, out: LayerMeasures) -> np.ndarray:
+    """Band areas with sub-cell accuracy (each cell counts the fraction of it beyond the
+    band's limit); returns the factor that scales the core's cell count to its area."""
+    k0, k1, cell_a = sb.k0, sb.k1, g.cell_a
+    dc = sb.d[sb.here]
+    t1 = g.per_layer(g.xp.arange(k0, k1), 0)
+    a_all, a_t1, a_ts = (beyond(g.xp, dc, t, g.p) * cell_a for t in (0.0, t1, sb.tshell[sb.here]))
+    out.area["external_perimeter"][k0:k1] = a_all - a_t1
+    out.area["perimeter"][k0:k1] = a_t1 - a_ts
+    n_core = to_numpy(core.sum(axis=(1, 2))).astype(float)
+    return np.where(n_core > 0, a_ts / np.maximum(n_core * cell_a, 1e-12), 0.0)
+
+
+def _cut_fill_lines(
+    g: _Pass, sb: _Slab, regions: dict[str, Any], kcell: Any, out: LayerMeasures
+) -> None:
+    """Holes in the solid regions and the solid chords they cut (each cut costs a travel)."""
+    k0, k1 = sb.k0, sb.k1
+    filled = regions["solid_infill"] | regions["top_solid_infill"] | regions["bridge_infill"]
+    no_holes, n_holes = fill_holes(g.ndi, g.xp, filled, g.struct, kcell - k0)
+    out.fill_holes[k0:k1] = to_numpy(n_holes)[: k1 - k0]
+    # Only chords long enough to be chained into a zig-zag count: in strokes narrower
+    # than BREAK_MIN_CHORD_MM every fill line is its own piece already.
+    m_run = max(1, round(BREAK_MIN_CHORD_MM / g.p))
+    cut = g.xp.maximum(long_runs(filled, m_run) - long_runs(no_holes, m_run), 0)
+    out.cut_chords[k0:k1] = to_numpy(cut).astype(float) * g.p * CHORD_FACTOR
+
+
+def _region_areas_and_chords(
+    g: _Pass, sb: _Slab, regions: dict[str, Any], scale: np.ndarray, out: LayerMeasures
+) -> None:
+    """Area, chords and (sparse infill) outline length of each fill region per layer."""
+    k0, k1, p = sb.k0, sb.k1, g.p
+    for name, m in regions.items():
+        out.area[name][k0:k1] = to_numpy(m.sum(axis=(1, 2))) * g.cell_a * scale
+        # Chords of the region (one fill line each, before thinning by the spacing).
+        rx = to_numpy(runs(m)).astype(float)
+        ry = to_numpy(runs(m.transpose(0, 2, 1))).astype(float)
+        # Fill lines alternate between +45° and -45°: over both, a thin band of length
+        # L along x or y is crossed by L/(√2·spacing) lines, which the larger of the row
+        # and column chord counts gives; for compact regions both are alike.
+        out.chords[name][k0:k1] = np.maximum(rx, ry) * p * CHORD_FACTOR
+        if name == "internal_infill":
+            # Outline length from crossings of rows and columns (Cauchy-Crofton style;
+            # its constant factor is absorbed by the fitted ANCHOR_BOUNDARY_FACTOR).
+            cross = 2 * p * (rx + ry + math.sqrt(2.0) * rx)
+            out.sparse_outline_mm[k0:k1] = (math.pi / 2) * cross / 4
