@@ -154,3 +154,14 @@ def test_history_survives_a_restart(octo, job):
     octo.restart()
     jobs = octo.get("/api/plugin/slicer_energy").json()["jobs"]
     assert jobs[-1] == job
+
+
+def test_calibrate_says_why_the_virtual_printer_job_cannot_be_used(octo, job):
+    """OctoPrint's Virtual Printer prints no heater output (``@:``), which the session fit
+    needs: the action answers with the reason and leaves the printer setting alone (the
+    fit itself: test_octoprint_parts.py, on a rig session)."""
+    r = octo.post("/api/plugin/slicer_energy", json={"command": "calibrate"})
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert "no heater output" in err and "\n" not in err
+    assert octo.get("/api/plugin/slicer_energy").json()["settings"]["printer"] == "prusa-mk3s"

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...errors import CalibrationError, SlicerEnergyError
 
 
@@ -22,13 +24,21 @@ def calibrate_history(folders: list[str | Path], base: str, out: str | Path) -> 
     sessions, skipped = [], []
     for f in folders:
         try:
-            sessions.append(load_session(f))
+            s = load_session(f)
         except SlicerEnergyError as exc:
             skipped.append({"session": str(f), "reason": str(exc)})
+            continue
+        if no_output := [h for h, tr in s.heaters.items() if not np.isfinite(tr.duty).any()]:
+            # the session fit needs the duty; firmware (or a virtual printer) that hides it
+            reason = f"no heater output (@:/B@:) for {', '.join(no_output)} in temps.csv"
+            skipped.append({"session": str(f), "reason": reason})
+            continue
+        sessions.append(s)
     if not sessions:
+        why = f"; {skipped[0]['reason']}" if skipped else ""
         raise CalibrationError(
-            f"no usable job to calibrate from ({len(skipped)} recorded); a job needs a meter "
-            "and a complete print"
+            f"no usable job to calibrate from ({len(skipped)} recorded, each needs a meter and a "
+            f"complete print){why}"
         )
     machine = load_machine(base)
     fit, _calibrated = calibrate_sessions(sessions, machine)
