@@ -7,17 +7,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+from octoprint_server import PASSWORD, USER, OctoPrintServer, TasmotaPlug, plug_energy_j
+
+from slicer_energy.calib.inputs.session import load_session
+from slicer_energy.cli import main
 
 pytest.importorskip("octoprint")
-
-from octoprint_server import OctoPrintServer, TasmotaPlug, plug_energy_j  # noqa: E402
-
-from slicer_energy.calib.inputs.session import load_session  # noqa: E402
-from slicer_energy.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -165,3 +166,51 @@ def test_calibrate_says_why_the_virtual_printer_job_cannot_be_used(octo, job):
     err = r.json()["error"]
     assert "no heater output" in err and "\n" not in err
     assert octo.get("/api/plugin/slicer_energy").json()["settings"]["printer"] == "prusa-mk3s"
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium from the OS packages (``apt-get install chromium chromium-driver``)
+    driven by Selenium; skipped where either is missing."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_exe = shutil.which("chromedriver")
+    if not chromium or not driver_exe:
+        pytest.skip("chromium and chromedriver are not installed")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1280,1400"):  # fmt: skip
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(driver_exe))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_tab_shows_the_job_in_a_browser(octo, job, browser, tmp_path):
+    """Log in as the maker, open the Energy tab, see the job's numbers; the screenshot goes to
+    docs/octoprint-tab.png (the README's) when SLICER_ENERGY_UPDATE_DOCS=1."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(octo.url + "/")
+    wait.until(ec.element_to_be_clickable((By.ID, "login-user"))).send_keys(USER)
+    browser.find_element(By.ID, "login-password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login-button").click()
+    wait.until(ec.element_to_be_clickable((By.ID, "tab_plugin_slicer_energy_link"))).click()
+    measured = f"{1000 * job['measured_kwh']:.2f} Wh"  # the tab's format below 1 kWh
+    predicted = f"{1000 * job['predicted_kwh']:.2f} Wh"
+    row = (By.CSS_SELECTOR, "#slicer_energy_jobs tr.se-job")
+    wait.until(ec.text_to_be_present_in_element(row, measured))
+    text = browser.find_element(*row).text
+    assert predicted in text and "short-job.gcode" in text and "done" in text
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".se-power").text.endswith(" W"))
+    shot = tmp_path / "octoprint-tab.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("SLICER_ENERGY_UPDATE_DOCS") == "1":
+        shutil.copy(shot, Path(__file__).resolve().parent.parent / "docs" / "octoprint-tab.png")

@@ -15,11 +15,14 @@ $(function () {
         self.calibrating = ko.observable(false);
         self.csvUrl = BASEURL + "api/plugin/slicer_energy?format=csv";
 
+        // small prints: Wh, so that a 20 Wh job does not read as 0.02
         self.kwh = function (v) {
-            return v === null || v === undefined ? "–" : v.toFixed(4) + " kWh";
+            if (v === null || v === undefined) return "–";
+            return v >= 1 ? v.toFixed(3) + " kWh" : (1000 * v).toFixed(2) + " Wh";
         };
         self.money = function (v, currency) {
-            return v === null || v === undefined ? "–" : v.toFixed(3) + " " + (currency || "");
+            if (v === null || v === undefined) return "–";
+            return v.toFixed(v < 1 ? 4 : 2) + " " + (currency || "");
         };
         self.grams = function (v) {
             return v === null || v === undefined ? "–" : v.toFixed(1) + " g";
