@@ -173,7 +173,13 @@ class SlicerEnergyPlugin(
                 self._send({"type": "job", "job": job})
 
     def _pricing(self, kwh: float) -> dict[str, Any]:
-        return costs(kwh, self._estimate_settings())
+        """Cost and CO2e of a measured job; a bad price or grid setting leaves them empty
+        rather than the job unclosed."""
+        try:
+            return costs(kwh, self._estimate_settings())
+        except (SlicerEnergyError, ValueError) as exc:
+            self._logger.warning("slicer-energy: no cost for the job: %s", exc)
+            return {}
 
     def on_gcode_sent(self, comm, phase, cmd, cmd_type, gcode, *args, **kwargs) -> None:
         """Hook ``octoprint.comm.protocol.gcode.sent``: the job begins with its first file line
