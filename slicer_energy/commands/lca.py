@@ -25,7 +25,7 @@ GWP_NOTE = {
     "tar": "IPCC TAR (CH4 23, N2O 296), an older CML 2001 set",
 }
 
-HELP = "life-cycle impacts of the study's phone-case or aircraft-part scenarios"
+HELP = "life-cycle impacts of the study's scenarios, or of printing vs buying your part"
 DESCRIPTION = (
     "Recompute the study's LCA (Petschow et al. 2014): impacts per functional unit "
     "in CML-IA categories (GWP100, ADP elements, HTP, AP) for each scenario and "
@@ -42,6 +42,13 @@ examples:
   slicer-energy lca phone-case --energy pinned --monte-carlo 500 --sensitivity
   slicer-energy lca my-scenarios.toml          your own scenario file (same format as
                                                lca/scenarios/phone-case.toml)
+  slicer-energy lca --part my.stl --printer ender3-v2 --grid DE
+                                               print it at home or buy it (moulded, SLS)
+
+--part puts your part into the phone-case study's scenarios (home FDM = H5-A, mass
+production = H1, SLS print shop = H3-30 shipped and H4-30 collected): energy, part mass
+and the waste the models compute come from the process models on your part, everything
+else from the study; --grid then sets the home printer's mix only.
 
 Processing energy comes from this project's process models (FDM, SLS, MLS, baselines);
 --energy pinned uses the figure stored with its source in lca/scenarios/*.toml instead,
