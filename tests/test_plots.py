@@ -134,3 +134,32 @@ def test_timeline_starts_from_the_printer_state_and_legend_matches(tmp_path):
     png = tmp_path / "theshamot__cube_0.2mm_PLA_ENDER3_11m-timeline.png"
     if KEEP:
         (Path(KEEP) / png.name).write_bytes(png.read_bytes())
+
+
+def _batch_frame(error: bool):
+    """A small results table as batch writes it: two parts, FDM and SLS at two fills."""
+    import pandas as pd
+
+    rows = []
+    for k, (part, vol) in enumerate((("cube", 8000.0), ("vase", 60000.0))):
+        for j, (proc, util) in enumerate((("fdm", None), ("sls", 0.2), ("sls", 0.8))):
+            rows.append({"job_id": f"{k}-{j}", "part": part, "part_digest": part,
+                         "process": proc, "volume_mm3": vol, "set_copies": j,
+                         "energy_kwh": vol / 1e5 * (1 + j), "sintering.utilisation": util,
+                         "error": "failed" if error else None})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_batch_plots_draw_their_points_and_skip_what_has_none(tmp_path):
+    from slicer_energy.batch.report import write_plots
+
+    paths, skipped = write_plots(_batch_frame(error=False), tmp_path / "ok")
+    assert {p.name for p in paths} == {
+        "energy_vs_volume.png", "sls_energy_vs_utilisation.png", "sensitivity.png"
+    }  # fmt: skip
+    assert skipped == []
+    img = plt.imread(tmp_path / "ok" / "energy_vs_volume.png")[..., :3]
+    assert (img.std(axis=2) > 0.05).sum() > 200  # coloured markers, not a blank frame
+    paths, skipped = write_plots(_batch_frame(error=True), tmp_path / "bad")
+    assert paths == [] and len(skipped) == 3
+    assert list((tmp_path / "bad").glob("*.png")) == []
