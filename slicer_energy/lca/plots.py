@@ -101,6 +101,7 @@ def category_figure(
     ax.set_ylabel("\n".join(textwrap.wrap(f"{meta['label']} [{meta['unit']}]", 45)))
     if users:
         _stacked(ax_use, users, cat, ("use",))
+        ax_use.margins(y=0.12)  # room above zero for the net labels
         ax_use.set_title("use phase (own scale)", fontsize=9)
         ax.set_title("production and end of life", fontsize=9)
         for i, r in enumerate(users):
@@ -139,8 +140,6 @@ def _stacked(
     ax.margins(y=0.08)
     if not any(neg):
         ax.set_ylim(0.0, ax.get_ylim()[1])
-    if not any(pos):
-        ax.set_ylim(ax.get_ylim()[0], 0.0)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.tick_params(axis="x", rotation=45)
     return pos
