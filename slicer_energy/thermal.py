@@ -246,7 +246,9 @@ COMPONENTS = ("bed", "hotend", "electronics", "steppers", "fans")
 
 @dataclass
 class TimelineRow:
-    """One interval of the timeline (kept with ``keep_rows``): state and wall energy."""
+    """One interval of the timeline (kept with ``keep_rows``): state and wall energy.
+    Temperatures are the interval's means; ``*_start_c`` the state at ``t0_s``, so a plot
+    starts where the printer was (a mean over a long first wait is no state at t = 0)."""
 
     t0_s: float
     t1_s: float
@@ -259,6 +261,8 @@ class TimelineRow:
     bed_c: float
     fan: float
     energy_j: float  # wall energy in this interval
+    hotend_start_c: float
+    bed_start_c: float
 
     @property
     def power_w(self) -> float:
@@ -367,6 +371,8 @@ class Timeline:
                     0.5 * (b0 + self.bed_c),
                     self.fan,
                     total,
+                    h0,
+                    b0,
                 )
             )
         self.t += dt

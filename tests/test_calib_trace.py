@@ -93,7 +93,7 @@ def test_bed_share_of_a_bang_bang_bed():
 
 
 def _row(t0, t1, kind, he, bed, fan=0.0):
-    return TimelineRow(t0, t1, kind, 0, 0.0, he, 0.0, bed, 0.0, fan, 0.0)
+    return TimelineRow(t0, t1, kind, 0, 0.0, he, 0.0, bed, 0.0, fan, 0.0, 0.0, 0.0)
 
 
 def test_an_interruption_costs_a_reheat():

@@ -93,7 +93,7 @@ def test_unreachable_set_point_is_a_one_line_error_in_every_user():
     with pytest.raises(GcodeError, match="above what the hotend heater model can reach"):
         Timeline(m).play([("heat", [SetPoints(hotend_c=300.0), Wait("hotend")])])
     # trace calibration used to replay this as a silent 3600 s wait
-    rows = [TimelineRow(0, 0, "wait", 0, 0.0, 300.0, 0.0, 60.0, 0.0, 0.0, 0.0)]
+    rows = [TimelineRow(0, 0, "wait", 0, 0.0, 300.0, 0.0, 60.0, 0.0, 0.0, 0.0, 0.0, 0.0)]
     with pytest.raises(GcodeError, match="above what the hotend heater model can reach"):
         replay_parts(rows, m)
 

@@ -86,8 +86,10 @@ def _label(col: Any) -> Any:
     return col.astype(object).where(col.notna(), "-").astype(str)
 
 
-def write_plots(df: Any, folder: str | Path) -> list[Path]:
-    """PNG plots: kWh vs volume by process, SLS kWh vs utilisation, axis sensitivity."""
+def write_plots(df: Any, folder: str | Path) -> tuple[list[Path], list[str]]:
+    """PNG plots: kWh vs volume by process, SLS kWh vs utilisation, axis sensitivity; a plot
+    with nothing to draw is not written (an empty chart reads as a result): (paths written,
+    a note per plot skipped)."""
     try:
         import matplotlib
 
@@ -100,45 +102,66 @@ def write_plots(df: Any, folder: str | Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     ok = ok_rows(df)
-    paths = []
+    paths: list[Path] = []
+    skipped: list[str] = []
+    for draw in (_volume_plot, _utilisation_plot, _sensitivity_plot):
+        name, fig = draw(plt, ok, df)
+        if isinstance(fig, str):
+            skipped.append(f"{name}: {fig}")
+        else:
+            paths.append(_save(fig, folder / name, plt))
+    return paths, skipped
 
+
+def _volume_plot(plt: Any, ok: Any, df: Any) -> tuple[str, Any]:
+    """(file name, figure, or why there is none): kWh per part vs volume, by process."""
+    name = "energy_vs_volume.png"
+    sized = ok[ok["volume_mm3"].notna() & (ok["energy_kwh"] > 0)] if len(ok) else ok
+    if not len(sized):
+        return name, "no row without error has a volume and energy"
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for proc, g in ok.groupby("process"):
-        g = g[g["volume_mm3"].notna()]
+    for proc, g in sized.groupby("process"):
         ax.scatter(g["volume_mm3"] / 1000.0, g["energy_kwh"], s=10, alpha=0.6, label=proc)
-    ax.set(xscale="log", yscale="log", xlabel="part volume (cm³)", ylabel="energy per part (kWh)")
-    ax.set_title("Energy per part vs part volume")
+    ax.set(xscale="log", yscale="log", xlabel="part volume (cm³)")
+    ax.set(ylabel="energy per part (kWh)", title="Energy per part vs part volume")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
-    paths.append(_save(fig, folder / "energy_vs_volume.png", plt))
+    return name, fig
 
+
+def _utilisation_plot(plt: Any, ok: Any, df: Any) -> tuple[str, Any]:
+    """(file name, figure, or why there is none): SLS kWh per part vs build utilisation."""
+    name = "sls_energy_vs_utilisation.png"
     util = "sintering.utilisation"
     sls = ok[(ok["process"] == "sls") & ok[util].notna()] if util in ok else []
-    if len(sls):
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        for part, g in sls.groupby("part"):
-            g = g.sort_values(util)
-            ax.plot(g[util] * 100, g["energy_kwh"], "o-", ms=3, label=str(part))
-        ax.set(yscale="log", xlabel="build utilisation (% of chamber volume)")
-        ax.set(ylabel="energy per part (kWh)", title="SLS: energy per part vs build utilisation")
-        if sls["part"].nunique() <= 12:
-            ax.legend(fontsize=7)
-        ax.grid(True, which="both", alpha=0.3)
-        paths.append(_save(fig, folder / "sls_energy_vs_utilisation.png", plt))
+    if not len(sls):
+        return name, "no SLS row with a build utilisation"
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for part, g in sls.groupby("part"):
+        g = g.sort_values(util)
+        ax.plot(g[util] * 100, g["energy_kwh"], "o-", ms=3, label=str(part))
+    ax.set(yscale="log", xlabel="build utilisation (% of chamber volume)")
+    ax.set(ylabel="energy per part (kWh)", title="SLS: energy per part vs build utilisation")
+    if sls["part"].nunique() <= 12:
+        ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return name, fig
 
+
+def _sensitivity_plot(plt: Any, ok: Any, df: Any) -> tuple[str, Any]:
+    """(file name, figure, or why there is none): max/min kWh ratio per sweep axis."""
+    name = "sensitivity.png"
     sens = [s for s in sensitivity(df) if s["median_ratio"]]
-    if sens:
-        fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(sens) + 1.6))
-        names = [s["axis"] for s in sens][::-1]
-        med = [s["median_ratio"] for s in sens][::-1]
-        mx = [s["max_ratio"] for s in sens][::-1]
-        ax.barh(names, mx, color="0.8", label="largest")
-        ax.barh(names, med, color="C0", label="median")
-        ax.set(xscale="log", xlabel="kWh per part, max / min when only this axis changes")
-        ax.set_title("Sensitivity of energy to each sweep axis")
-        ax.legend()
-        paths.append(_save(fig, folder / "sensitivity.png", plt))
-    return paths
+    if not sens:
+        return name, "no sweep axis changes the energy"
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(sens) + 1.6))
+    names = [s["axis"] for s in sens][::-1]
+    ax.barh(names, [s["max_ratio"] for s in sens][::-1], color="0.8", label="largest")
+    ax.barh(names, [s["median_ratio"] for s in sens][::-1], color="C0", label="median")
+    ax.set(xscale="log", xlabel="kWh per part, max / min when only this axis changes")
+    ax.set_title("Sensitivity of energy to each sweep axis")
+    ax.legend()
+    return name, fig
 
 
 def _save(fig: Any, path: Path, plt: Any) -> Path:

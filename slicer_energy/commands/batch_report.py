@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     summ = summary_by_process(df)
     sens = sensitivity(df)
     errors = df[df["error"].notna()] if "error" in df else df.iloc[:0]
-    plots = [str(p) for p in write_plots(df, args.plots)] if args.plots else []
+    paths, skipped = write_plots(df, args.plots) if args.plots else ([], [])
+    plots = [str(p) for p in paths]
     if args.json:
         print_json(
             {
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 "sensitivity": sens,
                 "errors": errors[["part", "part_where", "process", "error"]].to_dict("records"),
                 "plots": plots,
+                "plots_skipped": skipped,
             }
         )
         return 0
@@ -99,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {r['part']} [{r['process']}]: {r['error']}")
     for p in plots:
         print(f"wrote {p}")
+    for note in skipped:
+        print(f"not drawn: {note}")
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import GcodeError
 from ..estimate import J_PER_KWH
@@ -145,6 +146,41 @@ def _write_csv(path: Path, res) -> None:
         raise GcodeError(f"{path}: cannot write timeline: {exc}") from None
 
 
+HOTEND_COLOUR, BED_COLOUR, POWER_COLOUR = "#d62728", "#1f77b4", "#555555"
+
+
+def timeline_figure(plt: Any, res: Any) -> Any:
+    """Wall power (top) and the modelled temperatures with their set points (bottom): each
+    temperature from the printer's state at t = 0 to its state at the end, its set point
+    dashed in the same colour, so a legend entry and its line cannot disagree."""
+    rows = res.timeline
+    t = [r.t0_s / 60 for r in rows]
+    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(9, 6))
+    ax1.step(t, [r.power_w for r in rows], where="post", lw=0.8, color=POWER_COLOUR)
+    ax1.set_ylabel("wall power (W, interval mean)")
+    ax1.set_title(
+        f"{Path(res.path).name}: {res.energy_j / J_PER_KWH:.3f} kWh, "
+        f"{res.time_s / 60:.0f} min ({res.mode} planner)"
+    )
+    t_end = [*t, rows[-1].t1_s / 60] if rows else t
+    for name, colour, start, mean, set_c in (
+        ("hotend", HOTEND_COLOUR, "hotend_start_c", "hotend_c", "hotend_set_c"),
+        ("bed", BED_COLOUR, "bed_start_c", "bed_c", "bed_set_c"),
+    ):
+        # the state at each interval's start, then the last one's end (2 x mean - start)
+        temps = [getattr(r, start) for r in rows]
+        if rows:
+            temps.append(2.0 * getattr(rows[-1], mean) - getattr(rows[-1], start))
+        ax2.plot(t_end, temps, color=colour, lw=1.0, label=f"{name} (model)")
+        ax2.step(t, [getattr(r, set_c) for r in rows], where="post", ls="--", lw=0.7,
+                 color=colour, label=f"{name} set")  # fmt: skip
+    ax2.set_xlabel("time (min)")
+    ax2.set_ylabel("°C")
+    ax2.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _plot(folder: Path, res) -> None:
     """``<gcode stem>-timeline.png`` in ``folder`` (made if missing), like every --plots DIR."""
     import matplotlib
@@ -152,24 +188,7 @@ def _plot(folder: Path, res) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = [r.t0_s / 60 for r in res.timeline]
-    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(9, 6))
-    ax1.step(t, [r.power_w for r in res.timeline], where="post", lw=0.8)
-    ax1.set_ylabel("wall power (W, interval mean)")
-    ax1.set_title(
-        f"{Path(res.path).name}: {res.energy_j / J_PER_KWH:.3f} kWh, "
-        f"{res.time_s / 60:.0f} min ({res.mode} planner)"
-    )
-    ax2.plot(t, [r.hotend_c for r in res.timeline], label="hotend (model)")
-    ax2.plot(t, [r.bed_c for r in res.timeline], label="bed (model)")
-    ax2.step(
-        t, [r.hotend_set_c for r in res.timeline], where="post", ls="--", lw=0.7, label="hotend set"
-    )
-    ax2.step(t, [r.bed_set_c for r in res.timeline], where="post", ls="--", lw=0.7, label="bed set")
-    ax2.set_xlabel("time (min)")
-    ax2.set_ylabel("°C")
-    ax2.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig = timeline_figure(plt, res)
     name = Path(res.path).name.removesuffix(".gz").removesuffix(".gcode")
     path = folder / f"{name}-timeline.png"
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from ..errors import SettingsError
 from ..lca.data import CATEGORIES, GWP_SETS
 from ..lca.energy import ENERGY_MODES
 from ..lca.replay import DEFAULT_DRAWS
@@ -24,7 +25,7 @@ GWP_NOTE = {
     "tar": "IPCC TAR (CH4 23, N2O 296), an older CML 2001 set",
 }
 
-HELP = "life-cycle impacts of the study's phone-case or aircraft-part scenarios"
+HELP = "life-cycle impacts of the study's scenarios, or of printing vs buying your part"
 DESCRIPTION = (
     "Recompute the study's LCA (Petschow et al. 2014): impacts per functional unit "
     "in CML-IA categories (GWP100, ADP elements, HTP, AP) for each scenario and "
@@ -41,6 +42,13 @@ examples:
   slicer-energy lca phone-case --energy pinned --monte-carlo 500 --sensitivity
   slicer-energy lca my-scenarios.toml          your own scenario file (same format as
                                                lca/scenarios/phone-case.toml)
+  slicer-energy lca --part my.stl --printer ender3-v2 --grid DE
+                                               print it at home or buy it (moulded, SLS)
+
+--part puts your part into the phone-case study's scenarios (home FDM = H5-A, mass
+production = H1, SLS print shop = H3-30 shipped and H4-30 collected): energy, part mass
+and the waste the models compute come from the process models on your part, everything
+else from the study; --grid then sets the home printer's mix only.
 
 Processing energy comes from this project's process models (FDM, SLS, MLS, baselines);
 --energy pinned uses the figure stored with its source in lca/scenarios/*.toml instead,
@@ -55,9 +63,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "study",
         metavar="STUDY",
-        help=f"{' | '.join(sorted(STUDIES))}, or the path of your own scenario file (.toml)",
+        nargs="?",
+        help=f"{' | '.join(sorted(STUDIES))}, or the path of your own scenario file (.toml); "
+        "leave out with --part",
     )
-    p.add_argument("--grid", help="electricity mix for every processing step (e.g. DE, CN, FR)")
+    p.add_argument(
+        "--part",
+        metavar="PART",
+        help="print it or buy it: your part (STL/3MF/OBJ or a sample name) printed at home vs "
+        "bought mass-produced or from an SLS service, in the phone-case study's scenarios",
+    )
+    p.add_argument(
+        "--printer",
+        help="with --part: the home printer, a name or file as 'predict --printer' takes "
+        "(default: the config file's printer, else prusa-mk3s)",
+    )
+    p.add_argument(
+        "--grid",
+        help="electricity mix for every processing step (e.g. DE, CN, FR); with --part, the "
+        "home printer's mix only (default: the config file's grid if it names a mix, else DE)",
+    )
     p.add_argument(
         "--energy",
         choices=ENERGY_MODES,
@@ -94,13 +119,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _part_run(args: argparse.Namespace) -> tuple[StudyRun, dict[str, Any]]:
+    """``--part``: the phone-case study's scenarios around the user's part, every energy
+    from the process models (a pinned figure belongs to the study's phone case)."""
+    from ..lca.data import load_background
+    from ..lca.part_study import inputs, part_study
+    from ..lca.study import StudyRun
+    from ..userconfig import load_user_config
+    from ._costs import default_printer
+
+    if args.study is not None:
+        raise SettingsError(
+            f"give a STUDY ({args.study!r}) or --part, not both: --part builds on phone-case"
+        )
+    if args.energy == "pinned":
+        raise SettingsError(
+            "--part needs the process models: --energy pinned holds the study's phone case's "
+            "figures, not your part's"
+        )
+    db = load_background()
+    printer = default_printer(args.printer, "prusa-mk3s")
+    grid, grid_from = args.grid, "--grid"
+    if grid is None:
+        cfg = load_user_config()
+        if cfg.grid is not None and f"electricity:{cfg.grid}" in db.processes:
+            grid, grid_from = cfg.grid, f"{cfg.path}: key 'grid'"
+        else:
+            grid_from = "the study's: home printing in Berlin"
+    study = part_study(args.part, printer, grid, db)
+    run = StudyRun.from_study(study, db, energy_mode="model", gwp_set=args.gwp_set)
+    return run, {"part": args.part, "inputs": inputs(study, printer, grid_from)}
+
+
 def compute(args: argparse.Namespace) -> tuple[StudyRun, list, dict[str, Any]]:
     # The study engine pulls in scipy.sparse: imported here, not when the CLI starts.
     from ..lca.findings import FINDINGS, study_stats
     from ..lca.study import StudyRun, monte_carlo, sensitivity
 
-    run = StudyRun.create(args.study, grid=args.grid, energy_mode=args.energy,
-                          gwp_set=args.gwp_set)  # fmt: skip
+    extra: dict[str, Any] = {}
+    if args.part is not None:
+        run, extra = _part_run(args)
+    elif args.study is None:
+        raise SettingsError("name a STUDY (phone-case, aircraft-part, a .toml) or give --part")
+    elif args.printer is not None:
+        raise SettingsError("--printer goes with --part; a study names its own machines")
+    else:
+        run = StudyRun.create(args.study, grid=args.grid, energy_mode=args.energy,
+                              gwp_set=args.gwp_set)  # fmt: skip
     results = run.results()
     findings: list = []
     if run.study.name in FINDINGS and args.study in STUDIES:
@@ -115,8 +180,9 @@ def compute(args: argparse.Namespace) -> tuple[StudyRun, list, dict[str, Any]]:
         "method": "CML-IA v4.8 (2016) baseline",
         "gwp_set": args.gwp_set,
         "gwp_set_note": GWP_NOTE[args.gwp_set],
-        "energy_mode": args.energy,
-        "grid_override": args.grid,
+        "energy_mode": run.energy_mode,
+        "grid_override": run.grid,
+        **extra,
         "scenarios": {r.id: r.to_dict(run.method) for r in results},
         "findings": findings,
         "findings_draws": (args.monte_carlo or DEFAULT_DRAWS) if findings else 0,
@@ -150,13 +216,13 @@ def _fmt(v: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..lca.system import STAGES
-
     run_, results, doc = compute(args)
     if args.plots:
-        doc["plots"] = [str(p) for p in
-                        __import__("slicer_energy.lca.plots", fromlist=["plot_study"]).plot_study(
-                            results, run_.method, args.plots, run_.study.name)]  # fmt: skip
+        from ..lca.plots import plot_study
+
+        paths, skipped = plot_study(results, run_.method, args.plots, run_.study.name)
+        doc["plots"] = [str(p) for p in paths]
+        doc["plots_skipped"] = skipped
     if args.brightway_project:
         from ..lca.brightway import export_study
 
@@ -168,8 +234,26 @@ def run(args: argparse.Namespace) -> int:
         print_json(doc)
         return 0
     print(f"{run_.study.title}\nfunctional unit: {run_.study.functional_unit}")
-    print(f"method: CML-IA v4.8; GWP set: {GWP_NOTE[args.gwp_set]}; energy: {args.energy}"
-          + (f"; grid override: {args.grid}" if args.grid else ""))  # fmt: skip
+    print(f"method: CML-IA v4.8; GWP set: {GWP_NOTE[args.gwp_set]}; energy: {doc['energy_mode']}"
+          + (f"; grid override: {args.grid}" if run_.grid else ""))  # fmt: skip
+    for label, lines in doc.get("inputs", {}).items():
+        print(f"{label.replace('_', ' ')}: " + "; ".join(lines))
+    _print_impacts(run_, results)
+    _print_uncertainty(doc)
+    if "plots" in doc:
+        print("\nplots: " + ", ".join(doc["plots"]))
+        for note in doc["plots_skipped"]:
+            print(f"  not drawn: {note}")
+    if "brightway" in doc:
+        b = doc["brightway"]
+        print(f"\nBrightway project {args.brightway_project}: {b['foreground']}, {b['biosphere']}")
+    return 0
+
+
+def _print_impacts(run_: StudyRun, results: list) -> None:
+    """Per category: scenario by stage and the data behind it; then processing energy."""
+    from ..lca.system import STAGES
+
     for cat in CATEGORIES:
         meta = run_.method.categories[cat]
         print(f"\n{meta['label']} [{meta['unit']}] per functional unit (* = incomplete)")
@@ -181,13 +265,18 @@ def run(args: argparse.Namespace) -> int:
             rows.append([r.id, *(_fmt(r.by_stage[cat][s]) for s in STAGES), total])
         print_table(rows, ["scenario", *STAGES, "total"])
         _print_basis(results, cat)
-    print("\nprocessing energy per part")
+    print("\nprocessing energy and part mass per part")
     print_table(
         [[r.id, st["step"], "missing" if st["energy_kwh"] is None else f"{st['energy_kwh']:.3g}",
-          st["grid"], st["basis"], (st["source"] or "")[:70]]
+          f"{r.part['part_kg'] * 1000:.1f}", st["grid"], st["basis"],
+          (st["source"] or "")[:60]]
          for r in results for st in r.steps],
-        ["scenario", "step", "kWh", "grid", "basis", "source"],
+        ["scenario", "step", "kWh", "part g", "grid", "basis", "source"],
     )  # fmt: skip
+
+
+def _print_uncertainty(doc: dict[str, Any]) -> None:
+    """Findings, Monte Carlo and sensitivity, where they were computed."""
     if doc["findings"]:
         print(f"\nthe study's results, recomputed (median and 5-95 % of "
               f"{doc['findings_draws']} draws)")  # fmt: skip
@@ -213,9 +302,3 @@ def run(args: argparse.Namespace) -> int:
         print_table(
             [[s, *(_fmt(v[g]) for g in grids)] for s, v in sens.items()], ["scenario", *grids]
         )
-    if "plots" in doc:
-        print("\nplots: " + ", ".join(doc["plots"]))
-    if "brightway" in doc:
-        b = doc["brightway"]
-        print(f"\nBrightway project {args.brightway_project}: {b['foreground']}, {b['biosphere']}")
-    return 0

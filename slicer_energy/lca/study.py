@@ -94,7 +94,19 @@ class StudyRun:
         db = db or load_background()
         if grid is not None:
             db.get(f"electricity:{grid}", "--grid")
-        run = cls(load_study(name, db), db, load_method(gwp_set), energy_mode, grid)
+        return cls.from_study(load_study(name, db), db, grid, energy_mode, gwp_set)
+
+    @classmethod
+    def from_study(
+        cls,
+        study: Study,
+        db: Database,
+        grid: str | None = None,
+        energy_mode: str = "auto",
+        gwp_set: str = "ar5",
+    ) -> StudyRun:
+        """A run of scenarios built in memory (``lca --part``), energies computed once."""
+        run = cls(study, db, load_method(gwp_set), energy_mode, grid)
         for sc in run.study.scenarios:
             run.energies[sc.id] = scenario_energies(sc, energy_mode)
         return run
