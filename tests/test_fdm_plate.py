@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import trimesh
 
 from slicer_energy.cli import main
 from slicer_energy.fdm import prusaslicer
@@ -21,10 +20,8 @@ CUBE = ("corpus", "stl", "calibration_cube_nmgrl.stl")
 
 
 @pytest.fixture(scope="module")
-def box(tmp_path_factory):
-    p = tmp_path_factory.mktemp("parts") / "box.stl"
-    trimesh.creation.box((20, 20, 3)).apply_translation((0, 0, 1.5)).export(p)
-    return str(p)
+def cube() -> str:
+    return str(need_shared(*CUBE))
 
 
 def test_sixteen_copies_sit_where_prusaslicer_puts_them():
@@ -38,15 +35,15 @@ def test_sixteen_copies_sit_where_prusaslicer_puts_them():
     np.testing.assert_allclose(hops, 26.0)  # each copy's next is a neighbour
 
 
-def test_plate_record_validates_and_shares_the_plate(box, capsys):
-    assert main(["predict", box, "--copies", "4", "--json"]) == 0
+def test_plate_record_validates_and_shares_the_plate(cube, capsys):
+    assert main(["predict", cube, "--copies", "4", "--json"]) == 0
     rec = check_record(json.loads(capsys.readouterr().out))
     plate = rec["fdm"]["plate"]
     assert plate["copies"] == 4 and plate["grid"] == [2, 2]
     assert rec["time_s"] * 4 == pytest.approx(plate["job_time_s"])
     assert rec["energy_kwh"] * 4 == pytest.approx(plate["job_energy_kwh"])
     assert rec["material_g"] * 4 == pytest.approx(plate["job_material_g"])
-    assert main(["predict", box, "--json"]) == 0
+    assert main(["predict", cube, "--json"]) == 0
     single = check_record(json.loads(capsys.readouterr().out))
     assert single["fdm"]["plate"] is None
     # One heat-up serves four copies: a copy's share of the plate costs less than a part alone.
@@ -54,8 +51,8 @@ def test_plate_record_validates_and_shares_the_plate(box, capsys):
     assert rec["material_g"] == pytest.approx(single["material_g"], rel=0.05)
 
 
-def test_plate_larger_than_the_bed_is_one_line_error(box, capsys):
-    assert main(["predict", box, "--copies", "200"]) == 2
+def test_plate_larger_than_the_bed_is_one_line_error(cube, capsys):
+    assert main(["predict", cube, "--copies", "200"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "--copies 200" in err and "250 x 210 mm" in err
