@@ -42,7 +42,10 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: tuple[str, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The parser with ``commands`` (module names) registered: all by default, so that
+    ``--help`` lists them; :func:`main` registers only the one it runs (see
+    :func:`commands_for`)."""
     parser = _OneLineParser(
         prog="slicer-energy",
         allow_abbrev=False,  # and every command's parser (commands/_parser.py)
@@ -55,9 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in commands:
         importlib.import_module(f".commands.{name}", __package__).register(sub)
     return parser
+
+
+def commands_for(argv: list[str]) -> tuple[str, ...]:
+    """The command modules a command line needs: its command's alone (a command module
+    imports what its command uses, so ``predict`` never loads the G-code or LCA code), none
+    for ``--version``, all for ``--help``, no arguments or an unknown command."""
+    words = [a for a in argv if not a.startswith("-")]
+    if words and words[0].replace("-", "_") in COMMAND_MODULES:
+        return (words[0].replace("-", "_"),)
+    if argv and not words and not {"-h", "--help"} & set(argv):
+        return ()
+    return COMMAND_MODULES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     # it to close their logs cleanly, so take SIGINT back.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(commands_for(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -62,5 +62,5 @@ def predict_part(
 
         kwargs = {k: v for k, v in (("machine", machine), ("material", material)) if v}
         kwargs.update({k: v for k, v in fdm_options.items() if v is not None})
-        return predict_fdm(loaded, max_memory_gb=max_memory_gb, **kwargs)
+        return predict_fdm(loaded, max_memory_gb=max_memory_gb, copies=copies, **kwargs)
     raise SlicerEnergyError(f"unknown process {process!r}; choose one of {', '.join(PROCESSES)}")

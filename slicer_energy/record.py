@@ -52,7 +52,13 @@ COMPONENTS = {
 BASELINES = ("injection-moulding", "casting")
 # figures of Estimate.extra that the record lifts to its top level or renames
 _LIFTED = {"print_time_s", "filament_mm", "kwh_per_kg", "powder_waste_g", "case"}
-_FDM_LIFTED = {"filament_by_feature_mm", "layers", "slicer_estimate_s", "unknown_commands"}
+_FDM_LIFTED = {
+    "filament_by_feature_mm",
+    "layers",
+    "slicer_estimate_s",
+    "unknown_commands",
+    "plate",
+}
 
 
 @lru_cache(maxsize=1)
@@ -118,7 +124,9 @@ def record(
 
 def _fdm(est: Estimate, gcode: Any) -> dict[str, Any]:
     """FDM's own figures; ``gcode`` (file, planner, counts) is null for a part's prediction
-    and ``model`` (the geometry model's internals) is null for a G-code file's."""
+    and ``model`` (the geometry model's internals) is null for a G-code file's; ``plate``
+    (the whole plate of ``--copies``; the record's top level is one copy's share) is null
+    for a single part."""
     ex = est.extra
     rest = {k: v for k, v in ex.items() if k not in _LIFTED | _FDM_LIFTED}
     return {
@@ -127,6 +135,7 @@ def _fdm(est: Estimate, gcode: Any) -> dict[str, Any]:
             gcode.filament_by_feature_mm if gcode else ex.get("filament_by_feature_mm", {})
         ),
         "layers": ex.get("layers"),
+        "plate": ex.get("plate"),
         "gcode": None
         if gcode is None
         else {

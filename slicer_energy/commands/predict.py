@@ -25,6 +25,7 @@ EPILOG = """\
 examples:
   slicer-energy predict phone_case                                 FDM on a Prusa MK3S, 0.20 mm
   slicer-energy predict part.stl --printer ender3-v2 --infill 20   another printer, 20 % infill
+  slicer-energy predict part.stl --copies 4                       a plate of four, per copy
   slicer-energy predict part.stl --supports --preset 0.15mm-quality --json
   slicer-energy predict part.stl --price-per-kwh 0.30 --currency EUR --grid DE
   slicer-energy predict part.stl --process sls --price-per-kwh 0.20 --grid 380
@@ -97,6 +98,14 @@ def print_record_table(rows: list[dict[str, Any]]) -> None:
 def print_fdm_record(r: dict[str, Any]) -> None:
     """The human tables of an FDM record (``predict`` on a part, ``gcode`` on a file)."""
     fdm = r["fdm"]
+    plate = fdm.get("plate")
+    if plate:
+        cols, rows = plate["grid"]
+        print(
+            f"plate of {plate['copies']} copies ({cols} x {rows}): {hms(plate['job_time_s'])} in "
+            f"all (motion {hms(plate['job_print_time_s'])}), {plate['job_material_g']:.1f} g, "
+            f"{plate['job_energy_kwh']:.3f} kWh; per copy:"
+        )
     print(
         f"{r['machine']}, {r['case'] or 'G-code'}, {r['material'] or 'filament'}: "
         f"{hms(r['time_s'])} in all (motion {hms(r['print_time_s'])}), filament "
@@ -189,7 +198,12 @@ def register(sub: Any) -> None:
         "(default: the preset's PLA); PA12 for sls, AlSi10Mg for mls (the defaults)",
     )
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--copies", type=int, help="copies of PART in one build (default: 1)")
+    g.add_argument(
+        "--copies",
+        type=int,
+        help="copies of PART in one build (default: 1); FDM: one plate, arranged and printed "
+        "layer by layer as PrusaSlicer's --duplicate, figures per copy and for the plate",
+    )
     g.add_argument("--fill", action="store_true", help="as many copies as fit one build")
     p.add_argument(
         "--variant",

@@ -22,12 +22,22 @@ def inplane_structure(xp: Any) -> Any:
     return xp.asarray(st)
 
 
+def layer_of_labels(xp: Any, labels: Any, n: int, k_of_cell: Any) -> Any:
+    """Layer of each label ``0..n`` (labels never span layers; ``k_of_cell`` is one value per
+    layer, broadcast over its cells). Scattered layer by layer: raveling a broadcast
+    ``k_of_cell`` would copy a grid-sized integer array."""
+    layer_of = xp.zeros(n + 1, dtype=xp.int64)
+    for i in range(labels.shape[0]):
+        layer_of[labels[i]] = k_of_cell[i, 0, 0]
+    layer_of[0] = 0
+    return layer_of
+
+
 def per_layer_count(xp: Any, labels: Any, n: int, k_of_cell: Any, nz: int) -> Any:
     """Number of labelled components per layer (labels never span layers)."""
     if n == 0:
         return xp.zeros(nz, dtype=xp.int64)
-    layer_of = xp.zeros(n + 1, dtype=xp.int64)
-    layer_of[labels.ravel()] = k_of_cell.ravel()
+    layer_of = layer_of_labels(xp, labels, n, k_of_cell)
     return xp.bincount(layer_of[1:], minlength=nz)[:nz]
 
 
@@ -37,13 +47,21 @@ def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
     The EDT gives the distance to the nearest empty cell centre; the contour lies about
     half a cell before it. Per-layer 2-D transforms are ~3x faster than one 3-D transform
     with an infinite z sampling, and never mix layers; a layer equal to the one below
-    reuses its transform.
+    reuses its transform. On the CPU each transform runs on the layer's bounding box grown
+    by one cell, which is exact: the nearest empty cell to a cell inside is never farther
+    than that ring of empty cells (clamping it onto the box only brings it closer).
     """
     out = xp.empty(mask.shape, dtype=xp.float32)
+    crop = xp is np
     for k in range(mask.shape[0]):
         # Prismatic parts repeat their section layer after layer: reuse the transform.
         if k and bool((mask[k] == mask[k - 1]).all()):
             out[k] = out[k - 1]
+        elif crop:
+            out[k] = 0.0
+            win = _window(mask[k], 0.0, 1.0)
+            if win is not None:
+                out[k][win] = ndi.distance_transform_edt(mask[k][win])
         else:
             out[k] = ndi.distance_transform_edt(mask[k])
     out *= p
@@ -111,8 +129,7 @@ def fill_holes(ndi: Any, xp: Any, mask: Any, struct: Any, kcell: Any) -> tuple[A
     for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
         border[edge.ravel()] = True
     border[0] = True
-    layer_of = xp.zeros(n + 1, dtype=xp.int64)
-    layer_of[lab.ravel()] = kcell.ravel()
+    layer_of = layer_of_labels(xp, lab, n, kcell)
     holes = xp.bincount(layer_of[~border], minlength=int(kcell.max()) + 1 if kcell.size else 1)
     return mask | ~border[lab], holes
 

@@ -21,6 +21,7 @@ from ..voxelize import GridCost, LayerGrid, grid_for, voxelize
 from .energy import EnergyResult, print_energy
 from .features import FEATURES, LayerFeatures, decompose
 from .materials import load_material, with_material
+from .plate import add_between_copies, arrange, per_part, plate_features
 from .sections import sharp_corners_per_layer
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
 from .time import MotionLimits, TimeConstants, TimeResult, layer_times
@@ -93,8 +94,10 @@ def predict_fdm(
     cell_budget: float = DEFAULT_CELL_BUDGET,
     constants: TimeConstants | None = None,
     max_memory_gb: float | None = None,
+    copies: int = 1,
 ) -> Estimate:
-    """Print time, filament and wall energy of one part on one FDM printer.
+    """Print time, filament and wall energy of one part on one FDM printer (or of one
+    copy's share of a plate of ``copies``, the whole plate in ``extra['plate']``).
 
     Parameters
     ----------
@@ -105,6 +108,7 @@ def predict_fdm(
     infill_percent, supports, layer_height_mm : overrides of the preset
     xp : array backend for the voxel work (NumPy or CuPy)
     max_memory_gb : the grid's memory budget (default: half the available memory)
+    copies : copies on one plate, arranged and printed as PrusaSlicer does (:mod:`.plate`)
     """
     t0 = time.perf_counter()
     m = machine if isinstance(machine, FdmMachine) else load_machine(machine)
@@ -115,13 +119,19 @@ def predict_fdm(
     mesh = loaded.mesh if hasattr(loaded, "mesh") else loaded
     ext = np.asarray(mesh.extents, dtype=float)
     check_fits(ext, m)
+    bed = m.build_volume_mm[:2] if m.build_volume_mm else None
+    plate = arrange((ext[0], ext[1]), copies, bed, machine=m.name)
     pitch = choose_pitch_mm(ext, s.layer_height_mm, cell_budget)
     grid = _grid(mesh, s, pitch, xp, max_memory_gb)
     t_vox = time.perf_counter()
     feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm, mesh=mesh)
-    corners = sharp_corners_per_layer(mesh, grid.layer_z_mm())
+    corners = sharp_corners_per_layer(mesh, grid.layer_z_mm()) * copies
+    if copies > 1:
+        feat = plate_features(feat, plate, s.skirt_loops)
     t_feat = time.perf_counter()
-    tr = layer_times(feat, s, motion_limits(m), constants, corners_per_layer=corners)
+    limits = motion_limits(m)
+    tr = layer_times(feat, s, limits, constants, corners_per_layer=corners)
+    add_between_copies(tr, plate, s, limits)
     layer_fil = sum(feat.volume_mm3.values()) / m.filament.area_mm2
     en = print_energy(m, s, tr.layer_s, layer_fil, tr.start_end_s)
     t_end = time.perf_counter()
@@ -131,7 +141,7 @@ def predict_fdm(
         seconds={"voxelize": t_vox - t0, "features": t_feat - t_vox, "time_energy": t_end - t_feat},
         backend=grid.info.get("backend"),
     )
-    return est
+    return per_part(est, plate) if copies > 1 else est
 
 
 def _settings(

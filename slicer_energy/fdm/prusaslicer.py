@@ -60,9 +60,15 @@ def read_footer(gcode: Path) -> tuple[float, float, float]:
 
 
 def slice_stl(
-    stl: Path, ini: Path, out: Path, supports: bool = False, timeout_s: float = 600
+    stl: Path,
+    ini: Path,
+    out: Path,
+    supports: bool = False,
+    timeout_s: float = 600,
+    duplicate: int = 1,
 ) -> SliceResult:
-    """Slice ``stl`` with ``ini`` into ``out`` and return PrusaSlicer's own estimate."""
+    """Slice ``stl`` with ``ini`` into ``out`` and return PrusaSlicer's own estimate
+    (``duplicate``: that many copies, arranged by PrusaSlicer on one plate)."""
     exe = executable()
     if exe is None:
         raise SlicerEnergyError(
@@ -71,6 +77,8 @@ def slice_stl(
     cmd = [exe, "--export-gcode", "--load", str(ini)]
     if supports:
         cmd.append("--support-material")
+    if duplicate > 1:
+        cmd += ["--duplicate", str(duplicate)]
     cmd += ["-o", str(out), str(stl)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
