@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from slicer_energy.errors import CalibrationError, ProfileError, SettingsError
+from slicer_energy.errors import CalibrationError, SettingsError
 from slicer_energy.integrations.octoprint.calibrate import calibrate_history
 from slicer_energy.integrations.octoprint.estimate import grid_g_per_kwh
 from slicer_energy.integrations.octoprint.store import History, window_energy_j
@@ -56,9 +56,9 @@ def test_grid_from_the_lca_data_or_a_number():
     # UBA's 2023 German mix, 380 g CO2/kWh (lca/background/electricity.toml [DE])
     assert grid_g_per_kwh("DE") == pytest.approx(380.0)
     assert grid_g_per_kwh("450") == 450.0
-    with pytest.raises(ProfileError, match="plugin setting grid: unknown electricity"):
+    with pytest.raises(SettingsError, match="plugin setting grid: unknown electricity"):
         grid_g_per_kwh("Atlantis")
-    with pytest.raises(SettingsError, match="negative"):
+    with pytest.raises(SettingsError, match="plugin setting grid: '-5'"):
         grid_g_per_kwh(-5)
 
 

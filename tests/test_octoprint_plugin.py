@@ -111,6 +111,10 @@ def test_upload_is_estimated_like_the_cli(octo, uploaded, gcode_file, capsys):
     assert est["cost"] == pytest.approx(PRICE * cli["energy_kwh"], rel=1e-9)
     assert est["currency"] == CURRENCY
     assert est["co2e_g"] == pytest.approx(EU_G_PER_KWH * cli["energy_kwh"], rel=1e-9)
+    # the same record as the CLI's, priced with the plugin's settings
+    assert est["record"].keys() == cli.keys()
+    assert est["record"]["energy_kwh"] == cli["energy_kwh"]
+    assert est["record"]["cost"]["total"] == est["cost"]
     # OctoPrint's own file list carries it (the UI's file details show it)
     files = octo.get(f"/api/files/local/{gcode_file.name}").json()
     assert files["slicer_energy"]["energy_kwh"] == pytest.approx(est["energy_kwh"])

@@ -1,8 +1,8 @@
-"""The plugin's estimate of one file: the ``gcode`` pipeline's numbers, then cost and CO2.
+"""The plugin's estimate of one file: the CLI's record, and the few numbers the UI shows.
 
-:func:`estimate_file` is the one place the plugin turns a G-code file into numbers; it runs
-what ``slicer-energy gcode --json`` runs (``load_machine``, ``analyze_file``,
-``GcodeResult.to_estimate``), so switching it to the CLI's shared record is a one-line change.
+:func:`estimate_file` runs what ``slicer-energy gcode --json`` runs (``load_machine``,
+``analyze_file``, :func:`slicer_energy.record.record`), priced with the plugin's settings
+through :mod:`slicer_energy.costs`, so the plugin and the CLI give the same record.
 """
 
 from __future__ import annotations
@@ -12,60 +12,65 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ...errors import SettingsError
-from ...estimate import J_PER_KWH
+from ...costs import Costs, cost_fields, parse_grid
 
 
 def estimate_file(path: str | Path, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Predicted time, energy, cost and CO2 of the G-code at ``path`` for the plugin's
-    ``settings`` (``printer``, ``price_per_kwh``, ``currency``, ``grid``)."""
+    """The record of the G-code at ``path`` for the plugin's ``settings`` (``printer``,
+    ``price_per_kwh``, ``currency``, ``grid``) under ``record``, beside the numbers the file
+    list and the tab show."""
     from ...gcode.analyze import analyze_file
     from ...machine import load_machine
+    from ...record import record
 
     machine = load_machine(settings["printer"])
     res = analyze_file(str(path), machine, keep_rows=False, timeline=False)
-    est = res.to_estimate(machine)
-    record = {
-        "printer": machine.name,
+    rec = record(res.to_estimate(machine), plugin_costs(settings), gcode=res, source=str(path))
+    shown = {
+        "printer": rec["machine"],
         "mode": res.mode,
-        "time_s": res.time_s,
-        "print_time_s": res.print_time_s,
-        "energy_kwh": res.energy_j / J_PER_KWH,
-        "filament_g": est.material_g,
-        "warnings": list(res.warnings),
+        "time_s": rec["time_s"],
+        "print_time_s": rec["print_time_s"],
+        "energy_kwh": rec["energy_kwh"],
+        "filament_g": rec["material_g"],
+        "warnings": rec["warnings"],
     }
-    return {**record, **costs(record["energy_kwh"], settings)}
+    return {**shown, **_money(rec), "record": rec}
 
 
 def costs(energy_kwh: float, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Cost and CO2e of ``energy_kwh`` at the settings' price and grid."""
-    g_per_kwh = grid_g_per_kwh(settings["grid"])
-    return {
-        "cost": energy_kwh * float(settings["price_per_kwh"]),
-        "currency": str(settings["currency"]),
-        "co2e_g": energy_kwh * g_per_kwh,
-        "grid_g_per_kwh": g_per_kwh,
-    }
+    """Cost and CO2e of ``energy_kwh`` (a job's measured energy) at the settings' price and
+    grid, as the CLI's record computes them."""
+    return _money(cost_fields(energy_kwh, None, plugin_costs(settings)))
+
+
+def plugin_costs(settings: Mapping[str, Any]) -> Costs:
+    """The plugin's price, currency and grid as the CLI's :class:`~slicer_energy.costs.Costs`."""
+    grid_id, gco2 = _grid(str(settings["grid"]))
+    return Costs(
+        price_per_kwh=float(settings["price_per_kwh"]),
+        currency=str(settings["currency"]),
+        grid_id=grid_id,
+        gco2_per_kwh=gco2,
+    )
+
+
+def grid_g_per_kwh(grid: str | float) -> float:
+    """g CO2e per kWh of ``grid``: a number (g/kWh) or an electricity mix id (``DE``)."""
+    return _grid(str(grid))[1]
 
 
 @lru_cache(maxsize=16)
-def grid_g_per_kwh(grid: str | float) -> float:
-    """g CO2e per kWh of ``grid``: a number (g/kWh) or an ID of lca/background/electricity.toml,
-    whose flows are characterised with CML-IA's GWP100 factors (the LCA's own)."""
-    try:
-        value = float(grid)
-    except (TypeError, ValueError):
-        pass
-    else:
-        if value < 0:
-            raise SettingsError(f"plugin setting grid: {value} g/kWh is negative")
-        return value
-    from ...lca.data import PRECHARACTERISED, load_background, load_method
+def _grid(grid: str) -> tuple[str | None, float]:
+    return parse_grid(grid, "plugin setting grid")
 
-    proc = load_background().get(f"electricity:{grid}", "plugin setting grid")
-    gwp = load_method().factors["gwp100"]
-    kg = sum(
-        n.value * (1.0 if flow == PRECHARACTERISED else gwp[flow].value if flow in gwp else 0.0)
-        for flow, n in proc.flows.items()
-    )
-    return 1000.0 * kg
+
+def _money(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's cost and CO2e as the plugin's flat fields."""
+    cost, grid = rec["cost"] or {}, rec["grid"] or {}
+    return {
+        "cost": cost.get("total"),
+        "currency": cost.get("currency"),
+        "co2e_g": None if rec["co2_kg"] is None else 1000.0 * rec["co2_kg"],
+        "grid_g_per_kwh": grid.get("gco2_per_kwh"),
+    }
