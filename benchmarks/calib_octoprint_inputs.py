@@ -14,7 +14,7 @@ point (``PrinterParams.effective``: the simulator's own physics is richer).
     python benchmarks/calib_octoprint_inputs.py --clock    # offset recovery only (fast)
 
 ``--clock``: the offset estimate alone on the simulator's physics sampled as a host (heater
-reports every 2 s) and a plug (1 s, ±1 W) would (``tests/test_calib_clock.py``), for several
+reports every 2 s) and a plug (1 s, ±1 W) would (``tests/calib/test_calib_clock.py``), for several
 printers, offsets, with and without the heater-output field, ms or whole-second plug times.
 """
 
@@ -30,7 +30,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "calib")]  # the recorded OctoPrint print it reuses
 
 from test_calib_octoprint_rig import record_octoprint_print, write_home_assistant_csv  # noqa: E402
 

@@ -1,6 +1,6 @@
 """README figures "Steppers standing vs moving, filament heating": fit error per printer seed.
 
-The calibration print of ``tests/test_calib_separability.py`` (a dwell after homing with the
+The calibration print of ``tests/calib/test_calib_separability.py`` (a dwell after homing with the
 fan off, one after the fan comes on) on the virtual printer, fitted with the PSU efficiency
 given; prints each separated parameter's error against the hidden truth's first-order
 equivalents (the truth file's ``[effective]``; the simulator's own physics is richer).

@@ -32,7 +32,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "rig"), str(TESTS / "batch")]  # test helpers it reuses
 from test_batch_signals import Batch  # noqa: E402
 from test_rig_resync import STALE_COUNTER, _earlier_session  # noqa: E402
 

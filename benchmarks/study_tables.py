@@ -2,7 +2,7 @@
 
 Each table sits in README.md between ``<!-- study_tables:NAME -->`` and
 ``<!-- /study_tables:NAME -->``; this script replaces the text between them. ``--check``
-changes nothing and exits 1 naming every stale table (tests/test_study_tables.py runs it).
+changes nothing and exits 1 naming every stale table (tests/lca/test_study_tables.py runs it).
 Tables that need ``../shared`` (the sintering validation and envelope, which read corpus
 parts) are left as they are when it is absent.
 

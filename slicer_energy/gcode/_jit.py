@@ -14,7 +14,7 @@ reference that stays in the package and is what small files use:
 
 The planners use the same floating-point operations in the same order as their
 references (Python's ``min``/``max`` spelled out), so they give the same doubles.
-``tests/test_gcode_jit.py`` checks both paths give the same per-move times on corpus
+``tests/gcode/test_gcode_jit.py`` checks both paths give the same per-move times on corpus
 files. The kernels live in :mod:`._kernels`, which imports numba, so numba is loaded
 only when a kernel is first needed (:func:`kernel`); compiled code is cached on disk
 (``cache=True``), so only the first large file after an install pays the compile

@@ -8,7 +8,7 @@ forward-fills. Every other line goes through the ordinary per-line handlers in
 order. Anything unusual in a block (G2/G3, G91, G20, G92 on X/Y/Z, compact or
 lower-case words, bytes that do not parse) makes :func:`parse_block` return
 ``None`` and the caller re-parses that block with the exact line loop, which
-also produces the precise error messages. ``tests/test_gcode_fastparse.py``
+also produces the precise error messages. ``tests/gcode/test_gcode_fastparse.py``
 checks that both paths give identical moves and events on every corpus file.
 """
 

@@ -8,7 +8,7 @@ pass before reverse pass, last block exiting at its safe speed, and 0 s for
 G4/M400/M109/M190 waits and for G2/G3 arcs. Pure and sequential: one Python
 loop per block. This is the readable reference; with ``jit=True`` the same machine
 runs as the numba kernel ``_kernels.prusa_feed`` (its queue in arrays, limits as
-snapshot rows), which gives bit-identical per-move times (tests/test_gcode_jit.py).
+snapshot rows), which gives bit-identical per-move times (tests/gcode/test_gcode_jit.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ its threads in :mod:`.transport`, the numbered lines and their recovery in :mod:
 print job in :mod:`.job`. Timeouts run on the injected ``timer`` (real seconds), never on
 ``clock``, which only stamps the log.
 
-Recovery rules (what real firmware does, see ``tests/test_rig_host.py``):
+Recovery rules (what real firmware does, see ``tests/rig/test_rig_host.py``):
 
 - One line in flight by default; when the firmware answers with ADVANCED_OK
   (``ok N12 P15 B3``) the window follows its free command slots (``B``), up to ``max_window``.

@@ -2,7 +2,7 @@
 
 No I/O and no clocks here (STYLE.md: "grow the pure-function shape, not the class"), so each
 function is tested on real firmware lines (Marlin 1.x/2.x, Prusa, Klipper, RepRapFirmware,
-Repetier; see ``tests/test_rig_protocol.py``).
+Repetier; see ``tests/rig/test_rig_protocol.py``).
 """
 
 from __future__ import annotations

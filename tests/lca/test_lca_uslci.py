@@ -12,7 +12,6 @@ import importlib.util
 import json
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,8 @@ import pytest
 from slicer_energy.lca.data import CATEGORIES, load_background
 from slicer_energy.resources import data_dir
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from conftest import SHARED
+
 ZIP = SHARED / "data" / "uslci" / "uslci_olca1_5_0_json_ld.zip"
 PROCESSES = (
     "Electricity, at Grid, US, 2010",

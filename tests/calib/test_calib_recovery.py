@@ -146,7 +146,7 @@ def test_recovers_what_a_wall_meter_determines(printers, seed):
     assert not fit.params["electrical.psu_efficiency"].identified
     # the demo print never holds its steppers standing (heat, home, print, M84), so their
     # moving share cannot be told from the enabled one: said so
-    # (tests/test_calib_separability.py adds the standstill that determines it)
+    # (tests/calib/test_calib_separability.py adds the standstill that determines it)
     assert not fit.params["electrical.p_steppers_moving_w"].identified
     assert any("psu_efficiency" in n for n in fit.notes)
 

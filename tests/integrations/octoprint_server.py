@@ -100,7 +100,7 @@ class OctoPrintServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.env = dict(os.environ)
-        repo = str(Path(__file__).resolve().parent.parent)
+        repo = str(Path(__file__).resolve().parents[2])
         paths = [repo, self.env.get("PYTHONPATH", "")]
         if not _entry_point_installed():  # a checkout not installed since the plugin came in
             paths.insert(0, str(self._entry_point_shim()))

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 def test_quick_run_gives_every_expected_outcome(capsys):
     pytest.importorskip("distributed")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import reliability
 
     rc = reliability.main(["--quick"])

@@ -129,7 +129,7 @@ def test_calibrate_power_csv_reproduces_the_readme_leave_one_out(tmp_path, capsy
     sliced as benchmarks/calib_ender3.py slices it, states from the corpus README) gives the
     README's leave-one-out errors within ±1 point, says the insulated bed's factor is not
     determined when its run is held out, and writes a profile that loads."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from calib_ender3 import run_files
 
     from slicer_energy.cli import main

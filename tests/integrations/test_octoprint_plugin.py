@@ -217,4 +217,4 @@ def test_tab_shows_the_job_in_a_browser(octo, job, browser, tmp_path):
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     if os.environ.get("SLICER_ENERGY_UPDATE_DOCS") == "1":
-        shutil.copy(shot, Path(__file__).resolve().parent.parent / "docs" / "octoprint-tab.png")
+        shutil.copy(shot, Path(__file__).resolve().parents[2] / "docs" / "octoprint-tab.png")
