@@ -56,6 +56,20 @@ OctoPrint + smart plug instead of a rig session:
 """
 
 
+# load_octoprint_session's keyword -> the calibrate option that sets it
+_OCTOPRINT_OPTIONS = {
+    "job": "octoprint_job",
+    "naive_tz": "octoprint_tz",
+    "plug_tz": "plug_tz",
+    "plug_format": "plug_format",
+    "plug_unit": "plug_unit",
+    "plug_entity": "plug_entity",
+    "plug_start": "plug_start",
+    "offset_s": "clock_offset",
+    "max_offset_s": "max_offset",
+}
+
+
 def _add_octoprint_arguments(p: argparse.ArgumentParser) -> None:
     """The ``calibrate`` options for OctoPrint logs with smart-plug traces."""
     g = p.add_argument_group("OctoPrint serial.log + smart-plug trace (instead of a session)")
@@ -156,20 +170,13 @@ def _octoprint_sessions(
     if gcodes and len(gcodes) != len(logs):
         raise CalibrationError(f"{len(gcodes)} --gcode for {len(logs)} --octoprint-log")
     out = []
+    options = {key: getattr(args, option) for key, option in _OCTOPRINT_OPTIONS.items()}
     for i, (lg, pc) in enumerate(zip(logs, plugs, strict=True)):
         s, est = load_octoprint_session(
             lg,
             pc,
-            job=args.octoprint_job,
-            naive_tz=args.octoprint_tz,
-            plug_tz=args.plug_tz,
-            plug_format=args.plug_format,
-            plug_unit=args.plug_unit,
-            plug_entity=args.plug_entity,
-            plug_start=args.plug_start,
-            offset_s=args.clock_offset,
-            max_offset_s=args.max_offset,
             gcode=gcodes[i] if gcodes else None,
+            **options,
         )
         if report is not None:
             if est is not None:
