@@ -1,4 +1,4 @@
-"""README table "Recovery of hidden parameters": the README's calibration commands, run.
+"""docs/calibration.md table "Recovery of hidden parameters": its calibration commands, run.
 
 Runs ``rig demo`` twice on the virtual printer (a calibration session with a cool-down tail,
 and a held-out print), ``calibrate`` on the first with the second held out, and prints a

@@ -1,4 +1,5 @@
-"""README figures "Steppers standing vs moving, filament heating": fit error per printer seed.
+"""docs/calibration.md figures "Steppers standing vs moving, filament heating": fit error
+per printer seed.
 
 The calibration print of ``tests/calib/test_calib_separability.py`` (a dwell after homing with the
 fan off, one after the fan comes on) on the virtual printer, fitted with the PSU efficiency

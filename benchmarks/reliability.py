@@ -1,5 +1,5 @@
-"""README table "Reliability": faults injected into the real rig stack and ``batch``, and what came
-of them.
+"""docs/reliability.md table "Reliability": faults injected into the real rig stack and
+``batch``, and what came of them.
 
 Every rig scenario runs our :class:`~slicer_energy.rig.sim.VirtualPrinter` on a real pty, with
 its :class:`~slicer_energy.rig.sim.Faults`, against the real host (``connect``/``MarlinHost``)

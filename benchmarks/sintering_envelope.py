@@ -1,4 +1,5 @@
-"""README table "Full builds beside the measured range": kWh/kg of every sample and corpus part.
+"""docs/sintering.md table "Full builds beside the measured range": kWh/kg of every sample
+and corpus part.
 
 For each of the study's sample parts (``samples.SAMPLES``) and each STL in
 ``../shared/corpus/stl`` (skipped without it): a full SLS build on the EOSINT P 390 (PA12)

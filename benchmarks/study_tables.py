@@ -1,6 +1,7 @@
-"""Write the README's LCA, claim and sintering tables from what the models compute now.
+"""Write the LCA, claim and sintering tables of docs/lca.md and docs/sintering.md from what
+the models compute now.
 
-Each table sits in README.md between ``<!-- study_tables:NAME -->`` and
+Each table sits in one of those pages between ``<!-- study_tables:NAME -->`` and
 ``<!-- /study_tables:NAME -->``; this script replaces the text between them. ``--check``
 changes nothing and exits 1 naming every stale table (tests/lca/test_study_tables.py runs it).
 Tables that need ``../shared`` (the sintering validation and envelope, which read corpus
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-README = REPO / "README.md"
+PAGES = (REPO / "docs" / "lca.md", REPO / "docs" / "sintering.md")
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
@@ -103,11 +104,18 @@ def _pattern(name: str) -> re.Pattern[str]:
 
 
 def update(text: str, name: str, body: str) -> str:
-    """``text`` with the table ``name`` replaced by ``body`` (error if its markers are missing)."""
+    """``text`` with the table ``name`` replaced by ``body``."""
     pat = _pattern(name)
-    if not pat.search(text):
-        raise SystemExit(f"README.md has no <!-- study_tables:{name} --> ... markers")
     return pat.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(3), text, count=1)
+
+
+def page_of(texts: dict[Path, str], name: str) -> Path:
+    """The page holding the markers of table ``name`` (error if none does)."""
+    for page, text in texts.items():
+        if _pattern(name).search(text):
+            return page
+    pages = ", ".join(str(p.relative_to(REPO)) for p in texts)
+    raise SystemExit(f"no <!-- study_tables:{name} --> ... markers in {pages}")
 
 
 def current(text: str, name: str) -> str | None:
@@ -117,25 +125,30 @@ def current(text: str, name: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if a README table is stale")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a table is stale")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="these tables only")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     args = ap.parse_args(argv)
-    text = README.read_text(encoding="utf-8")
-    new = text
+    texts = {p: p.read_text(encoding="utf-8") for p in PAGES}
+    new = dict(texts)
     for name, make in tables(args.shared, set(args.only) if args.only else None).items():
-        new = update(new, name, make())
+        page = page_of(new, name)
+        new[page] = update(new[page], name, make())
     if args.check:
-        stale = [n for n in tables(args.shared, None) if current(new, n) != current(text, n)]
+        stale = [
+            n
+            for n in tables(args.shared, None)
+            if current(new[page_of(new, n)], n) != current(texts[page_of(texts, n)], n)
+        ]
         if stale:
-            print("stale README tables: " + ", ".join(stale)
+            print("stale tables: " + ", ".join(stale)
                   + "; regenerate with: python benchmarks/study_tables.py")  # fmt: skip
             return 1
         return 0
-    if new != text:
-        README.write_text(new, encoding="utf-8")
+    for page, text in new.items():
+        if text != texts[page]:
+            page.write_text(text, encoding="utf-8")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

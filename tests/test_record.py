@@ -87,7 +87,7 @@ def test_schema_refuses_what_it_should(box, capsys):
 def test_part_and_its_gcode_give_the_same_record(tmp_path, capsys):
     """predict on a part and gcode on PrusaSlicer's G-code of it (sliced here, MK3S PLA
     0.20 mm profile): the same keys, the same phase and component names, and numbers
-    that agree (the FDM model is within ±10 % of PrusaSlicer, README 'FDM prediction')."""
+    that agree (the FDM model is within ±10 % of PrusaSlicer, docs/fdm.md)."""
     from slicer_energy.fdm import prusaslicer
 
     ini = need_shared("reference", "prusaslicer", "mk3s_pla_020.ini")

@@ -39,7 +39,7 @@ perimeters, solid/top/bridge/sparse infill, supports and skirt, timed with the p
 accelerations and jerk and PrusaSlicer's minimum-layer-time slowdown, and the heaters,
 electronics, steppers and fan are integrated over that timeline (the same electrical model
 as 'slicer-energy gcode'). Presets mirror PrusaSlicer 2.5's MK3S profiles; accuracy against
-PrusaSlicer is in the README (section 'FDM prediction').
+PrusaSlicer is in docs/fdm.md.
 
 Cost and CO2e (every process, and gcode, compare, batch): --price-per-kwh, --currency,
 --filament-price-per-kg, --grid; their defaults, and the default --printer, come from a TOML
@@ -54,8 +54,7 @@ file, $SLICER_ENERGY_CONFIG or config.toml in the user config directory
 
 Sintering: energy per part is the job's energy shared out: laser energy by scanned volume,
 everything time-dependent (warm-up, heaters, gas, recoating, cool-down) by
-build-height share. Machine numbers that are assumptions are listed in the README
-(section 'Laser sintering').
+build-height share. Machine numbers that are assumptions are listed in docs/sintering.md.
 """
 
 

@@ -77,7 +77,7 @@ class MotionLimits:
 class TimeConstants:
     """Free constants of the geometric time model, fitted to PrusaSlicer 2.5 estimates.
 
-    Fitted on the training parts named in the README (accuracy is reported on others).
+    Fitted on the training parts named in docs/fdm.md (accuracy is reported on others).
     """
 
     gyroid_piece_mm: float = 3.85  # the wavy gyroid line slows to the jerk speed this often

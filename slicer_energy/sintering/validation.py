@@ -1,9 +1,9 @@
-"""The sintering validation table in the README, and the physical lower bounds it checks.
+"""The sintering validation table of docs/sintering.md, and the physical lower bounds it checks.
 
 Each row: a case, its source, the published figure or the physical bound, ours, the error
 and what kind of check it is. ``python -m slicer_energy.sintering.validation`` prints the
-Markdown table; tests/sintering/test_sls_readme_table.py recomputes it and compares with
-README.md.
+Markdown table; tests/sintering/test_sls_docs_table.py recomputes it and compares with
+docs/sintering.md.
 
 No per-machine energy figure (Baumers 2011/2013 P 390 / M 270 tables, Kellens, EOS power
 data sheets) could be read in any stored text, so no row is a ±15 % energy validation of

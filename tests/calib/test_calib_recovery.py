@@ -40,8 +40,8 @@ pytestmark = pytest.mark.timeout(300)
 SEEDS = (1, 2, 3)
 # The goal was 3 % against a simulator that shared the fitted model. Against the
 # richer truth seeds 1-3 measured -0.2/-2.0/+3.0 % (energy) and -1.4/-1.8/+0.5 % (time), the
-# README's benchmark print +10.0 % / +6.7 %: the first-order form no longer holds energy to
-# 3 % on every print, so energy gets 5 % here (time keeps 3 %).
+# benchmark print of docs/calibration.md +10.0 % / +6.7 %: the first-order form no longer
+# holds energy to 3 % on every print, so energy gets 5 % here (time keeps 3 %).
 HELD_OUT_TOL = 0.05
 HELD_OUT_TIME_TOL = 0.03
 SCALE = math.inf  # simulated time follows the printer's work (VirtualClock): as fast as the CPU

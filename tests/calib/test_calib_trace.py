@@ -112,7 +112,7 @@ def test_an_interruption_costs_a_reheat():
     assert extra == pytest.approx(heat_j, rel=0.05)
 
 
-# README "Ender-3 power traces, leave-one-out": error of each held-out run, percent
+# docs/calibration.md "Ender-3 power traces, leave-one-out": error of each held-out run, percent
 README_LOO = {
     "raw_baseline_l2.csv": -3.3,
     "raw_baseline_l3.csv": -10.9,
@@ -127,8 +127,8 @@ README_LOO = {
 def test_calibrate_power_csv_reproduces_the_readme_leave_one_out(tmp_path, capsys):
     """`calibrate --power-csv … --gcode …` on the five corpus PZEM-017 runs (the 3DBenchy
     sliced as benchmarks/calib_ender3.py slices it, states from the corpus README) gives the
-    README's leave-one-out errors within ±1 point, says the insulated bed's factor is not
-    determined when its run is held out, and writes a profile that loads."""
+    leave-one-out errors of docs/calibration.md within ±1 point, says the insulated bed's
+    factor is not determined when its run is held out, and writes a profile that loads."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from calib_ender3 import run_files
 

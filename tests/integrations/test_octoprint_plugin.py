@@ -195,7 +195,7 @@ def browser():
 
 def test_tab_shows_the_job_in_a_browser(octo, job, browser, tmp_path):
     """Log in as the maker, open the Energy tab, see the job's numbers; the screenshot goes to
-    docs/octoprint-tab.png (the README's) when SLICER_ENERGY_UPDATE_DOCS=1."""
+    docs/octoprint-tab.png (docs/octoprint.md shows it) when SLICER_ENERGY_UPDATE_DOCS=1."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait

@@ -1,4 +1,5 @@
-"""Verdict logic on constructed intervals, profile ranges, and the README's generated tables."""
+"""Verdict logic on constructed intervals, profile ranges, and the generated tables of
+docs/lca.md and docs/sintering.md."""
 
 from __future__ import annotations
 

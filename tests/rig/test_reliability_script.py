@@ -1,4 +1,4 @@
-"""``benchmarks/reliability.py`` (the README's "Reliability" table) runs end to end: every fault
+"""``benchmarks/reliability.py`` (the table of docs/reliability.md) runs end to end: every fault
 has the outcome it should have and nothing the script started is left running."""
 
 from __future__ import annotations
