@@ -62,8 +62,7 @@ def thin_walled_box(wall_mm: float = 1.2) -> trimesh.Trimesh:
     outer = _box(50, 40, 30)
     inner = _box(50 - 2 * wall_mm, 40 - 2 * wall_mm, 30)
     inner.apply_translation((0, 0, wall_mm))
-    r = (_manifold(outer) - _manifold(inner)).to_mesh()
-    return trimesh.Trimesh(r.vert_properties[:, :3], r.tri_verts)
+    return _mesh(_manifold(outer) - _manifold(inner))
 
 
 def _mesh(m: mf.Manifold) -> trimesh.Trimesh:
