@@ -22,9 +22,9 @@ For every layer it finds the regions PrusaSlicer fills and how:
   ``h / tan(threshold)`` from the layer below, and the mesh's own downward faces) grown by
   2 mm and projected down until they meet the part or the plate, kept ``xy_spacing`` from
   the part; the top ``interface_layers`` are dense; the first layer is widened and dense.
-* **islands**, holes and solid lines cut by holes per layer (each costs travels and
-  retractions), and the **skirt** (convex hull of the first layer, enough loops for
-  ``min_skirt_length`` of filament).
+* **islands** (where each lies, for the travel between them: :mod:`.travel`), holes,
+  separate fill areas and support areas per layer, and the **skirt** (convex hull of the
+  first layer, enough loops for ``min_skirt_length`` of filament).
 
 Path length of a region = area / line spacing (× density for sparse infill and supports);
 extruded volume = length × spacing × layer height (PrusaSlicer's bead cross-section).
@@ -98,10 +98,13 @@ class LayerFeatures:
     small_perimeter_fraction: np.ndarray
     islands: np.ndarray
     loops: np.ndarray
-    fill_breaks: np.ndarray  # solid infill lines interrupted by holes per layer
     fill_holes: np.ndarray  # holes in the solid infill regions per layer
+    fill_parts: np.ndarray  # separate areas of the fill regions per layer
     support_islands: np.ndarray  # separate support areas per layer
     extent_mm: tuple[float, float, float]
+    # per layer, [[x, y, area], ...] (mm) of the part's islands and of the support areas
+    islands_at: dict[int, np.ndarray] = field(default_factory=dict)
+    supports_at: dict[int, np.ndarray] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -159,14 +162,14 @@ def decompose(
         if not name.startswith("support_"):
             vol[name] = length[name] * lay.spacing(getattr(s, BEAD_WIDTH[name])) * lay.h_l
     vol["bridge_infill"] *= s.bridge_flow_ratio
-    sup_islands = np.zeros(nz)  # separate support areas
+    sup_islands, sup_at = np.zeros(nz), {}  # separate support areas
     if s.supports:
         extra = overhang_cells(mesh, grid, s.support_threshold_deg) if mesh is not None else None
         sup = support_paths(grid, s, meas.d_out, lay.h_l, extra)
         for into, part in ((area, sup.area_mm2), (length, sup.length_mm), (vol, sup.volume_mm3)):
             into.update(part)
         pieces.update(sup.pieces)
-        sup_islands = sup.islands
+        sup_islands, sup_at = sup.islands, sup.islands_at
     return LayerFeatures(
         layer_height_mm=h,
         z_top_mm=grid.layer_top_mm(),
@@ -177,10 +180,12 @@ def decompose(
         small_perimeter_fraction=meas.small_perimeter_fraction,
         islands=meas.islands,
         loops=meas.loops,
-        fill_breaks=meas.cut_chords / lay.spacing(s.w_solid_infill_mm),
         fill_holes=meas.fill_holes,
+        fill_parts=meas.fill_parts,
         support_islands=sup_islands,
         extent_mm=(nx * p, ny * p, nz * h),
+        islands_at=meas.islands_at,
+        supports_at=sup_at,
         info={"slab_layers": meas.slab_layers, "slabs": meas.slabs},
     )
 

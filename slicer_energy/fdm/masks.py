@@ -41,6 +41,39 @@ def per_layer_count(xp: Any, labels: Any, n: int, k_of_cell: Any, nz: int) -> An
     return xp.bincount(layer_of[1:], minlength=nz)[:nz]
 
 
+def components(xp: Any, labels: Any, n: int, k0: int, p: float) -> list[tuple[int, Any]]:
+    """Each labelled component's layer (``k0`` + its slab index) and its centroid and area,
+    as ``(layer, array [[x_mm, y_mm, area_mm2], ...])`` for every layer that has any.
+
+    ``labels`` is a padded ``[layer, row, column]`` slab (one cell of border), ``p`` the
+    cell pitch; the centroid is in mm from the unpadded grid's corner.
+    """
+    if n == 0:
+        return []
+    kk, jj, ii = xp.nonzero(labels)
+    lab = labels[kk, jj, ii]
+    cnt = xp.bincount(lab, minlength=n + 1)[1:].astype(xp.float64)
+    layer = xp.zeros(n + 1, dtype=xp.int64)
+    layer[lab] = kk
+    sx = xp.bincount(lab, weights=ii.astype(xp.float64), minlength=n + 1)[1:]
+    sy = xp.bincount(lab, weights=jj.astype(xp.float64), minlength=n + 1)[1:]
+    # cell (j, i) of the padded slab has its centre at ((i - 1 + 0.5) p, (j - 1 + 0.5) p)
+    xy = np.stack(
+        [
+            to_numpy((sx / cnt - 0.5) * p),
+            to_numpy((sy / cnt - 0.5) * p),
+            to_numpy(cnt * p * p),
+        ],
+        axis=1,
+    )
+    lay = to_numpy(layer[1:])
+    order = np.argsort(lay, kind="stable")
+    lay, xy = lay[order], xy[order]
+    cuts = np.flatnonzero(np.diff(lay)) + 1
+    parts = zip(np.split(lay, cuts), np.split(xy, cuts), strict=True)
+    return [(k0 + int(g[0]), c) for g, c in parts]
+
+
 def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
     """In-plane distance (mm) from each cell centre to the layer's contour, layer by layer.
 
@@ -100,21 +133,6 @@ def runs(mask: Any) -> Any:
     between directions.
     """
     return _run_starts(mask).sum(axis=(1, 2))
-
-
-def long_runs(mask: Any, m: int) -> Any:
-    """Like :func:`runs`, counting only runs at least ``m`` cells long."""
-    if m <= 1:
-        return runs(mask)
-    xp = array_module(mask)
-    nx = mask.shape[2]
-    if m > nx:  # no run that long fits the layer (a wall narrower than m cells)
-        return xp.zeros(mask.shape[0], dtype=xp.int64)
-    full = mask.copy()  # the next m cells (this one included) are all in the mask
-    for i in range(1, m):
-        full[:, :, : nx - i] &= mask[:, :, i:]
-        full[:, :, nx - i :] = False
-    return (_run_starts(mask) & full).sum(axis=(1, 2))
 
 
 def fill_holes(ndi: Any, xp: Any, mask: Any, struct: Any, kcell: Any) -> tuple[Any, Any]:

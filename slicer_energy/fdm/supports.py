@@ -17,7 +17,7 @@ import numpy as np
 
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
-from .masks import dilate, runs
+from .masks import components, dilate, runs
 from .settings import PrintSettings
 
 # PrusaSlicer 2.5 (grid style, closing radius 2 mm) grows the support contact areas beyond
@@ -35,6 +35,7 @@ class SupportPaths:
     volume_mm3: dict[str, np.ndarray]
     pieces: dict[str, np.ndarray]
     islands: np.ndarray  # separate support areas per layer (each reached by a travel)
+    islands_at: dict[int, np.ndarray]  # per layer, [[x, y, area], ...] of those areas (mm)
 
 
 def support_paths(
@@ -51,7 +52,10 @@ def support_paths(
     (:func:`overhang_cells`).
     """
     contact_at = _contacts(grid, s, d_out, extra_contacts)
-    a_base, a_if, runs_base, islands = _columns(grid, s, d_out, contact_at)
+    a_base, a_if, runs_base, islands_at = _columns(grid, s, d_out, contact_at)
+    islands = np.zeros(grid.shape[0])
+    for k, c in islands_at.items():
+        islands[k] = len(c)
     h = grid.pitch_z
     sp = s.spacing_mm(s.w_support_mm, h)
     dens_base = np.full(grid.shape[0], sp / (s.support_spacing_mm + sp))
@@ -71,6 +75,7 @@ def support_paths(
             "support_material_interface": length_if / 5.0,
         },
         islands=islands,
+        islands_at=islands_at,
     )
 
 
@@ -104,8 +109,9 @@ def _contacts(
 
 def _columns(
     grid: LayerGrid, s: PrintSettings, d_out: dict[int, Any], contact_at: dict[int, Any]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Base area, interface area, base row chords (mm) and separate areas per layer, from
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """Base area, interface area, base row chords (mm) and separate areas per layer
+    (:func:`.masks.components`), from
     the contacts projected down (``support_contact_distance`` below them) to the plate or
     the part."""
     xp, ndi = grid.xp, ndimage_for(grid.xp)
@@ -116,7 +122,8 @@ def _columns(
     n_if = s.support_interface_layers
     col = xp.zeros((ny + 2, nx + 2), dtype=bool)
     recent: list[Any] = []  # contact masks of the last n_if layers (for interfaces)
-    a_base, a_if, runs_base, islands = (np.zeros(nz) for _ in range(4))
+    a_base, a_if, runs_base = (np.zeros(nz) for _ in range(3))
+    islands: dict[int, np.ndarray] = {}
     for k in range(nz - 1, -1, -1):
         c = contact_at.get(k + 1 + gap)
         if c is not None:
@@ -137,7 +144,8 @@ def _columns(
             region &= d_out[0] > xy_gap
         a_if[k] = float(iface.sum()) * p * p
         if bool(region.any()):
-            islands[k] = int(ndi.label(region, structure=xp.ones((3, 3), dtype=bool))[1])
+            lab, n = ndi.label(region, structure=xp.ones((3, 3), dtype=bool))
+            islands.update(components(xp, lab[None], int(n), k, p))
         base = region & ~iface
         a_base[k] = float(base.sum()) * p * p
         runs_base[k] = float(runs(base[None])[0]) * p

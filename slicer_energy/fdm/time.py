@@ -7,8 +7,8 @@ accelerates at the feature's acceleration and cruises at the feature speed. Slic
 slow small layers down to a minimum layer time; PrusaSlicer caps the feedrate of every
 extrusion except bridges at the one value F that stretches the layer (its length /
 feedrate estimate) to ``min_layer_time_s``, but not below ``min_print_speed`` — the
-same cap is solved here per layer. Travel per layer is a retraction cycle (retract,
-wipe, lift, move, lower, prime) per island and per contour loop.
+same cap is solved here per layer. Travel is :mod:`.travel`'s: the moves between and
+inside the islands as paths, with their retractions.
 
 Every function is pure; arrays are NumPy (per-layer values, a few thousand at most).
 """
@@ -77,16 +77,12 @@ class MotionLimits:
 class TimeConstants:
     """Free constants of the geometric time model, fitted to PrusaSlicer 2.5 estimates.
 
-    Fitted on the training parts named in docs/fdm.md (accuracy is reported on others).
+    Fitted on the training parts (``reference_parts.TRAINING``; accuracy is reported on the
+    others); ``corners_per_loop`` is an assumption (a rectangle's), used only without a mesh.
     """
 
     gyroid_piece_mm: float = 3.85  # the wavy gyroid line slows to the jerk speed this often
     corners_per_loop: float = 4.0  # sharp corners of a contour loop (when no mesh is given)
-    travels_per_island: float = 2.06  # retraction cycles per island per layer
-    travels_per_loop: float = 0.0  # extra cycles per contour loop (holes)
-    travels_per_break: float = 0.276  # extra cycles per solid line cut by a hole
-    travels_per_support_island: float = 1.0  # one travel to each separate support area
-    travel_island_factor: float = 1.0  # travel move / sqrt(island area)
     naive_travel_fraction: float = 0.6  # travel share counted by the cooling estimate
 
 
@@ -120,21 +116,6 @@ def trapezoid_s(length_mm: Any, v_mm_s: Any, a_mm_s2: Any, v_junction_mm_s: Any)
     vj_2 = vj * vj
     with np.errstate(divide="ignore", invalid="ignore"):  # parts of length 0
         return trapezoid_time(length, a, vj_2, vj_2, v * v)
-
-
-def retraction_cycles_s(
-    s: PrintSettings, m: MotionLimits, travel_mm: Any, a_xy: float
-) -> np.ndarray:
-    """One travel with retract, lift, move, lower and prime: the planner's time (vectorised)."""
-    a_e = min(m.accel_retract_mm_s2, m.max_accel_e_mm_s2)
-    t = 0.0
-    if s.retract_mm > 0:
-        t += 2 * float(trapezoid_s(s.retract_mm, s.retract_speed_mm_s, a_e, m.jerk_e_mm_s))
-    if s.retract_lift_mm > 0:
-        vz = min(s.v_travel_z_mm_s, m.max_feedrate_z_mm_s)
-        t += 2 * float(trapezoid_s(s.retract_lift_mm, vz, m.max_accel_z_mm_s2, m.jerk_z_mm_s))
-    vt = min(s.v_travel_mm_s, m.max_feedrate_xy_mm_s)
-    return t + trapezoid_s(travel_mm, vt, min(a_xy, m.max_accel_xy_mm_s2), m.jerk_xy_mm_s)
 
 
 def _cooling_cap(
@@ -180,7 +161,10 @@ def layer_times(
     c = c or TimeConstants()
     names = [k for k in feat.length_mm if k in _SPEED]
     L, V, A, N = _feature_motion(feat, s, m, c, names)
-    travel, n_cycles = travel_s(feat, s, m, c)
+    from .travel import travel_s  # travel.py builds on this module's trapezoid_s
+
+    tv = travel_s(feat, s, m)
+    travel = tv.time_s
 
     # Cooling slowdown (PrusaSlicer CoolingBuffer): cap adjustable extrusions at F.
     adj = np.array([k not in _NOT_SLOWED for k in names])
@@ -195,14 +179,18 @@ def layer_times(
             n_loops = 1 if k == "external_perimeter" else max(s.perimeters - 1, 0)
             t = t + _corners_s(feat, c, n_loops, L[i], V_eff[i], A[i], m, corners_per_layer)
         by[k] = np.where(L[i] > 0, t, 0.0)
-    by["travel"] = np.where(feat.islands > 0, travel, 0.0)
+    by["travel"] = travel
     layer = sum(by.values())
     return TimeResult(
         by_feature_s=by,
         layer_s=layer,
         speed_cap_mm_s=cap,
         start_end_s=start_end_s(s, m),
-        info={"cycles": float(n_cycles.sum())},
+        info={
+            "retractions": float(tv.retractions.sum()),
+            "travels": float(tv.travels.sum()),
+            "travel_mm": float(tv.length_mm.sum()),
+        },
     )
 
 
@@ -239,32 +227,6 @@ def _feature_motion(
         a = np.where(first, s.a_first_layer_mm_s2 or a, a)
         L[i], V[i], A[i], N[i] = length, v, np.minimum(a, m.max_accel_xy_mm_s2), pieces
     return L, V, A, N
-
-
-def travel_s(
-    feat: LayerFeatures, s: PrintSettings, m: MotionLimits, c: TimeConstants
-) -> tuple[np.ndarray, np.ndarray]:
-    """Travel time per layer and its retraction cycles: the one place travel is counted.
-
-    A retraction cycle (retract, lift, move, lower, prime) per island, per extra contour
-    loop, per solid line cut by a hole and per separate support area (fitted counts,
-    :class:`TimeConstants`), each moving about the island's size; plus the layer change.
-    """
-    n_cycles = c.travels_per_island * feat.islands + c.travels_per_loop * np.maximum(
-        feat.loops - feat.islands, 0
-    )
-    n_cycles = n_cycles + c.travels_per_break * feat.fill_breaks
-    n_cycles = n_cycles + c.travels_per_support_island * feat.support_islands
-    layer_area = feat.area_mm2["external_perimeter"] + feat.area_mm2["perimeter"]
-    layer_area = layer_area + sum(
-        feat.area_mm2[k]
-        for k in ("solid_infill", "top_solid_infill", "bridge_infill", "internal_infill")
-    )
-    d_travel = c.travel_island_factor * np.sqrt(layer_area / np.maximum(feat.islands, 1))
-    cyc = retraction_cycles_s(s, m, d_travel, s.a_default_mm_s2)
-    travel = n_cycles * cyc
-    travel += np.where(feat.islands > 0, _layer_change_s(s, m), 0.0)
-    return travel, n_cycles
 
 
 def _extrusion_s(
@@ -310,12 +272,6 @@ def _corners_s(
     corners = np.where(length > 0, corners, 0.0)
     vj = m.jerk_xy_mm_s
     return corners * (v - np.minimum(vj, v)) ** 2 / (a * v)
-
-
-def _layer_change_s(s: PrintSettings, m: MotionLimits) -> float:
-    """Z step of one layer at the Z limits."""
-    vz = min(s.v_travel_z_mm_s, m.max_feedrate_z_mm_s)
-    return float(trapezoid_s(s.layer_height_mm, vz, m.max_accel_z_mm_s2, m.jerk_z_mm_s))
 
 
 def start_end_s(s: PrintSettings, m: MotionLimits) -> float:

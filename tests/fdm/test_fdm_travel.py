@@ -1,0 +1,96 @@
+"""Travel as paths (fdm/travel.py): where the islands are, the chain between them, and the
+retraction rule, checked against hand-computed layouts and PrusaSlicer's own G-code."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import trimesh
+
+from slicer_energy.fdm import prusaslicer
+from slicer_energy.fdm.features import decompose
+from slicer_energy.fdm.reference_parts import reference_parts
+from slicer_energy.fdm.settings import load_preset
+from slicer_energy.fdm.time import MotionLimits, trapezoid_s
+from slicer_energy.fdm.travel import chain, layer_travels, retraction_s, travel_s
+from slicer_energy.voxelize import voxelize
+
+from conftest import CORPUS, SHARED
+
+
+def _posts(n_side, gap, size=4.0, h=2.0):
+    """n_side x n_side square posts ``size`` mm wide, ``gap`` mm apart (one mesh)."""
+    boxes = []
+    for i in range(n_side):
+        for j in range(n_side):
+            b = trimesh.creation.box((size, size, h))
+            b.apply_translation((i * (size + gap), j * (size + gap), h / 2))
+            boxes.append(b)
+    return trimesh.util.concatenate(boxes)
+
+
+def test_islands_are_found_where_they_are():
+    s = load_preset()
+    f = decompose(voxelize(_posts(3, 6.0), 0.1, s.layer_height_mm), s)
+    xy = f.islands_at[5]
+    assert len(xy) == 9
+    # centres 10 mm apart, areas 16 mm² (to the grid's cell)
+    d = np.sort(np.hypot(*(xy[:, None, :2] - xy[None, :, :2]).T).ravel())
+    assert d[9] == pytest.approx(10.0, abs=0.1)
+    assert xy[:, 2] == pytest.approx(16.0, rel=0.05)
+
+
+def test_chain_visits_a_row_of_islands_in_order():
+    pts = np.array([[30.0, 0], [0, 0], [20, 0], [10, 0], [40, 0]])
+    order = chain(pts)
+    path = np.abs(np.diff(pts[order, 0])).sum()
+    assert path == 40.0  # end to end, no back and forth
+    assert sorted(order) == list(range(5))
+
+
+def test_a_layer_of_posts_travels_to_each_post_and_into_its_fill():
+    s = load_preset()
+    f = decompose(voxelize(_posts(3, 6.0), 0.1, s.layer_height_mm), s)
+    k, length = layer_travels(f, s)
+    jumps = length[k == 5][:9]  # the layer change, then post to post
+    # 8 jumps between neighbours 10 mm apart (centre to centre), each landing on the seam
+    # of a 4 mm post: hypot(10, r) with r = sqrt(16/π); the layer change goes back from the
+    # chain's end to its start (the order is the same every layer), at least one post away
+    r = math.sqrt(16 / math.pi)
+    assert np.sort(jumps)[:8] == pytest.approx(math.hypot(10, r), rel=0.03)
+    assert jumps[0] > 20
+    # each post: a jump to it, a short hop between its two loops (never retracting), and a
+    # travel from the loops into its fill area (retracting: the 2.2 mm fill square's
+    # equivalent radius is over retract_before_travel's 1 mm)
+    tv = travel_s(f, s, MotionLimits())
+    assert f.fill_parts[5] == 9
+    assert tv.travels[5] == 27
+    assert tv.retractions[5] == 18
+
+
+def test_short_travels_do_not_retract_and_long_ones_cost_a_cycle():
+    s, m = load_preset(), MotionLimits()
+    # PrusaSlicer MK3S: wipe 0.8/35·144 mm at 144 mm/s, lift 0.4 mm up and down, prime 0.8 mm
+    wipe = trapezoid_s(0.8 / 35 * 144, 144, 1000, 8)
+    lift = 2 * trapezoid_s(0.4, 12, 200, 0.4)
+    prime = trapezoid_s(0.8, 35, 1250, 4.5)
+    assert retraction_s(s, m) == pytest.approx(float(wipe + lift + prime), rel=1e-6)
+    assert s.retract_min_travel_mm == 1.0  # retract_before_travel of the MK3S profile
+
+
+@pytest.mark.skipif(prusaslicer.executable() is None, reason="prusa-slicer not installed")
+def test_retractions_match_prusaslicers_gcode_on_a_plate_of_four(tmp_path):
+    """Four calibration cubes in one mesh: retractions within 10 % of the G-code's count."""
+    ini = SHARED / "reference" / "prusaslicer" / "mk3s_pla_020.ini"
+    if not ini.exists() or not (CORPUS / "stl").exists():
+        pytest.skip("../shared/reference or ../shared/corpus not beside the checkout")
+    part = reference_parts(tmp_path, CORPUS / "stl", ["calibration_cube_x4"])[0]
+    ref = prusaslicer.slice_stl(part.path, ini, tmp_path / "plate.gcode")
+    n_ref = sum(1 for line in ref.gcode.open() if line.startswith("G1 E-"))
+    s = load_preset()
+    mesh = trimesh.load(part.path)
+    f = decompose(voxelize(mesh, 0.2, s.layer_height_mm), s)
+    ours = travel_s(f, s, MotionLimits()).retractions.sum()
+    assert ours == pytest.approx(n_ref, rel=0.10)
