@@ -11,13 +11,10 @@ the exact places).
 **Time.** PrusaSlicer prints the copies layer by layer (``complete_objects = 0``): each
 layer holds every copy's features, so a plate's layer is the part's layer N times over
 (:func:`plate_features`; the skirt goes once around the whole plate) and the cooling
-slowdown sees the plate's layer, not one copy's. On top of the travel inside each copy, the
-nozzle moves from copy to copy in a fixed order every layer and back to the first at the
-layer change (:func:`between_copies_mm`, a serpentine over the grid).
-
-Hook for the travel model: :func:`between_copies_mm` gives the per-layer path between
-copies from :attr:`Plate.centres_mm` in print order; a travel model that plans paths per
-layer takes these centres (or this length) instead of the copies' islands' own spacing.
+slowdown sees the plate's layer, not one copy's. Every copy's islands sit at its place on
+the plate, so the travel model (:mod:`.travel`) chains the whole plate's islands per layer,
+the moves from copy to copy included; :func:`between_copies_mm` reports the length of one
+pass over the copies' centres for the record.
 """
 
 from __future__ import annotations
@@ -30,8 +27,6 @@ import numpy as np
 from ..errors import SettingsError
 from ..estimate import Estimate
 from .features import LayerFeatures
-from .settings import PrintSettings
-from .time import MotionLimits, TimeResult, trapezoid_s
 
 # PrusaSlicer 2.5's arrange distance for FFF without sequential printing (measured: the
 # --duplicate grid's pitch is the part's footprint + 6.0 mm on the MK3S profile).
@@ -120,22 +115,6 @@ def between_copies_mm(plate: Plate) -> float:
     return float(steps + np.hypot(*(c[-1] - c[0])))
 
 
-def add_between_copies(tr: TimeResult, plate: Plate, s: PrintSettings, m: MotionLimits) -> None:
-    """Add the moves from copy to copy (travel speed and acceleration) to every printed
-    layer of ``tr``; the retraction before each is already one of the copies' own island
-    cycles (:func:`.time.travel_s`)."""
-    if plate.copies < 2:
-        return
-    c = plate.centres_mm
-    hops = np.hypot(*np.diff(np.vstack([c, c[:1]]), axis=0).T)
-    vt = min(s.v_travel_mm_s, m.max_feedrate_xy_mm_s)
-    a = min(s.a_default_mm_s2, m.max_accel_xy_mm_s2)
-    t = float(np.sum(trapezoid_s(hops, vt, a, m.jerk_xy_mm_s)))
-    printed = tr.layer_s > 0
-    tr.by_feature_s["travel"] = tr.by_feature_s["travel"] + np.where(printed, t, 0.0)
-    tr.layer_s = tr.layer_s + np.where(printed, t, 0.0)
-
-
 def plate_features(feat: LayerFeatures, plate: Plate, skirt_loops: int) -> LayerFeatures:
     """The plate's layers: every copy's paths and volumes, and one skirt around the plate.
 
@@ -163,11 +142,25 @@ def plate_features(feat: LayerFeatures, plate: Plate, skirt_loops: int) -> Layer
         pieces=pieces,
         islands=feat.islands * n,
         loops=feat.loops * n,
-        fill_breaks=feat.fill_breaks * n,
+        fill_parts=feat.fill_parts * n,
         fill_holes=feat.fill_holes * n,
         support_islands=feat.support_islands * n,
         extent_mm=(*plate.size_mm, feat.extent_mm[2]),
+        islands_at=_placed(feat.islands_at, plate),
+        supports_at=_placed(feat.supports_at, plate),
     )
+
+
+def _placed(at: dict[int, np.ndarray], plate: Plate) -> dict[int, np.ndarray]:
+    """Every copy's islands (``[[x, y, area], ...]`` per layer) at its place on the plate,
+    so the travel model chains the whole plate's islands, the moves between copies included."""
+    shift = plate.centres_mm - plate.centres_mm[0]
+    out = {}
+    for k, pts in at.items():
+        copies = np.repeat(pts[None, :, :], len(shift), axis=0).copy()
+        copies[:, :, :2] += shift[:, None, :]
+        out[k] = copies.reshape(-1, pts.shape[1])
+    return out
 
 
 def per_part(plate_est: Estimate, plate: Plate) -> Estimate:

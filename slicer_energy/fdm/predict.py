@@ -21,7 +21,7 @@ from ..voxelize import GridCost, LayerGrid, grid_for, voxelize
 from .energy import EnergyResult, print_energy
 from .features import FEATURES, LayerFeatures, decompose
 from .materials import load_material, with_material
-from .plate import add_between_copies, arrange, per_part, plate_features
+from .plate import arrange, per_part, plate_features
 from .sections import sharp_corners_per_layer
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
 from .time import MotionLimits, TimeConstants, TimeResult, layer_times
@@ -131,7 +131,6 @@ def predict_fdm(
     t_feat = time.perf_counter()
     limits = motion_limits(m)
     tr = layer_times(feat, s, limits, constants, corners_per_layer=corners)
-    add_between_copies(tr, plate, s, limits)
     layer_fil = sum(feat.volume_mm3.values()) / m.filament.area_mm2
     en = print_energy(m, s, tr.layer_s, layer_fil, tr.start_end_s)
     t_end = time.perf_counter()
