@@ -22,32 +22,36 @@ from ..estimate import Estimate
 from ..machine import FdmMachine
 from ..thermal import Timeline, TimelineRow
 from ._jit import JIT_MIN_BYTES, JIT_MIN_BYTES_PRUSA, want_jit
+from .klipper_macros import MacroUnrenderable, assumed_body, call_params, expand
 from .limits import prusa_kinematics_from_config
 from .parse import GcodeInput, GcodeSource, iter_chunks
 from .planner import FirmwarePlanner
 from .prusa_planner import PrusaTimeMachine
-from .words import FLAG_HOME, Chunk, Event, ParseState
+from .words import FLAG_HOME, MACRO_CALLS, Chunk, Event, ParseState, split_words
 
 MODES = ("marlin", "klipper", "prusa")
 # commands the timeline reacts to (others, e.g. M204 or M73, do not split it)
-_TIMELINE_CMDS = frozenset(
-    {
-        "M104",
-        "M109",
-        "M140",
-        "M190",
-        "M106",
-        "M107",
-        "M18",
-        "M84",
-        "G4",
-        "G28",
-        "G29",
-        "G80",
-        "BED_MESH_CALIBRATE",
-        "ESTIMATOR_ADD_TIME",
-        "SET_HEATER_TEMPERATURE",
-    }
+_TIMELINE_CMDS = (
+    frozenset(
+        {
+            "M104",
+            "M109",
+            "M140",
+            "M190",
+            "M106",
+            "M107",
+            "M18",
+            "M84",
+            "G4",
+            "G28",
+            "G29",
+            "G80",
+            "BED_MESH_CALIBRATE",
+            "ESTIMATOR_ADD_TIME",
+            "SET_HEATER_TEMPERATURE",
+        }
+    )
+    | MACRO_CALLS
 )
 
 
@@ -119,10 +123,13 @@ def slicer_estimate_s(st: ParseState) -> float | None:
 class GcodeTimeline(Timeline):
     """The one timeline (:class:`slicer_energy.thermal.Timeline`) driven by G-code commands."""
 
-    def __init__(self, m: FdmMachine, thermal: bool, keep_rows: bool) -> None:
+    def __init__(self, m: FdmMachine, thermal: bool, keep_rows: bool, name: str = "") -> None:
         super().__init__(m, thermal, keep_rows)
         # what a Klipper printer.cfg's macros say some commands take (klipper_config)
         self.command_s = dict(getattr(m, "command_s", ()))
+        self.macros = {mc.name: mc for mc in getattr(m, "macros", ())}
+        self.name = name
+        self.warnings: list[str] = []  # the macro bodies assumed
 
     def event(self, ev: Event) -> None:
         """One command the timeline reacts to (set points, waits, fan, steppers, dwells)."""
@@ -151,6 +158,73 @@ class GcodeTimeline(Timeline):
             self.advance(self.command_s.get(c, m.bed_leveling_s), "leveling", True)
         elif c == "ESTIMATOR_ADD_TIME":
             self.advance(_val(p, "S"), "dwell", False)
+        elif c in MACRO_CALLS:
+            self._macro(ev)
+
+    def _macro(self, ev: Event) -> None:
+        """A start/end macro call: the printer.cfg's body (:mod:`.klipper_macros`) when the
+        config defines it and its template renders, else the conventional body its parameters
+        name (an assumption, said in the warnings); its commands then run as the file's own."""
+        params = call_params(ev.text)
+        lines = why = None
+        unrendered: list[str] = []
+        if ev.cmd in self.macros:
+            try:
+                lines = expand(ev.cmd, params, self.macros, unrendered)
+            except MacroUnrenderable as exc:
+                why = f"its printer.cfg macro needs the printer's run-time state ({exc})"
+        else:
+            why = "no printer.cfg macro (give --printer-config)"
+        if lines is None:
+            lines = assumed_body(ev.cmd, params)
+            self.warnings.append(
+                f"{self.name}:{ev.line}: {ev.cmd}: {why}; assumed it runs {'; '.join(lines)}"
+            )
+        if unrendered:
+            self.warnings.append(
+                f"{self.name}:{ev.line}: {ev.cmd}: nested macros need the printer's run-time "
+                f"state, run as plain commands: {'; '.join(unrendered)}"
+            )
+        st = ParseState(path=f"{self.name} ({ev.cmd} at line {ev.line})")
+        for text in lines:
+            cmd, p = split_words(st, text)
+            if cmd in MACRO_CALLS:
+                continue  # a start macro calling itself or another one it does not define
+            if cmd in ("SET_HEATER_TEMPERATURE", "TEMPERATURE_WAIT", "TURN_OFF_HEATERS"):
+                self._klipper_heater(cmd, call_params(text), st.path)
+            elif cmd in _TIMELINE_CMDS:
+                self.event(Event(ev.index, ev.line, cmd, p, text))
+
+    def _klipper_heater(self, cmd: str, kw: dict[str, str], where: str) -> None:
+        """Klipper's heater commands inside a macro (their HEATER/SENSOR are names)."""
+        if cmd == "TURN_OFF_HEATERS":
+            self.he_set = self.bed_set = 0.0
+            return
+        name = kw.get("HEATER", kw.get("SENSOR", "")).lower()
+        hot = name == "extruder"
+        if not hot and name != "heater_bed":
+            return  # other heaters and sensors are not modelled
+        try:
+            value = float(kw.get("TARGET", kw.get("MINIMUM", "0")))
+        except ValueError:
+            raise GcodeError(f"{where}: {cmd}: {kw} is not a temperature") from None
+        if cmd == "SET_HEATER_TEMPERATURE":
+            if hot:
+                self.he_set = value
+            else:
+                self.bed_set = value
+        elif self.thermal:  # TEMPERATURE_WAIT MINIMUM=: heat at full power up to it
+            model, cur, target = (
+                (self.m.hotend, self.he_c, self.he_set)
+                if hot
+                else (self.m.bed, self.bed_c, self.bed_set)
+            )
+            if target < value:
+                raise GcodeError(
+                    f"{where}: TEMPERATURE_WAIT {name} MINIMUM={value:g} is above its set "
+                    f"point {target:g}: Klipper would wait for ever"
+                )
+            self.advance(model.time_to_reach_s(cur, value), "wait", False)
 
     def _heater(self, c: str, p: dict[str, float]) -> None:
         """M104/M109 (hotend) and M140/M190 (bed): a set point, and for M109/M190 a wait."""
@@ -320,7 +394,7 @@ def analyze_file(
         raise GcodeError(f"unknown planner mode {mode!r}; choose one of {', '.join(MODES)}")
     src = GcodeInput.of(path)
     jit = want_jit(src.size_bytes(), jit, JIT_MIN_BYTES_PRUSA if mode == "prusa" else JIT_MIN_BYTES)
-    tl = GcodeTimeline(machine, thermal, timeline)
+    tl = GcodeTimeline(machine, thermal, timeline, src.name)
     if mode == "prusa":  # a faithful copy of PrusaSlicer's estimate takes no calibration
         tl.time_scale, tl.wait_extra_s = 1.0, 0.0
     totals = _Totals(tl, keep_rows)
@@ -377,7 +451,7 @@ def analyze_file(
         n_lines=st.line,
         n_moves=n_moves,
         unknown_commands=dict(st.unknown),
-        warnings=_warnings(src.name, st),
+        warnings=_warnings(src.name, st) + tl.warnings,
         timeline=tl.rows,
         duration_s=np.concatenate(totals.kept_dur) if keep_rows and totals.kept_dur else None,
         events=events_all,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import ProfileError
 from ..machine import FdmMachine, Filament
+from .klipper_macros import Macro, macros_of
 
 # No Klipper limit (mm/s, mm/s², mm) is anywhere near this; beyond it squared speeds
 # lose precision and the planner's times collapse to 0 s.
@@ -46,10 +47,12 @@ class KlipperMachine(FdmMachine):
 
     ``command_s`` holds (command, seconds) for levelling commands the config defines
     as macros: a G29 that only loads a saved mesh (``BED_MESH_PROFILE LOAD=...``)
-    takes no time, one that probes takes ``bed_leveling_s``.
+    takes no time, one that probes takes ``bed_leveling_s``. ``macros`` are its
+    ``[gcode_macro]`` sections, which the analyser expands for PRINT_START and kin.
     """
 
     command_s: tuple[tuple[str, float], ...] = ()
+    macros: tuple[Macro, ...] = ()
 
 
 def _macro_probes(sections: dict[str, dict[str, str]], name: str, depth: int = 0) -> bool | None:
@@ -205,4 +208,4 @@ def machine_from_klipper_config(path: str | Path, base: FdmMachine) -> FdmMachin
         path=f"{base.path} + {path}",
     )
     macros = levelling_macros_s(s, base.bed_leveling_s)
-    return KlipperMachine(**fields, command_s=tuple(sorted(macros.items())))
+    return KlipperMachine(**fields, command_s=tuple(sorted(macros.items())), macros=macros_of(s))

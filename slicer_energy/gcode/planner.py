@@ -27,25 +27,28 @@ from ..machine import Kinematics
 from ..motion import trapezoid_time
 from ._jit import kernel
 from .limits import LIMIT_CMDS, Limits, apply_klipper, apply_marlin, limits_from_kinematics
-from .words import FLAG_HOME, Event, Moves
+from .words import FLAG_HOME, MACRO_CALLS, Event, Moves
 
-STOP_CMDS = frozenset(
-    {
-        "G4",
-        "M400",
-        "M109",
-        "M190",
-        "TEMPERATURE_WAIT",
-        "G28",
-        "G29",
-        "G80",
-        "BED_MESH_CALIBRATE",
-        "M0",
-        "M1",
-        "M600",
-        ";PAUSE_PRINT",
-    }
-)
+STOP_CMDS = (
+    frozenset(
+        {
+            "G4",
+            "M400",
+            "M109",
+            "M190",
+            "TEMPERATURE_WAIT",
+            "G28",
+            "G29",
+            "G80",
+            "BED_MESH_CALIBRATE",
+            "M0",
+            "M1",
+            "M600",
+            ";PAUSE_PRINT",
+        }
+    )
+    | MACRO_CALLS
+)  # a start/end macro heats, waits and homes: the queue drains
 
 
 def _forward_scan(bound_2, k):

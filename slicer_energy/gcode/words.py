@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import GcodeError
+from .klipper_macros import END_MACROS, START_MACROS
 
 # Move flags (bit field in Moves.flags).
 FLAG_WIPE = 1  # inside ;WIPE_START/;WIPE_END (PrusaSlicer)
@@ -45,6 +46,9 @@ _EVENT_CMDS = frozenset(
     "M220 M221 M400 M566 M600 M702 M73 BED_MESH_CALIBRATE SET_VELOCITY_LIMIT "
     "TEMPERATURE_WAIT SET_HEATER_TEMPERATURE SET_FAN_SPEED M190.1 G28".split()
 )
+# Klipper start/end macro calls: events too (the timeline expands them, klipper_macros);
+# their NAME=value strings are not numbers, so they are not read strictly.
+MACRO_CALLS = START_MACROS | END_MACROS
 
 # Largest coordinate, extrusion step, arc radius or offset accepted (mm). No printer
 # moves a kilometre; beyond it squared distances lose their precision or overflow, and
@@ -393,6 +397,8 @@ def apply_command(
     elif cmd in _EVENT_CMDS or cmd.startswith("T") and cmd[1:].isdigit():
         if p and cmd != "M73":
             _check_event(st, cmd, p, text)
+        events.append(Event(st.n_moves, st.line, cmd, p, text))
+    elif cmd in MACRO_CALLS:
         events.append(Event(st.n_moves, st.line, cmd, p, text))
     elif cmd in _IGNORED or cmd.startswith("EXCLUDE_OBJECT"):
         pass
