@@ -32,8 +32,8 @@ Sparse infill adds the anchors that join line ends along the region's outline. L
 pieces per region (for acceleration penalties) come from the region's chords along the
 grid rows and columns. Given the mesh, loops are capped by its section length per layer.
 The few free constants (here, in :mod:`.regions` and :mod:`.supports`) were fitted to
-PrusaSlicer 2.5 (README, 'FDM prediction', names the training parts; accuracy is reported
-on the others).
+PrusaSlicer 2.5 (``reference_parts.TRAINING`` names the training parts; docs/fdm-accuracy.md
+reports accuracy on the others).
 
 This module turns the measurements into paths; :mod:`.regions` is the slab pass that
 classifies and measures the cells (on :mod:`.masks` primitives), :mod:`.supports` the

@@ -383,8 +383,9 @@ def flow_signal(
 def firmware_full_scale(meta: dict) -> float:
     """Full scale of the heater output the firmware named in ``meta`` prints (127 or 255)."""
     fw = str(meta.get("firmware", {}).get("name", "")).lower()
-    # Marlin 2.x on 32-bit boards prints the 0..255 output, AVR 1.1.x 0..127 (README, pwm_raw);
-    # the virtual printer names itself "... virtual printer" and prints 0..127.
+    # Marlin 2.x on 32-bit boards prints the 0..255 output, AVR 1.1.x 0..127
+    # (firmware_logs/README.md, pwm_raw); the virtual printer names itself "... virtual
+    # printer" and prints 0..127.
     if "virtual printer" in fw or "1.1." in fw or not fw:
         return PWM_FULL_SCALE_DEFAULT
     if "marlin" in fw:
