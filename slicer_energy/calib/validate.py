@@ -17,7 +17,7 @@ import numpy as np
 from ..gcode.analyze import GcodeResult, analyze_file
 from ..machine import FdmMachine
 from .fit import FitResult, calibrated_machine, fit_sessions
-from .inputs.session import Session
+from .inputs.session import Session, require_heater_output
 
 
 @dataclass
@@ -110,6 +110,9 @@ def calibrate_sessions(
 ) -> tuple[FitResult, FdmMachine]:
     """Fit the thermal/electrical parameters, then homing time and the time scale (with the
     fitted machine), and return the fit and the calibrated machine."""
+    for s in sessions:
+        if s.duty_known:  # a plug-only session (OctoPrint log + plug CSV) has none by design
+            require_heater_output(s)
     fit = fit_sessions(sessions, base, fix=fix)
     fit.homing_s = homing_time_s(sessions)
     cm = calibrated_machine(base, fit)

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from slicer_energy.calib.inputs.session import load_session
+from slicer_energy.calib.inputs.session import load_session, require_heater_output
 from slicer_energy.cli import main
 from slicer_energy.errors import CalibrationError
 
@@ -130,3 +130,24 @@ def test_a_missing_heater_duty_holds_the_one_before(example_session, tmp_path, c
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "Traceback" not in out.err
+
+
+def test_no_heater_output_at_all_is_one_line_not_a_fit_crash(example_session, tmp_path, capsys):
+    """Found by the OctoPrint plugin's tests: a firmware whose temperature reports carry no
+    heater output (no ``@:``; OctoPrint's Virtual Printer) gave a session with every duty NaN,
+    and the fit crashed in scipy ("Residuals are not finite"). It is one line naming the file
+    and what is missing."""
+    p = example_session / "temps.csv"
+    lines = p.read_text().splitlines()
+    i = lines[0].split(",").index("pwm_raw")
+    rows = [r.split(",") for r in lines[1:]]
+    for r in rows:
+        r[i] = ""
+    p.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    s = load_session(example_session)  # loads: the job window and energy need no duty
+    with pytest.raises(CalibrationError, match=r"temps\.csv: no heater output .*hotend"):
+        require_heater_output(s)
+    rc = main(["calibrate", str(example_session), "--out", str(tmp_path / "c.toml")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err

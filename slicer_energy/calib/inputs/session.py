@@ -393,6 +393,19 @@ def firmware_full_scale(meta: dict) -> float:
     return PWM_FULL_SCALE_DEFAULT
 
 
+def require_heater_output(s: Session) -> None:
+    """Refuse, in one line, a session the session fit cannot use: one whose temperature
+    reports never carried a heater's output (no ``@:`` / ``B@:``, as OctoPrint's Virtual
+    Printer), which would leave the power model without its largest loads."""
+    blind = sorted(h for h, tr in s.heaters.items() if not np.isfinite(tr.duty).any())
+    if blind:
+        raise CalibrationError(
+            f"{s.source}/temps.csv: no heater output (the '@:' / 'B@:' of the temperature "
+            f"reports) for {', '.join(blind)}; the session fit needs it (for a firmware that "
+            "does not report it, calibrate from a plug log with --power-csv and --gcode)"
+        )
+
+
 def load_session(folder: str | Path) -> Session:
     """Read a rig session folder (strictly) and align its streams."""
     folder = Path(folder)

@@ -7,8 +7,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ...errors import CalibrationError, SlicerEnergyError
 
 
@@ -16,7 +14,7 @@ def calibrate_history(folders: list[str | Path], base: str, out: str | Path) -> 
     """Fit ``base`` (a printer the CLI accepts) to the jobs in ``folders``, write the calibrated
     profile to ``out`` and return the fit report. A folder that cannot be used (no meter, a
     cancelled job without a complete trace) is skipped and named with the reason."""
-    from ...calib.inputs.session import load_session
+    from ...calib.inputs.session import load_session, require_heater_output
     from ...calib.profile import write_profile
     from ...calib.validate import calibrate_sessions
     from ...machine import load_machine
@@ -25,13 +23,9 @@ def calibrate_history(folders: list[str | Path], base: str, out: str | Path) -> 
     for f in folders:
         try:
             s = load_session(f)
+            require_heater_output(s)
         except SlicerEnergyError as exc:
             skipped.append({"session": str(f), "reason": str(exc)})
-            continue
-        if no_output := [h for h, tr in s.heaters.items() if not np.isfinite(tr.duty).any()]:
-            # the session fit needs the duty; firmware (or a virtual printer) that hides it
-            reason = f"no heater output (@:/B@:) for {', '.join(no_output)} in temps.csv"
-            skipped.append({"session": str(f), "reason": reason})
             continue
         sessions.append(s)
     if not sessions:
