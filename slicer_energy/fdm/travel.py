@@ -133,12 +133,23 @@ def layer_travels(feat: LayerFeatures, s: PrintSettings) -> tuple[np.ndarray, np
         last = pts[-1, :2]
         r_in = math.sqrt(fill_area[k] / max(feat.fill_parts[k], 1) / math.pi)
         n_in = (
-            max(feat.loops[k] - feat.islands[k], 0)
+            max(feat.loops[k] - feat.islands[k], feat.holes[k], 0)
             + feat.fill_parts[k]
             + TRAVELS_PER_FILL_HOLE * feat.fill_holes[k]
         )
         n_short = feat.loops[k] * max(s.perimeters - 1, 0)
-        inner = np.concatenate([np.full(int(round(n_in)), r_in), np.full(int(n_short), sp)])
+        # An island's first inner path starts next to its loop; each further one (Arachne's
+        # thin sections: middle beads and loops of their own) starts where the last path did
+        # not end: one travel of the layer's mean island radius (an assumption, like r_in).
+        n_open = max(feat.inner_paths[k] - feat.islands[k], 0)
+        r_open = math.sqrt(float(isl[:, 2].mean()) / math.pi) if len(isl) else 0.0
+        inner = np.concatenate(
+            [
+                np.full(int(round(n_in)), r_in),
+                np.full(int(round(n_open)), r_open),
+                np.full(int(n_short), sp),
+            ]
+        )
         here = np.concatenate([jumps, inner])
         layers.append(np.full(len(here), k))
         lengths.append(here)
