@@ -395,30 +395,38 @@ def _arachne_inner(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
     yy, xx = np.mgrid[-m : m + 1, -m : m + 1]
     fp = xp.asarray((np.hypot(yy, xx) * p <= sigma + 1e-9)[None])
     beyond_t1 = xp.clip((dc - t1) / p + 0.5, 0, 1)
-    band = beyond_t1 - xp.clip((dc - ts) / p + 0.5, 0, 1)
     blur = ndi.gaussian_filter(beyond_t1, (0, sigma / p, sigma / p))
     blur = ndi.grey_dilation(blur, footprint=fp)
+    band = beyond_t1
+    band -= xp.clip((dc - ts) / p + 0.5, 0, 1)
     c_over_s = np.linspace(0.0, 8.0, 801)
     erf_tab = np.array([math.erf(v / (2 * math.sqrt(2.0))) for v in c_over_s])
     cover = sigma * xp.interp(blur, xp.asarray(erf_tab), xp.asarray(c_over_s))
+    del blur
     first = (ks == 0)[:, None, None]
     thr = [xp.where(first, float(a), float(b)) for a, b in zip(*g.beads, strict=True)]
     n = sum((2 * t1 + cover >= t).astype(xp.int8) for t in thr)
     full = n >= len(thr)
     beads_in = xp.where(full, 2 * n_in, xp.clip(n.astype(xp.float32) - 2, 0, 2 * n_in))
-    per_bead = (ts - t1) / n_in
+    del n
     across = xp.minimum(cover, 2 * (ts - t1))  # the band's width across the ridge
-    thin = band * beads_in / xp.maximum(across, p / 4)
-    length = xp.where(full, band / per_bead, thin) * g.cell_a
-    out.inner_bead_mm[k0:k1] = to_numpy(length.sum(axis=(1, 2)))
-    dropped = xp.where(beads_in > 0, 0.0, band) * g.cell_a
-    out.inner_to_external_mm2[k0:k1] = to_numpy(dropped.sum(axis=(1, 2)))
+    del cover
+    per_bead = (ts - t1) / n_in
+    length = xp.where(full, band / per_bead, band * beads_in / xp.maximum(across, p / 4))
+    del across, full
+    out.inner_bead_mm[k0:k1] = to_numpy(length.sum(axis=(1, 2))) * g.cell_a
+    del length
+    dropped = xp.where(beads_in > 0, 0.0, band).sum(axis=(1, 2))
+    out.inner_to_external_mm2[k0:k1] = to_numpy(dropped) * g.cell_a
     zone = (dc > t1) & (beads_in > 0)
+    del band, beads_in
     lab, nl = ndi.label(zone, structure=g.struct)
     if int(nl):
         count = per_layer_count(xp, lab, int(nl), kcell, g.nz)
         out.inner_paths[k0:k1] = to_numpy(count[k0:k1])
-    _, holes = fill_holes(ndi, xp, sb.S[sb.here], g.struct, kcell - k0)
+    del lab, zone
+    k_rel = xp.broadcast_to(xp.arange(k1 - k0)[:, None, None], dc.shape)
+    _, holes = fill_holes(ndi, xp, sb.S[sb.here], g.struct, k_rel)
     out.holes[k0:k1] = to_numpy(holes)[: k1 - k0]
 
 
