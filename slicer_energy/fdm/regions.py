@@ -389,7 +389,7 @@ def _arachne_inner(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
         return
     dc = sb.d[sb.here]
     ks = xp.arange(k0, k1)
-    t1, ts = g.per_layer(ks, 0), sb.tshell[sb.here]
+    t1 = g.per_layer(ks, 0)
     sigma = max(g.lim[1] - g.lim[0], g.lim_first[1] - g.lim_first[0])
     m = int(math.ceil(sigma / p))
     yy, xx = np.mgrid[-m : m + 1, -m : m + 1]
@@ -397,29 +397,35 @@ def _arachne_inner(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
     beyond_t1 = xp.clip((dc - t1) / p + 0.5, 0, 1)
     blur = ndi.gaussian_filter(beyond_t1, (0, sigma / p, sigma / p))
     blur = ndi.grey_dilation(blur, footprint=fp)
-    band = beyond_t1
-    band -= xp.clip((dc - ts) / p + 0.5, 0, 1)
+    # The rest only on the inner band's cells; those beyond it are walls around infill.
+    beyond_ts = xp.clip((dc - sb.tshell[sb.here]) / p + 0.5, 0, 1)
+    beyond_t1 -= beyond_ts
+    on = beyond_t1 > 0
+    kk = xp.nonzero(on)[0]
+    first = (kk + k0) == 0
+    t1_c = xp.where(first, g.lim_first[0], g.lim[0])
+    ts_c = sb.tshell[sb.here][:, 0, 0][kk]
+    band = beyond_t1[on]
     c_over_s = np.linspace(0.0, 8.0, 801)
     erf_tab = np.array([math.erf(v / (2 * math.sqrt(2.0))) for v in c_over_s])
-    cover = sigma * xp.interp(blur, xp.asarray(erf_tab), xp.asarray(c_over_s))
-    del blur
-    first = (ks == 0)[:, None, None]
+    cover = sigma * xp.interp(blur[on], xp.asarray(erf_tab), xp.asarray(c_over_s))
+    del blur, beyond_t1
     thr = [xp.where(first, float(a), float(b)) for a, b in zip(*g.beads, strict=True)]
-    n = sum((2 * t1 + cover >= t).astype(xp.int8) for t in thr)
+    n = sum((2 * t1_c + cover >= t).astype(xp.int8) for t in thr)
     full = n >= len(thr)
     beads_in = xp.where(full, 2 * n_in, xp.clip(n.astype(xp.float32) - 2, 0, 2 * n_in))
-    del n
-    across = xp.minimum(cover, 2 * (ts - t1))  # the band's width across the ridge
-    del cover
-    per_bead = (ts - t1) / n_in
+    across = xp.minimum(cover, 2 * (ts_c - t1_c))  # the band's width across the ridge
+    per_bead = (ts_c - t1_c) / n_in
     length = xp.where(full, band / per_bead, band * beads_in / xp.maximum(across, p / 4))
-    del across, full
-    out.inner_bead_mm[k0:k1] = to_numpy(length.sum(axis=(1, 2))) * g.cell_a
-    del length
-    dropped = xp.where(beads_in > 0, 0.0, band).sum(axis=(1, 2))
-    out.inner_to_external_mm2[k0:k1] = to_numpy(dropped) * g.cell_a
-    zone = (dc > t1) & (beads_in > 0)
-    del band, beads_in
+    nl_k = k1 - k0
+    per_layer = xp.bincount(kk, weights=length, minlength=nl_k)
+    out.inner_bead_mm[k0:k1] = to_numpy(per_layer) * g.cell_a
+    per_layer = xp.bincount(kk, weights=xp.where(beads_in > 0, 0.0, band), minlength=nl_k)
+    out.inner_to_external_mm2[k0:k1] = to_numpy(per_layer) * g.cell_a
+    zone = beyond_ts > 0
+    zone[on] |= beads_in > 0
+    zone &= dc > t1
+    del on, kk, band, cover, beads_in, length, beyond_ts
     lab, nl = ndi.label(zone, structure=g.struct)
     if int(nl):
         count = per_layer_count(xp, lab, int(nl), kcell, g.nz)
