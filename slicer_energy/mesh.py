@@ -10,12 +10,13 @@ read here predicts bit for bit as one read by trimesh. Files or repairs it does 
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
-from typing import Any
-from xml.etree import ElementTree
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # zipfile and ElementTree are imported by read_3mf (~14 ms an STL never needs)
+    from xml.etree import ElementTree
 
 # trimesh's tolerances (trimesh.constants.tol): merge distance and "zero" norm.
 MERGE_DIGITS = 8
@@ -376,8 +377,10 @@ def _tf(attr: str | None) -> np.ndarray:
     return m
 
 
-def _model_name(zf: zipfile.ZipFile) -> str:
+def _model_name(zf: Any) -> str:
     """The 3D model part named by the package relationships (usually /3D/3dmodel.model)."""
+    from xml.etree import ElementTree
+
     try:
         rels = ElementTree.fromstring(zf.read("_rels/.rels"))
         for rel in rels:
@@ -404,6 +407,9 @@ def _object_mesh(obj: ElementTree.Element, ns: dict[str, str]) -> Mesh | None:
 
 
 def _model_root(path: Path) -> ElementTree.Element:
+    import zipfile
+    from xml.etree import ElementTree
+
     try:
         with zipfile.ZipFile(path) as zf:
             return ElementTree.fromstring(zf.read(_model_name(zf)))
