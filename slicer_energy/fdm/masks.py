@@ -22,23 +22,28 @@ def inplane_structure(xp: Any) -> Any:
     return xp.asarray(st)
 
 
-def layer_of_labels(xp: Any, labels: Any, n: int, k_of_cell: Any) -> Any:
-    """Layer of each label ``0..n`` (labels never span layers; ``k_of_cell`` is one value per
-    layer, broadcast over its cells). Scattered layer by layer: raveling a broadcast
-    ``k_of_cell`` would copy a grid-sized integer array."""
-    layer_of = xp.zeros(n + 1, dtype=xp.int64)
-    for i in range(labels.shape[0]):
-        layer_of[labels[i]] = k_of_cell[i, 0, 0]
-    layer_of[0] = 0
-    return layer_of
+def layer_bounds(labels: Any) -> np.ndarray:
+    """Per layer of ``labels``, the largest label in it or in any layer below (host int64).
+
+    SciPy and CuPy number components in raster order and ours never span layers, so the
+    labels of layer ``k`` are ``hi[k-1] + 1 .. hi[k]``: one max per layer gives every
+    label's layer, with no grid-sized scatter or index arrays.
+    """
+    n = labels.shape[0]
+    if labels.size == 0:
+        return np.zeros(n, dtype=np.int64)
+    mx = to_numpy(labels.reshape(n, -1).max(axis=1)).astype(np.int64)
+    return np.maximum.accumulate(mx)
 
 
-def per_layer_count(xp: Any, labels: Any, n: int, k_of_cell: Any, nz: int) -> Any:
+def label_layers(hi: np.ndarray, n: int) -> np.ndarray:
+    """Layer (index into the labelled slab) of each label ``1..n`` (see :func:`layer_bounds`)."""
+    return np.searchsorted(hi, np.arange(1, n + 1), side="left")
+
+
+def per_layer_count(labels: Any) -> np.ndarray:
     """Number of labelled components per layer (labels never span layers)."""
-    if n == 0:
-        return xp.zeros(nz, dtype=xp.int64)
-    layer_of = layer_of_labels(xp, labels, n, k_of_cell)
-    return xp.bincount(layer_of[1:], minlength=nz)[:nz]
+    return np.diff(layer_bounds(labels), prepend=0)
 
 
 def components(xp: Any, labels: Any, n: int, k0: int, p: float) -> list[tuple[int, Any]]:
@@ -53,8 +58,6 @@ def components(xp: Any, labels: Any, n: int, k0: int, p: float) -> list[tuple[in
     kk, jj, ii = xp.nonzero(labels)
     lab = labels[kk, jj, ii]
     cnt = xp.bincount(lab, minlength=n + 1)[1:].astype(xp.float64)
-    layer = xp.zeros(n + 1, dtype=xp.int64)
-    layer[lab] = kk
     sx = xp.bincount(lab, weights=ii.astype(xp.float64), minlength=n + 1)[1:]
     sy = xp.bincount(lab, weights=jj.astype(xp.float64), minlength=n + 1)[1:]
     # cell (j, i) of the padded slab has its centre at ((i - 1 + 0.5) p, (j - 1 + 0.5) p)
@@ -66,9 +69,7 @@ def components(xp: Any, labels: Any, n: int, k0: int, p: float) -> list[tuple[in
         ],
         axis=1,
     )
-    lay = to_numpy(layer[1:])
-    order = np.argsort(lay, kind="stable")
-    lay, xy = lay[order], xy[order]
+    lay = label_layers(layer_bounds(labels), n)  # ascending: labels follow the layers
     cuts = np.flatnonzero(np.diff(lay)) + 1
     parts = zip(np.split(lay, cuts), np.split(xy, cuts), strict=True)
     return [(k0 + int(g[0]), c) for g, c in parts]
@@ -109,47 +110,44 @@ def beyond(xp: Any, d: Any, t: Any, p: float) -> np.ndarray:
     ``t`` is ``clip((d − t)/p + 1/2, 0, 1)``. This keeps band areas accurate to well under
     a cell width, so coarse grids still measure perimeters correctly.
     """
-    return to_numpy(xp.clip((d - t) / p + 0.5, 0.0, 1.0).sum(axis=(1, 2)))
+    f = d - t  # the same float32 steps as clip((d - t) / p + 0.5), in place
+    f /= p
+    f += 0.5
+    xp.clip(f, 0.0, 1.0, out=f)
+    return to_numpy(f.sum(axis=(1, 2)))
 
 
-def _run_starts(mask: Any) -> Any:
-    """Cells of ``mask`` (nz, ny, nx) that start a run along the rows (x).
+def runs(mask: Any, axis: int = 2) -> Any:
+    """Run starts per layer of ``mask`` (nz, ny, nx) along the rows (x; ``axis=1``: columns).
 
     A one-cell gap does not start a new run: staircase edges of a voxelised outline
-    would otherwise split one chord of the region into many.
+    would otherwise split one chord of the region into many. Rows (not the 45° fill
+    direction itself) are used because a staircase along a diagonal splits chords at every
+    step; for compact regions the chord count differs little between directions.
     """
-    xp = array_module(mask)
-    P = xp.pad(mask, ((0, 0), (0, 0), (2, 0)))
-    nx = mask.shape[2]
-    cur, p1, p2 = P[:, :, 2 : nx + 2], P[:, :, 1 : nx + 1], P[:, :, 0:nx]
-    return cur & ~p1 & ~p2
+    n = mask.shape[axis]
+
+    def cut(a: int, b: int) -> tuple[slice, ...]:
+        idx = [slice(None)] * 3
+        idx[axis] = slice(a, b)
+        return tuple(idx)
+
+    before = array_module(mask).zeros_like(mask)  # a cell one or two before is set
+    before[cut(1, n)] = mask[cut(0, n - 1)]
+    before[cut(2, n)] |= mask[cut(0, n - 2)]
+    return (mask > before).sum(axis=(1, 2))
 
 
-def runs(mask: Any) -> Any:
-    """Run starts per layer of ``mask`` (nz, ny, nx) along the rows (x).
-
-    Rows (not the 45° fill direction itself) are used because a staircase along a diagonal
-    splits chords at every step; for compact regions the chord count differs little
-    between directions.
-    """
-    return _run_starts(mask).sum(axis=(1, 2))
-
-
-def fill_holes(ndi: Any, xp: Any, mask: Any, struct: Any, kcell: Any) -> tuple[Any, Any]:
-    """``mask`` with its in-plane holes filled, and the number of holes per layer.
-
-    A hole is background not connected to the border of its layer.
-    """
-    bg = ~mask
-    lab, n = ndi.label(bg, structure=struct)
+def count_holes(ndi: Any, xp: Any, mask: Any, struct: Any) -> np.ndarray:
+    """The number of in-plane holes per layer of ``mask``: background not connected to the
+    border of its layer."""
+    lab, n = ndi.label(~mask, structure=struct)
     n = int(n)
     border = xp.zeros(n + 1, dtype=bool)
     for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
         border[edge.ravel()] = True
-    border[0] = True
-    layer_of = layer_of_labels(xp, lab, n, kcell)
-    holes = xp.bincount(layer_of[~border], minlength=int(kcell.max()) + 1 if kcell.size else 1)
-    return mask | ~border[lab], holes
+    lay = label_layers(layer_bounds(lab), n)
+    return np.bincount(lay[~to_numpy(border[1:])], minlength=mask.shape[0])
 
 
 def _window(mask: Any, r_mm: float, p: float) -> tuple[slice, slice] | None:

@@ -22,12 +22,13 @@ from ._ndi import ndimage_for
 from .masks import (
     beyond,
     components,
+    count_holes,
     dilate,
     edt_layers,
-    fill_holes,
     grow_into,
     inplane_structure,
-    per_layer_count,
+    label_layers,
+    layer_bounds,
     runs,
 )
 from .settings import PrintSettings
@@ -199,10 +200,9 @@ def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMea
     sparse_all = core_all & ~solid_all
     o = k0 - sb.j0
     regions = _fill_regions(g, sb, solid_all[o:], sparse_all)
-    kcell = xp.broadcast_to(xp.arange(k0, k1)[:, None, None], S[sb.here].shape)
-    _islands_and_loops(g, sb, kcell, out)
+    _islands_and_loops(g, sb, out)
     scale = _perimeter_bands(g, sb, core_all[o:], out)
-    _fill_parts(g, sb, regions, kcell, out)
+    _fill_parts(g, sb, regions, out)
     _region_areas_and_chords(g, sb, regions, scale, out)
     if g.supports:
         dout = edt_layers(g.ndi, xp, ~S[sb.here], g.p).astype(xp.float32)
@@ -214,28 +214,52 @@ def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
     """Solid of ``ensure_vertical_shell_thickness`` for layers ``j0..k1-1``.
 
     A cell is solid where the interior is not interior in one of the ``nt`` layers above or
-    ``nb`` below (layers outside the grid are air above, plate below). The band that makes
-    it solid is d_here - d_there wide; PrusaSlicer's opening drops bands narrower than
+    ``nb`` below (layers outside the grid are air above, plate below, so a layer within
+    ``nb`` of the plate or ``nt`` of the top is solid throughout). The band that makes it
+    solid is d_here - d_there wide; PrusaSlicer's opening drops bands narrower than
     ``w_open``.
     """
     xp, nt, nb = g.xp, g.nt, g.nb
     dd = sb.d - sb.tshell
-    off = nb if sb.a0 == 0 else 0
-    parts = [dd]
-    if off:
-        parts.insert(0, xp.full((nb,) + dd.shape[1:], -xp.inf, dtype=dd.dtype))
-    if sb.a1 == g.nz:
-        parts.append(xp.full((nt + 1,) + dd.shape[1:], -xp.inf, dtype=dd.dtype))
-    P = xp.concatenate(parts) if len(parts) > 1 else dd
-    L0, L1 = sb.j0 - sb.a0 + off, sb.k1 - sb.a0 + off
+    n = dd.shape[0]
+    L0, L1 = sb.j0 - sb.a0, sb.k1 - sb.a0
+    out = xp.ones((L1 - L0,) + dd.shape[1:], dtype=bool)
+    # Layers whose windows lie inside the slab (the halo covers all but the grid's ends).
+    lo, hi = max(L0, nb), min(L1, n - nt)
+    if lo >= hi:
+        return out
+    if nt == 0 and nb == 0:
+        out[:] = False
+        return out
+    b0 = lo - nb  # rows b0 .. hi + nt - 1 of dd are all the windows read
+    mins = _window_mins(xp, dd[b0 : hi + nt], max(nt, nb))
     mn = None
-    for i in [*range(1, nt + 1), *range(-nb, 0)]:
-        w = P[L0 + i : L1 + i]
+    if nt:
+        mn = _window_min(xp, mins, nt)[lo + 1 - b0 : hi + 1 - b0]
+    if nb:
+        w = _window_min(xp, mins, nb)[: hi - lo]
         mn = w if mn is None else xp.minimum(mn, w)
-    here = P[L0:L1]
-    if mn is None:
-        mn = xp.full(here.shape, xp.inf)
-    return (mn <= 0) & ((here - mn) >= g.w_open)
+    here = dd[lo:hi]
+    out[lo - L0 : hi - L0] = (mn <= 0) & ((here - mn) >= g.w_open)
+    return out
+
+
+def _window_mins(xp: Any, a: Any, w: int) -> dict[int, Any]:
+    """Minima of ``a`` over windows of 1, 2, 4, ... (up to ``w``) consecutive layers: entry
+    ``s`` holds min(a[i : i + s]) at i (doubling, so log2(w) passes, not w; exact)."""
+    mins, s = {1: a}, 1
+    while 2 * s <= w:
+        m = mins[s]
+        mins[2 * s] = xp.minimum(m[:-s], m[s:])
+        s *= 2
+    return mins
+
+
+def _window_min(xp: Any, mins: dict[int, Any], w: int) -> Any:
+    """min(a[i : i + w]) at each i, from two overlapping power-of-two windows."""
+    s = max(k for k in mins if k <= w)
+    m = mins[s]
+    return m if s == w else xp.minimum(m[: m.shape[0] - (w - s)], m[w - s :])
 
 
 def _grown_surface_shells(g: _Pass, sb: _Slab, interior: Any, r_mm: float) -> Any:
@@ -312,13 +336,13 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
     return dict(zip(FILL_REGIONS, (solid_int, top, bridge, sparse), strict=True))
 
 
-def _islands_and_loops(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
+def _islands_and_loops(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     """Islands and contour loops (labelled external bands) per layer, and the share of the
     loops' cells in loops shorter than SMALL_PERIMETER_MM."""
     xp, nz, k0, k1 = g.xp, g.nz, sb.k0, sb.k1
     Sc = sb.S[sb.here]
     lab, n_isl = g.ndi.label(Sc, structure=g.struct)
-    out.islands[k0:k1] = to_numpy(per_layer_count(xp, lab, int(n_isl), kcell, nz)[k0:k1])
+    out.islands[k0:k1] = np.diff(layer_bounds(lab), prepend=0)
     out.islands_at.update(components(xp, lab, int(n_isl), k0, g.p))
     del lab
     ext = Sc & (sb.d[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
@@ -327,9 +351,7 @@ def _islands_and_loops(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> N
     if not n_ring:
         return
     ring_cells = xp.bincount(rlab.ravel(), minlength=n_ring + 1)[1:]
-    layer_of = xp.zeros(n_ring + 1, dtype=xp.int64)
-    layer_of[rlab.ravel()] = kcell.ravel()
-    lay = layer_of[1:]
+    lay = xp.asarray(k0 + label_layers(layer_bounds(rlab), n_ring))
     t1_ring = xp.where(lay == 0, g.lim_first[0], g.lim[0])
     ring_len = ring_cells * g.cell_a / t1_ring
     small = ring_len < SMALL_PERIMETER_MM
@@ -352,19 +374,21 @@ def _perimeter_bands(g: _Pass, sb: _Slab, core: Any, out: LayerMeasures) -> np.n
     return np.where(n_core > 0, a_ts / np.maximum(n_core * cell_a, 1e-12), 0.0)
 
 
-def _fill_parts(
-    g: _Pass, sb: _Slab, regions: dict[str, Any], kcell: Any, out: LayerMeasures
-) -> None:
+def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures) -> None:
     """Holes in the solid regions, and the separate areas of every fill region (PrusaSlicer
     fills each area of each region on its own, reached by a travel)."""
     k0, k1, xp = sb.k0, sb.k1, g.xp
     filled = regions["solid_infill"] | regions["top_solid_infill"] | regions["bridge_infill"]
-    _, n_holes = fill_holes(g.ndi, xp, filled, g.struct, kcell - k0)
-    out.fill_holes[k0:k1] = to_numpy(n_holes)[: k1 - k0]
+    out.fill_holes[k0:k1] = count_holes(g.ndi, xp, filled, g.struct)
     for m in regions.values():
         lab, n = g.ndi.label(m, structure=g.struct)
-        for k, c in components(xp, lab, int(n), k0, g.p):
-            out.fill_parts[k] += float((c[:, 2] >= g.a_fill_min).sum())
+        n = int(n)
+        if not n:
+            continue
+        cnt = to_numpy(xp.bincount(lab[m], minlength=n + 1)[1:]).astype(np.float64)
+        big = cnt * g.p * g.p >= g.a_fill_min
+        lay = label_layers(layer_bounds(lab), n)
+        out.fill_parts[k0:k1] += np.bincount(lay[big], minlength=k1 - k0)
 
 
 def _region_areas_and_chords(
@@ -376,7 +400,7 @@ def _region_areas_and_chords(
         out.area[name][k0:k1] = to_numpy(m.sum(axis=(1, 2))) * g.cell_a * scale
         # Chords of the region (one fill line each, before thinning by the spacing).
         rx = to_numpy(runs(m)).astype(float)
-        ry = to_numpy(runs(m.transpose(0, 2, 1))).astype(float)
+        ry = to_numpy(runs(m, axis=1)).astype(float)
         # Fill lines alternate between +45° and -45°: over both, a thin band of length
         # L along x or y is crossed by L/(√2·spacing) lines, which the larger of the row
         # and column chord counts gives; for compact regions both are alike.
