@@ -8,6 +8,7 @@ here connects cells across layers. ``ndi`` is ``scipy.ndimage`` or ``cupyx.scipy
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,25 +42,51 @@ def label_layers(hi: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(hi, np.arange(1, n + 1), side="left")
 
 
-def per_layer_count(labels: Any) -> np.ndarray:
-    """Number of labelled components per layer (labels never span layers)."""
-    return np.diff(layer_bounds(labels), prepend=0)
+@dataclass(frozen=True)
+class Labels:
+    """Components of a ``[layer, row, column]`` mask labelled on its compact part: only the
+    layers with any cell (``layers``, host indices into the mask), cropped to their common
+    bounding box grown by one cell (its first row and column ``y0``, ``x0``). Labels never
+    span layers, so this labels the same components on fewer cells, in the same order."""
+
+    lab: Any
+    n: int
+    layers: np.ndarray
+    y0: int = 0
+    x0: int = 0
+
+    def layer_of(self) -> np.ndarray:
+        """Layer (index into the mask) of each label ``1..n``."""
+        return self.layers[label_layers(layer_bounds(self.lab), self.n)]
 
 
-def components(xp: Any, labels: Any, n: int, k0: int, p: float) -> list[tuple[int, Any]]:
+def label_compact(ndi: Any, xp: Any, mask: Any, struct: Any) -> Labels:
+    """:class:`Labels` of ``mask``; no cells, no labels."""
+    layers = np.flatnonzero(to_numpy(mask.any(axis=(1, 2))))
+    if layers.size == 0:
+        return Labels(xp.zeros((0,) + mask.shape[1:], dtype=xp.int32), 0, layers)
+    sub = mask if layers.size == mask.shape[0] else mask[xp.asarray(layers)]
+    ys, xs = _window(sub.any(axis=0), 0.0, 1.0)
+    lab, n = ndi.label(sub[:, ys, xs], structure=struct)
+    return Labels(lab, int(n), layers, ys.start, xs.start)
+
+
+def components(xp: Any, c: Labels, k0: int, p: float) -> list[tuple[int, Any]]:
     """Each labelled component's layer (``k0`` + its slab index) and its centroid and area,
     as ``(layer, array [[x_mm, y_mm, area_mm2], ...])`` for every layer that has any.
 
-    ``labels`` is a padded ``[layer, row, column]`` slab (one cell of border), ``p`` the
-    cell pitch; the centroid is in mm from the unpadded grid's corner.
+    The labelled mask is a padded ``[layer, row, column]`` slab (one cell of border), ``p``
+    the cell pitch; the centroid is in mm from the unpadded grid's corner.
     """
+    n = c.n
     if n == 0:
         return []
-    kk, jj, ii = xp.nonzero(labels)
-    lab = labels[kk, jj, ii]
+    kk, jj, ii = xp.nonzero(c.lab)
+    lab = c.lab[kk, jj, ii]
     cnt = xp.bincount(lab, minlength=n + 1)[1:].astype(xp.float64)
-    sx = xp.bincount(lab, weights=ii.astype(xp.float64), minlength=n + 1)[1:]
-    sy = xp.bincount(lab, weights=jj.astype(xp.float64), minlength=n + 1)[1:]
+    # sums of whole cell indices: exact, wherever the crop starts
+    sx = xp.bincount(lab, weights=(ii + c.x0).astype(xp.float64), minlength=n + 1)[1:]
+    sy = xp.bincount(lab, weights=(jj + c.y0).astype(xp.float64), minlength=n + 1)[1:]
     # cell (j, i) of the padded slab has its centre at ((i - 1 + 0.5) p, (j - 1 + 0.5) p)
     xy = np.stack(
         [
@@ -69,7 +96,7 @@ def components(xp: Any, labels: Any, n: int, k0: int, p: float) -> list[tuple[in
         ],
         axis=1,
     )
-    lay = label_layers(layer_bounds(labels), n)  # ascending: labels follow the layers
+    lay = c.layer_of()  # ascending: labels follow the layers
     cuts = np.flatnonzero(np.diff(lay)) + 1
     parts = zip(np.split(lay, cuts), np.split(xy, cuts), strict=True)
     return [(k0 + int(g[0]), c) for g, c in parts]
@@ -140,13 +167,23 @@ def runs(mask: Any, axis: int = 2) -> Any:
 
 def count_holes(ndi: Any, xp: Any, mask: Any, struct: Any) -> np.ndarray:
     """The number of in-plane holes per layer of ``mask``: background not connected to the
-    border of its layer."""
-    lab, n = ndi.label(~mask, structure=struct)
+    border of its layer.
+
+    Only layers with cells can have holes, and only inside their bounding box grown by one
+    cell: the background outside it all reaches the layer's border, so the crop's border
+    stands for the layer's.
+    """
+    layers = np.flatnonzero(to_numpy(mask.any(axis=(1, 2))))
+    if layers.size == 0:
+        return np.zeros(mask.shape[0], dtype=np.int64)
+    sub = mask if layers.size == mask.shape[0] else mask[xp.asarray(layers)]
+    ys, xs = _window(sub.any(axis=0), 0.0, 1.0)
+    lab, n = ndi.label(~sub[:, ys, xs], structure=struct)
     n = int(n)
     border = xp.zeros(n + 1, dtype=bool)
     for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
         border[edge.ravel()] = True
-    lay = label_layers(layer_bounds(lab), n)
+    lay = layers[label_layers(layer_bounds(lab), n)]
     return np.bincount(lay[~to_numpy(border[1:])], minlength=mask.shape[0])
 
 

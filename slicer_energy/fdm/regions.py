@@ -27,8 +27,7 @@ from .masks import (
     edt_layers,
     grow_into,
     inplane_structure,
-    label_layers,
-    layer_bounds,
+    label_compact,
     runs,
 )
 from .settings import PrintSettings
@@ -305,7 +304,7 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
 
     ``sparse_all`` starts at layer ``j0``, so the layer below the slab is known too.
     """
-    xp, S, sl, nt = g.xp, sb.S, sb.here, g.nt
+    xp, S, sl = g.xp, sb.S, sb.here
     Sc = S[sl]
     none = xp.zeros((1,) + Sc.shape[1:], dtype=bool)
     above = S[sl.start + 1 : sl.stop + 1]
@@ -320,12 +319,7 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
     top = solid & ~above
     # Solid over air, or a top skin's lowest layer over sparse infill, is laid as a
     # bridge (PrusaSlicer's bridge infill); vertical-shell solid over sparse is not.
-    sc = xp.concatenate(
-        [xp.zeros((1,) + S.shape[1:], dtype=xp.int16), xp.cumsum(S, 0, dtype=xp.int16)]
-    )
-    lk = xp.arange(sl.start, sl.stop)
-    s_up = sc[xp.minimum(lk + 1 + nt, sb.a1 - sb.a0)] - sc[lk + 1]
-    air_above = (s_up < nt) | ((lk + sb.a0 + nt) >= g.nz)[:, None, None]
+    air_above = _air_within(g, sb)
     bridge = solid & (below_air | (below_sparse & air_above)) & ~top
     solid_int = solid & ~top & ~bridge
     sparse = sparse_all[sb.k0 - sb.j0 :].copy()
@@ -336,22 +330,36 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
     return dict(zip(FILL_REGIONS, (solid_int, top, bridge, sparse), strict=True))
 
 
+def _air_within(g: _Pass, sb: _Slab) -> Any:
+    """Cells of layers ``k0..k1-1`` with air in one of the ``nt`` layers above them (above the
+    grid is air): the AND over those layers, by doubling windows."""
+    xp, S, sl, nt = g.xp, sb.S, sb.here, g.nt
+    out = xp.zeros(S[sl].shape, dtype=bool)
+    if nt == 0:
+        return out
+    out[:] = True
+    up = S[sl.start + 1 : sl.stop + nt]  # the halo holds them all but at the grid's top
+    full = _window_min(xp, _window_mins(xp, up, nt), nt) if up.shape[0] >= nt else up[:0]
+    out[: full.shape[0]] = ~full
+    return out
+
+
 def _islands_and_loops(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     """Islands and contour loops (labelled external bands) per layer, and the share of the
     loops' cells in loops shorter than SMALL_PERIMETER_MM."""
     xp, nz, k0, k1 = g.xp, g.nz, sb.k0, sb.k1
     Sc = sb.S[sb.here]
-    lab, n_isl = g.ndi.label(Sc, structure=g.struct)
-    out.islands[k0:k1] = np.diff(layer_bounds(lab), prepend=0)
-    out.islands_at.update(components(xp, lab, int(n_isl), k0, g.p))
-    del lab
+    isl = label_compact(g.ndi, xp, Sc, g.struct)
+    out.islands[k0:k1] = np.bincount(isl.layer_of(), minlength=k1 - k0)
+    out.islands_at.update(components(xp, isl, k0, g.p))
+    del isl
     ext = Sc & (sb.d[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
-    rlab, n_ring = g.ndi.label(ext, structure=g.struct)
-    n_ring = int(n_ring)
+    ring = label_compact(g.ndi, xp, ext, g.struct)
+    n_ring = ring.n
     if not n_ring:
         return
-    ring_cells = xp.bincount(rlab.ravel(), minlength=n_ring + 1)[1:]
-    lay = xp.asarray(k0 + label_layers(layer_bounds(rlab), n_ring))
+    ring_cells = xp.bincount(ring.lab[ring.lab > 0], minlength=n_ring + 1)[1:]
+    lay = xp.asarray(k0 + ring.layer_of())
     t1_ring = xp.where(lay == 0, g.lim_first[0], g.lim[0])
     ring_len = ring_cells * g.cell_a / t1_ring
     small = ring_len < SMALL_PERIMETER_MM
@@ -381,14 +389,12 @@ def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures
     filled = regions["solid_infill"] | regions["top_solid_infill"] | regions["bridge_infill"]
     out.fill_holes[k0:k1] = count_holes(g.ndi, xp, filled, g.struct)
     for m in regions.values():
-        lab, n = g.ndi.label(m, structure=g.struct)
-        n = int(n)
-        if not n:
+        c = label_compact(g.ndi, xp, m, g.struct)
+        if not c.n:
             continue
-        cnt = to_numpy(xp.bincount(lab[m], minlength=n + 1)[1:]).astype(np.float64)
+        cnt = to_numpy(xp.bincount(c.lab[c.lab > 0], minlength=c.n + 1)[1:]).astype(np.float64)
         big = cnt * g.p * g.p >= g.a_fill_min
-        lay = label_layers(layer_bounds(lab), n)
-        out.fill_parts[k0:k1] += np.bincount(lay[big], minlength=k1 - k0)
+        out.fill_parts[k0:k1] += np.bincount(c.layer_of()[big], minlength=k1 - k0)
 
 
 def _region_areas_and_chords(

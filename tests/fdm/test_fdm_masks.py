@@ -11,9 +11,9 @@ from slicer_energy.fdm.masks import (
     count_holes,
     edt_layers,
     inplane_structure,
+    label_compact,
     label_layers,
     layer_bounds,
-    per_layer_count,
     runs,
 )
 
@@ -36,10 +36,10 @@ def test_cropped_distance_transform_equals_the_whole_layers():
 
 def test_component_and_hole_counts_per_layer():
     m = _masks()
-    lab, n = ndi.label(m, structure=inplane_structure(np))
     eight = np.ones((3, 3), dtype=bool)
     islands = [ndi.label(layer, structure=eight)[1] for layer in m]
-    np.testing.assert_array_equal(per_layer_count(lab), islands)
+    c = label_compact(ndi, np, m, inplane_structure(np))
+    np.testing.assert_array_equal(np.bincount(c.layer_of(), minlength=6), islands)
     holes = []
     for layer in m:
         bg, nb = ndi.label(~layer, structure=eight)
