@@ -60,15 +60,16 @@ class Labels:
         return self.layers[label_layers(layer_bounds(self.lab), self.n)]
 
 
-def label_compact(ndi: Any, xp: Any, mask: Any, struct: Any) -> Labels:
-    """:class:`Labels` of ``mask``; no cells, no labels."""
+def label_compact(ndi: Any, xp: Any, mask: Any, struct: Any, y0: int = 0, x0: int = 0) -> Labels:
+    """:class:`Labels` of ``mask`` (itself a window from row ``y0``, column ``x0``); no
+    cells, no labels."""
     layers = np.flatnonzero(to_numpy(mask.any(axis=(1, 2))))
     if layers.size == 0:
         return Labels(xp.zeros((0,) + mask.shape[1:], dtype=xp.int32), 0, layers)
     sub = mask if layers.size == mask.shape[0] else mask[xp.asarray(layers)]
     ys, xs = _window(sub.any(axis=0), 0.0, 1.0)
     lab, n = ndi.label(sub[:, ys, xs], structure=struct)
-    return Labels(lab, int(n), layers, ys.start, xs.start)
+    return Labels(lab, int(n), layers, y0 + ys.start, x0 + xs.start)
 
 
 def components(xp: Any, c: Labels, k0: int, p: float) -> list[tuple[int, Any]]:

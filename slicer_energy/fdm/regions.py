@@ -117,7 +117,13 @@ class _Pass:
 @dataclass(frozen=True)
 class _Slab:
     """Layers ``k0..k1-1`` worked from the halo layers ``a0..a1-1`` (``S`` the padded
-    occupancy, ``d`` the distance inside the contour, ``tshell`` the shell limit per layer)."""
+    occupancy, ``d`` the distance inside the contour, ``tshell`` the shell limit per layer).
+
+    ``S`` and ``dw`` hold only the window ``y0``, ``x0`` (padded rows and columns) around
+    the slab's cells, which keeps a ring of empty cells: no result depends on what lies
+    beyond it. ``d`` is the whole padded layer (-p/2 outside the part): band areas are
+    summed over whole layers so that their float32 sums stay the same.
+    """
 
     k0: int
     k1: int
@@ -126,6 +132,9 @@ class _Slab:
     S: Any
     d: Any
     tshell: Any
+    dw: Any = None
+    y0: int = 0
+    x0: int = 0
 
     @property
     def j0(self) -> int:
@@ -184,11 +193,15 @@ def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMea
     """Measure layers ``k0..k1-1`` into ``out``."""
     xp = g.xp
     a0, a1 = max(0, k0 - halo), min(g.nz, k1 + halo)
-    S = xp.pad(occ[a0:a1], ((0, 0), (1, 1), (1, 1)))
-    d = edt_layers(g.ndi, xp, S, g.p)
-    d[~S] = -g.p / 2
-    sb = _Slab(k0, k1, a0, a1, S, d, g.per_layer(xp.arange(a0, a1), 1))
-    interior = d > sb.tshell
+    ys, xs = _occupied(occ[a0:a1])
+    S = xp.pad(occ[a0:a1, ys, xs], ((0, 0), (1, 1), (1, 1)))
+    dw = edt_layers(g.ndi, xp, S, g.p)
+    dw[~S] = -g.p / 2
+    d = xp.full((a1 - a0, occ.shape[1] + 2, occ.shape[2] + 2), -g.p / 2, dtype=dw.dtype)
+    d[:, ys.start : ys.stop + 2, xs.start : xs.stop + 2] = dw
+    tshell = g.per_layer(xp.arange(a0, a1), 1)
+    sb = _Slab(k0, k1, a0, a1, S, d, tshell, dw, ys.start, xs.start)
+    interior = dw > sb.tshell
     shell = _vertical_shells(g, sb)
     # PrusaSlicer's shell window also takes the top and bottom surfaces of the
     # neighbouring layers after they were grown by the 3 mm margin (plus one
@@ -204,9 +217,20 @@ def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMea
     _fill_parts(g, sb, regions, out)
     _region_areas_and_chords(g, sb, regions, scale, out)
     if g.supports:
-        dout = edt_layers(g.ndi, xp, ~S[sb.here], g.p).astype(xp.float32)
+        Sk = xp.pad(occ[k0:k1], ((0, 0), (1, 1), (1, 1)))
+        dout = edt_layers(g.ndi, xp, ~Sk, g.p).astype(xp.float32)
         for i, k in enumerate(range(k0, k1)):
             out.d_out[k] = dout[i]
+
+
+def _occupied(occ: Any) -> tuple[slice, slice]:
+    """Rows and columns (of the unpadded grid) of the bounding box of ``occ``'s cells over
+    all its layers; one empty cell where there are none."""
+    rows = np.flatnonzero(to_numpy(occ.any(axis=(0, 2))))
+    cols = np.flatnonzero(to_numpy(occ.any(axis=(0, 1))))
+    if rows.size == 0:
+        return slice(0, 1), slice(0, 1)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
@@ -219,7 +243,7 @@ def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
     ``w_open``.
     """
     xp, nt, nb = g.xp, g.nt, g.nb
-    dd = sb.d - sb.tshell
+    dd = sb.dw - sb.tshell
     n = dd.shape[0]
     L0, L1 = sb.j0 - sb.a0, sb.k1 - sb.a0
     out = xp.ones((L1 - L0,) + dd.shape[1:], dtype=bool)
@@ -349,11 +373,11 @@ def _islands_and_loops(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     loops' cells in loops shorter than SMALL_PERIMETER_MM."""
     xp, nz, k0, k1 = g.xp, g.nz, sb.k0, sb.k1
     Sc = sb.S[sb.here]
-    isl = label_compact(g.ndi, xp, Sc, g.struct)
+    isl = label_compact(g.ndi, xp, Sc, g.struct, sb.y0, sb.x0)
     out.islands[k0:k1] = np.bincount(isl.layer_of(), minlength=k1 - k0)
     out.islands_at.update(components(xp, isl, k0, g.p))
     del isl
-    ext = Sc & (sb.d[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
+    ext = Sc & (sb.dw[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
     ring = label_compact(g.ndi, xp, ext, g.struct)
     n_ring = ring.n
     if not n_ring:
