@@ -115,13 +115,19 @@ def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
     """
     out = xp.empty(mask.shape, dtype=xp.float32)
     crop = xp is np
-    for k in range(mask.shape[0]):
-        # Prismatic parts repeat their section layer after layer: reuse the transform.
-        if k and bool((mask[k] == mask[k - 1]).all()):
+    n = mask.shape[0]
+    # Prismatic parts repeat their section layer after layer: reuse the transform.
+    same = np.zeros(n, dtype=bool)
+    if n > 1:
+        same[1:] = to_numpy((mask[1:] == mask[:-1]).all(axis=(1, 2)))
+    if crop:  # every layer's occupied rows and columns, in two passes
+        rows, cols = mask.any(axis=2), mask.any(axis=1)
+    for k in range(n):
+        if same[k]:
             out[k] = out[k - 1]
         elif crop:
             out[k] = 0.0
-            win = _window(mask[k], 0.0, 1.0)
+            win = _box(rows[k], cols[k], 1)
             if win is not None:
                 out[k][win] = ndi.distance_transform_edt(mask[k][win])
         else:
@@ -192,11 +198,17 @@ def _window(mask: Any, r_mm: float, p: float) -> tuple[slice, slice] | None:
     """Rows and columns of the bounding box of ``mask`` (2-D) grown by ``r_mm`` and one
     cell, clipped to the layer; None for an empty mask."""
     r = int(math.ceil(r_mm / p)) + 1
-    rows = np.flatnonzero(to_numpy(mask.any(axis=1)))
-    cols = np.flatnonzero(to_numpy(mask.any(axis=0)))
+    return _box(mask.any(axis=1), mask.any(axis=0), r)
+
+
+def _box(row_any: Any, col_any: Any, r: int) -> tuple[slice, slice] | None:
+    """The rows and columns with any cell (flags per row and column), grown by ``r``
+    cells and clipped; None where there are none."""
+    rows = np.flatnonzero(to_numpy(row_any))
+    cols = np.flatnonzero(to_numpy(col_any))
     if rows.size == 0:
         return None
-    ny, nx = mask.shape
+    ny, nx = row_any.shape[0], col_any.shape[0]
     ys = slice(max(0, rows[0] - r), min(ny, rows[-1] + r + 1))
     xs = slice(max(0, cols[0] - r), min(nx, cols[-1] + r + 1))
     return ys, xs
