@@ -28,6 +28,7 @@ from .masks import (
     grow_into,
     inplane_structure,
     label_compact,
+    label_sums,
     runs,
 )
 from .settings import PrintSettings
@@ -382,7 +383,7 @@ def _islands_and_loops(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     n_ring = ring.n
     if not n_ring:
         return
-    ring_cells = xp.bincount(ring.lab[ring.lab > 0], minlength=n_ring + 1)[1:]
+    ring_cells = label_sums(xp, ring)[0].astype(xp.int64)
     lay = xp.asarray(k0 + ring.layer_of())
     t1_ring = xp.where(lay == 0, g.lim_first[0], g.lim[0])
     ring_len = ring_cells * g.cell_a / t1_ring
@@ -416,7 +417,7 @@ def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures
         c = label_compact(g.ndi, xp, m, g.struct)
         if not c.n:
             continue
-        cnt = to_numpy(xp.bincount(c.lab[c.lab > 0], minlength=c.n + 1)[1:]).astype(np.float64)
+        cnt = to_numpy(label_sums(xp, c)[0])
         big = cnt * g.p * g.p >= g.a_fill_min
         out.fill_parts[k0:k1] += np.bincount(c.layer_of()[big], minlength=k1 - k0)
 

@@ -13,6 +13,7 @@ from slicer_energy.fdm.masks import (
     inplane_structure,
     label_compact,
     label_layers,
+    label_sums,
     layer_bounds,
     runs,
 )
@@ -71,3 +72,15 @@ def test_run_starts_along_rows_and_columns():
                     prev.append(bool(v))
             want.append(starts)
         np.testing.assert_array_equal(runs(m, axis=axis), want)
+
+
+def test_label_sums_from_row_runs_equal_the_cell_sums():
+    """Cells and index sums per label from row runs, on a window offset in the grid."""
+    m = _masks()
+    c = label_compact(ndi, np, m, inplane_structure(np), y0=7, x0=3)
+    cnt, sx, sy = label_sums(np, c)
+    for lab in range(1, c.n + 1):
+        _, jj, ii = np.nonzero(c.lab == lab)
+        assert cnt[lab - 1] == jj.size
+        assert sx[lab - 1] == (ii + c.x0).sum()
+        assert sy[lab - 1] == (jj + c.y0).sum()
