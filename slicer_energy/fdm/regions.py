@@ -257,14 +257,18 @@ def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
         return out
     b0 = lo - nb  # rows b0 .. hi + nt - 1 of dd are all the windows read
     mins = _window_mins(xp, dd[b0 : hi + nt], max(nt, nb))
-    mn = None
-    if nt:
-        mn = _window_min(xp, mins, nt)[lo + 1 - b0 : hi + 1 - b0]
-    if nb:
-        w = _window_min(xp, mins, nb)[: hi - lo]
-        mn = w if mn is None else xp.minimum(mn, w)
+    above = _window_min(xp, mins, nt, lo + 1 - b0, hi + 1 - b0) if nt else None
+    below = _window_min(xp, mins, nb, 0, hi - lo) if nb else None
     here = dd[lo:hi]
-    out[lo - L0 : hi - L0] = (mn <= 0) & ((here - mn) >= g.w_open)
+    res = out[lo - L0 : hi - L0]
+    if above is not None and below is not None:
+        mn = xp.minimum(above, below)
+        xp.less_equal(mn, 0, out=res)
+        res &= xp.subtract(here, mn, out=mn) >= g.w_open  # mn is ours to overwrite
+    else:
+        mn = above if above is not None else below
+        xp.less_equal(mn, 0, out=res)
+        res &= (here - mn) >= g.w_open
     return out
 
 
@@ -279,11 +283,11 @@ def _window_mins(xp: Any, a: Any, w: int) -> dict[int, Any]:
     return mins
 
 
-def _window_min(xp: Any, mins: dict[int, Any], w: int) -> Any:
-    """min(a[i : i + w]) at each i, from two overlapping power-of-two windows."""
+def _window_min(xp: Any, mins: dict[int, Any], w: int, i0: int, i1: int) -> Any:
+    """min(a[i : i + w]) for i in ``i0..i1-1``, from two overlapping power-of-two windows."""
     s = max(k for k in mins if k <= w)
     m = mins[s]
-    return m if s == w else xp.minimum(m[: m.shape[0] - (w - s)], m[w - s :])
+    return m[i0:i1] if s == w else xp.minimum(m[i0:i1], m[i0 + w - s : i1 + w - s])
 
 
 def _grown_surface_shells(g: _Pass, sb: _Slab, interior: Any, r_mm: float) -> Any:
@@ -364,7 +368,8 @@ def _air_within(g: _Pass, sb: _Slab) -> Any:
         return out
     out[:] = True
     up = S[sl.start + 1 : sl.stop + nt]  # the halo holds them all but at the grid's top
-    full = _window_min(xp, _window_mins(xp, up, nt), nt) if up.shape[0] >= nt else up[:0]
+    n_full = max(0, up.shape[0] - nt + 1)
+    full = _window_min(xp, _window_mins(xp, up, nt), nt, 0, n_full) if n_full else up[:0]
     out[: full.shape[0]] = ~full
     return out
 
