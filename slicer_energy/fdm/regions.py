@@ -197,7 +197,7 @@ def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMea
     ys, xs = _occupied(occ[a0:a1])
     S = xp.pad(occ[a0:a1, ys, xs], ((0, 0), (1, 1), (1, 1)))
     dw = edt_layers(g.ndi, xp, S, g.p)
-    dw[~S] = -g.p / 2
+    xp.copyto(dw, -g.p / 2, where=~S)
     d = xp.full((a1 - a0, occ.shape[1] + 2, occ.shape[2] + 2), -g.p / 2, dtype=dw.dtype)
     d[:, ys.start : ys.stop + 2, xs.start : xs.stop + 2] = dw
     tshell = g.per_layer(xp.arange(a0, a1), 1)
@@ -433,10 +433,16 @@ def _region_areas_and_chords(
     """Area, chords and (sparse infill) outline length of each fill region per layer."""
     k0, k1, p = sb.k0, sb.k1, g.p
     for name, m in regions.items():
-        out.area[name][k0:k1] = to_numpy(m.sum(axis=(1, 2))) * g.cell_a * scale
-        # Chords of the region (one fill line each, before thinning by the spacing).
-        rx = to_numpy(runs(m)).astype(float)
-        ry = to_numpy(runs(m, axis=1)).astype(float)
+        # Top and bridge regions are on few layers: count only those.
+        cells, rx, ry = np.zeros((3, k1 - k0))
+        on = np.flatnonzero(to_numpy(m.any(axis=(1, 2))))
+        if on.size:
+            sub = m if on.size == m.shape[0] else m[g.xp.asarray(on)]
+            cells[on] = to_numpy(sub.sum(axis=(1, 2)))
+            # Chords of the region (one fill line each, before thinning by the spacing).
+            rx[on] = to_numpy(runs(sub))
+            ry[on] = to_numpy(runs(sub, axis=1))
+        out.area[name][k0:k1] = cells * g.cell_a * scale
         # Fill lines alternate between +45° and -45°: over both, a thin band of length
         # L along x or y is crossed by L/(√2·spacing) lines, which the larger of the row
         # and column chord counts gives; for compact regions both are alike.
