@@ -147,12 +147,24 @@ def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
             out[k] = 0.0
             win = _box(rows[k], cols[k], 1)
             if win is not None:
-                out[k][win] = ndi.distance_transform_edt(mask[k][win])
+                out[k][win] = _edt(ndi, xp, mask[k][win])
         else:
-            out[k] = ndi.distance_transform_edt(mask[k])
+            out[k] = _edt(ndi, xp, mask[k])
     out *= p
     out -= p / 2
     return out
+
+
+def _edt(ndi: Any, xp: Any, m: Any) -> Any:
+    """``ndi.distance_transform_edt(m)`` (float64) from its feature transform: the squared
+    distances are whole numbers, summed in int32 rather than in float64 arrays."""
+    ft = ndi.distance_transform_edt(m, return_distances=False, return_indices=True)
+    dy = ft[0] - xp.arange(m.shape[0], dtype=ft.dtype)[:, None]
+    dx = ft[1] - xp.arange(m.shape[1], dtype=ft.dtype)
+    dy *= dy
+    dx *= dx
+    dy += dx
+    return xp.sqrt(dy, dtype=xp.float64)
 
 
 def beyond(xp: Any, d: Any, t: Any, p: float) -> np.ndarray:
