@@ -159,6 +159,7 @@ def _edt(ndi: Any, xp: Any, m: Any) -> Any:
     """``ndi.distance_transform_edt(m)`` (float64) from its feature transform: the squared
     distances are whole numbers, summed in int32 rather than in float64 arrays."""
     ft = ndi.distance_transform_edt(m, return_distances=False, return_indices=True)
+    ft = ft.astype(xp.int32, copy=False)  # CuPy may return narrower indices
     dy = ft[0] - xp.arange(m.shape[0], dtype=ft.dtype)[:, None]
     dx = ft[1] - xp.arange(m.shape[1], dtype=ft.dtype)
     dy *= dy
