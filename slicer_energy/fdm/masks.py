@@ -118,7 +118,7 @@ def components(xp: Any, c: Labels, k0: int, p: float) -> list[tuple[int, Any]]:
     lay = c.layer_of()  # ascending: labels follow the layers
     cuts = np.flatnonzero(np.diff(lay)) + 1
     parts = zip(np.split(lay, cuts), np.split(xy, cuts), strict=True)
-    return [(k0 + int(g[0]), c) for g, c in parts]
+    return [(k0 + int(lk[0]), xyk) for lk, xyk in parts]
 
 
 def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
