@@ -11,12 +11,15 @@ derived from these in :mod:`.features`.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..backend import to_numpy
+from ..errors import SettingsError
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
 from .masks import (
@@ -51,6 +54,8 @@ EXTERNAL_INFILL_MARGIN_MM = 3.0
 FILL_PART_MIN_SPACINGS = 3.0
 # Bytes of working memory per slab cell (EDT float64, labels, masks).
 _BYTES_PER_CELL = 40
+# Overrides the number of slabs measured at once (slab_threads).
+THREADS_ENV = "SLICER_ENERGY_THREADS"
 FILL_REGIONS = ("solid_infill", "top_solid_infill", "bridge_infill", "internal_infill")
 
 
@@ -148,9 +153,15 @@ class _Slab:
 
 
 def measure_layers(
-    grid: LayerGrid, s: PrintSettings, memory_budget_mb: float = 512.0
+    grid: LayerGrid, s: PrintSettings, memory_budget_mb: float = 512.0, threads: int | None = None
 ) -> LayerMeasures:
-    """Run the slab pass over ``grid`` (``pitch_z`` = the layer height) under settings ``s``."""
+    """Run the slab pass over ``grid`` (``pitch_z`` = the layer height) under settings ``s``.
+
+    Slabs are independent (each reads its halo of neighbouring layers and writes only its own
+    layers), and their results do not depend on where the slabs are cut, so on the CPU
+    ``threads`` slabs (default :func:`slab_threads`) run at once, sharing the memory budget:
+    SciPy's distance transforms and labelling and NumPy's array operations release the GIL.
+    """
     xp = grid.xp
     nz, ny, nx = grid.shape
     h = grid.pitch_z
@@ -169,8 +180,12 @@ def measure_layers(
         supports=s.supports,
     )
     halo = max(g.nt, g.nb) + 1
-    slab = int(max(1, (memory_budget_mb * 2**20) // (_BYTES_PER_CELL * (ny + 2) * (nx + 2))))
+    workers = max(1, threads if threads is not None else slab_threads(xp))
+    budget = memory_budget_mb / workers
+    slab = int(max(1, (budget * 2**20) // (_BYTES_PER_CELL * (ny + 2) * (nx + 2))))
     slab = max(1, min(nz, slab - 2 * halo if slab > 4 * halo else slab))
+    if workers > 1 and nz >= 4 * halo:  # one slab per thread at least, each over its halo
+        slab = min(slab, max(2 * halo, math.ceil(nz / workers)))
     n_slabs = math.ceil(nz / slab)
     out = LayerMeasures(
         area={k: np.zeros(nz) for k in ("external_perimeter", "perimeter", *FILL_REGIONS)},
@@ -184,10 +199,32 @@ def measure_layers(
         slab_layers=slab,
         slabs=n_slabs,
     )
-    for si in range(n_slabs):
-        k0, k1 = si * slab, min(nz, (si + 1) * slab)
-        _measure_slab(g, grid.occupancy, k0, k1, halo, out)
+    cuts = [(si * slab, min(nz, (si + 1) * slab)) for si in range(n_slabs)]
+    if workers == 1 or n_slabs == 1:
+        for k0, k1 in cuts:
+            _measure_slab(g, grid.occupancy, k0, k1, halo, out)
+        return out
+    with ThreadPoolExecutor(min(workers, n_slabs)) as pool:
+        jobs = [pool.submit(_measure_slab, g, grid.occupancy, k0, k1, halo, out) for k0, k1 in cuts]
+        for job in jobs:
+            job.result()  # re-raises a slab's error
     return out
+
+
+def slab_threads(xp: Any) -> int:
+    """Slabs measured at once: ``$SLICER_ENERGY_THREADS``, else one per CPU this process may
+    use (at most 8: beyond that memory bandwidth, not cores, limits); one on CuPy, whose
+    kernels already fill the device."""
+    if xp is not np:
+        return 1
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise SettingsError(f"${THREADS_ENV} must be a whole number, not {env!r}") from None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, cpus or 1))
 
 
 def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMeasures) -> None:
