@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import manifold3d as mf
 import numpy as np
-import trimesh
 
 from .errors import MeshError, SlicerEnergyError
+
+if TYPE_CHECKING:  # imported where a sample is built: predicting a file never needs it
+    import trimesh
 
 SAMPLES = ("phone_case", "bracket", "bracket_bionic")
 _SEGMENTS = 64
 
 
 def _to_trimesh(m: mf.Manifold) -> trimesh.Trimesh:
+    import trimesh
+
     mesh = m.to_mesh()
     tm = trimesh.Trimesh(
         vertices=np.asarray(mesh.vert_properties)[:, :3],

@@ -1,5 +1,6 @@
 """``predict`` imports only what it uses (issue 17 item 4): the CLI registers the command it
-runs, so a prediction never loads the G-code, LCA, batch or plotting code."""
+runs, so a prediction never loads the G-code, LCA, batch or plotting code, nor trimesh or
+scipy.spatial for a clean STL (slicer_energy.mesh reads and checks it in NumPy)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from conftest import need_shared
 
 HEAVY = ("slicer_energy.gcode", "slicer_energy.lca", "slicer_energy.batch", "pandas", "dask")
 HEAVY += ("matplotlib", "numba", "jsonschema")
+# a clean STL is read and checked in NumPy: trimesh (~0.6 s) and scipy.spatial (~0.17 s) stay out
+HEAVY += ("trimesh", "scipy.spatial")
 
 
 def _modules_after(code: str) -> set[str]:

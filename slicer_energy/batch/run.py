@@ -518,6 +518,8 @@ def make_client(
             scheduler_kwargs={"dashboard": dashboard},
             preload=[_WORKER_IGNORES_SIGINT],
             silence_logs=40,
+            # one worker a CPU already: the FDM slab pass must not start a thread per CPU in each
+            env={"SLICER_ENERGY_THREADS": "1"},
         )
         return Client(cluster), cluster
     if dashboard:

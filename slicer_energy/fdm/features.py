@@ -303,16 +303,12 @@ def _skirt_length_mm(grid: LayerGrid, s: PrintSettings, filament_diameter_mm: fl
     jj, ii = np.nonzero(m)
     if jj.size < 3:
         return 0.0
-    from scipy.spatial import ConvexHull
-
     p = grid.pitch_xy
     pts = np.concatenate(
         [np.stack([ii + dx, jj + dy], axis=1) for dx in (0, 1) for dy in (0, 1)]
     ).astype(float)
-    try:
-        hull = ConvexHull(pts * p)
-        perim = float(hull.area)  # in 2-D, "area" is the perimeter
-    except Exception:  # degenerate (a line): fall back to the bounding box
+    perim = hull_perimeter(pts * p)
+    if perim == 0.0:  # degenerate (a line): fall back to the bounding box
         perim = 2 * p * (np.ptp(ii) + np.ptp(jj) + 2)
     sp = s.spacing_mm(s.w_first_layer_mm, s.first_layer_height_mm)
     # min_skirt_length is filament (mm of 1.75 mm strand) on the first layer: add loops.
@@ -325,3 +321,40 @@ def _skirt_length_mm(grid: LayerGrid, s: PrintSettings, filament_diameter_mm: fl
         if i > 1000:
             break
     return total
+
+
+def hull_perimeter(pts: np.ndarray) -> float:
+    """Perimeter of the convex hull of 2-D points (0 when they are collinear).
+
+    Andrew's monotone chain over the lowest and highest point of each distinct x (only those
+    can be hull vertices), so the Python loop runs over columns, not points; it replaces
+    scipy.spatial.ConvexHull, whose import alone costs ``predict`` about 0.17 s.
+    """
+    pts = np.asarray(pts, dtype=float).reshape(-1, 2)
+    if len(pts) < 3:
+        return 0.0
+    order = np.lexsort((pts[:, 1], pts[:, 0]))
+    x, y = pts[order, 0], pts[order, 1]
+    first = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+    last = np.r_[first[1:], len(x)] - 1
+    lows = list(zip(x[first].tolist(), y[first].tolist(), strict=True))
+    highs = list(zip(x[last].tolist(), y[last].tolist(), strict=True))
+
+    def chain(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        out: list[tuple[float, float]] = []
+        for px, py in points:
+            while len(out) >= 2:
+                (ax, ay), (bx, by) = out[-2], out[-1]
+                if (bx - ax) * (py - ay) - (by - ay) * (px - ax) > 0:
+                    break
+                out.pop()
+            out.append((px, py))
+        return out
+
+    lower = chain(lows + highs[-1:])  # left to right, up the right edge
+    upper = chain(highs[::-1] + lows[:1])  # right to left, down the left edge
+    ring = lower[:-1] + upper[:-1]
+    if len(ring) < 3:
+        return 0.0
+    v = np.array(ring + ring[:1])
+    return math.fsum(np.hypot(*np.diff(v, axis=0).T).tolist())

@@ -8,6 +8,7 @@ here connects cells across layers. ``ndi`` is ``scipy.ndimage`` or ``cupyx.scipy
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,41 +23,89 @@ def inplane_structure(xp: Any) -> Any:
     return xp.asarray(st)
 
 
-def layer_of_labels(xp: Any, labels: Any, n: int, k_of_cell: Any) -> Any:
-    """Layer of each label ``0..n`` (labels never span layers; ``k_of_cell`` is one value per
-    layer, broadcast over its cells). Scattered layer by layer: raveling a broadcast
-    ``k_of_cell`` would copy a grid-sized integer array."""
-    layer_of = xp.zeros(n + 1, dtype=xp.int64)
-    for i in range(labels.shape[0]):
-        layer_of[labels[i]] = k_of_cell[i, 0, 0]
-    layer_of[0] = 0
-    return layer_of
+def layer_bounds(labels: Any) -> np.ndarray:
+    """Per layer of ``labels``, the largest label in it or in any layer below (host int64).
+
+    SciPy and CuPy number components in raster order and ours never span layers, so the
+    labels of layer ``k`` are ``hi[k-1] + 1 .. hi[k]``: one max per layer gives every
+    label's layer, with no grid-sized scatter or index arrays.
+    """
+    n = labels.shape[0]
+    if labels.size == 0:
+        return np.zeros(n, dtype=np.int64)
+    mx = to_numpy(labels.reshape(n, -1).max(axis=1)).astype(np.int64)
+    return np.maximum.accumulate(mx)
 
 
-def per_layer_count(xp: Any, labels: Any, n: int, k_of_cell: Any, nz: int) -> Any:
-    """Number of labelled components per layer (labels never span layers)."""
-    if n == 0:
-        return xp.zeros(nz, dtype=xp.int64)
-    layer_of = layer_of_labels(xp, labels, n, k_of_cell)
-    return xp.bincount(layer_of[1:], minlength=nz)[:nz]
+def label_layers(hi: np.ndarray, n: int) -> np.ndarray:
+    """Layer (index into the labelled slab) of each label ``1..n`` (see :func:`layer_bounds`)."""
+    return np.searchsorted(hi, np.arange(1, n + 1), side="left")
 
 
-def components(xp: Any, labels: Any, n: int, k0: int, p: float) -> list[tuple[int, Any]]:
+@dataclass(frozen=True)
+class Labels:
+    """Components of a ``[layer, row, column]`` mask labelled on its compact part: only the
+    layers with any cell (``layers``, host indices into the mask), cropped to their common
+    bounding box grown by one cell (its first row and column ``y0``, ``x0``). Labels never
+    span layers, so this labels the same components on fewer cells, in the same order."""
+
+    lab: Any
+    n: int
+    layers: np.ndarray
+    y0: int = 0
+    x0: int = 0
+
+    def layer_of(self) -> np.ndarray:
+        """Layer (index into the mask) of each label ``1..n``."""
+        return self.layers[label_layers(layer_bounds(self.lab), self.n)]
+
+
+def label_compact(ndi: Any, xp: Any, mask: Any, struct: Any, y0: int = 0, x0: int = 0) -> Labels:
+    """:class:`Labels` of ``mask`` (itself a window from row ``y0``, column ``x0``); no
+    cells, no labels."""
+    layers = np.flatnonzero(to_numpy(mask.any(axis=(1, 2))))
+    if layers.size == 0:
+        return Labels(xp.zeros((0,) + mask.shape[1:], dtype=xp.int32), 0, layers)
+    sub = mask if layers.size == mask.shape[0] else mask[xp.asarray(layers)]
+    ys, xs = _window(sub.any(axis=0), 0.0, 1.0)
+    lab, n = ndi.label(sub[:, ys, xs], structure=struct)
+    return Labels(lab, int(n), layers, y0 + ys.start, x0 + xs.start)
+
+
+def label_sums(xp: Any, c: Labels) -> tuple[Any, Any, Any]:
+    """Cells, and sums of their column and row indices (from ``x0``, ``y0``), per label
+    ``1..n`` (float64).
+
+    Summed over the runs of each row (a run from column a to b holds b - a + 1 cells with
+    columns summing to (a + b)(b - a + 1) / 2), not cell by cell: compact regions have
+    few runs. Every sum is a whole number, so the order of summation changes nothing.
+    """
+    L, n = c.lab, c.n
+    w = L.shape[2]
+    ends = L > 0
+    new = L[:, :, 1:] != L[:, :, :-1]
+    starts = ends.copy()
+    starts[:, :, 1:] &= new
+    ends[:, :, :-1] &= new
+    fs = xp.flatnonzero(starts)  # the k-th start and the k-th end bound the k-th run
+    row, a = xp.divmod(fs, w)
+    ln = xp.flatnonzero(ends) % w - a + 1
+    lab = L.ravel()[fs]
+    sx_w = (2 * (a + c.x0) + ln - 1) * ln // 2
+    sy_w = (row % L.shape[1] + c.y0) * ln
+    return tuple(xp.bincount(lab, weights=v, minlength=n + 1)[1:] for v in (ln, sx_w, sy_w))
+
+
+def components(xp: Any, c: Labels, k0: int, p: float) -> list[tuple[int, Any]]:
     """Each labelled component's layer (``k0`` + its slab index) and its centroid and area,
     as ``(layer, array [[x_mm, y_mm, area_mm2], ...])`` for every layer that has any.
 
-    ``labels`` is a padded ``[layer, row, column]`` slab (one cell of border), ``p`` the
-    cell pitch; the centroid is in mm from the unpadded grid's corner.
+    The labelled mask is a padded ``[layer, row, column]`` slab (one cell of border), ``p``
+    the cell pitch; the centroid is in mm from the unpadded grid's corner.
     """
-    if n == 0:
+    if c.n == 0:
         return []
-    kk, jj, ii = xp.nonzero(labels)
-    lab = labels[kk, jj, ii]
-    cnt = xp.bincount(lab, minlength=n + 1)[1:].astype(xp.float64)
-    layer = xp.zeros(n + 1, dtype=xp.int64)
-    layer[lab] = kk
-    sx = xp.bincount(lab, weights=ii.astype(xp.float64), minlength=n + 1)[1:]
-    sy = xp.bincount(lab, weights=jj.astype(xp.float64), minlength=n + 1)[1:]
+    cnt, sx, sy = label_sums(xp, c)
     # cell (j, i) of the padded slab has its centre at ((i - 1 + 0.5) p, (j - 1 + 0.5) p)
     xy = np.stack(
         [
@@ -66,12 +115,10 @@ def components(xp: Any, labels: Any, n: int, k0: int, p: float) -> list[tuple[in
         ],
         axis=1,
     )
-    lay = to_numpy(layer[1:])
-    order = np.argsort(lay, kind="stable")
-    lay, xy = lay[order], xy[order]
+    lay = c.layer_of()  # ascending: labels follow the layers
     cuts = np.flatnonzero(np.diff(lay)) + 1
     parts = zip(np.split(lay, cuts), np.split(xy, cuts), strict=True)
-    return [(k0 + int(g[0]), c) for g, c in parts]
+    return [(k0 + int(lk[0]), xyk) for lk, xyk in parts]
 
 
 def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
@@ -86,20 +133,39 @@ def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
     """
     out = xp.empty(mask.shape, dtype=xp.float32)
     crop = xp is np
-    for k in range(mask.shape[0]):
-        # Prismatic parts repeat their section layer after layer: reuse the transform.
-        if k and bool((mask[k] == mask[k - 1]).all()):
+    n = mask.shape[0]
+    # Prismatic parts repeat their section layer after layer: reuse the transform.
+    same = np.zeros(n, dtype=bool)
+    if n > 1:
+        same[1:] = to_numpy((mask[1:] == mask[:-1]).all(axis=(1, 2)))
+    if crop:  # every layer's occupied rows and columns, in two passes
+        rows, cols = mask.any(axis=2), mask.any(axis=1)
+    for k in range(n):
+        if same[k]:
             out[k] = out[k - 1]
         elif crop:
             out[k] = 0.0
-            win = _window(mask[k], 0.0, 1.0)
+            win = _box(rows[k], cols[k], 1)
             if win is not None:
-                out[k][win] = ndi.distance_transform_edt(mask[k][win])
+                out[k][win] = _edt(ndi, xp, mask[k][win])
         else:
-            out[k] = ndi.distance_transform_edt(mask[k])
+            out[k] = _edt(ndi, xp, mask[k])
     out *= p
     out -= p / 2
     return out
+
+
+def _edt(ndi: Any, xp: Any, m: Any) -> Any:
+    """``ndi.distance_transform_edt(m)`` (float64) from its feature transform: the squared
+    distances are whole numbers, summed in int32 rather than in float64 arrays."""
+    ft = ndi.distance_transform_edt(m, return_distances=False, return_indices=True)
+    ft = ft.astype(xp.int32, copy=False)  # CuPy may return narrower indices
+    dy = ft[0] - xp.arange(m.shape[0], dtype=ft.dtype)[:, None]
+    dx = ft[1] - xp.arange(m.shape[1], dtype=ft.dtype)
+    dy *= dy
+    dx *= dx
+    dy += dx
+    return xp.sqrt(dy, dtype=xp.float64)
 
 
 def beyond(xp: Any, d: Any, t: Any, p: float) -> np.ndarray:
@@ -109,58 +175,71 @@ def beyond(xp: Any, d: Any, t: Any, p: float) -> np.ndarray:
     ``t`` is ``clip((d − t)/p + 1/2, 0, 1)``. This keeps band areas accurate to well under
     a cell width, so coarse grids still measure perimeters correctly.
     """
-    return to_numpy(xp.clip((d - t) / p + 0.5, 0.0, 1.0).sum(axis=(1, 2)))
+    f = d - t  # the same float32 steps as clip((d - t) / p + 0.5), in place
+    f /= p
+    f += 0.5
+    xp.clip(f, 0.0, 1.0, out=f)
+    return to_numpy(f.sum(axis=(1, 2)))
 
 
-def _run_starts(mask: Any) -> Any:
-    """Cells of ``mask`` (nz, ny, nx) that start a run along the rows (x).
+def runs(mask: Any, axis: int = 2) -> Any:
+    """Run starts per layer of ``mask`` (nz, ny, nx) along the rows (x; ``axis=1``: columns).
 
     A one-cell gap does not start a new run: staircase edges of a voxelised outline
-    would otherwise split one chord of the region into many.
+    would otherwise split one chord of the region into many. Rows (not the 45° fill
+    direction itself) are used because a staircase along a diagonal splits chords at every
+    step; for compact regions the chord count differs little between directions.
     """
-    xp = array_module(mask)
-    P = xp.pad(mask, ((0, 0), (0, 0), (2, 0)))
-    nx = mask.shape[2]
-    cur, p1, p2 = P[:, :, 2 : nx + 2], P[:, :, 1 : nx + 1], P[:, :, 0:nx]
-    return cur & ~p1 & ~p2
+    n = mask.shape[axis]
+
+    def cut(a: int, b: int) -> tuple[slice, ...]:
+        idx = [slice(None)] * 3
+        idx[axis] = slice(a, b)
+        return tuple(idx)
+
+    before = array_module(mask).zeros_like(mask)  # a cell one or two before is set
+    before[cut(1, n)] = mask[cut(0, n - 1)]
+    before[cut(2, n)] |= mask[cut(0, n - 2)]
+    return (mask > before).sum(axis=(1, 2))
 
 
-def runs(mask: Any) -> Any:
-    """Run starts per layer of ``mask`` (nz, ny, nx) along the rows (x).
+def count_holes(ndi: Any, xp: Any, mask: Any, struct: Any) -> np.ndarray:
+    """The number of in-plane holes per layer of ``mask``: background not connected to the
+    border of its layer.
 
-    Rows (not the 45° fill direction itself) are used because a staircase along a diagonal
-    splits chords at every step; for compact regions the chord count differs little
-    between directions.
+    Only layers with cells can have holes, and only inside their bounding box grown by one
+    cell: the background outside it all reaches the layer's border, so the crop's border
+    stands for the layer's.
     """
-    return _run_starts(mask).sum(axis=(1, 2))
-
-
-def fill_holes(ndi: Any, xp: Any, mask: Any, struct: Any, kcell: Any) -> tuple[Any, Any]:
-    """``mask`` with its in-plane holes filled, and the number of holes per layer.
-
-    A hole is background not connected to the border of its layer.
-    """
-    bg = ~mask
-    lab, n = ndi.label(bg, structure=struct)
+    layers = np.flatnonzero(to_numpy(mask.any(axis=(1, 2))))
+    if layers.size == 0:
+        return np.zeros(mask.shape[0], dtype=np.int64)
+    sub = mask if layers.size == mask.shape[0] else mask[xp.asarray(layers)]
+    ys, xs = _window(sub.any(axis=0), 0.0, 1.0)
+    lab, n = ndi.label(~sub[:, ys, xs], structure=struct)
     n = int(n)
     border = xp.zeros(n + 1, dtype=bool)
     for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
         border[edge.ravel()] = True
-    border[0] = True
-    layer_of = layer_of_labels(xp, lab, n, kcell)
-    holes = xp.bincount(layer_of[~border], minlength=int(kcell.max()) + 1 if kcell.size else 1)
-    return mask | ~border[lab], holes
+    lay = layers[label_layers(layer_bounds(lab), n)]
+    return np.bincount(lay[~to_numpy(border[1:])], minlength=mask.shape[0])
 
 
 def _window(mask: Any, r_mm: float, p: float) -> tuple[slice, slice] | None:
     """Rows and columns of the bounding box of ``mask`` (2-D) grown by ``r_mm`` and one
     cell, clipped to the layer; None for an empty mask."""
     r = int(math.ceil(r_mm / p)) + 1
-    rows = np.flatnonzero(to_numpy(mask.any(axis=1)))
-    cols = np.flatnonzero(to_numpy(mask.any(axis=0)))
+    return _box(mask.any(axis=1), mask.any(axis=0), r)
+
+
+def _box(row_any: Any, col_any: Any, r: int) -> tuple[slice, slice] | None:
+    """The rows and columns with any cell (flags per row and column), grown by ``r``
+    cells and clipped; None where there are none."""
+    rows = np.flatnonzero(to_numpy(row_any))
+    cols = np.flatnonzero(to_numpy(col_any))
     if rows.size == 0:
         return None
-    ny, nx = mask.shape
+    ny, nx = row_any.shape[0], col_any.shape[0]
     ys = slice(max(0, rows[0] - r), min(ny, rows[-1] + r + 1))
     xs = slice(max(0, cols[0] - r), min(nx, cols[-1] + r + 1))
     return ys, xs

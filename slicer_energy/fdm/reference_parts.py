@@ -18,6 +18,7 @@ import numpy as np
 import trimesh
 
 from ..geometry import load_mesh
+from ..mesh import Mesh
 from ..samples import sample_mesh
 
 # Parts whose PrusaSlicer estimates fitted GYROID_AREA_FACTOR, ANCHOR_BOUNDARY_FACTOR
@@ -133,9 +134,11 @@ def strut_tree(levels: int = 4, trunk_mm: float = 20.0, strut_mm: float = 2.0):
     return _mesh(mf.Manifold.batch_boolean(rods, mf.OpType.Add))
 
 
-def plate(mesh: trimesh.Trimesh, n: int, gap_mm: float = 6.0) -> trimesh.Trimesh:
+def plate(mesh: trimesh.Trimesh | Mesh, n: int, gap_mm: float = 6.0) -> trimesh.Trimesh:
     """``n`` copies of ``mesh`` in a grid ``gap_mm`` apart (PrusaSlicer's arrange distance
     for the MK3S, 6 mm), as one mesh: the islands of all copies share every layer."""
+    if isinstance(mesh, Mesh):  # the light mesh of load_mesh
+        mesh = mesh.to_trimesh()
     cols = math.ceil(math.sqrt(n))
     ext = mesh.extents
     copies = []

@@ -11,24 +11,28 @@ derived from these in :mod:`.features`.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..backend import to_numpy
+from ..errors import SettingsError
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
 from .arachne import transition_widths
 from .masks import (
     beyond,
     components,
+    count_holes,
     dilate,
     edt_layers,
-    fill_holes,
     grow_into,
     inplane_structure,
-    per_layer_count,
+    label_compact,
+    label_sums,
     runs,
 )
 from .settings import PrintSettings
@@ -51,6 +55,8 @@ EXTERNAL_INFILL_MARGIN_MM = 3.0
 FILL_PART_MIN_SPACINGS = 3.0
 # Bytes of working memory per slab cell (EDT float64, labels, masks).
 _BYTES_PER_CELL = 40
+# Overrides the number of slabs measured at once (slab_threads).
+THREADS_ENV = "SLICER_ENERGY_THREADS"
 FILL_REGIONS = ("solid_infill", "top_solid_infill", "bridge_infill", "internal_infill")
 
 
@@ -127,7 +133,13 @@ class _Pass:
 @dataclass(frozen=True)
 class _Slab:
     """Layers ``k0..k1-1`` worked from the halo layers ``a0..a1-1`` (``S`` the padded
-    occupancy, ``d`` the distance inside the contour, ``tshell`` the shell limit per layer)."""
+    occupancy, ``d`` the distance inside the contour, ``tshell`` the shell limit per layer).
+
+    ``S`` and ``dw`` hold only the window ``y0``, ``x0`` (padded rows and columns) around
+    the slab's cells, which keeps a ring of empty cells: no result depends on what lies
+    beyond it. ``d`` is the whole padded layer (-p/2 outside the part): band areas are
+    summed over whole layers so that their float32 sums stay the same.
+    """
 
     k0: int
     k1: int
@@ -136,6 +148,9 @@ class _Slab:
     S: Any
     d: Any
     tshell: Any
+    dw: Any = None
+    y0: int = 0
+    x0: int = 0
 
     @property
     def j0(self) -> int:
@@ -148,9 +163,15 @@ class _Slab:
 
 
 def measure_layers(
-    grid: LayerGrid, s: PrintSettings, memory_budget_mb: float = 512.0
+    grid: LayerGrid, s: PrintSettings, memory_budget_mb: float = 512.0, threads: int | None = None
 ) -> LayerMeasures:
-    """Run the slab pass over ``grid`` (``pitch_z`` = the layer height) under settings ``s``."""
+    """Run the slab pass over ``grid`` (``pitch_z`` = the layer height) under settings ``s``.
+
+    Slabs are independent (each reads its halo of neighbouring layers and writes only its own
+    layers), and their results do not depend on where the slabs are cut, so on the CPU
+    ``threads`` slabs (default :func:`slab_threads`) run at once, sharing the memory budget:
+    SciPy's distance transforms and labelling and NumPy's array operations release the GIL.
+    """
     xp = grid.xp
     nz, ny, nx = grid.shape
     h = grid.pitch_z
@@ -171,8 +192,12 @@ def measure_layers(
         perimeters=s.perimeters,
     )
     halo = max(g.nt, g.nb) + 1
-    slab = int(max(1, (memory_budget_mb * 2**20) // (_BYTES_PER_CELL * (ny + 2) * (nx + 2))))
+    workers = max(1, threads if threads is not None else slab_threads(xp))
+    budget = memory_budget_mb / workers
+    slab = int(max(1, (budget * 2**20) // (_BYTES_PER_CELL * (ny + 2) * (nx + 2))))
     slab = max(1, min(nz, slab - 2 * halo if slab > 4 * halo else slab))
+    if workers > 1 and nz >= 4 * halo:  # one slab per thread at least, each over its halo
+        slab = min(slab, max(2 * halo, math.ceil(nz / workers)))
     n_slabs = math.ceil(nz / slab)
     out = LayerMeasures(
         area={k: np.zeros(nz) for k in ("external_perimeter", "perimeter", *FILL_REGIONS)},
@@ -190,21 +215,47 @@ def measure_layers(
         slab_layers=slab,
         slabs=n_slabs,
     )
-    for si in range(n_slabs):
-        k0, k1 = si * slab, min(nz, (si + 1) * slab)
-        _measure_slab(g, grid.occupancy, k0, k1, halo, out)
+    cuts = [(si * slab, min(nz, (si + 1) * slab)) for si in range(n_slabs)]
+    if workers == 1 or n_slabs == 1:
+        for k0, k1 in cuts:
+            _measure_slab(g, grid.occupancy, k0, k1, halo, out)
+        return out
+    with ThreadPoolExecutor(min(workers, n_slabs)) as pool:
+        jobs = [pool.submit(_measure_slab, g, grid.occupancy, k0, k1, halo, out) for k0, k1 in cuts]
+        for job in jobs:
+            job.result()  # re-raises a slab's error
     return out
+
+
+def slab_threads(xp: Any) -> int:
+    """Slabs measured at once: ``$SLICER_ENERGY_THREADS``, else one per CPU this process may
+    use (at most 8: beyond that memory bandwidth, not cores, limits); one on CuPy, whose
+    kernels already fill the device."""
+    if xp is not np:
+        return 1
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise SettingsError(f"${THREADS_ENV} must be a whole number, not {env!r}") from None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, cpus or 1))
 
 
 def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMeasures) -> None:
     """Measure layers ``k0..k1-1`` into ``out``."""
     xp = g.xp
     a0, a1 = max(0, k0 - halo), min(g.nz, k1 + halo)
-    S = xp.pad(occ[a0:a1], ((0, 0), (1, 1), (1, 1)))
-    d = edt_layers(g.ndi, xp, S, g.p)
-    d[~S] = -g.p / 2
-    sb = _Slab(k0, k1, a0, a1, S, d, g.per_layer(xp.arange(a0, a1), 1))
-    interior = d > sb.tshell
+    ys, xs = _occupied(occ[a0:a1])
+    S = xp.pad(occ[a0:a1, ys, xs], ((0, 0), (1, 1), (1, 1)))
+    dw = edt_layers(g.ndi, xp, S, g.p)
+    xp.copyto(dw, -g.p / 2, where=~S)
+    d = xp.full((a1 - a0, occ.shape[1] + 2, occ.shape[2] + 2), -g.p / 2, dtype=dw.dtype)
+    d[:, ys.start : ys.stop + 2, xs.start : xs.stop + 2] = dw
+    tshell = g.per_layer(xp.arange(a0, a1), 1)
+    sb = _Slab(k0, k1, a0, a1, S, d, tshell, dw, ys.start, xs.start)
+    interior = dw > sb.tshell
     shell = _vertical_shells(g, sb)
     # PrusaSlicer's shell window also takes the top and bottom surfaces of the
     # neighbouring layers after they were grown by the 3 mm margin (plus one
@@ -215,44 +266,82 @@ def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMea
     sparse_all = core_all & ~solid_all
     o = k0 - sb.j0
     regions = _fill_regions(g, sb, solid_all[o:], sparse_all)
-    kcell = xp.broadcast_to(xp.arange(k0, k1)[:, None, None], S[sb.here].shape)
-    _islands_and_loops(g, sb, kcell, out)
+    _islands_and_loops(g, sb, out)
     scale = _perimeter_bands(g, sb, core_all[o:], out)
-    _arachne_inner(g, sb, kcell, out)
-    _fill_parts(g, sb, regions, kcell, out)
+    _arachne_inner(g, sb, out)
+    _fill_parts(g, sb, regions, out)
     _region_areas_and_chords(g, sb, regions, scale, out)
     if g.supports:
-        dout = edt_layers(g.ndi, xp, ~S[sb.here], g.p).astype(xp.float32)
+        Sk = xp.pad(occ[k0:k1], ((0, 0), (1, 1), (1, 1)))
+        dout = edt_layers(g.ndi, xp, ~Sk, g.p).astype(xp.float32)
         for i, k in enumerate(range(k0, k1)):
             out.d_out[k] = dout[i]
+
+
+def _occupied(occ: Any) -> tuple[slice, slice]:
+    """Rows and columns (of the unpadded grid) of the bounding box of ``occ``'s cells over
+    all its layers; one empty cell where there are none."""
+    rows = np.flatnonzero(to_numpy(occ.any(axis=(0, 2))))
+    cols = np.flatnonzero(to_numpy(occ.any(axis=(0, 1))))
+    if rows.size == 0:
+        return slice(0, 1), slice(0, 1)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
     """Solid of ``ensure_vertical_shell_thickness`` for layers ``j0..k1-1``.
 
     A cell is solid where the interior is not interior in one of the ``nt`` layers above or
-    ``nb`` below (layers outside the grid are air above, plate below). The band that makes
-    it solid is d_here - d_there wide; PrusaSlicer's opening drops bands narrower than
+    ``nb`` below (layers outside the grid are air above, plate below, so a layer within
+    ``nb`` of the plate or ``nt`` of the top is solid throughout). The band that makes it
+    solid is d_here - d_there wide; PrusaSlicer's opening drops bands narrower than
     ``w_open``.
     """
     xp, nt, nb = g.xp, g.nt, g.nb
-    dd = sb.d - sb.tshell
-    off = nb if sb.a0 == 0 else 0
-    parts = [dd]
-    if off:
-        parts.insert(0, xp.full((nb,) + dd.shape[1:], -xp.inf, dtype=dd.dtype))
-    if sb.a1 == g.nz:
-        parts.append(xp.full((nt + 1,) + dd.shape[1:], -xp.inf, dtype=dd.dtype))
-    P = xp.concatenate(parts) if len(parts) > 1 else dd
-    L0, L1 = sb.j0 - sb.a0 + off, sb.k1 - sb.a0 + off
-    mn = None
-    for i in [*range(1, nt + 1), *range(-nb, 0)]:
-        w = P[L0 + i : L1 + i]
-        mn = w if mn is None else xp.minimum(mn, w)
-    here = P[L0:L1]
-    if mn is None:
-        mn = xp.full(here.shape, xp.inf)
-    return (mn <= 0) & ((here - mn) >= g.w_open)
+    dd = sb.dw - sb.tshell
+    n = dd.shape[0]
+    L0, L1 = sb.j0 - sb.a0, sb.k1 - sb.a0
+    out = xp.ones((L1 - L0,) + dd.shape[1:], dtype=bool)
+    # Layers whose windows lie inside the slab (the halo covers all but the grid's ends).
+    lo, hi = max(L0, nb), min(L1, n - nt)
+    if lo >= hi:
+        return out
+    if nt == 0 and nb == 0:
+        out[:] = False
+        return out
+    b0 = lo - nb  # rows b0 .. hi + nt - 1 of dd are all the windows read
+    mins = _window_mins(xp, dd[b0 : hi + nt], max(nt, nb))
+    above = _window_min(xp, mins, nt, lo + 1 - b0, hi + 1 - b0) if nt else None
+    below = _window_min(xp, mins, nb, 0, hi - lo) if nb else None
+    here = dd[lo:hi]
+    res = out[lo - L0 : hi - L0]
+    if above is not None and below is not None:
+        mn = xp.minimum(above, below)
+        xp.less_equal(mn, 0, out=res)
+        res &= xp.subtract(here, mn, out=mn) >= g.w_open  # mn is ours to overwrite
+    else:
+        mn = above if above is not None else below
+        xp.less_equal(mn, 0, out=res)
+        res &= (here - mn) >= g.w_open
+    return out
+
+
+def _window_mins(xp: Any, a: Any, w: int) -> dict[int, Any]:
+    """Minima of ``a`` over windows of 1, 2, 4, ... (up to ``w``) consecutive layers: entry
+    ``s`` holds min(a[i : i + s]) at i (doubling, so log2(w) passes, not w; exact)."""
+    mins, s = {1: a}, 1
+    while 2 * s <= w:
+        m = mins[s]
+        mins[2 * s] = xp.minimum(m[:-s], m[s:])
+        s *= 2
+    return mins
+
+
+def _window_min(xp: Any, mins: dict[int, Any], w: int, i0: int, i1: int) -> Any:
+    """min(a[i : i + w]) for i in ``i0..i1-1``, from two overlapping power-of-two windows."""
+    s = max(k for k in mins if k <= w)
+    m = mins[s]
+    return m[i0:i1] if s == w else xp.minimum(m[i0:i1], m[i0 + w - s : i1 + w - s])
 
 
 def _grown_surface_shells(g: _Pass, sb: _Slab, interior: Any, r_mm: float) -> Any:
@@ -298,7 +387,7 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
 
     ``sparse_all`` starts at layer ``j0``, so the layer below the slab is known too.
     """
-    xp, S, sl, nt = g.xp, sb.S, sb.here, g.nt
+    xp, S, sl = g.xp, sb.S, sb.here
     Sc = S[sl]
     none = xp.zeros((1,) + Sc.shape[1:], dtype=bool)
     above = S[sl.start + 1 : sl.stop + 1]
@@ -313,12 +402,7 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
     top = solid & ~above
     # Solid over air, or a top skin's lowest layer over sparse infill, is laid as a
     # bridge (PrusaSlicer's bridge infill); vertical-shell solid over sparse is not.
-    sc = xp.concatenate(
-        [xp.zeros((1,) + S.shape[1:], dtype=xp.int16), xp.cumsum(S, 0, dtype=xp.int16)]
-    )
-    lk = xp.arange(sl.start, sl.stop)
-    s_up = sc[xp.minimum(lk + 1 + nt, sb.a1 - sb.a0)] - sc[lk + 1]
-    air_above = (s_up < nt) | ((lk + sb.a0 + nt) >= g.nz)[:, None, None]
+    air_above = _air_within(g, sb)
     bridge = solid & (below_air | (below_sparse & air_above)) & ~top
     solid_int = solid & ~top & ~bridge
     sparse = sparse_all[sb.k0 - sb.j0 :].copy()
@@ -329,24 +413,37 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
     return dict(zip(FILL_REGIONS, (solid_int, top, bridge, sparse), strict=True))
 
 
-def _islands_and_loops(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
+def _air_within(g: _Pass, sb: _Slab) -> Any:
+    """Cells of layers ``k0..k1-1`` with air in one of the ``nt`` layers above them (above the
+    grid is air): the AND over those layers, by doubling windows."""
+    xp, S, sl, nt = g.xp, sb.S, sb.here, g.nt
+    out = xp.zeros(S[sl].shape, dtype=bool)
+    if nt == 0:
+        return out
+    out[:] = True
+    up = S[sl.start + 1 : sl.stop + nt]  # the halo holds them all but at the grid's top
+    n_full = max(0, up.shape[0] - nt + 1)
+    full = _window_min(xp, _window_mins(xp, up, nt), nt, 0, n_full) if n_full else up[:0]
+    out[: full.shape[0]] = ~full
+    return out
+
+
+def _islands_and_loops(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     """Islands and contour loops (labelled external bands) per layer, and the share of the
     loops' cells in loops shorter than SMALL_PERIMETER_MM."""
     xp, nz, k0, k1 = g.xp, g.nz, sb.k0, sb.k1
     Sc = sb.S[sb.here]
-    lab, n_isl = g.ndi.label(Sc, structure=g.struct)
-    out.islands[k0:k1] = to_numpy(per_layer_count(xp, lab, int(n_isl), kcell, nz)[k0:k1])
-    out.islands_at.update(components(xp, lab, int(n_isl), k0, g.p))
-    del lab
-    ext = Sc & (sb.d[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
-    rlab, n_ring = g.ndi.label(ext, structure=g.struct)
-    n_ring = int(n_ring)
+    isl = label_compact(g.ndi, xp, Sc, g.struct, sb.y0, sb.x0)
+    out.islands[k0:k1] = np.bincount(isl.layer_of(), minlength=k1 - k0)
+    out.islands_at.update(components(xp, isl, k0, g.p))
+    del isl
+    ext = Sc & (sb.dw[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
+    ring = label_compact(g.ndi, xp, ext, g.struct)
+    n_ring = ring.n
     if not n_ring:
         return
-    ring_cells = xp.bincount(rlab.ravel(), minlength=n_ring + 1)[1:]
-    layer_of = xp.zeros(n_ring + 1, dtype=xp.int64)
-    layer_of[rlab.ravel()] = kcell.ravel()
-    lay = layer_of[1:]
+    ring_cells = label_sums(xp, ring)[0].astype(xp.int64)
+    lay = xp.asarray(k0 + ring.layer_of())
     t1_ring = xp.where(lay == 0, g.lim_first[0], g.lim[0])
     ring_len = ring_cells * g.cell_a / t1_ring
     small = ring_len < SMALL_PERIMETER_MM
@@ -369,7 +466,7 @@ def _perimeter_bands(g: _Pass, sb: _Slab, core: Any, out: LayerMeasures) -> np.n
     return np.where(n_core > 0, a_ts / np.maximum(n_core * cell_a, 1e-12), 0.0)
 
 
-def _arachne_inner(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
+def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     """Arachne's inner beads on thin sections (:mod:`.arachne`), per layer.
 
     Along a thin section's ridge the cells beyond the external band (``d > t1``) are one
@@ -387,7 +484,7 @@ def _arachne_inner(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
     n_in = max(g.perimeters - 1, 0)
     if not n_in:
         return
-    dc = sb.d[sb.here]
+    dc = (sb.d if sb.dw is None else sb.dw)[sb.here]  # the slab's window around its cells
     ks = xp.arange(k0, k1)
     t1 = g.per_layer(ks, 0)
     sigma = max(g.lim[1] - g.lim[0], g.lim_first[1] - g.lim_first[0])
@@ -395,8 +492,8 @@ def _arachne_inner(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
     yy, xx = np.mgrid[-m : m + 1, -m : m + 1]
     fp = xp.asarray((np.hypot(yy, xx) * p <= sigma + 1e-9)[None])
     beyond_t1 = xp.clip((dc - t1) / p + 0.5, 0, 1)
-    blur = ndi.gaussian_filter(beyond_t1, (0, sigma / p, sigma / p))
-    blur = ndi.grey_dilation(blur, footprint=fp)
+    blur = ndi.gaussian_filter(beyond_t1, (0, sigma / p, sigma / p), mode="constant")
+    blur = ndi.grey_dilation(blur, footprint=fp, mode="constant")
     # The rest only on the inner band's cells; those beyond it are walls around infill.
     beyond_ts = xp.clip((dc - sb.tshell[sb.here]) / p + 0.5, 0, 1)
     beyond_t1 -= beyond_ts
@@ -426,29 +523,26 @@ def _arachne_inner(g: _Pass, sb: _Slab, kcell: Any, out: LayerMeasures) -> None:
     zone[on] |= beads_in > 0
     zone &= dc > t1
     del on, kk, band, cover, beads_in, length, beyond_ts
-    lab, nl = ndi.label(zone, structure=g.struct)
-    if int(nl):
-        count = per_layer_count(xp, lab, int(nl), kcell, g.nz)
-        out.inner_paths[k0:k1] = to_numpy(count[k0:k1])
-    del lab, zone
-    k_rel = xp.broadcast_to(xp.arange(k1 - k0)[:, None, None], dc.shape)
-    _, holes = fill_holes(ndi, xp, sb.S[sb.here], g.struct, k_rel)
-    out.holes[k0:k1] = to_numpy(holes)[: k1 - k0]
+    c = label_compact(ndi, xp, zone, g.struct)
+    if c.n:
+        out.inner_paths[k0:k1] = np.bincount(c.layer_of(), minlength=nl_k)
+    del c, zone
+    out.holes[k0:k1] = count_holes(ndi, xp, sb.S[sb.here], g.struct)
 
 
-def _fill_parts(
-    g: _Pass, sb: _Slab, regions: dict[str, Any], kcell: Any, out: LayerMeasures
-) -> None:
+def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures) -> None:
     """Holes in the solid regions, and the separate areas of every fill region (PrusaSlicer
     fills each area of each region on its own, reached by a travel)."""
     k0, k1, xp = sb.k0, sb.k1, g.xp
     filled = regions["solid_infill"] | regions["top_solid_infill"] | regions["bridge_infill"]
-    _, n_holes = fill_holes(g.ndi, xp, filled, g.struct, kcell - k0)
-    out.fill_holes[k0:k1] = to_numpy(n_holes)[: k1 - k0]
+    out.fill_holes[k0:k1] = count_holes(g.ndi, xp, filled, g.struct)
     for m in regions.values():
-        lab, n = g.ndi.label(m, structure=g.struct)
-        for k, c in components(xp, lab, int(n), k0, g.p):
-            out.fill_parts[k] += float((c[:, 2] >= g.a_fill_min).sum())
+        c = label_compact(g.ndi, xp, m, g.struct)
+        if not c.n:
+            continue
+        cnt = to_numpy(label_sums(xp, c)[0])
+        big = cnt * g.p * g.p >= g.a_fill_min
+        out.fill_parts[k0:k1] += np.bincount(c.layer_of()[big], minlength=k1 - k0)
 
 
 def _region_areas_and_chords(
@@ -457,10 +551,16 @@ def _region_areas_and_chords(
     """Area, chords and (sparse infill) outline length of each fill region per layer."""
     k0, k1, p = sb.k0, sb.k1, g.p
     for name, m in regions.items():
-        out.area[name][k0:k1] = to_numpy(m.sum(axis=(1, 2))) * g.cell_a * scale
-        # Chords of the region (one fill line each, before thinning by the spacing).
-        rx = to_numpy(runs(m)).astype(float)
-        ry = to_numpy(runs(m.transpose(0, 2, 1))).astype(float)
+        # Top and bridge regions are on few layers: count only those.
+        cells, rx, ry = np.zeros((3, k1 - k0))
+        on = np.flatnonzero(to_numpy(m.any(axis=(1, 2))))
+        if on.size:
+            sub = m if on.size == m.shape[0] else m[g.xp.asarray(on)]
+            cells[on] = to_numpy(sub.sum(axis=(1, 2)))
+            # Chords of the region (one fill line each, before thinning by the spacing).
+            rx[on] = to_numpy(runs(sub))
+            ry[on] = to_numpy(runs(sub, axis=1))
+        out.area[name][k0:k1] = cells * g.cell_a * scale
         # Fill lines alternate between +45° and -45°: over both, a thin band of length
         # L along x or y is crossed by L/(√2·spacing) lines, which the larger of the row
         # and column chord counts gives; for compact regions both are alike.

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
-from .masks import components, dilate, runs
+from .masks import Labels, components, dilate, runs
 from .settings import PrintSettings
 
 # PrusaSlicer 2.5 (grid style, closing radius 2 mm) grows the support contact areas beyond
@@ -145,7 +145,7 @@ def _columns(
         a_if[k] = float(iface.sum()) * p * p
         if bool(region.any()):
             lab, n = ndi.label(region, structure=xp.ones((3, 3), dtype=bool))
-            islands.update(components(xp, lab[None], int(n), k, p))
+            islands.update(components(xp, Labels(lab[None], int(n), np.zeros(1, int)), k, p))
         base = region & ~iface
         a_base[k] = float(base.sum()) * p * p
         runs_base[k] = float(runs(base[None])[0]) * p

@@ -1,12 +1,22 @@
 """The per-layer mask primitives against SciPy run layer by layer on the whole layer (the
-faster paths, cropped transforms and label scatter, must give the same numbers)."""
+faster paths, cropped transforms, labels' layers from per-layer maxima and shifted run
+starts, must give the same numbers)."""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.ndimage as ndi
 
-from slicer_energy.fdm.masks import edt_layers, fill_holes, inplane_structure, per_layer_count
+from slicer_energy.fdm.masks import (
+    count_holes,
+    edt_layers,
+    inplane_structure,
+    label_compact,
+    label_layers,
+    label_sums,
+    layer_bounds,
+    runs,
+)
 
 
 def _masks() -> np.ndarray:
@@ -27,14 +37,50 @@ def test_cropped_distance_transform_equals_the_whole_layers():
 
 def test_component_and_hole_counts_per_layer():
     m = _masks()
-    kcell = np.broadcast_to(np.arange(6)[:, None, None], m.shape)
-    lab, n = ndi.label(m, structure=inplane_structure(np))
     eight = np.ones((3, 3), dtype=bool)
     islands = [ndi.label(layer, structure=eight)[1] for layer in m]
-    np.testing.assert_array_equal(per_layer_count(np, lab, int(n), kcell, 6), islands)
+    c = label_compact(ndi, np, m, inplane_structure(np))
+    np.testing.assert_array_equal(np.bincount(c.layer_of(), minlength=6), islands)
     holes = []
     for layer in m:
         bg, nb = ndi.label(~layer, structure=eight)
         edge = set(np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]]).tolist())
         holes.append(len(set(range(1, nb + 1)) - edge))
-    np.testing.assert_array_equal(fill_holes(ndi, np, m, inplane_structure(np), kcell)[1], holes)
+    np.testing.assert_array_equal(count_holes(ndi, np, m, inplane_structure(np)), holes)
+
+
+def test_labels_layer_from_per_layer_maxima():
+    """Every label's layer, read off the per-layer maxima, is the layer its cells are in."""
+    m = _masks()
+    lab, n = ndi.label(m, structure=inplane_structure(np))
+    kk = np.nonzero(lab)[0]
+    truth = np.zeros(int(n) + 1, dtype=int)
+    truth[lab[lab > 0]] = kk
+    np.testing.assert_array_equal(label_layers(layer_bounds(lab), int(n)), truth[1:])
+
+
+def test_run_starts_along_rows_and_columns():
+    m = _masks()
+    for axis in (2, 1):
+        want = []
+        for layer in m if axis == 2 else m.transpose(0, 2, 1):
+            starts = 0
+            for row in layer:
+                prev = [False, False]
+                for v in row:
+                    starts += bool(v and not prev[-1] and not prev[-2])
+                    prev.append(bool(v))
+            want.append(starts)
+        np.testing.assert_array_equal(runs(m, axis=axis), want)
+
+
+def test_label_sums_from_row_runs_equal_the_cell_sums():
+    """Cells and index sums per label from row runs, on a window offset in the grid."""
+    m = _masks()
+    c = label_compact(ndi, np, m, inplane_structure(np), y0=7, x0=3)
+    cnt, sx, sy = label_sums(np, c)
+    for lab in range(1, c.n + 1):
+        _, jj, ii = np.nonzero(c.lab == lab)
+        assert cnt[lab - 1] == jj.size
+        assert sx[lab - 1] == (ii + c.x0).sum()
+        assert sy[lab - 1] == (jj + c.y0).sum()

@@ -1,0 +1,63 @@
+"""The slab pass gives the same measures wherever the slabs are cut and however many run at
+once: each slab reads its halo of neighbouring layers and writes only its own layers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import manifold3d as mf
+import numpy as np
+import pytest
+
+from slicer_energy.errors import SettingsError
+from slicer_energy.fdm.regions import THREADS_ENV, measure_layers, slab_threads
+from slicer_energy.fdm.settings import load_preset
+from slicer_energy.geometry import prepare_mesh
+from slicer_energy.mesh import Mesh
+from slicer_energy.voxelize import voxelize
+
+
+def _part() -> Mesh:
+    """A plate with a through hole, a tower and a bridge (top skins, holes, overhangs)."""
+    plate = mf.Manifold.cube([30.0, 20.0, 3.0]) - mf.Manifold.cylinder(5, 4, 4, 48).translate(
+        [8.0, 10.0, -1.0]
+    )
+    tower = mf.Manifold.cube([6.0, 6.0, 9.0]).translate([20.0, 7.0, 3.0])
+    bridge = mf.Manifold.cube([16.0, 4.0, 2.0]).translate([10.0, 8.0, 12.0])
+    m = (plate + tower + bridge).to_mesh()
+    return Mesh(np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts))
+
+
+def _measures(threads: int, budget_mb: float):
+    s = dataclasses.replace(load_preset("0.20mm-quality"), supports=True)
+    loaded = prepare_mesh(_part())
+    grid = voxelize(loaded, 0.2, s.layer_height_mm)
+    return measure_layers(grid, s, memory_budget_mb=budget_mb, threads=threads)
+
+
+def test_measures_do_not_depend_on_slab_cuts_or_threads():
+    one = _measures(threads=1, budget_mb=512.0)
+    assert one.slabs == 1
+    for threads, budget in ((1, 0.05), (3, 512.0), (4, 0.05)):
+        other = _measures(threads, budget)
+        assert other.slabs > 1
+        for f in dataclasses.fields(one):
+            a, b = getattr(one, f.name), getattr(other, f.name)
+            if f.name in ("slab_layers", "slabs"):
+                continue
+            if isinstance(a, dict):
+                assert a.keys() == b.keys(), f.name
+                for k in a:
+                    np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), f.name)
+            else:
+                np.testing.assert_array_equal(a, b, f.name)
+
+
+def test_threads_from_the_environment(monkeypatch):
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert slab_threads(np) == 3
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(SettingsError, match=THREADS_ENV):
+        slab_threads(np)
+    monkeypatch.delenv(THREADS_ENV)
+    assert 1 <= slab_threads(np) <= 8
