@@ -100,6 +100,8 @@ class LayerFeatures:
     loops: np.ndarray
     fill_holes: np.ndarray  # holes in the solid infill regions per layer
     fill_parts: np.ndarray  # separate areas of the fill regions per layer
+    inner_paths: np.ndarray  # Arachne's separate inner-bead paths per layer
+    holes: np.ndarray  # holes of the section per layer (each a contour)
     support_islands: np.ndarray  # separate support areas per layer
     extent_mm: tuple[float, float, float]
     # per layer, [[x, y, area], ...] (mm) of the part's islands and of the support areas
@@ -148,9 +150,10 @@ def decompose(
     area = {k: meas.area.get(k, np.zeros(nz)) for k in FEATURES}
     length = {k: np.zeros(nz) for k in FEATURES}
     pieces = {k: np.zeros(nz) for k in FEATURES}
-    length["external_perimeter"], length["perimeter"] = _perimeter_lengths(grid, s, meas, lay, mesh)
+    length["external_perimeter"], inner_band = _perimeter_lengths(grid, s, meas, lay, mesh)
+    length["perimeter"], to_ext = _arachne_inner(s, meas, lay, inner_band)
     pieces["external_perimeter"] = meas.loops.copy()
-    pieces["perimeter"] = meas.loops * max(0, s.perimeters - 1)
+    pieces["perimeter"] = np.maximum(meas.loops * max(0, s.perimeters - 1), meas.inner_paths)
     for into, part in zip((length, pieces), _infill_paths(s, meas, lay), strict=True):
         into.update(part)
     # Skirt: loops around the convex hull of the first layer(s), offset by the distance.
@@ -161,6 +164,13 @@ def decompose(
     for name in FEATURES:
         if not name.startswith("support_"):
             vol[name] = length[name] * lay.spacing(getattr(s, BEAD_WIDTH[name])) * lay.h_l
+    # Arachne's beads fill the perimeter bands whatever their count: the volume stays the
+    # bands', the part of the inner band that thin sections give to the external beads there.
+    v_in = inner_band * lay.spacing(s.w_perimeter_mm) * lay.h_l
+    vol["perimeter"], vol["external_perimeter"] = (
+        v_in * (1 - to_ext),
+        vol["external_perimeter"] + v_in * to_ext,
+    )
     vol["bridge_infill"] *= s.bridge_flow_ratio
     sup_islands, sup_at = np.zeros(nz), {}  # separate support areas
     if s.supports:
@@ -182,6 +192,8 @@ def decompose(
         loops=meas.loops,
         fill_holes=meas.fill_holes,
         fill_parts=meas.fill_parts,
+        inner_paths=meas.inner_paths,
+        holes=meas.holes,
         support_islands=sup_islands,
         extent_mm=(nx * p, ny * p, nz * h),
         islands_at=meas.islands_at,
@@ -233,6 +245,27 @@ def _perimeter_lengths(
     cap_ext = l_mesh + 2 * math.pi * (w_ext / 2) * holes
     cap_per = n_inner * (l_mesh + 2 * math.pi * (t1_l + band_inner / 2) * holes)
     return np.minimum(ext, cap_ext), np.minimum(inner, cap_per)
+
+
+def _arachne_inner(
+    s: PrintSettings, meas: LayerMeasures, lay: _Layers, inner_band: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inner perimeter length as Arachne lays it (:mod:`.arachne`), scaled like the band
+    length ``inner_band`` (which the mesh may have capped), and the share of the band's
+    volume that goes to the external beads of thin sections."""
+    n_inner = max(0, s.perimeters - 1)
+    area = meas.area["perimeter"]
+    if not n_inner:
+        return inner_band, np.zeros_like(area)
+    lim_first, lim = band_limits(s, lay.h, True), band_limits(s, lay.h, False)
+    per_bead = np.where(lay.first, lim_first[1] - lim_first[0], lim[1] - lim[0]) / n_inner
+    # The slab pass measured both on the same cells: the ratio of its Arachne length to the
+    # band length (band area / per-bead width) carries over to the capped length.
+    band = area / np.maximum(per_bead, 1e-9)
+    ok = band > 1e-9
+    ratio = np.where(ok, meas.inner_bead_mm / np.where(ok, band, 1.0), 0.0)
+    to_ext = np.where(ok, np.clip(meas.inner_to_external_mm2 / np.where(ok, area, 1.0), 0, 1), 0)
+    return inner_band * ratio, to_ext
 
 
 def _infill_paths(

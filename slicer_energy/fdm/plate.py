@@ -143,6 +143,8 @@ def plate_features(feat: LayerFeatures, plate: Plate, skirt_loops: int) -> Layer
         islands=feat.islands * n,
         loops=feat.loops * n,
         fill_parts=feat.fill_parts * n,
+        inner_paths=feat.inner_paths * n,
+        holes=feat.holes * n,
         fill_holes=feat.fill_holes * n,
         support_islands=feat.support_islands * n,
         extent_mm=(*plate.size_mm, feat.extent_mm[2]),

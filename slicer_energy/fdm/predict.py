@@ -22,9 +22,9 @@ from .energy import EnergyResult, print_energy
 from .features import FEATURES, LayerFeatures, decompose
 from .materials import load_material, with_material
 from .plate import arrange, per_part, plate_features
-from .sections import sharp_corners_per_layer
+from .sections import corners_by_turn_per_layer
 from .settings import DEFAULT_PRESET, PrintSettings, load_preset, settings_dict
-from .time import MotionLimits, TimeConstants, TimeResult, layer_times
+from .time import TURN_BINS_DEG, MotionLimits, TimeConstants, TimeResult, layer_times
 
 DEFAULT_MACHINE = "prusa-mk3s"
 # Grid cells the CPU path aims at (pitch grows for big parts; perimeters are measured
@@ -125,7 +125,7 @@ def predict_fdm(
     grid = _grid(mesh, s, pitch, xp, max_memory_gb)
     t_vox = time.perf_counter()
     feat = decompose(grid, s, filament_diameter_mm=m.filament.diameter_mm, mesh=mesh)
-    corners = sharp_corners_per_layer(mesh, grid.layer_z_mm()) * copies
+    corners = corners_by_turn_per_layer(mesh, grid.layer_z_mm(), TURN_BINS_DEG) * copies
     if copies > 1:
         feat = plate_features(feat, plate, s.skirt_loops)
     t_feat = time.perf_counter()

@@ -22,6 +22,7 @@ from ..backend import to_numpy
 from ..errors import SettingsError
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
+from .arachne import transition_widths
 from .masks import (
     beyond,
     components,
@@ -87,6 +88,13 @@ class LayerMeasures:
     islands: np.ndarray
     loops: np.ndarray
     islands_at: dict[int, np.ndarray] = field(default_factory=dict)  # [[x, y, area], ...] mm
+    # Arachne's inner beads (:func:`_arachne_inner`): their length, the inner band area it
+    # gives to the external beads instead, its separate inner paths, and the holes of the
+    # section (each a contour of its own).
+    inner_bead_mm: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    inner_to_external_mm2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    inner_paths: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    holes: np.ndarray = field(default_factory=lambda: np.zeros(0))
     d_out: dict[int, Any] = field(default_factory=dict)  # distance outside the part, per layer
     slab_layers: int = 0
     slabs: int = 0
@@ -108,6 +116,8 @@ class _Pass:
     a_fill_min: float  # smallest fill area counted as one to travel to, mm²
     struct: Any
     supports: bool
+    beads: tuple[Any, Any] = ((), ())  # Arachne's transition widths, first layer and others
+    perimeters: int = 2
 
     @property
     def cell_a(self) -> float:
@@ -178,6 +188,8 @@ def measure_layers(
         a_fill_min=(FILL_PART_MIN_SPACINGS * s.spacing_mm(s.w_solid_infill_mm, h)) ** 2,
         struct=inplane_structure(xp),
         supports=s.supports,
+        beads=(transition_widths(s, s.first_layer_height_mm, True), transition_widths(s, h)),
+        perimeters=s.perimeters,
     )
     halo = max(g.nt, g.nb) + 1
     workers = max(1, threads if threads is not None else slab_threads(xp))
@@ -196,6 +208,10 @@ def measure_layers(
         fill_parts=np.zeros(nz),
         islands=np.zeros(nz),
         loops=np.zeros(nz),
+        inner_bead_mm=np.zeros(nz),
+        inner_to_external_mm2=np.zeros(nz),
+        inner_paths=np.zeros(nz),
+        holes=np.zeros(nz),
         slab_layers=slab,
         slabs=n_slabs,
     )
@@ -252,6 +268,7 @@ def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMea
     regions = _fill_regions(g, sb, solid_all[o:], sparse_all)
     _islands_and_loops(g, sb, out)
     scale = _perimeter_bands(g, sb, core_all[o:], out)
+    _arachne_inner(g, sb, out)
     _fill_parts(g, sb, regions, out)
     _region_areas_and_chords(g, sb, regions, scale, out)
     if g.supports:
@@ -447,6 +464,70 @@ def _perimeter_bands(g: _Pass, sb: _Slab, core: Any, out: LayerMeasures) -> np.n
     out.area["perimeter"][k0:k1] = a_t1 - a_ts
     n_core = to_numpy(core.sum(axis=(1, 2))).astype(float)
     return np.where(n_core > 0, a_ts / np.maximum(n_core * cell_a, 1e-12), 0.0)
+
+
+def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
+    """Arachne's inner beads on thin sections (:mod:`.arachne`), per layer.
+
+    Along a thin section's ridge the cells beyond the external band (``d > t1``) are one
+    strip ``c = W - 2·t1`` wide, ``W`` the section's width. ``c`` is measured from their
+    sub-cell fractions: their Gaussian blur (σ the inner band's width) at the strip's
+    middle is ``erf(c / (2√2 σ))`` for a straight strip at any angle, so the largest blur
+    within σ of a cell gives the ``c`` of its strip. The bead count of ``W = 2·t1 + c``
+    (the transition filter is not modelled) sets the inner beads along the ridge: ``n - 2``
+    per ridge length where the band model counts the band's width across / bead spacing;
+    sections of two beads or fewer give their inner band to the two widened external
+    beads, sections wide enough for infill keep the band model's loops. Each connected
+    region of inner beads is a path of its own.
+    """
+    xp, ndi, p, k0, k1 = g.xp, g.ndi, g.p, sb.k0, sb.k1
+    n_in = max(g.perimeters - 1, 0)
+    if not n_in:
+        return
+    dc = (sb.d if sb.dw is None else sb.dw)[sb.here]  # the slab's window around its cells
+    ks = xp.arange(k0, k1)
+    t1 = g.per_layer(ks, 0)
+    sigma = max(g.lim[1] - g.lim[0], g.lim_first[1] - g.lim_first[0])
+    m = int(math.ceil(sigma / p))
+    yy, xx = np.mgrid[-m : m + 1, -m : m + 1]
+    fp = xp.asarray((np.hypot(yy, xx) * p <= sigma + 1e-9)[None])
+    beyond_t1 = xp.clip((dc - t1) / p + 0.5, 0, 1)
+    blur = ndi.gaussian_filter(beyond_t1, (0, sigma / p, sigma / p), mode="constant")
+    blur = ndi.grey_dilation(blur, footprint=fp, mode="constant")
+    # The rest only on the inner band's cells; those beyond it are walls around infill.
+    beyond_ts = xp.clip((dc - sb.tshell[sb.here]) / p + 0.5, 0, 1)
+    beyond_t1 -= beyond_ts
+    on = beyond_t1 > 0
+    kk = xp.nonzero(on)[0]
+    first = (kk + k0) == 0
+    t1_c = xp.where(first, g.lim_first[0], g.lim[0])
+    ts_c = sb.tshell[sb.here][:, 0, 0][kk]
+    band = beyond_t1[on]
+    c_over_s = np.linspace(0.0, 8.0, 801)
+    erf_tab = np.array([math.erf(v / (2 * math.sqrt(2.0))) for v in c_over_s])
+    cover = sigma * xp.interp(blur[on], xp.asarray(erf_tab), xp.asarray(c_over_s))
+    del blur, beyond_t1
+    thr = [xp.where(first, float(a), float(b)) for a, b in zip(*g.beads, strict=True)]
+    n = sum((2 * t1_c + cover >= t).astype(xp.int8) for t in thr)
+    full = n >= len(thr)
+    beads_in = xp.where(full, 2 * n_in, xp.clip(n.astype(xp.float32) - 2, 0, 2 * n_in))
+    across = xp.minimum(cover, 2 * (ts_c - t1_c))  # the band's width across the ridge
+    per_bead = (ts_c - t1_c) / n_in
+    length = xp.where(full, band / per_bead, band * beads_in / xp.maximum(across, p / 4))
+    nl_k = k1 - k0
+    per_layer = xp.bincount(kk, weights=length, minlength=nl_k)
+    out.inner_bead_mm[k0:k1] = to_numpy(per_layer) * g.cell_a
+    per_layer = xp.bincount(kk, weights=xp.where(beads_in > 0, 0.0, band), minlength=nl_k)
+    out.inner_to_external_mm2[k0:k1] = to_numpy(per_layer) * g.cell_a
+    zone = beyond_ts > 0
+    zone[on] |= beads_in > 0
+    zone &= dc > t1
+    del on, kk, band, cover, beads_in, length, beyond_ts
+    c = label_compact(ndi, xp, zone, g.struct)
+    if c.n:
+        out.inner_paths[k0:k1] = np.bincount(c.layer_of(), minlength=nl_k)
+    del c, zone
+    out.holes[k0:k1] = count_holes(ndi, xp, sb.S[sb.here], g.struct)
 
 
 def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures) -> None:

@@ -3,7 +3,6 @@ contour corners (from the triangles, free of the voxel staircase)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -57,25 +56,33 @@ def sharp_corners_per_layer(
     every layer it spans in a corner of the contour, where the planner must slow to the
     jerk speed. Facetted curves (small turns per facet) are not counted.
     """
+    return corners_by_turn_per_layer(mesh, z_mid_mm, (min_turn_deg, 180.0))[:, 0]
+
+
+def corners_by_turn_per_layer(mesh: Any, z_mid_mm: np.ndarray, bins_deg: Any) -> np.ndarray:
+    """Creased-edge crossings per layer (rows) by the faces' turn angle (columns: the
+    intervals between consecutive ``bins_deg``); the turn stands for the contour's there."""
     if hasattr(mesh, "mesh"):
         mesh = mesh.mesh
     nz = int(np.asarray(z_mid_mm).shape[0])
-    out = np.zeros(nz)
+    edges_deg = np.asarray(bins_deg, dtype=float)
+    out = np.zeros((nz, len(edges_deg) - 1))
     try:
-        angles = np.asarray(mesh.face_adjacency_angles)
+        angles = np.degrees(np.asarray(mesh.face_adjacency_angles))
         edges = np.asarray(mesh.face_adjacency_edges)
     except Exception:  # non-manifold input: no corner information
         return out
     if angles.size == 0:
         return out
-    sharp = angles > math.radians(min_turn_deg)
+    b = np.searchsorted(edges_deg, angles, side="right") - 1
+    keep = (b >= 0) & (b < len(edges_deg) - 1) & (angles > edges_deg[0])
     v = np.asarray(mesh.vertices)
-    z = v[edges[sharp]][:, :, 2]
+    z = v[edges[keep]][:, :, 2]
     z0, z1 = z.min(axis=1), z.max(axis=1)
     zm = np.asarray(z_mid_mm, dtype=float)
     i0 = np.searchsorted(zm, z0, side="left")
     i1 = np.searchsorted(zm, z1, side="left")
-    diff = np.zeros(nz + 1)
-    np.add.at(diff, i0, 1.0)
-    np.add.at(diff, i1, -1.0)
-    return np.cumsum(diff)[:nz]
+    diff = np.zeros((nz + 1, out.shape[1]))
+    np.add.at(diff, (i0, b[keep]), 1.0)
+    np.add.at(diff, (i1, b[keep]), -1.0)
+    return np.cumsum(diff, axis=0)[:nz]

@@ -48,6 +48,8 @@ _ACCEL = {
     "support_material_interface": "a_default_mm_s2",
     "skirt_brim": "a_first_layer_mm_s2",
 }
+# Turn-angle intervals (degrees) of the mesh's creases for the corner slowdown.
+TURN_BINS_DEG = (20.0, 30.0, 40.0, 50.0, 60.0, 75.0, 90.0, 120.0, 180.0)
 _NOT_SLOWED = {"bridge_infill"}  # PrusaSlicer's CoolingBuffer leaves bridges alone
 _LINES = {  # zig-zag fills: every line ends in a turn and a short connector
     "solid_infill",
@@ -263,15 +265,40 @@ def _corners_s(
     m: MotionLimits,
     corners_per_layer: np.ndarray | None,
 ) -> np.ndarray:
-    """Slowing to the jerk speed at the sharp corners of ``n_loops`` perimeter loops per
-    contour (from the mesh's creased edges when given, else a constant per loop)."""
-    if corners_per_layer is not None:
+    """Slowing at the sharp corners of ``n_loops`` perimeter loops per contour (from the
+    mesh's creased edges when given, else a constant per loop at the jerk speed).
+
+    ``corners_per_layer`` is one count per layer (every corner a stop to the jerk speed) or
+    counts by turn angle (columns: the intervals of ``TURN_BINS_DEG``), each slowed to its
+    junction speed under classic jerk (:func:`junction_speeds`).
+    """
+    on = length > 0
+    cost = (v - np.minimum(m.jerk_xy_mm_s, v)) ** 2
+    if corners_per_layer is None:
+        corners = np.maximum(feat.loops, 1) * n_loops * c.corners_per_loop
+    elif np.ndim(corners_per_layer) == 1:
         corners = corners_per_layer * n_loops
     else:
-        corners = np.maximum(feat.loops, 1) * n_loops * c.corners_per_loop
-    corners = np.where(length > 0, corners, 0.0)
-    vj = m.jerk_xy_mm_s
-    return corners * (v - np.minimum(vj, v)) ** 2 / (a * v)
+        mids = 0.5 * (np.asarray(TURN_BINS_DEG[:-1]) + np.asarray(TURN_BINS_DEG[1:]))
+        corners, cost = 1.0, np.zeros_like(v)
+        for j, deg in enumerate(mids):
+            vj = junction_speeds(math.radians(deg), m.jerk_xy_mm_s)  # over the orientations
+            slow = (v[:, None] - np.minimum(vj[None, :], v[:, None])) ** 2
+            cost = cost + corners_per_layer[:, j] * n_loops * slow.mean(axis=1)
+    return np.where(on, corners * cost / (a * v), 0.0)
+
+
+def junction_speeds(turn_rad: float, jerk: float, n: int = 90) -> np.ndarray:
+    """Junction speed of a path turning by ``turn_rad`` for ``n`` orientations over 90°:
+    the largest speed at which each axis's speed jump stays within ``jerk`` (PrusaSlicer's
+    classic jerk, :func:`slicer_energy.motion.prusa_junction_vmax`: the difference where an
+    axis keeps its direction, the larger speed where it reverses)."""
+    phi = (np.arange(n) + 0.5) * (0.5 * math.pi / n)
+    a = np.stack([np.cos(phi), np.sin(phi)])
+    b = np.stack([np.cos(phi + turn_rad), np.sin(phi + turn_rad)])
+    same = a * b >= 0
+    jump = np.where(same, np.abs(a - b), np.maximum(np.abs(a), np.abs(b))).max(axis=0)
+    return jerk / np.maximum(jump, 1e-12)
 
 
 def start_end_s(s: PrintSettings, m: MotionLimits) -> float:

@@ -133,12 +133,27 @@ def layer_travels(feat: LayerFeatures, s: PrintSettings) -> tuple[np.ndarray, np
         last = pts[-1, :2]
         r_in = math.sqrt(fill_area[k] / max(feat.fill_parts[k], 1) / math.pi)
         n_in = (
-            max(feat.loops[k] - feat.islands[k], 0)
+            max(feat.loops[k] - feat.islands[k], feat.holes[k], 0)
             + feat.fill_parts[k]
             + TRAVELS_PER_FILL_HOLE * feat.fill_holes[k]
         )
-        n_short = feat.loops[k] * max(s.perimeters - 1, 0)
-        inner = np.concatenate([np.full(int(round(n_in)), r_in), np.full(int(n_short), sp)])
+        # An island's one inner path starts next to its loop (a short hop); in an island
+        # with more (Arachne's thin sections: middle beads and loops of their own) each
+        # starts where the last path did not end: one travel of the layer's mean island
+        # radius (an assumption, like r_in). The paths beyond one per island are taken to
+        # be in different islands as far as they go (a lower bound on those islands).
+        n_extra = max(feat.inner_paths[k] - feat.islands[k], 0)
+        n_multi = min(n_extra, feat.islands[k])
+        n_open = n_extra + n_multi
+        n_short = max(feat.loops[k] * max(s.perimeters - 1, 0) - n_multi, 0)
+        r_open = math.sqrt(float(isl[:, 2].mean()) / math.pi) if len(isl) else 0.0
+        inner = np.concatenate(
+            [
+                np.full(int(round(n_in)), r_in),
+                np.full(int(round(n_open)), r_open),
+                np.full(int(n_short), sp),
+            ]
+        )
         here = np.concatenate([jumps, inner])
         layers.append(np.full(len(here), k))
         lengths.append(here)

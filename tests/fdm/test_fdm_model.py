@@ -377,3 +377,15 @@ def test_draft_first_layer_is_thinner_than_the_rest():
     full = predict_fdm(_box(20, 20, 2.0), preset="0.30mm-draft", infill_percent=100)
     part_mm = full.extra["filament_mm"] - full.extra["filament_by_feature_mm"]["skirt_brim"]
     assert part_mm * math.pi * 1.75**2 / 4 == pytest.approx(20 * 20 * 2.0, rel=0.02)
+
+
+def test_junction_speed_follows_classic_jerk_per_axis():
+    """Worked by hand: at 45° a 90° turn reverses x (jump 0.707 v) and keeps y: v = 8/0.707;
+    a 30° turn there changes x by 0.448 v and y by 0.259 v: v = 8/0.448. From an axis, a 90°
+    turn stops x and starts y (jump v): v = 8 mm/s, the full jerk stop."""
+    from slicer_energy.fdm.time import junction_speeds
+
+    assert junction_speeds(math.pi / 2, 8.0, n=1)[0] == pytest.approx(8 / math.sqrt(0.5))
+    c = math.sqrt(0.5) - math.cos(math.radians(75))
+    assert junction_speeds(math.radians(30), 8.0, n=1)[0] == pytest.approx(8 / c)
+    assert junction_speeds(math.pi / 2, 8.0, n=900).min() == pytest.approx(8.0, rel=1e-3)

@@ -1,0 +1,61 @@
+"""Arachne's bead count on thin walls, against values worked out by hand from PrusaSlicer
+2.5's beading strategy (libslic3r/Arachne/BeadingStrategy, WallToolPaths::generate)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import trimesh
+
+from slicer_energy.fdm.arachne import bead_count, transition_widths
+from slicer_energy.fdm.features import decompose
+from slicer_energy.fdm.settings import load_preset
+from slicer_energy.voxelize import voxelize
+
+# MK3S 0.20 mm QUALITY: 0.45 mm beads 0.2 mm high, 0.4 mm nozzle, 2 perimeters.
+# spacing = 0.45 - 0.2 (1 - π/4) = 0.407080; Arachne's outline is the island inset by
+# (0.45 - 0.407080) / 2 per side, so a section W wide is T = W - 0.042920 to it.
+# split = 2 · 0.34 / 0.45 - 1 = 0.511111, add = 0.34 / 0.45 = 0.755556 (min_bead_width 85 %).
+# T at the steps: 0→1 min_feature_size 0.1; 1→2 (1 + split) · s = 0.615143;
+# 2→3 2 s + add · s = 1.121731; 3→4 3 s + split · s = 1.429302; 4→5 5 s - 0.01 = 2.025400.
+HAND_W = [0.142920, 0.658063, 1.164651, 1.472222, 2.068320]
+
+
+def test_transition_widths_follow_the_beading_strategy():
+    s = load_preset("0.20mm-quality")
+    assert (s.w_external_perimeter_mm, s.w_perimeter_mm, s.nozzle_mm) == (0.45, 0.45, 0.4)
+    assert transition_widths(s, 0.2) == pytest.approx(HAND_W, abs=2e-6)
+    widths = transition_widths(s, 0.2)
+    assert list(bead_count([0.1, 0.5, 1.0, 1.2, 1.6, 2.0, 3.0], widths)) == [0, 1, 2, 3, 4, 4, 5]
+
+
+def _wall(width_mm, length_mm=30.0, height_mm=4.0):
+    m = trimesh.creation.box((length_mm, width_mm, height_mm))
+    m.apply_translation((0, 0, height_mm / 2))
+    return m
+
+
+@pytest.mark.parametrize("width,inner", [(1.0, 0), (1.2, 1), (1.6, 2), (2.0, 2)])
+def test_straight_wall_gets_arachne_inner_beads(width, inner):
+    """A 30 mm wall: ``inner`` beads along its ridge (the medial axis's straight part is
+    30 - W long; the beads run on into the forks at the ends by up to W/2 each)."""
+    s = load_preset("0.20mm-quality").with_overrides(skirt_loops=0)
+    f = decompose(voxelize(_wall(width), 0.05, s.layer_height_mm), s)
+    mid = slice(5, 15)
+    got = f.length_mm["perimeter"][mid]
+    if inner == 0:
+        assert (got < 0.5).all()
+    else:
+        assert (got > inner * (30 - 2 * width)).all() and (got < inner * 30).all()
+        # One middle bead (or one loop of two): a single inner path per layer.
+        assert (f.inner_paths[mid] == 1).all()
+    if width < 1.67:  # no infill: the beads fill the section, whatever their count
+        vol = f.volume_mm3["external_perimeter"][mid] + f.volume_mm3["perimeter"][mid]
+        section = 30 * width * s.layer_height_mm
+        assert np.allclose(vol, section, rtol=0.06), (vol.mean(), section)
+    # The external beads stay one loop around the wall.
+    ext = f.length_mm["external_perimeter"][mid]
+    assert (ext > 2 * (30 - width)).all() and (ext < 2 * (30 + width)).all()
+    assert math.isfinite(float(ext.sum()))
