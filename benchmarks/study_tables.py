@@ -150,5 +150,6 @@ def main(argv: list[str] | None = None) -> int:
             page.write_text(text, encoding="utf-8")
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -65,6 +65,7 @@ def test_session_streams_and_clock(rec, plug_csv):
         return float(np.interp(t_host, tt, ee))
 
     e_true = true_e(s.job_t1_s + t0) - true_e(s.job_t0_s + t0)
+
     # the window's ends sit on the host clock, the readings on the plug's: an offset error
     # of d seconds moves d x (power at each end) into or out of the window. The estimate's
     # own 3-sigma bound on d (checked above) times the true power at the ends, plus 1 %.
