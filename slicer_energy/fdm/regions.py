@@ -506,15 +506,15 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     # The rest only on the inner band's cells; those beyond it are walls around infill.
     beyond_ts = _fraction_beyond(xp, dc, sb.tshell[sb.here], p)
     beyond_t1 -= beyond_ts
-    on = beyond_t1 > 0
-    kk = xp.nonzero(on)[0]
+    on = xp.flatnonzero(beyond_t1 > 0)  # flat indices: one array, and gathers of these only
+    kk = on // (dc.shape[1] * dc.shape[2])
     first = (kk + k0) == 0
     t1_c = xp.where(first, g.lim_first[0], g.lim[0])
     ts_c = sb.tshell[sb.here][:, 0, 0][kk]
-    band = beyond_t1[on]
+    band = beyond_t1.ravel()[on]
     c_over_s = np.linspace(0.0, 8.0, 801)
     erf_tab = np.array([math.erf(v / (2 * math.sqrt(2.0))) for v in c_over_s])
-    cover = sigma * xp.interp(blur[on], xp.asarray(erf_tab), xp.asarray(c_over_s))
+    cover = sigma * xp.interp(blur.ravel()[on], xp.asarray(erf_tab), xp.asarray(c_over_s))
     del blur, beyond_t1
     thr = [xp.where(first, float(a), float(b)) for a, b in zip(*g.beads, strict=True)]
     n = sum((2 * t1_c + cover >= t).astype(xp.int8) for t in thr)
@@ -529,7 +529,7 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     per_layer = xp.bincount(kk, weights=xp.where(beads_in > 0, 0.0, band), minlength=nl_k)
     out.inner_to_external_mm2[k0:k1] = to_numpy(per_layer) * g.cell_a
     zone = beyond_ts > 0
-    zone[on] |= beads_in > 0
+    zone.ravel()[on] |= beads_in > 0
     zone &= dc > t1
     del on, kk, band, cover, beads_in, length, beyond_ts
     c = label_compact(ndi, xp, zone, g.struct)
