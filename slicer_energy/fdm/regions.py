@@ -31,8 +31,8 @@ from .masks import (
     edt_layers,
     grow_into,
     inplane_structure,
+    label_cells,
     label_compact,
-    label_sums,
     runs,
 )
 from .settings import PrintSettings
@@ -256,12 +256,12 @@ def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMea
     tshell = g.per_layer(xp.arange(a0, a1), 1)
     sb = _Slab(k0, k1, a0, a1, S, d, tshell, dw, ys.start, xs.start)
     interior = dw > sb.tshell
-    shell = _vertical_shells(g, sb)
+    core_all = interior[sb.j0 - a0 : k1 - a0]
+    shell = _vertical_shells(g, sb, core_all)
     # PrusaSlicer's shell window also takes the top and bottom surfaces of the
     # neighbouring layers after they were grown by the 3 mm margin (plus one
     # min_perimeter_infill_spacing): solid under a top reaches that far beyond it.
     shell |= _grown_surface_shells(g, sb, interior, EXTERNAL_INFILL_MARGIN_MM + g.w_open)
-    core_all = interior[sb.j0 - a0 : k1 - a0]
     solid_all = core_all & shell
     sparse_all = core_all & ~solid_all
     o = k0 - sb.j0
@@ -288,8 +288,10 @@ def _occupied(occ: Any) -> tuple[slice, slice]:
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
-def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
-    """Solid of ``ensure_vertical_shell_thickness`` for layers ``j0..k1-1``.
+def _vertical_shells(g: _Pass, sb: _Slab, core: Any) -> Any:
+    """Solid of ``ensure_vertical_shell_thickness`` for layers ``j0..k1-1``, where ``core``
+    (their interior) has cells; the rest of the window is left solid, unread (solid is
+    core & shell), so where few columns hold core cells only those are gathered and worked.
 
     A cell is solid where the interior is not interior in one of the ``nt`` layers above or
     ``nb`` below (layers outside the grid are air above, plate below, so a layer within
@@ -298,10 +300,9 @@ def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
     ``w_open``.
     """
     xp, nt, nb = g.xp, g.nt, g.nb
-    dd = sb.dw - sb.tshell
-    n = dd.shape[0]
+    n = sb.a1 - sb.a0
     L0, L1 = sb.j0 - sb.a0, sb.k1 - sb.a0
-    out = xp.ones((L1 - L0,) + dd.shape[1:], dtype=bool)
+    out = xp.ones(core.shape, dtype=bool)
     # Layers whose windows lie inside the slab (the halo covers all but the grid's ends).
     lo, hi = max(L0, nb), min(L1, n - nt)
     if lo >= hi:
@@ -309,20 +310,27 @@ def _vertical_shells(g: _Pass, sb: _Slab) -> Any:
     if nt == 0 and nb == 0:
         out[:] = False
         return out
-    b0 = lo - nb  # rows b0 .. hi + nt - 1 of dd are all the windows read
-    mins = _window_mins(xp, dd[b0 : hi + nt], max(nt, nb))
+    cols = xp.flatnonzero(core[lo - L0 : hi - L0].any(axis=0))
+    if cols.size == 0:
+        return out
+    if 2 * cols.size > core.shape[1] * core.shape[2]:  # gathering costs more than it saves
+        cols = slice(None)
+    b0 = lo - nb  # rows b0 .. hi + nt - 1 of the slab are all the windows read
+    dw = sb.dw[b0 : hi + nt]
+    dd = dw.reshape(dw.shape[0], -1)[:, cols] - sb.tshell[b0 : hi + nt, :, 0]
+    mins = _window_mins(xp, dd, max(nt, nb))
     above = _window_min(xp, mins, nt, lo + 1 - b0, hi + 1 - b0) if nt else None
     below = _window_min(xp, mins, nb, 0, hi - lo) if nb else None
-    here = dd[lo:hi]
-    res = out[lo - L0 : hi - L0]
+    here = dd[lo - b0 : hi - b0]
     if above is not None and below is not None:
         mn = xp.minimum(above, below)
-        xp.less_equal(mn, 0, out=res)
+        res = mn <= 0
         res &= xp.subtract(here, mn, out=mn) >= g.w_open  # mn is ours to overwrite
     else:
         mn = above if above is not None else below
-        xp.less_equal(mn, 0, out=res)
+        res = mn <= 0
         res &= (here - mn) >= g.w_open
+    out.reshape(out.shape[0], -1)[lo - L0 : hi - L0, cols] = res
     return out
 
 
@@ -442,7 +450,7 @@ def _islands_and_loops(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     n_ring = ring.n
     if not n_ring:
         return
-    ring_cells = label_sums(xp, ring)[0].astype(xp.int64)
+    ring_cells = label_cells(xp, ring)
     lay = xp.asarray(k0 + ring.layer_of())
     t1_ring = xp.where(lay == 0, g.lim_first[0], g.lim[0])
     ring_len = ring_cells * g.cell_a / t1_ring
@@ -490,22 +498,23 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     sigma = max(g.lim[1] - g.lim[0], g.lim_first[1] - g.lim_first[0])
     m = int(math.ceil(sigma / p))
     yy, xx = np.mgrid[-m : m + 1, -m : m + 1]
-    fp = xp.asarray((np.hypot(yy, xx) * p <= sigma + 1e-9)[None])
-    beyond_t1 = xp.clip((dc - t1) / p + 0.5, 0, 1)
+    fp = np.hypot(yy, xx) * p <= sigma + 1e-9
+    beyond_t1 = _fraction_beyond(xp, dc, t1, p)
     blur = ndi.gaussian_filter(beyond_t1, (0, sigma / p, sigma / p), mode="constant")
-    blur = ndi.grey_dilation(blur, footprint=fp, mode="constant")
+    if fp.sum() > 1:  # a footprint of one cell (σ under the pitch) leaves the blur as it is
+        blur = ndi.grey_dilation(blur, footprint=xp.asarray(fp[None]), mode="constant")
     # The rest only on the inner band's cells; those beyond it are walls around infill.
-    beyond_ts = xp.clip((dc - sb.tshell[sb.here]) / p + 0.5, 0, 1)
+    beyond_ts = _fraction_beyond(xp, dc, sb.tshell[sb.here], p)
     beyond_t1 -= beyond_ts
-    on = beyond_t1 > 0
-    kk = xp.nonzero(on)[0]
+    on = xp.flatnonzero(beyond_t1 > 0)  # flat indices: one array, and gathers of these only
+    kk = on // (dc.shape[1] * dc.shape[2])
     first = (kk + k0) == 0
     t1_c = xp.where(first, g.lim_first[0], g.lim[0])
     ts_c = sb.tshell[sb.here][:, 0, 0][kk]
-    band = beyond_t1[on]
+    band = beyond_t1.ravel()[on]
     c_over_s = np.linspace(0.0, 8.0, 801)
     erf_tab = np.array([math.erf(v / (2 * math.sqrt(2.0))) for v in c_over_s])
-    cover = sigma * xp.interp(blur[on], xp.asarray(erf_tab), xp.asarray(c_over_s))
+    cover = sigma * xp.interp(blur.ravel()[on], xp.asarray(erf_tab), xp.asarray(c_over_s))
     del blur, beyond_t1
     thr = [xp.where(first, float(a), float(b)) for a, b in zip(*g.beads, strict=True)]
     n = sum((2 * t1_c + cover >= t).astype(xp.int8) for t in thr)
@@ -520,7 +529,7 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     per_layer = xp.bincount(kk, weights=xp.where(beads_in > 0, 0.0, band), minlength=nl_k)
     out.inner_to_external_mm2[k0:k1] = to_numpy(per_layer) * g.cell_a
     zone = beyond_ts > 0
-    zone[on] |= beads_in > 0
+    zone.ravel()[on] |= beads_in > 0
     zone &= dc > t1
     del on, kk, band, cover, beads_in, length, beyond_ts
     c = label_compact(ndi, xp, zone, g.struct)
@@ -528,6 +537,15 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
         out.inner_paths[k0:k1] = np.bincount(c.layer_of(), minlength=nl_k)
     del c, zone
     out.holes[k0:k1] = count_holes(ndi, xp, sb.S[sb.here], g.struct)
+
+
+def _fraction_beyond(xp: Any, d: Any, t: Any, p: float) -> Any:
+    """``clip((d - t) / p + 0.5, 0, 1)``: the fraction of each cell beyond ``t``, in place on
+    one new array (the same float32 steps, no window-sized temporaries)."""
+    f = d - t
+    f /= p
+    f += 0.5
+    return xp.clip(f, 0.0, 1.0, out=f)
 
 
 def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures) -> None:
@@ -540,7 +558,7 @@ def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures
         c = label_compact(g.ndi, xp, m, g.struct)
         if not c.n:
             continue
-        cnt = to_numpy(label_sums(xp, c)[0])
+        cnt = to_numpy(label_cells(xp, c))
         big = cnt * g.p * g.p >= g.a_fill_min
         out.fill_parts[k0:k1] += np.bincount(c.layer_of()[big], minlength=k1 - k0)
 

@@ -11,6 +11,7 @@ from slicer_energy.fdm.masks import (
     count_holes,
     edt_layers,
     inplane_structure,
+    label_cells,
     label_compact,
     label_layers,
     label_sums,
@@ -84,3 +85,13 @@ def test_label_sums_from_row_runs_equal_the_cell_sums():
         assert cnt[lab - 1] == jj.size
         assert sx[lab - 1] == (ii + c.x0).sum()
         assert sy[lab - 1] == (jj + c.y0).sum()
+
+
+def test_label_cells_counts_each_labels_cells():
+    """Cells per label, against counting each label's cells one by one."""
+    m = _masks()
+    c = label_compact(ndi, np, m, inplane_structure(np))
+    cnt = label_cells(np, c)
+    assert cnt.shape == (c.n,) and c.n > 3
+    for lab in range(1, c.n + 1):
+        assert cnt[lab - 1] == np.count_nonzero(c.lab == lab)
