@@ -26,6 +26,8 @@ slowly varying ("central") ridge, and smooths each step over ``wall_transition_l
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .settings import PrintSettings
@@ -66,3 +68,24 @@ def bead_count(width_mm: np.ndarray | float, widths: np.ndarray) -> np.ndarray:
     """Arachne's bead count across sections ``width_mm`` wide (``widths`` from
     :func:`transition_widths`; the last count means inner walls and infill)."""
     return np.searchsorted(widths, np.asarray(width_mm, dtype=float), side="right")
+
+
+def central_counts(xp: Any, ndi: Any, d: Any, thin: Any, on: Any, widths: list, struct: Any) -> Any:
+    """Bead count of the cells ``on`` from the widest point of their thin section.
+
+    ``SkeletalTrapezoidation`` fixes the bead count at the ridge's local maxima from the
+    inscribed circle there (``updateBeadCount``: ``getOptimalBeadCount(2 R)``) and hands
+    that beading down the steep ridge edges towards the section's ends
+    (``propagateBeadingsDownward``): each bead keeps its distance from the outline and ends
+    only where the section gets narrower than that (``generateJunctions``), so the ends
+    keep the middle's inner beads as offset paths where the local width would give fewer.
+    Here a section is one connected region of ``thin`` (per layer, ``struct``), ``R`` its
+    largest distance to the outline ``d`` (mm), and ``widths`` the transition widths per
+    cell ``on`` (:func:`transition_widths`).
+    """
+    lab, n_lab = ndi.label(thin, structure=struct)
+    r = xp.zeros(int(n_lab) + 1, dtype=xp.float64)
+    if n_lab:
+        r[1:] = xp.asarray(ndi.maximum(d, lab, xp.arange(1, int(n_lab) + 1)), dtype=xp.float64)
+    w = 2 * r[lab[on]]
+    return sum((w >= t).astype(xp.int8) for t in widths)
