@@ -26,16 +26,21 @@ slowly varying ("central") ridge, and smooths each step over ``wall_transition_l
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from ..backend import to_numpy
 from .settings import PrintSettings
 
 # PrusaSlicer 2.5 defaults (PrintConfig.cpp; the MK3S profiles keep them), as fractions of
 # the nozzle diameter.
 MIN_BEAD_WIDTH = 0.85
 MIN_FEATURE_SIZE = 0.25
+# A ridge edge is central (its beads follow the local width) where the radius changes by
+# less than sin(wall_transition_angle / 2) of its length (updateIsCentral; default 10°).
+CENTRAL_SLOPE = math.sin(math.radians(10.0) / 2)
 
 
 def _spacings(s: PrintSettings, h: float, first: bool) -> tuple[float, float, float, float]:
@@ -70,8 +75,11 @@ def bead_count(width_mm: np.ndarray | float, widths: np.ndarray) -> np.ndarray:
     return np.searchsorted(widths, np.asarray(width_mm, dtype=float), side="right")
 
 
-def central_counts(xp: Any, ndi: Any, d: Any, thin: Any, on: Any, widths: list, struct: Any) -> Any:
-    """Bead count of the cells ``on`` from the widest point of their thin section.
+def carried_beads(
+    xp: Any, ndi: Any, d: Any, on: Any, cell: tuple[Any, float, Any, Any], widths: list, struct: Any
+) -> tuple[Any, Any]:
+    """Inner beads of the cells ``on`` that their thin section's widest point hands down,
+    and their length per cell area (mm / mm²; zero where the section hands none down).
 
     ``SkeletalTrapezoidation`` fixes the bead count at the ridge's local maxima from the
     inscribed circle there (``updateBeadCount``: ``getOptimalBeadCount(2 R)``) and hands
@@ -79,13 +87,46 @@ def central_counts(xp: Any, ndi: Any, d: Any, thin: Any, on: Any, widths: list, 
     (``propagateBeadingsDownward``): each bead keeps its distance from the outline and ends
     only where the section gets narrower than that (``generateJunctions``), so the ends
     keep the middle's inner beads as offset paths where the local width would give fewer.
-    Here a section is one connected region of ``thin`` (per layer, ``struct``), ``R`` its
-    largest distance to the outline ``d`` (mm), and ``widths`` the transition widths per
-    cell ``on`` (:func:`transition_widths`).
+    Here a section is one connected region of ``d > t1 - p / 2`` (per layer, ``struct``;
+    ``d`` the distance to the outline, mm; ``cell = (t1, p, ridge, local)``: the external
+    band's limit per cell ``on``, the pitch, the ridge length and the local counts' bead
+    length per cell area), ``R`` its largest
+    ``d``, ``widths`` the transition widths per cell ``on`` (:func:`transition_widths`).
+    Its ``m = n - 2`` inner beads split the strip between the external beads evenly
+    (``Redistribute(Distributed)``): the pair ``j`` on both sides is the contour
+    ``d = t1 + (j + 1/2) · 2 (R - t1) / m``, measured by the coarea formula (``|∇d| = 1``)
+    as the cells' tent weights ``max(0, 1 - |d - x| / p)`` over ``p``; an odd middle bead
+    runs the ridge. Only steep sections hand down: those whose ridge, of length ``L`` (the
+    sum of ``ridge``), falls by ``R - t1`` over ``L / 2`` faster than ``CENTRAL_SLOPE``;
+    in the others the ridge is central and its count follows the local width. Sections
+    that reach the count of inner walls and infill hand nothing down: their walls are loops.
     """
-    lab, n_lab = ndi.label(thin, structure=struct)
-    r = xp.zeros(int(n_lab) + 1, dtype=xp.float64)
-    if n_lab:
-        r[1:] = xp.asarray(ndi.maximum(d, lab, xp.arange(1, int(n_lab) + 1)), dtype=xp.float64)
-    w = 2 * r[lab[on]]
-    return sum((w >= t).astype(xp.int8) for t in widths)
+    t1, p, ridge, local = cell
+    zero = xp.zeros(ridge.shape, dtype=xp.float32)
+    t_lo = float(xp.min(t1)) if t1.size else 0.0
+    lab, n_lab = ndi.label(d > t_lo - p / 2, structure=struct)
+    n_lab = int(n_lab)
+    if not n_lab:
+        return zero, zero
+    lab_on, d_on = lab[on], d[on]
+    r = xp.zeros(n_lab + 1, dtype=xp.float64)
+    r[1:] = xp.asarray(ndi.maximum(d, lab, xp.arange(1, n_lab + 1)), dtype=xp.float64)
+    r_on = r[lab_on]
+    n_top = sum((2 * r_on >= t).astype(xp.int8) for t in widths)
+    # Steep: the ridge falls from R to t1 on either side faster than the transitioning
+    # angle's cap (updateIsCentral); a slowly varying ridge keeps the local counts.
+    l_ridge = xp.bincount(lab_on, weights=ridge, minlength=n_lab + 1) * p * p
+    steep = 2 * (r - t_lo) > CENTRAL_SLOPE * l_ridge
+    keep = (n_top < len(widths)) & steep[lab_on]
+    m = xp.where(keep, xp.clip(n_top.astype(xp.float32) - 2, 0, None), 0)
+    w_in = 2 * (r_on - t1) / xp.maximum(m, 1)
+    length = (m % 2) * ridge
+    for j in range(int(to_numpy(m.max())) // 2 if m.size else 0):
+        tent = xp.clip(1 - xp.abs(d_on - t1 - (j + 0.5) * w_in) / p, 0, None)
+        length = length + xp.where(m >= 2 * j + 2, tent / p, 0)
+    length = xp.where(m >= 2, length, 0)
+    # The central parts of a steep ridge still follow their local width: a section's beads
+    # are never shorter than the local counts give.
+    more = xp.bincount(lab_on, weights=length - local, minlength=n_lab + 1) > 0
+    m = xp.where(more[lab_on], m, 0)
+    return m, xp.where(m >= 2, length, 0).astype(xp.float32)

@@ -22,7 +22,7 @@ from ..backend import to_numpy
 from ..errors import SettingsError
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
-from .arachne import central_counts, transition_widths
+from .arachne import carried_beads, transition_widths
 from .masks import (
     beyond,
     components,
@@ -474,11 +474,12 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     sub-cell fractions: their Gaussian blur (σ the inner band's width) at the strip's
     middle is ``erf(c / (2√2 σ))`` for a straight strip at any angle, so the largest blur
     within σ of a cell gives the ``c`` of its strip. The bead count of ``W = 2·t1 + c``
-    (the transition filter is not modelled) at the section's widest point, carried to its
-    ends (:func:`.arachne.central_counts`), sets the inner beads along the ridge: ``n - 2``
+    (the transition filter is not modelled) sets the inner beads along the ridge: ``n - 2``
     per ridge length where the band model counts the band's width across / bead spacing;
     sections of two beads or fewer give their inner band to the two widened external
-    beads, sections wide enough for infill keep the band model's loops. Each connected
+    beads, sections wide enough for infill keep the band model's loops. A thin section's
+    widest point hands its beads down to its ends as offset paths instead where it has more
+    (:func:`.arachne.carried_beads`). Each connected
     region of inner beads is a path of its own.
     """
     xp, ndi, p, k0, k1 = g.xp, g.ndi, g.p, sb.k0, sb.k1
@@ -510,15 +511,14 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     del blur, beyond_t1
     thr = [xp.where(first, float(a), float(b)) for a, b in zip(*g.beads, strict=True)]
     n = sum((2 * t1_c + cover >= t).astype(xp.int8) for t in thr)
-    # A thin section's count is that of its widest point (:func:`.arachne.central_counts`);
-    # sections wide enough for infill keep the local counts.
-    n_top = central_counts(xp, ndi, dc, dc > t1 - p / 2, on, thr, g.struct)
-    n = xp.where(n_top < len(thr), n_top, n)
     full = n >= len(thr)
     beads_in = xp.where(full, 2 * n_in, xp.clip(n.astype(xp.float32) - 2, 0, 2 * n_in))
     across = xp.minimum(cover, 2 * (ts_c - t1_c))  # the band's width across the ridge
-    per_bead = (ts_c - t1_c) / n_in
-    length = xp.where(full, band / per_bead, band * beads_in / xp.maximum(across, p / 4))
+    ridge = band / xp.maximum(across, p / 4)
+    length = xp.where(full, band * n_in / (ts_c - t1_c), ridge * beads_in)
+    # The beads a thin section's widest point hands down to its ends (.arachne).
+    m, l_car = carried_beads(xp, ndi, dc, on, (t1_c, p, ridge, length), thr, g.struct)
+    length, beads_in = xp.where(m >= 2, l_car, length), xp.maximum(beads_in, m)
     nl_k = k1 - k0
     per_layer = xp.bincount(kk, weights=length, minlength=nl_k)
     out.inner_bead_mm[k0:k1] = to_numpy(per_layer) * g.cell_a
