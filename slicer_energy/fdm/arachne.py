@@ -19,9 +19,11 @@ of that inset outline steps up at the strategy's transition thicknesses
 
 ``split = 2 * min_bead_width / ext_width - 1`` and ``add = min_bead_width / width``
 (``WallToolPaths::generate``, both clamped to 0.01..0.99), ``min_bead_width`` 85 % of the
-nozzle. Not modelled: ``SkeletalTrapezoidation`` dissolves a region of one more bead
-that rises less than ``wall_transition_filter_deviation`` above its transition along a
-slowly varying ("central") ridge, and smooths each step over ``wall_transition_length``.
+nozzle. A steep thin section takes the count of its widest point and keeps it, as offset
+paths, into its ends (:func:`carried_beads`). Not modelled: ``SkeletalTrapezoidation``
+dissolves a region of one more bead that rises less than
+``wall_transition_filter_deviation`` above its transition along a slowly varying
+("central") ridge, and smooths each step over ``wall_transition_length``.
 """
 
 from __future__ import annotations
