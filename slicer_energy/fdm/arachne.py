@@ -120,11 +120,11 @@ def carried_beads(
     l_ridge = xp.bincount(lab_on, weights=ridge, minlength=n_lab + 1) * p * p
     steep = 2 * (r - t_lo) > CENTRAL_SLOPE * l_ridge
     keep = (n_top < len(widths)) & steep[lab_on]
-    m = xp.where(keep, xp.clip(n_top.astype(xp.float32) - 2, 0, None), 0)
+    m = xp.where(keep, xp.maximum(n_top.astype(xp.float32) - 2, 0), 0)
     w_in = 2 * (r_on - t1) / xp.maximum(m, 1)
     length = (m % 2) * ridge
     for j in range(int(to_numpy(m.max())) // 2 if m.size else 0):
-        tent = xp.clip(1 - xp.abs(d_on - t1 - (j + 0.5) * w_in) / p, 0, None)
+        tent = xp.maximum(1 - xp.abs(d_on - t1 - (j + 0.5) * w_in) / p, 0)
         length = length + xp.where(m >= 2 * j + 2, tent / p, 0)
     length = xp.where(m >= 2, length, 0)
     # The central parts of a steep ridge still follow their local width: a section's beads
