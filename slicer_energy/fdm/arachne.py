@@ -92,16 +92,18 @@ def carried_beads(
     Here a section is one connected region of ``d > t1 - p / 2`` (per layer, ``struct``;
     ``d`` the distance to the outline, mm; ``cell = (t1, p, ridge, local)``: the external
     band's limit per cell ``on``, the pitch, the ridge length and the local counts' bead
-    length per cell area), ``R`` its largest
-    ``d``, ``widths`` the transition widths per cell ``on`` (:func:`transition_widths`).
+    length per cell area), ``R`` its largest ``d``, ``widths`` the transition widths per
+    cell ``on`` (:func:`transition_widths`).
     Its ``m = n - 2`` inner beads split the strip between the external beads evenly
     (``Redistribute(Distributed)``): the pair ``j`` on both sides is the contour
     ``d = t1 + (j + 1/2) · 2 (R - t1) / m``, measured by the coarea formula (``|∇d| = 1``)
     as the cells' tent weights ``max(0, 1 - |d - x| / p)`` over ``p``; an odd middle bead
     runs the ridge. Only steep sections hand down: those whose ridge, of length ``L`` (the
     sum of ``ridge``), falls by ``R - t1`` over ``L / 2`` faster than ``CENTRAL_SLOPE``;
-    in the others the ridge is central and its count follows the local width. Sections
-    that reach the count of inner walls and infill hand nothing down: their walls are loops.
+    in the others the ridge is central and its count follows the local width, and so do
+    steep sections whose handed-down beads come out shorter than the local counts' (their
+    central part dominates). Sections that reach the count of inner walls and infill hand
+    nothing down: their walls are loops.
     """
     t1, p, ridge, local = cell
     zero = xp.zeros(ridge.shape, dtype=xp.float32)
