@@ -108,7 +108,10 @@ def carried_beads(
     t1, p, ridge, local = cell
     zero = xp.zeros(ridge.shape, dtype=xp.float32)
     t_lo = float(xp.min(t1)) if t1.size else 0.0
-    lab, n_lab = ndi.label(d > t_lo - p / 2, structure=struct)
+    # Cells deeper than the widest thin section (plus two cells: their neighbours keep a
+    # wide region's count at walls and infill) change no count: left out of the labels.
+    deep = float(xp.max(widths[-1])) / 2 + 2 * p if t1.size else 0.0
+    lab, n_lab = ndi.label((d > t_lo - p / 2) & (d < deep), structure=struct)
     n_lab = int(n_lab)
     if not n_lab:
         return zero, zero
