@@ -27,15 +27,6 @@ from slicer_energy.geometry import load_mesh
 # Why the parts outside the targets miss (from their per-feature times against PrusaSlicer's
 # G-code, `slicer_energy.gcode.analyze` in prusa mode).
 MISSES = {
-    "bcc_lattice": "time -12 %: with Arachne's bead counts and the corner slowdown by turn "
-    "angle its external perimeters match PrusaSlicer's G-code (1852 s against 1865 s), but the "
-    "inner beads are 30 % short (15353 mm against 21898 mm; 823 s against 1127 s): Arachne "
-    "picks the bead count on the slowly varying ('central') part of each strut's ridge and "
-    "keeps that beading, as offset paths, into the steep ends of the elliptic sections, where "
-    "the model counts the local width's fewer beads; travel is 15 % short (3012 s against "
-    "3545 s, 6591 retractions against 7475): PrusaSlicer splits the inner beads of the "
-    "star-shaped node sections into about five paths per island, the model counts one per "
-    "connected region.",
     "vase_robotsupc": "(fitted on for FILL_PART_MIN_SPACINGS) travel counts now match "
     "PrusaSlicer's (22221 against 23681 travels); the excess is in the fills of its thin "
     "decorated walls.",

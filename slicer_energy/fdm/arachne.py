@@ -19,21 +19,30 @@ of that inset outline steps up at the strategy's transition thicknesses
 
 ``split = 2 * min_bead_width / ext_width - 1`` and ``add = min_bead_width / width``
 (``WallToolPaths::generate``, both clamped to 0.01..0.99), ``min_bead_width`` 85 % of the
-nozzle. Not modelled: ``SkeletalTrapezoidation`` dissolves a region of one more bead
-that rises less than ``wall_transition_filter_deviation`` above its transition along a
-slowly varying ("central") ridge, and smooths each step over ``wall_transition_length``.
+nozzle. A steep thin section takes the count of its widest point and keeps it, as offset
+paths, into its ends (:func:`carried_beads`). Not modelled: ``SkeletalTrapezoidation``
+dissolves a region of one more bead that rises less than
+``wall_transition_filter_deviation`` above its transition along a slowly varying
+("central") ridge, and smooths each step over ``wall_transition_length``.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
+from ..backend import to_numpy
 from .settings import PrintSettings
 
 # PrusaSlicer 2.5 defaults (PrintConfig.cpp; the MK3S profiles keep them), as fractions of
 # the nozzle diameter.
 MIN_BEAD_WIDTH = 0.85
 MIN_FEATURE_SIZE = 0.25
+# A ridge edge is central (its beads follow the local width) where the radius changes by
+# less than sin(wall_transition_angle / 2) of its length (updateIsCentral; default 10°).
+CENTRAL_SLOPE = math.sin(math.radians(10.0) / 2)
 
 
 def _spacings(s: PrintSettings, h: float, first: bool) -> tuple[float, float, float, float]:
@@ -66,3 +75,76 @@ def bead_count(width_mm: np.ndarray | float, widths: np.ndarray) -> np.ndarray:
     """Arachne's bead count across sections ``width_mm`` wide (``widths`` from
     :func:`transition_widths`; the last count means inner walls and infill)."""
     return np.searchsorted(widths, np.asarray(width_mm, dtype=float), side="right")
+
+
+def carried_beads(
+    xp: Any, ndi: Any, d: Any, on: Any, cell: tuple[Any, float, Any, Any], widths: list, struct: Any
+) -> tuple[Any, Any]:
+    """Inner beads of the cells ``on`` that their thin section's widest point hands down,
+    and their length per cell area (mm / mm²; zero where the section hands none down).
+
+    ``SkeletalTrapezoidation`` fixes the bead count at the ridge's local maxima from the
+    inscribed circle there (``updateBeadCount``: ``getOptimalBeadCount(2 R)``) and hands
+    that beading down the steep ridge edges towards the section's ends
+    (``propagateBeadingsDownward``): each bead keeps its distance from the outline and ends
+    only where the section gets narrower than that (``generateJunctions``), so the ends
+    keep the middle's inner beads as offset paths where the local width would give fewer.
+    Here a section is one connected region of ``d > t1 - p / 2`` (per layer, ``struct``;
+    ``d`` the distance to the outline, mm; ``cell = (t1, p, ridge, local)``: the external
+    band's limit per cell ``on``, the pitch, the ridge length and the local counts' bead
+    length per cell area), ``R`` its largest ``d``, ``widths`` the transition widths per
+    cell ``on`` (:func:`transition_widths`).
+    Its ``m = n - 2`` inner beads split the strip between the external beads evenly
+    (``Redistribute(Distributed)``): the pair ``j`` on both sides is the contour
+    ``d = t1 + (j + 1/2) · 2 (R - t1) / m``, measured by the coarea formula (``|∇d| = 1``)
+    as the cells' tent weights ``max(0, 1 - |d - x| / p)`` over ``p``; an odd middle bead
+    runs the ridge. Only steep sections hand down: those whose ridge, of length ``L`` (the
+    sum of ``ridge``), falls by ``R - t1`` over ``L / 2`` faster than ``CENTRAL_SLOPE``;
+    in the others the ridge is central and its count follows the local width, and so do
+    steep sections whose handed-down beads come out shorter than the local counts' (their
+    central part dominates). Sections that reach the count of inner walls and infill hand
+    nothing down: their walls are loops.
+    """
+    t1, p, ridge, local = cell
+    zero = xp.zeros(ridge.shape, dtype=xp.float32)
+    t_lo = float(xp.min(t1)) if t1.size else 0.0
+    # Cells deeper than the widest thin section (plus two cells: their neighbours keep a
+    # wide region's count at walls and infill) change no count: left out of the labels.
+    deep = float(xp.max(widths[-1])) / 2 + 2 * p if t1.size else 0.0
+    lab, n_lab = ndi.label((d > t_lo - p / 2) & (d < deep), structure=struct)
+    n_lab = int(n_lab)
+    if not n_lab:
+        return zero, zero
+    lab_on, d_on = lab[on], d[on]
+    r = _label_max(xp, ndi, d, lab, n_lab)
+    r_on = r[lab_on]
+    n_top = sum((2 * r_on >= t).astype(xp.int8) for t in widths)
+    # Steep: the ridge falls from R to t1 on either side faster than the transitioning
+    # angle's cap (updateIsCentral); a slowly varying ridge keeps the local counts.
+    l_ridge = xp.bincount(lab_on, weights=ridge, minlength=n_lab + 1) * p * p
+    steep = 2 * (r - t_lo) > CENTRAL_SLOPE * l_ridge
+    keep = (n_top < len(widths)) & steep[lab_on]
+    m = xp.where(keep, xp.maximum(n_top.astype(xp.float32) - 2, 0), 0)
+    w_in = 2 * (r_on - t1) / xp.maximum(m, 1)
+    length = (m % 2) * ridge
+    for j in range(int(to_numpy(m.max())) // 2 if m.size else 0):
+        tent = xp.maximum(1 - xp.abs(d_on - t1 - (j + 0.5) * w_in) / p, 0)
+        length = length + xp.where(m >= 2 * j + 2, tent / p, 0)
+    length = xp.where(m >= 2, length, 0)
+    # The central parts of a steep ridge still follow their local width: a section's beads
+    # are never shorter than the local counts give.
+    more = xp.bincount(lab_on, weights=length - local, minlength=n_lab + 1) > 0
+    m = xp.where(more[lab_on], m, 0)
+    return m, xp.where(m >= 2, length, 0).astype(xp.float32)
+
+
+def _label_max(xp: Any, ndi: Any, d: Any, lab: Any, n_lab: int) -> Any:
+    """Largest ``d`` of each label ``1..n_lab`` (index 0: 0): ``np.maximum.at`` on NumPy
+    (``ndi.maximum`` sorts every cell, several times slower), ``ndi.maximum`` elsewhere."""
+    r = xp.zeros(n_lab + 1, dtype=xp.float64)
+    if xp is np:
+        sel = lab > 0
+        np.maximum.at(r, lab[sel], d[sel].astype(np.float64))
+    else:
+        r[1:] = xp.asarray(ndi.maximum(d, lab, xp.arange(1, n_lab + 1)), dtype=xp.float64)
+    return r

@@ -22,7 +22,7 @@ from ..backend import to_numpy
 from ..errors import SettingsError
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
-from .arachne import transition_widths
+from .arachne import carried_beads, transition_widths
 from .masks import (
     beyond,
     components,
@@ -485,7 +485,9 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     (the transition filter is not modelled) sets the inner beads along the ridge: ``n - 2``
     per ridge length where the band model counts the band's width across / bead spacing;
     sections of two beads or fewer give their inner band to the two widened external
-    beads, sections wide enough for infill keep the band model's loops. Each connected
+    beads, sections wide enough for infill keep the band model's loops. A thin section's
+    widest point hands its beads down to its ends as offset paths instead where it has more
+    (:func:`.arachne.carried_beads`). Each connected
     region of inner beads is a path of its own.
     """
     xp, ndi, p, k0, k1 = g.xp, g.ndi, g.p, sb.k0, sb.k1
@@ -521,8 +523,11 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     full = n >= len(thr)
     beads_in = xp.where(full, 2 * n_in, xp.clip(n.astype(xp.float32) - 2, 0, 2 * n_in))
     across = xp.minimum(cover, 2 * (ts_c - t1_c))  # the band's width across the ridge
-    per_bead = (ts_c - t1_c) / n_in
-    length = xp.where(full, band / per_bead, band * beads_in / xp.maximum(across, p / 4))
+    ridge = band / xp.maximum(across, p / 4)
+    length = xp.where(full, band * n_in / (ts_c - t1_c), ridge * beads_in)
+    # The beads a thin section's widest point hands down to its ends (.arachne).
+    m, l_car = carried_beads(xp, ndi, dc, on, (t1_c, p, ridge, length), thr, g.struct)
+    length, beads_in = xp.where(m >= 2, l_car, length), xp.maximum(beads_in, m)
     nl_k = k1 - k0
     per_layer = xp.bincount(kk, weights=length, minlength=nl_k)
     out.inner_bead_mm[k0:k1] = to_numpy(per_layer) * g.cell_a

@@ -54,8 +54,6 @@ SLOW = [
     "calibration_cube_x16",
 ]
 KNOWN_MISS: dict[str, str] = {  # why: docs/fdm-accuracy.md
-    "bcc_lattice": "time -12 %: inner beads 30 % short (Arachne keeps the peak's beads into "
-    "the struts' steep ends) and travel 15 % short (several inner paths per node section)",
 }
 
 
