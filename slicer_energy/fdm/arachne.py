@@ -80,8 +80,9 @@ def bead_count(width_mm: np.ndarray | float, widths: np.ndarray) -> np.ndarray:
 def carried_beads(
     xp: Any, ndi: Any, d: Any, on: Any, cell: tuple[Any, float, Any, Any], widths: list, struct: Any
 ) -> tuple[Any, Any]:
-    """Inner beads of the cells ``on`` that their thin section's widest point hands down,
-    and their length per cell area (mm / mm²; zero where the section hands none down).
+    """Inner beads of the cells ``on`` (flat indices into ``d``) that their thin section's
+    widest point hands down, and their length per cell area (mm / mm²; zero where the
+    section hands none down).
 
     ``SkeletalTrapezoidation`` fixes the bead count at the ridge's local maxima from the
     inscribed circle there (``updateBeadCount``: ``getOptimalBeadCount(2 R)``) and hands
@@ -115,7 +116,7 @@ def carried_beads(
     n_lab = int(n_lab)
     if not n_lab:
         return zero, zero
-    lab_on, d_on = lab[on], d[on]
+    lab_on, d_on = lab.ravel()[on], d.ravel()[on]  # ``on``: flat indices into d
     r = _label_max(xp, ndi, d, lab, n_lab)
     r_on = r[lab_on]
     n_top = sum((2 * r_on >= t).astype(xp.int8) for t in widths)
