@@ -229,8 +229,8 @@ def measure_layers(
 
 def slab_threads(xp: Any) -> int:
     """Slabs measured at once: ``$SLICER_ENERGY_THREADS``, else one per CPU this process may
-    use (at most 8: beyond that memory bandwidth, not cores, limits); one on CuPy, whose
-    kernels already fill the device."""
+    use, at most 8 (a cap chosen, not measured: each slab in flight adds its halo's work and
+    thins the memory budget); one on CuPy, whose kernels already fill the device."""
     if xp is not np:
         return 1
     env = os.environ.get(THREADS_ENV, "").strip()
