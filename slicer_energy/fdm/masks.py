@@ -63,13 +63,21 @@ class Labels:
 def label_compact(ndi: Any, xp: Any, mask: Any, struct: Any, y0: int = 0, x0: int = 0) -> Labels:
     """:class:`Labels` of ``mask`` (itself a window from row ``y0``, column ``x0``); no
     cells, no labels."""
-    layers = np.flatnonzero(to_numpy(mask.any(axis=(1, 2))))
+    layers, sub, (ys, xs) = _compact(xp, mask)
     if layers.size == 0:
         return Labels(xp.zeros((0,) + mask.shape[1:], dtype=xp.int32), 0, layers)
-    sub = mask if layers.size == mask.shape[0] else mask[xp.asarray(layers)]
-    ys, xs = _window(sub.any(axis=0), 0.0, 1.0)
     lab, n = ndi.label(sub[:, ys, xs], structure=struct)
     return Labels(lab, int(n), layers, y0 + ys.start, x0 + xs.start)
+
+
+def _compact(xp: Any, mask: Any) -> tuple[np.ndarray, Any, tuple[slice, slice]]:
+    """The layers of ``mask`` with any cell (host indices), those layers, and the rows and
+    columns of their common bounding box grown by one cell (empty slices where none)."""
+    layers = np.flatnonzero(to_numpy(mask.any(axis=(1, 2))))
+    if layers.size == 0:
+        return layers, mask[:0], (slice(0, 0), slice(0, 0))
+    sub = mask if layers.size == mask.shape[0] else mask[xp.asarray(layers)]
+    return layers, sub, _window(sub.any(axis=0), 0.0, 1.0)
 
 
 def label_sums(xp: Any, c: Labels) -> tuple[Any, Any, Any]:
@@ -182,11 +190,16 @@ def beyond(xp: Any, d: Any, t: Any, p: float) -> np.ndarray:
     ``t`` is ``clip((d − t)/p + 1/2, 0, 1)``. This keeps band areas accurate to well under
     a cell width, so coarse grids still measure perimeters correctly.
     """
-    f = d - t  # the same float32 steps as clip((d - t) / p + 0.5), in place
+    return to_numpy(fraction_beyond(xp, d, t, p).sum(axis=(1, 2)))
+
+
+def fraction_beyond(xp: Any, d: Any, t: Any, p: float) -> Any:
+    """``clip((d - t) / p + 0.5, 0, 1)``: the fraction of each cell beyond ``t``, computed
+    in place on one new array (the same float32 steps, no window-sized temporaries)."""
+    f = d - t
     f /= p
     f += 0.5
-    xp.clip(f, 0.0, 1.0, out=f)
-    return to_numpy(f.sum(axis=(1, 2)))
+    return xp.clip(f, 0.0, 1.0, out=f)
 
 
 def runs(mask: Any, axis: int = 2) -> Any:
@@ -218,11 +231,9 @@ def count_holes(ndi: Any, xp: Any, mask: Any, struct: Any) -> np.ndarray:
     cell: the background outside it all reaches the layer's border, so the crop's border
     stands for the layer's.
     """
-    layers = np.flatnonzero(to_numpy(mask.any(axis=(1, 2))))
+    layers, sub, (ys, xs) = _compact(xp, mask)
     if layers.size == 0:
         return np.zeros(mask.shape[0], dtype=np.int64)
-    sub = mask if layers.size == mask.shape[0] else mask[xp.asarray(layers)]
-    ys, xs = _window(sub.any(axis=0), 0.0, 1.0)
     lab, n = ndi.label(~sub[:, ys, xs], structure=struct)
     n = int(n)
     border = xp.zeros(n + 1, dtype=bool)

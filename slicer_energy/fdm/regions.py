@@ -29,6 +29,7 @@ from .masks import (
     count_holes,
     dilate,
     edt_layers,
+    fraction_beyond,
     grow_into,
     inplane_structure,
     label_cells,
@@ -501,12 +502,12 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     m = int(math.ceil(sigma / p))
     yy, xx = np.mgrid[-m : m + 1, -m : m + 1]
     fp = np.hypot(yy, xx) * p <= sigma + 1e-9
-    beyond_t1 = _fraction_beyond(xp, dc, t1, p)
+    beyond_t1 = fraction_beyond(xp, dc, t1, p)
     blur = ndi.gaussian_filter(beyond_t1, (0, sigma / p, sigma / p), mode="constant")
     if fp.sum() > 1:  # a footprint of one cell (σ under the pitch) leaves the blur as it is
         blur = ndi.grey_dilation(blur, footprint=xp.asarray(fp[None]), mode="constant")
     # The rest only on the inner band's cells; those beyond it are walls around infill.
-    beyond_ts = _fraction_beyond(xp, dc, sb.tshell[sb.here], p)
+    beyond_ts = fraction_beyond(xp, dc, sb.tshell[sb.here], p)
     beyond_t1 -= beyond_ts
     on = xp.flatnonzero(beyond_t1 > 0)  # flat indices: one array, and gathers of these only
     kk = on // (dc.shape[1] * dc.shape[2])
@@ -542,15 +543,6 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
         out.inner_paths[k0:k1] = np.bincount(c.layer_of(), minlength=nl_k)
     del c, zone
     out.holes[k0:k1] = count_holes(ndi, xp, sb.S[sb.here], g.struct)
-
-
-def _fraction_beyond(xp: Any, d: Any, t: Any, p: float) -> Any:
-    """``clip((d - t) / p + 0.5, 0, 1)``: the fraction of each cell beyond ``t``, in place on
-    one new array (the same float32 steps, no window-sized temporaries)."""
-    f = d - t
-    f /= p
-    f += 0.5
-    return xp.clip(f, 0.0, 1.0, out=f)
 
 
 def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures) -> None:
