@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import to_numpy
+from ..backend import array_module, to_numpy
 from ..errors import SettingsError
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
@@ -36,6 +36,7 @@ from .masks import (
     label_compact,
     runs,
 )
+from .repeats import expand, kept_layers
 from .settings import PrintSettings
 
 SMALL_PERIMETER_MM = 2.0 * math.pi * 6.5  # PrusaSlicer SMALL_PERIMETER_LENGTH
@@ -164,7 +165,11 @@ class _Slab:
 
 
 def measure_layers(
-    grid: LayerGrid, s: PrintSettings, memory_budget_mb: float = 512.0, threads: int | None = None
+    grid: LayerGrid,
+    s: PrintSettings,
+    memory_budget_mb: float = 512.0,
+    threads: int | None = None,
+    repeats: bool = True,
 ) -> LayerMeasures:
     """Run the slab pass over ``grid`` (``pitch_z`` = the layer height) under settings ``s``.
 
@@ -172,15 +177,32 @@ def measure_layers(
     layers), and their results do not depend on where the slabs are cut, so on the CPU
     ``threads`` slabs (default :func:`slab_threads`) run at once, sharing the memory budget:
     SciPy's distance transforms and labelling and NumPy's array operations release the GIL.
+    With ``repeats``, long runs of identical layers are measured once (:mod:`.repeats`).
     """
-    xp = grid.xp
-    nz, ny, nx = grid.shape
-    h = grid.pitch_z
+    keep = kept_layers(grid.occupancy, _halo(s)) if repeats else None
+    if keep is None:
+        return _measure(grid.occupancy, grid.pitch_xy, grid.pitch_z, s, memory_budget_mb, threads)
+    occ = grid.occupancy[grid.xp.asarray(keep)]
+    out = _measure(occ, grid.pitch_xy, grid.pitch_z, s, memory_budget_mb, threads)
+    return expand(out, keep, grid.shape[0])
+
+
+def _halo(s: PrintSettings) -> int:
+    """Layers on either side of a layer that its measures read (the vertical shells' reach)."""
+    return max(s.top_layers_eff, s.bottom_layers_eff) + 1
+
+
+def _measure(
+    occ: Any, p: float, h: float, s: PrintSettings, memory_budget_mb: float, threads: int | None
+) -> LayerMeasures:
+    """:func:`measure_layers` of the occupancy ``occ`` (pitch ``p``, layers ``h`` high)."""
+    xp = array_module(occ)
+    nz, ny, nx = occ.shape
     g = _Pass(
         xp=xp,
         ndi=ndimage_for(xp),
         nz=nz,
-        p=grid.pitch_xy,
+        p=p,
         nt=s.top_layers_eff,
         nb=s.bottom_layers_eff,
         lim_first=band_limits(s, h, True),
@@ -192,7 +214,7 @@ def measure_layers(
         beads=(transition_widths(s, s.first_layer_height_mm, True), transition_widths(s, h)),
         perimeters=s.perimeters,
     )
-    halo = max(g.nt, g.nb) + 1
+    halo = _halo(s)
     workers = max(1, threads if threads is not None else slab_threads(xp))
     budget = memory_budget_mb / workers
     slab = int(max(1, (budget * 2**20) // (_BYTES_PER_CELL * (ny + 2) * (nx + 2))))
@@ -219,10 +241,10 @@ def measure_layers(
     cuts = [(si * slab, min(nz, (si + 1) * slab)) for si in range(n_slabs)]
     if workers == 1 or n_slabs == 1:
         for k0, k1 in cuts:
-            _measure_slab(g, grid.occupancy, k0, k1, halo, out)
+            _measure_slab(g, occ, k0, k1, halo, out)
         return out
     with ThreadPoolExecutor(min(workers, n_slabs)) as pool:
-        jobs = [pool.submit(_measure_slab, g, grid.occupancy, k0, k1, halo, out) for k0, k1 in cuts]
+        jobs = [pool.submit(_measure_slab, g, occ, k0, k1, halo, out) for k0, k1 in cuts]
         for job in jobs:
             job.result()  # re-raises a slab's error
     return out

@@ -11,28 +11,45 @@ import pytest
 
 from slicer_energy.errors import SettingsError
 from slicer_energy.fdm.regions import THREADS_ENV, measure_layers, slab_threads
+from slicer_energy.fdm.repeats import kept_layers
 from slicer_energy.fdm.settings import load_preset
 from slicer_energy.geometry import prepare_mesh
 from slicer_energy.mesh import Mesh
 from slicer_energy.voxelize import voxelize
 
 
-def _part() -> Mesh:
+def _part(tower_mm: float = 9.0) -> Mesh:
     """A plate with a through hole, a tower and a bridge (top skins, holes, overhangs)."""
     plate = mf.Manifold.cube([30.0, 20.0, 3.0]) - mf.Manifold.cylinder(5, 4, 4, 48).translate(
         [8.0, 10.0, -1.0]
     )
-    tower = mf.Manifold.cube([6.0, 6.0, 9.0]).translate([20.0, 7.0, 3.0])
-    bridge = mf.Manifold.cube([16.0, 4.0, 2.0]).translate([10.0, 8.0, 12.0])
+    tower = mf.Manifold.cube([6.0, 6.0, tower_mm]).translate([20.0, 7.0, 3.0])
+    bridge = mf.Manifold.cube([16.0, 4.0, 2.0]).translate([10.0, 8.0, tower_mm + 3.0])
     m = (plate + tower + bridge).to_mesh()
     return Mesh(np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts))
 
 
-def _measures(threads: int, budget_mb: float):
+def _grid(tower_mm: float = 9.0):
     s = dataclasses.replace(load_preset("0.20mm-quality"), supports=True)
-    loaded = prepare_mesh(_part())
-    grid = voxelize(loaded, 0.2, s.layer_height_mm)
+    return voxelize(prepare_mesh(_part(tower_mm)), 0.2, s.layer_height_mm), s
+
+
+def _measures(threads: int, budget_mb: float):
+    grid, s = _grid()
     return measure_layers(grid, s, memory_budget_mb=budget_mb, threads=threads)
+
+
+def _assert_same(one, other) -> None:
+    for f in dataclasses.fields(one):
+        a, b = getattr(one, f.name), getattr(other, f.name)
+        if f.name in ("slab_layers", "slabs"):
+            continue
+        if isinstance(a, dict):
+            assert a.keys() == b.keys(), f.name
+            for k in a:
+                np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), f.name)
+        else:
+            np.testing.assert_array_equal(a, b, f.name)
 
 
 def test_measures_do_not_depend_on_slab_cuts_or_threads():
@@ -41,16 +58,21 @@ def test_measures_do_not_depend_on_slab_cuts_or_threads():
     for threads, budget in ((1, 0.05), (3, 512.0), (4, 0.05)):
         other = _measures(threads, budget)
         assert other.slabs > 1
-        for f in dataclasses.fields(one):
-            a, b = getattr(one, f.name), getattr(other, f.name)
-            if f.name in ("slab_layers", "slabs"):
-                continue
-            if isinstance(a, dict):
-                assert a.keys() == b.keys(), f.name
-                for k in a:
-                    np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), f.name)
-            else:
-                np.testing.assert_array_equal(a, b, f.name)
+        _assert_same(one, other)
+
+
+def test_repeated_layers_measured_once_give_every_layer_its_measures():
+    """A 20 mm tower repeats its section for ~100 layers between the plate's top skin and
+    the bridge's: measuring 2 r + 2 of them gives every layer what measuring all gives,
+    with the slab cuts and threads of either."""
+    grid, s = _grid(tower_mm=20.0)
+    r = max(s.top_layers_eff, s.bottom_layers_eff) + 1
+    keep = kept_layers(grid.occupancy, r)
+    assert keep is not None and keep.size < grid.shape[0] - 60
+    assert kept_layers(grid.occupancy, 200) is None  # runs shorter than 2 r + 2 stay whole
+    every = measure_layers(grid, s, threads=1, repeats=False)
+    for threads, budget in ((1, 512.0), (3, 0.05)):
+        _assert_same(every, measure_layers(grid, s, memory_budget_mb=budget, threads=threads))
 
 
 def test_threads_from_the_environment(monkeypatch):
