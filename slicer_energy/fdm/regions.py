@@ -27,7 +27,6 @@ from .masks import (
     beyond,
     components,
     count_holes,
-    dilate,
     edt_layers,
     fraction_beyond,
     grow_into,
@@ -38,15 +37,13 @@ from .masks import (
 )
 from .repeats import expand, kept_layers
 from .settings import PrintSettings
+from .shells import SHELL_OPENING_SPACINGS, air_within, grown_surface_shells, vertical_shells
+from .slab import Pass, Slab
 
 SMALL_PERIMETER_MM = 2.0 * math.pi * 6.5  # PrusaSlicer SMALL_PERIMETER_LENGTH
 # Fill lines (with a turn each) per row chord of a region, as fitted together with the
 # travel and gyroid constants of time.py (the same training parts).
 CHORD_FACTOR = 1.0 / math.sqrt(2.0)
-# PrusaSlicer 2.5 (discover_vertical_shells) opens the extra solid of
-# ensure_vertical_shell_thickness by half of 1.05 solid-infill spacings: bands narrower than
-# that (steep slopes, and the voxel staircase of vertical walls) stay sparse.
-SHELL_OPENING_SPACINGS = 1.05
 # LayerRegion::process_external_surfaces grows top surfaces by EXTERNAL_INFILL_MARGIN (3 mm)
 # into the layer's internal infill (libslic3r.h), for anchoring.
 EXTERNAL_INFILL_MARGIN_MM = 3.0
@@ -102,68 +99,6 @@ class LayerMeasures:
     slabs: int = 0
 
 
-@dataclass(frozen=True)
-class _Pass:
-    """What every slab of one decomposition shares."""
-
-    xp: Any
-    ndi: Any
-    nz: int
-    p: float  # cell pitch in xy, mm
-    nt: int  # top and bottom solid layers
-    nb: int
-    lim_first: tuple[float, float]  # band_limits of the first layer and of the others
-    lim: tuple[float, float]
-    w_open: float  # narrowest vertical-shell band kept solid, mm
-    a_fill_min: float  # smallest fill area counted as one to travel to, mm²
-    struct: Any
-    supports: bool
-    beads: tuple[Any, Any] = ((), ())  # Arachne's transition widths, first layer and others
-    perimeters: int = 2
-
-    @property
-    def cell_a(self) -> float:
-        return self.p * self.p
-
-    def per_layer(self, a: Any, i: int) -> Any:
-        """``a`` as a (n, 1, 1) float32 column: first layer's value where the layer is 0."""
-        return self.xp.where(a == 0, self.lim_first[i], self.lim[i]).astype(self.xp.float32)[
-            :, None, None
-        ]
-
-
-@dataclass(frozen=True)
-class _Slab:
-    """Layers ``k0..k1-1`` worked from the halo layers ``a0..a1-1`` (``S`` the padded
-    occupancy, ``d`` the distance inside the contour, ``tshell`` the shell limit per layer).
-
-    ``S`` and ``dw`` hold only the window ``y0``, ``x0`` (padded rows and columns) around
-    the slab's cells, which keeps a ring of empty cells: no result depends on what lies
-    beyond it. ``d`` is the whole padded layer (-p/2 outside the part): band areas are
-    summed over whole layers so that their float32 sums stay the same.
-    """
-
-    k0: int
-    k1: int
-    a0: int
-    a1: int
-    S: Any
-    d: Any
-    tshell: Any
-    dw: Any = None
-    y0: int = 0
-    x0: int = 0
-
-    @property
-    def j0(self) -> int:
-        """One layer below the slab (is its interior sparse?), or 0."""
-        return max(0, self.k0 - 1)
-
-    @property
-    def here(self) -> slice:
-        return slice(self.k0 - self.a0, self.k1 - self.a0)
-
-
 def measure_layers(
     grid: LayerGrid,
     s: PrintSettings,
@@ -198,7 +133,7 @@ def _measure(
     """:func:`measure_layers` of the occupancy ``occ`` (pitch ``p``, layers ``h`` high)."""
     xp = array_module(occ)
     nz, ny, nx = occ.shape
-    g = _Pass(
+    g = Pass(
         xp=xp,
         ndi=ndimage_for(xp),
         nz=nz,
@@ -266,7 +201,7 @@ def slab_threads(xp: Any) -> int:
     return max(1, min(8, cpus or 1))
 
 
-def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMeasures) -> None:
+def _measure_slab(g: Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMeasures) -> None:
     """Measure layers ``k0..k1-1`` into ``out``."""
     xp = g.xp
     a0, a1 = max(0, k0 - halo), min(g.nz, k1 + halo)
@@ -277,14 +212,14 @@ def _measure_slab(g: _Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMea
     d = xp.full((a1 - a0, occ.shape[1] + 2, occ.shape[2] + 2), -g.p / 2, dtype=dw.dtype)
     d[:, ys.start : ys.stop + 2, xs.start : xs.stop + 2] = dw
     tshell = g.per_layer(xp.arange(a0, a1), 1)
-    sb = _Slab(k0, k1, a0, a1, S, d, tshell, dw, ys.start, xs.start)
+    sb = Slab(k0, k1, a0, a1, S, d, tshell, dw, ys.start, xs.start)
     interior = dw > sb.tshell
     core_all = interior[sb.j0 - a0 : k1 - a0]
-    shell = _vertical_shells(g, sb, core_all)
+    shell = vertical_shells(g, sb, core_all)
     # PrusaSlicer's shell window also takes the top and bottom surfaces of the
     # neighbouring layers after they were grown by the 3 mm margin (plus one
     # min_perimeter_infill_spacing): solid under a top reaches that far beyond it.
-    shell |= _grown_surface_shells(g, sb, interior, EXTERNAL_INFILL_MARGIN_MM + g.w_open)
+    shell |= grown_surface_shells(g, sb, interior, EXTERNAL_INFILL_MARGIN_MM + g.w_open)
     solid_all = core_all & shell
     sparse_all = core_all & ~solid_all
     o = k0 - sb.j0
@@ -311,109 +246,7 @@ def _occupied(occ: Any) -> tuple[slice, slice]:
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
-def _vertical_shells(g: _Pass, sb: _Slab, core: Any) -> Any:
-    """Solid of ``ensure_vertical_shell_thickness`` for layers ``j0..k1-1``, where ``core``
-    (their interior) has cells; the rest of the window is left solid, unread (solid is
-    core & shell), so where few columns hold core cells only those are gathered and worked.
-
-    A cell is solid where the interior is not interior in one of the ``nt`` layers above or
-    ``nb`` below (layers outside the grid are air above, plate below, so a layer within
-    ``nb`` of the plate or ``nt`` of the top is solid throughout). The band that makes it
-    solid is d_here - d_there wide; PrusaSlicer's opening drops bands narrower than
-    ``w_open``.
-    """
-    xp, nt, nb = g.xp, g.nt, g.nb
-    n = sb.a1 - sb.a0
-    L0, L1 = sb.j0 - sb.a0, sb.k1 - sb.a0
-    out = xp.ones(core.shape, dtype=bool)
-    # Layers whose windows lie inside the slab (the halo covers all but the grid's ends).
-    lo, hi = max(L0, nb), min(L1, n - nt)
-    if lo >= hi:
-        return out
-    if nt == 0 and nb == 0:
-        out[:] = False
-        return out
-    cols = xp.flatnonzero(core[lo - L0 : hi - L0].any(axis=0))
-    if cols.size == 0:
-        return out
-    if 2 * cols.size > core.shape[1] * core.shape[2]:  # gathering costs more than it saves
-        cols = slice(None)
-    b0 = lo - nb  # rows b0 .. hi + nt - 1 of the slab are all the windows read
-    dw = sb.dw[b0 : hi + nt]
-    dd = dw.reshape(dw.shape[0], -1)[:, cols] - sb.tshell[b0 : hi + nt, :, 0]
-    mins = _window_mins(xp, dd, max(nt, nb))
-    above = _window_min(xp, mins, nt, lo + 1 - b0, hi + 1 - b0) if nt else None
-    below = _window_min(xp, mins, nb, 0, hi - lo) if nb else None
-    here = dd[lo - b0 : hi - b0]
-    if above is not None and below is not None:
-        mn = xp.minimum(above, below)
-        res = mn <= 0
-        res &= xp.subtract(here, mn, out=mn) >= g.w_open  # mn is ours to overwrite
-    else:
-        mn = above if above is not None else below
-        res = mn <= 0
-        res &= (here - mn) >= g.w_open
-    out.reshape(out.shape[0], -1)[lo - L0 : hi - L0, cols] = res
-    return out
-
-
-def _window_mins(xp: Any, a: Any, w: int) -> dict[int, Any]:
-    """Minima of ``a`` over windows of 1, 2, 4, ... (up to ``w``) consecutive layers: entry
-    ``s`` holds min(a[i : i + s]) at i (doubling, so log2(w) passes, not w; exact)."""
-    mins, s = {1: a}, 1
-    while 2 * s <= w:
-        m = mins[s]
-        mins[2 * s] = xp.minimum(m[:-s], m[s:])
-        s *= 2
-    return mins
-
-
-def _window_min(xp: Any, mins: dict[int, Any], w: int, i0: int, i1: int) -> Any:
-    """min(a[i : i + w]) for i in ``i0..i1-1``, from two overlapping power-of-two windows."""
-    s = max(k for k in mins if k <= w)
-    m = mins[s]
-    return m[i0:i1] if s == w else xp.minimum(m[i0:i1], m[i0 + w - s : i1 + w - s])
-
-
-def _grown_surface_shells(g: _Pass, sb: _Slab, interior: Any, r_mm: float) -> Any:
-    """Cells of layers ``j0..k1-1`` within ``r_mm`` of a top surface of one of the
-    ``nt - 1`` layers above, or of a bottom surface over air of the ``nb - 1`` below.
-
-    Surfaces are the layer's interior with air directly above (top) or below (bottom, not
-    on the plate).
-    """
-    xp, S, a0 = g.xp, sb.S, sb.a0
-    n = sb.a1 - a0
-    above = xp.zeros_like(S)
-    above[:-1] = S[1:]
-    top = interior & ~above
-    if sb.a1 < g.nz:  # the slab's last layer: the layer above is outside the slab
-        top[-1] = False
-    bottom = xp.zeros_like(S)
-    bottom[1:] = interior[1:] & ~S[:-1]
-    grown: dict[tuple[str, int], Any] = {}
-
-    def grown_at(kind: str, j: int) -> Any:
-        key = (kind, j)
-        if key not in grown:
-            m = (top if kind == "t" else bottom)[j]
-            grown[key] = dilate(g.ndi, m, r_mm, g.p) if bool(m.any()) else None
-        return grown[key]
-
-    out = xp.zeros((sb.k1 - sb.j0,) + S.shape[1:], dtype=bool)
-    for k in range(sb.j0, sb.k1):
-        i = k - a0
-        acc = out[k - sb.j0]
-        neighbours = [("t", j) for j in range(i + 1, min(n, i + g.nt))]
-        neighbours += [("b", j) for j in range(max(1 if a0 == 0 else 0, i - g.nb + 1), i)]
-        for kind, j in neighbours:
-            m = grown_at(kind, j)
-            if m is not None:
-                acc |= m
-    return out
-
-
-def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str, Any]:
+def _fill_regions(g: Pass, sb: Slab, solid: Any, sparse_all: Any) -> dict[str, Any]:
     """Solid, top solid, bridge and sparse infill of layers ``k0..k1-1`` (FILL_REGIONS).
 
     ``sparse_all`` starts at layer ``j0``, so the layer below the slab is known too.
@@ -433,7 +266,7 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
     top = solid & ~above
     # Solid over air, or a top skin's lowest layer over sparse infill, is laid as a
     # bridge (PrusaSlicer's bridge infill); vertical-shell solid over sparse is not.
-    air_above = _air_within(g, sb)
+    air_above = air_within(g, sb)
     bridge = solid & (below_air | (below_sparse & air_above)) & ~top
     solid_int = solid & ~top & ~bridge
     sparse = sparse_all[sb.k0 - sb.j0 :].copy()
@@ -444,22 +277,7 @@ def _fill_regions(g: _Pass, sb: _Slab, solid: Any, sparse_all: Any) -> dict[str,
     return dict(zip(FILL_REGIONS, (solid_int, top, bridge, sparse), strict=True))
 
 
-def _air_within(g: _Pass, sb: _Slab) -> Any:
-    """Cells of layers ``k0..k1-1`` with air in one of the ``nt`` layers above them (above the
-    grid is air): the AND over those layers, by doubling windows."""
-    xp, S, sl, nt = g.xp, sb.S, sb.here, g.nt
-    out = xp.zeros(S[sl].shape, dtype=bool)
-    if nt == 0:
-        return out
-    out[:] = True
-    up = S[sl.start + 1 : sl.stop + nt]  # the halo holds them all but at the grid's top
-    n_full = max(0, up.shape[0] - nt + 1)
-    full = _window_min(xp, _window_mins(xp, up, nt), nt, 0, n_full) if n_full else up[:0]
-    out[: full.shape[0]] = ~full
-    return out
-
-
-def _islands_and_loops(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
+def _islands_and_loops(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     """Islands and contour loops (labelled external bands) per layer, and the share of the
     loops' cells in loops shorter than SMALL_PERIMETER_MM."""
     xp, nz, k0, k1 = g.xp, g.nz, sb.k0, sb.k1
@@ -484,7 +302,7 @@ def _islands_and_loops(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     out.loops[k0:k1] = to_numpy(xp.bincount(lay, minlength=nz)[:nz][k0:k1])
 
 
-def _perimeter_bands(g: _Pass, sb: _Slab, core: Any, out: LayerMeasures) -> np.ndarray:
+def _perimeter_bands(g: Pass, sb: Slab, core: Any, out: LayerMeasures) -> np.ndarray:
     """Band areas with sub-cell accuracy (each cell counts the fraction of it beyond the
     band's limit); returns the factor that scales the core's cell count to its area."""
     k0, k1, cell_a = sb.k0, sb.k1, g.cell_a
@@ -497,7 +315,7 @@ def _perimeter_bands(g: _Pass, sb: _Slab, core: Any, out: LayerMeasures) -> np.n
     return np.where(n_core > 0, a_ts / np.maximum(n_core * cell_a, 1e-12), 0.0)
 
 
-def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
+def _arachne_inner(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     """Arachne's inner beads on thin sections (:mod:`.arachne`), per layer.
 
     Along a thin section's ridge the cells beyond the external band (``d > t1``) are one
@@ -567,7 +385,7 @@ def _arachne_inner(g: _Pass, sb: _Slab, out: LayerMeasures) -> None:
     out.holes[k0:k1] = count_holes(ndi, xp, sb.S[sb.here], g.struct)
 
 
-def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures) -> None:
+def _fill_parts(g: Pass, sb: Slab, regions: dict[str, Any], out: LayerMeasures) -> None:
     """Holes in the solid regions, and the separate areas of every fill region (PrusaSlicer
     fills each area of each region on its own, reached by a travel)."""
     k0, k1, xp = sb.k0, sb.k1, g.xp
@@ -583,7 +401,7 @@ def _fill_parts(g: _Pass, sb: _Slab, regions: dict[str, Any], out: LayerMeasures
 
 
 def _region_areas_and_chords(
-    g: _Pass, sb: _Slab, regions: dict[str, Any], scale: np.ndarray, out: LayerMeasures
+    g: Pass, sb: Slab, regions: dict[str, Any], scale: np.ndarray, out: LayerMeasures
 ) -> None:
     """Area, chords and (sparse infill) outline length of each fill region per layer."""
     k0, k1, p = sb.k0, sb.k1, g.p
