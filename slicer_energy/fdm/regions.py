@@ -154,8 +154,8 @@ def _measure(
     budget = memory_budget_mb / workers
     slab = int(max(1, (budget * 2**20) // (_BYTES_PER_CELL * (ny + 2) * (nx + 2))))
     slab = max(1, min(nz, slab - 2 * halo if slab > 4 * halo else slab))
-    if workers > 1 and nz >= 4 * halo:  # one slab per thread at least, each over its halo
-        slab = min(slab, max(2 * halo, math.ceil(nz / workers)))
+    if workers > 1 and nz >= 2 * workers:  # one slab per thread at least
+        slab = min(slab, math.ceil(nz / workers))
     n_slabs = math.ceil(nz / slab)
     out = LayerMeasures(
         area={k: np.zeros(nz) for k in ("external_perimeter", "perimeter", *FILL_REGIONS)},
