@@ -51,7 +51,7 @@ COMPONENTS = {
 }
 BASELINES = ("injection-moulding", "casting")
 # figures of Estimate.extra that the record lifts to its top level or renames
-_LIFTED = {"print_time_s", "filament_mm", "kwh_per_kg", "powder_waste_g", "case"}
+_LIFTED = {"print_time_s", "filament_mm", "kwh_per_kg", "powder_waste_g", "case", "warnings"}
 _FDM_LIFTED = {
     "filament_by_feature_mm",
     "layers",
@@ -112,7 +112,7 @@ def record(
         "kwh_per_kg": ex.get("kwh_per_kg")
         or (kwh / (est.material_g / 1000.0) if est.material_g else None),
         **cost_fields(electricity_kwh, est.material_g if is_fdm else None, costs),
-        "warnings": list(getattr(gcode, "warnings", [])),
+        "warnings": list(getattr(gcode, "warnings", [])) + list(ex.get("warnings", [])),
         "settings": est.settings,
         "provenance": est.provenance,
         "fdm": _fdm(est, gcode) if is_fdm else None,

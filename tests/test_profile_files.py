@@ -104,6 +104,35 @@ def test_prusaslicer_exports_reproduce_the_shipped_presets(ini, preset):
     assert diff == {}
 
 
+def test_arachne_parameters_and_perimeter_generator_from_an_ini(tmp_path, capsys, cube):
+    """min_bead_width and min_feature_size in mm or % of the file's nozzle (unset:
+    PrusaSlicer 2.5's 85 % and 25 % of it), wall_transition_angle, and the perimeter
+    generator; a classic one is modelled as Arachne, with a warning on stderr and in the
+    record."""
+    ini = tmp_path / "p.ini"
+    ini.write_text(
+        "nozzle_diameter = 0.6\nmin_bead_width = 0.5\nmin_feature_size = 30%\n"
+        "wall_transition_angle = 20\nperimeter_generator = classic\n"
+    )
+    s = load_preset(ini)
+    got = (s.perimeter_generator, s.min_bead_width_mm, s.min_feature_size_mm)
+    assert got == ("classic", 0.5, 0.18) and s.wall_transition_angle_deg == 20.0
+    assert main(["predict", str(cube), "--preset", str(ini), "--json"]) == 0
+    out = capsys.readouterr()
+    assert "classic" in out.err and any("classic" in w for w in json.loads(out.out)["warnings"])
+    ini.write_text("nozzle_diameter = 0.6\n")
+    s = load_preset(ini)
+    assert (s.perimeter_generator, s.min_bead_width_mm, s.min_feature_size_mm) == (
+        "arachne",
+        0.51,
+        0.15,
+    )
+    ini.write_text("perimeter_generator = spiral\n")
+    assert "perimeter generator 'spiral'" in _error_line(
+        capsys, "predict", str(cube), "--preset", str(ini)
+    )
+
+
 def test_bundle_print_preset_and_relative_speeds():
     s = load_preset(f"{_bundle('PrusaResearch.ini')}:0.20mm QUALITY @MINI")
     assert s.layer_height_mm == 0.2

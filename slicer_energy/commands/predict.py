@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..errors import SlicerEnergyError
@@ -160,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         **fdm_opts,
     )
     rec = record(est, costs, source=args.part)
+    for w in rec["warnings"]:  # on stderr, so that --json stays parseable
+        print(f"slicer-energy: warning: {w}", file=sys.stderr)
     if args.json:
         print_json(rec)
     elif est.process == "fdm":

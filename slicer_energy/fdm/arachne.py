@@ -9,7 +9,7 @@ beading strategy is ``Limited(Widening(Redistribute(Distributed)))``
 of that inset outline steps up at the strategy's transition thicknesses
 (``getTransitionThickness``), which are:
 
-* 0 → 1 at ``min_feature_size`` (25 % of the nozzle), ``WideningBeadingStrategy``;
+* 0 → 1 at ``min_feature_size``, ``WideningBeadingStrategy``;
 * 1 → 2 at ``(1 + split) * ext_spacing``, ``RedistributeBeadingStrategy``;
 * k → k + 1 (k ≥ 2) at ``2 * ext_spacing`` plus the ``DistributedBeadingStrategy``
   threshold of ``k - 2`` inner beads: ``j * spacing + thr(j) * spacing`` with ``thr`` the
@@ -18,12 +18,15 @@ of that inset outline steps up at the strategy's transition thicknesses
   bead minus 0.01 mm (``LimitedBeadingStrategy``).
 
 ``split = 2 * min_bead_width / ext_width - 1`` and ``add = min_bead_width / width``
-(``WallToolPaths::generate``, both clamped to 0.01..0.99), ``min_bead_width`` 85 % of the
-nozzle. A steep thin section takes the count of its widest point and keeps it, as offset
-paths, into its ends (:func:`carried_beads`). Not modelled: ``SkeletalTrapezoidation``
-dissolves a region of one more bead that rises less than
-``wall_transition_filter_deviation`` above its transition along a slowly varying
-("central") ridge, and smooths each step over ``wall_transition_length``.
+(``WallToolPaths::generate``, both clamped to 0.01..0.99). ``min_bead_width``,
+``min_feature_size`` and ``wall_transition_angle`` are the preset's (PrusaSlicer 2.5's
+defaults 85 % and 25 % of the nozzle and 10°, which the MK3S profiles keep). A steep thin
+section takes the count of its widest point and keeps it, as offset paths, into its ends
+(:func:`carried_beads`). Not modelled: ``SkeletalTrapezoidation`` dissolves a region of one
+more bead that rises less than ``wall_transition_filter_deviation`` above its transition
+along a slowly varying ("central") ridge, and smooths each step over
+``wall_transition_length``; nor is PrusaSlicer's ``classic`` perimeter generator (a preset
+that names it gets a warning with the estimate).
 """
 
 from __future__ import annotations
@@ -36,13 +39,11 @@ import numpy as np
 from ..backend import to_numpy
 from .settings import PrintSettings
 
-# PrusaSlicer 2.5 defaults (PrintConfig.cpp; the MK3S profiles keep them), as fractions of
-# the nozzle diameter.
-MIN_BEAD_WIDTH = 0.85
-MIN_FEATURE_SIZE = 0.25
-# A ridge edge is central (its beads follow the local width) where the radius changes by
-# less than sin(wall_transition_angle / 2) of its length (updateIsCentral; default 10°).
-CENTRAL_SLOPE = math.sin(math.radians(10.0) / 2)
+
+def central_slope(s: PrintSettings) -> float:
+    """A ridge edge is central (its beads follow the local width) where the radius changes
+    by less than sin(wall_transition_angle / 2) of its length (updateIsCentral)."""
+    return math.sin(math.radians(s.wall_transition_angle_deg) / 2)
 
 
 def _spacings(s: PrintSettings, h: float, first: bool) -> tuple[float, float, float, float]:
@@ -56,13 +57,12 @@ def transition_widths(s: PrintSettings, h: float, first: bool = False) -> np.nda
     """Section widths (mm, of the island before PrusaSlicer's inset) at which Arachne's bead
     count steps from k to k + 1, for k = 0 .. 2 * perimeters (ascending)."""
     we, wp, se, sp = _spacings(s, h, first)
-    d = s.nozzle_mm
-    split = min(max(2 * MIN_BEAD_WIDTH * d / we - 1, 0.01), 0.99)
-    add = min(max(MIN_BEAD_WIDTH * d / wp, 0.01), 0.99)
+    split = min(max(2 * s.min_bead_width_mm / we - 1, 0.01), 0.99)
+    add = min(max(s.min_bead_width_mm / wp, 0.01), 0.99)
     max_beads = 2 * max(s.perimeters, 1)
     # Distributed over the inner beads; one bead only keeps the outer width (makeStrategy).
     w_in = se if max_beads <= 2 else sp
-    t = [MIN_FEATURE_SIZE * d, (1 + split) * se]
+    t = [s.min_feature_size_mm, (1 + split) * se]
     for k in range(2, max_beads):
         j = k - 2
         t.append(2 * se + j * w_in + (split if j % 2 else add) * w_in)
@@ -78,7 +78,14 @@ def bead_count(width_mm: np.ndarray | float, widths: np.ndarray) -> np.ndarray:
 
 
 def carried_beads(
-    xp: Any, ndi: Any, d: Any, on: Any, cell: tuple[Any, float, Any, Any], widths: list, struct: Any
+    xp: Any,
+    ndi: Any,
+    d: Any,
+    on: Any,
+    cell: tuple[Any, float, Any, Any],
+    widths: list,
+    struct: Any,
+    slope: float,
 ) -> tuple[Any, Any]:
     """Inner beads of the cells ``on`` (flat indices into ``d``) that their thin section's
     widest point hands down, and their length per cell area (mm / mm²; zero where the
@@ -100,7 +107,8 @@ def carried_beads(
     ``d = t1 + (j + 1/2) · 2 (R - t1) / m``, measured by the coarea formula (``|∇d| = 1``)
     as the cells' tent weights ``max(0, 1 - |d - x| / p)`` over ``p``; an odd middle bead
     runs the ridge. Only steep sections hand down: those whose ridge, of length ``L`` (the
-    sum of ``ridge``), falls by ``R - t1`` over ``L / 2`` faster than ``CENTRAL_SLOPE``;
+    sum of ``ridge``), falls by ``R - t1`` over ``L / 2`` faster than ``slope``
+    (:func:`central_slope`);
     in the others the ridge is central and its count follows the local width, and so do
     steep sections whose handed-down beads come out shorter than the local counts' (their
     central part dominates). Sections that reach the count of inner walls and infill hand
@@ -123,7 +131,7 @@ def carried_beads(
     # Steep: the ridge falls from R to t1 on either side faster than the transitioning
     # angle's cap (updateIsCentral); a slowly varying ridge keeps the local counts.
     l_ridge = xp.bincount(lab_on, weights=ridge, minlength=n_lab + 1) * p * p
-    steep = 2 * (r - t_lo) > CENTRAL_SLOPE * l_ridge
+    steep = 2 * (r - t_lo) > slope * l_ridge
     keep = (n_top < len(widths)) & steep[lab_on]
     m = xp.where(keep, xp.maximum(n_top.astype(xp.float32) - 2, 0), 0)
     w_in = 2 * (r_on - t1) / xp.maximum(m, 1)

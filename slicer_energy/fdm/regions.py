@@ -22,7 +22,7 @@ from ..backend import array_module, to_numpy
 from ..errors import SettingsError
 from ..voxelize import LayerGrid
 from ._ndi import ndimage_for
-from .arachne import carried_beads, transition_widths
+from .arachne import carried_beads, central_slope, transition_widths
 from .masks import (
     beyond,
     components,
@@ -148,6 +148,7 @@ def _measure(
         supports=s.supports,
         beads=(transition_widths(s, s.first_layer_height_mm, True), transition_widths(s, h)),
         perimeters=s.perimeters,
+        central_slope=central_slope(s),
     )
     halo = _halo(s)
     workers = max(1, threads if threads is not None else slab_threads(xp))
@@ -367,7 +368,9 @@ def _arachne_inner(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     ridge = band / xp.maximum(across, p / 4)
     length = xp.where(full, band * n_in / (ts_c - t1_c), ridge * beads_in)
     # The beads a thin section's widest point hands down to its ends (.arachne).
-    m, l_car = carried_beads(xp, ndi, dc, on, (t1_c, p, ridge, length), thr, g.struct)
+    m, l_car = carried_beads(
+        xp, ndi, dc, on, (t1_c, p, ridge, length), thr, g.struct, g.central_slope
+    )
     length, beads_in = xp.where(m >= 2, l_car, length), xp.maximum(beads_in, m)
     nl_k = k1 - k0
     per_layer = xp.bincount(kk, weights=length, minlength=nl_k)

@@ -104,6 +104,16 @@ _BOOLS = {
 _STRINGS = {
     "infill_pattern": ("shell", "infill_pattern"),
     "solid_pattern": ("shell", "solid_pattern"),
+    "perimeter_generator": ("shell", "perimeter_generator"),
+}
+PERIMETER_GENERATORS = ("arachne", "classic")
+# Arachne's parameters, which a preset may leave out: field -> ([shell] key, lo, hi, and
+# PrusaSlicer 2.5's default (PrintConfig.cpp): min_bead_width 85 % and min_feature_size 25 %
+# of the nozzle, wall_transition_angle 10°).
+ARACHNE: dict[str, tuple[str, float, float, float]] = {
+    "min_bead_width_mm": ("min_bead_width_mm", 0.0, 5.0, 0.85),
+    "min_feature_size_mm": ("min_feature_size_mm", 0.0, 5.0, 0.25),
+    "wall_transition_angle_deg": ("wall_transition_angle_deg", 1.0, 59.0, 10.0),
 }
 
 
@@ -180,6 +190,10 @@ class PrintSettings:
     first_layer_hotend_c: float
     bed_c: float
     first_layer_bed_c: float
+    perimeter_generator: str  # "arachne" (PrusaSlicer 2.5's default) or "classic"
+    min_bead_width_mm: float  # Arachne's parameters (ARACHNE)
+    min_feature_size_mm: float
+    wall_transition_angle_deg: float
     path: str = ""
 
     @property
@@ -222,6 +236,14 @@ def validate(s: PrintSettings) -> None:
                 f"{f.replace('_mm', '')} {h} mm is above 80 % of the {s.nozzle_mm} mm nozzle "
                 f"({0.8 * s.nozzle_mm:.2f} mm): the bead would not be pressed onto the layer below"
             )
+    for f, (_k, lo, hi, _d) in ARACHNE.items():
+        if not (lo <= getattr(s, f) <= hi):
+            raise SettingsError(f"{s.name}: {f} = {getattr(s, f)} is outside [{lo}, {hi}]")
+    if s.perimeter_generator not in PERIMETER_GENERATORS:
+        raise SettingsError(
+            f"{s.name}: perimeter generator {s.perimeter_generator!r}; "
+            f"choose one of {', '.join(PERIMETER_GENERATORS)}"
+        )
     if s.infill_pattern not in PATTERNS:
         raise SettingsError(
             f"{s.name}: infill pattern {s.infill_pattern!r}; choose one of {', '.join(PATTERNS)}"
@@ -258,6 +280,7 @@ def preset_from_profile(prof: SourcedProfile) -> PrintSettings:
         tables.setdefault(t, set()).add(k)
     for t, k in list(_BOOLS.values()) + list(_STRINGS.values()):
         tables.setdefault(t, set()).add(k)
+    tables["shell"] |= {k for k, *_ in ARACHNE.values()}
     check_known_keys(where, v, set(tables) | {"name", "aliases", "description", "mirrors"})
     kw: dict[str, Any] = {}
     for t, keys in tables.items():
@@ -275,6 +298,14 @@ def preset_from_profile(prof: SourcedProfile) -> PrintSettings:
         kw[f] = bool(v[t].get(k, False))
     for f, (t, k) in _STRINGS.items():
         kw[f] = str(v[t].get(k, ""))
+    kw["perimeter_generator"] = kw["perimeter_generator"] or "arachne"
+    for f, (k, _lo, _hi, default) in ARACHNE.items():
+        x = v["shell"].get(k)
+        if x is None:
+            x = default if f == "wall_transition_angle_deg" else round(default * kw["nozzle_mm"], 6)
+        elif isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise SettingsError(f"{where}: shell.{k} must be a number, got {x!r}")
+        kw[f] = float(x)
     s = PrintSettings(name=str(v.get("name", Path(where).stem)), path=where, **kw)
     validate(s)
     return s

@@ -25,6 +25,7 @@ class Pass:
     supports: bool
     beads: tuple[Any, Any] = ((), ())  # Arachne's transition widths, first layer and others
     perimeters: int = 2
+    central_slope: float = 0.0  # Arachne's central-edge slope (arachne.central_slope)
 
     @property
     def cell_a(self) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import SettingsError
 from ..profiles import SourcedProfile, find_profile, load_sourced_toml
 from ..slicer_config import SlicerConfig, read_slicer_config, split_spec
+from .settings import ARACHNE
 
 # (table, key) <- slicer key; "% of" speeds name the key the percentage applies to
 # (PrusaSlicer 2.5 PrintConfig.cpp option tooltips: "If expressed as percentage ...").
@@ -48,6 +49,7 @@ _NUMBERS = {
     ("skirt", "distance_mm"): "skirt_distance",
     ("skirt", "min_length_mm"): "min_skirt_length",
     ("skirt", "brim_width_mm"): "brim_width",
+    ("shell", "wall_transition_angle_deg"): "wall_transition_angle",
     ("support", "threshold_deg"): "support_material_threshold",
     ("support", "spacing_mm"): "support_material_spacing",
     ("support", "interface_spacing_mm"): "support_material_interface_spacing",
@@ -150,6 +152,7 @@ def preset_profile(spec: str, default: str) -> SourcedProfile:
     _widths(v, src, cfg)
     _volumetric(v, src, cfg)
     _pattern(v, src, cfg)
+    _arachne(v, src, cfg)
     v["name"] = split_spec(spec)[1] or cfg.get("print_settings_id") or path.stem
     v["description"] = f"print settings of {cfg.where}"
     v.pop("mirrors", None)
@@ -215,3 +218,28 @@ def _pattern(v: dict, src: dict, cfg: SlicerConfig) -> None:
         src["shell.infill_pattern"] = f"{cfg.where}: fill_pattern = {p}, modelled as the nearest"
     else:
         _put(v, src, "shell", "infill_pattern", p, cfg, "fill_pattern")
+
+
+def _arachne(v: dict, src: dict, cfg: SlicerConfig) -> None:
+    """The perimeter generator (unset: the preset's, Arachne as in PrusaSlicer 2.5), and
+    Arachne's bead and feature minima (mm or % of the nozzle; unset: PrusaSlicer 2.5's
+    default fraction of the file's nozzle)."""
+    raw = cfg.get("perimeter_generator")
+    if raw is not None:
+        _put(
+            v, src, "shell", "perimeter_generator", raw.strip().lower(), cfg, "perimeter_generator"
+        )
+    nozzle = float(v["width"]["nozzle_mm"])
+    for k, key in (
+        ("min_bead_width_mm", "min_bead_width"),
+        ("min_feature_size_mm", "min_feature_size"),
+    ):
+        x = _number(cfg, key, of=nozzle)  # rounded to the nm, as a preset writes it (85 % of 0.4)
+        if x is not None:
+            _put(v, src, "shell", k, round(x, 6), cfg, key)
+        else:
+            v["shell"][k] = round(ARACHNE[k][3] * nozzle, 6)
+            src[f"shell.{k}"] = (
+                f"{cfg.where}: {key} not set: PrusaSlicer 2.5's default, "
+                f"{100 * ARACHNE[k][3]:.0f} % of nozzle_diameter"
+            )

@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 import trimesh
 
+from slicer_energy.fdm import prusaslicer
 from slicer_energy.fdm.arachne import bead_count, transition_widths
 from slicer_energy.fdm.features import decompose
 from slicer_energy.fdm.settings import load_preset
 from slicer_energy.voxelize import voxelize
+
+from conftest import need_shared
 
 # MK3S 0.20 mm QUALITY: 0.45 mm beads 0.2 mm high, 0.4 mm nozzle, 2 perimeters.
 # spacing = 0.45 - 0.2 (1 - π/4) = 0.407080; Arachne's outline is the island inset by
@@ -77,3 +81,26 @@ def test_steep_elliptic_section_keeps_its_middle_beads_to_the_ends():
     got = float(f.length_mm["perimeter"][mid].mean())
     assert got == pytest.approx(3.02, rel=0.06)
     assert (f.inner_paths[mid] == 1).all()
+
+
+@pytest.mark.parametrize("min_bead_width,inner", [("85%", True), ("120%", False)])
+def test_preset_min_bead_width_moves_the_bead_count_as_in_prusaslicer(
+    tmp_path, min_bead_width, inner
+):
+    """A 1.2 mm wall has 3 beads (one inner) at PrusaSlicer's 85 % min_bead_width and 2 at
+    120 %, where add = min(0.48 / 0.45, 0.99) puts the 2 -> 3 step at 2.99 spacings (1.217 mm)
+    above the wall's 1.157 mm: PrusaSlicer 2.5 slicing the wall with each .ini, and our
+    prediction from the same .ini, both have inner perimeters only at 85 %."""
+    if prusaslicer.executable() is None:
+        pytest.skip("prusa-slicer not installed")
+    ref = need_shared("reference", "prusaslicer", "mk3s_pla_020.ini").read_text()
+    ini = tmp_path / "wall.ini"
+    ini.write_text(re.sub(r"(?m)^min_bead_width = .*$", f"min_bead_width = {min_bead_width}", ref))
+    stl = tmp_path / "wall.stl"
+    _wall(1.2).export(stl)
+    gcode = prusaslicer.slice_stl(stl, ini, tmp_path / "wall.gcode").gcode.read_text()
+    assert (";TYPE:Perimeter" in gcode) == inner
+    s = load_preset(ini).with_overrides(skirt_loops=0)
+    f = decompose(voxelize(_wall(1.2), 0.05, s.layer_height_mm), s)
+    ours = f.length_mm["perimeter"][5:15]
+    assert (ours > 20.0).all() if inner else (ours < 1.0).all(), ours
