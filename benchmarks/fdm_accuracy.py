@@ -21,7 +21,15 @@ from pathlib import Path
 
 from slicer_energy.fdm import prusaslicer
 from slicer_energy.fdm.predict import predict_fdm
-from slicer_energy.fdm.reference_parts import CORPUS, MADE, PLATES, RefPart, reference_parts
+from slicer_energy.fdm.reference_parts import (
+    CORPUS,
+    FILAMENT_TARGET,
+    MADE,
+    PLATES,
+    TIME_TARGET,
+    RefPart,
+    reference_parts,
+)
 from slicer_energy.geometry import load_mesh
 
 # Why a part outside the targets misses (from its per-feature times against PrusaSlicer's
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             missed = []
             for p in parts:
                 row, et, ef = _row(p, futs[p.name].result(), a.preset)
-                if abs(et) > 0.10 or abs(ef) > 0.05:
+                if abs(et) > TIME_TARGET or abs(ef) > FILAMENT_TARGET:
                     missed.append(p.name)
                 if not p.training:
                     worst_t, worst_f = max(worst_t, abs(et)), max(worst_f, abs(ef))
@@ -112,7 +120,8 @@ def _page(lines: list[str], worst: str, preset: str, missed: list[str]) -> str:
         f"MK3S profile of preset `{preset}` (Prusament PLA; `--support-material` where marked) "
         "and compared with `predict` on the same STL: PrusaSlicer's `; estimated printing time "
         "(normal mode)` and `; filament used [mm]` against our `print_time_s` and "
-        "`filament_mm`. Target: time within ±10 %, filament within ±5 %. Parts marked "
+        f"`filament_mm`. Target: time within ±{100 * TIME_TARGET:.0f} %, filament within "
+        f"±{100 * FILAMENT_TARGET:.0f} %. Parts marked "
         "`fitted on: yes` were used to fit or choose a free constant "
         "(`slicer_energy/fdm/reference_parts.py` `TRAINING`); the others are held out. "
         "Lattices, the gyroid sheet, the strut tree and the `_xN` plates (N copies in one "

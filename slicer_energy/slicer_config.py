@@ -72,6 +72,7 @@ ORCA_KEYS = {
     "enable_support": "support_material",
     "slow_down_layer_time": "slowdown_below_layer_time",
     "slow_down_min_speed": "min_print_speed",
+    "wall_generator": "perimeter_generator",
 }
 
 

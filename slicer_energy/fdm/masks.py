@@ -149,10 +149,7 @@ def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
     out = xp.empty(mask.shape, dtype=xp.float32)
     crop = xp is np
     n = mask.shape[0]
-    # Prismatic parts repeat their section layer after layer: reuse the transform.
-    same = np.zeros(n, dtype=bool)
-    if n > 1:
-        same[1:] = to_numpy((mask[1:] == mask[:-1]).all(axis=(1, 2)))
+    same = same_as_below(mask)  # prismatic parts repeat their section: reuse the transform
     if crop:  # every layer's occupied rows and columns, in two passes
         rows, cols = mask.any(axis=2), mask.any(axis=1)
     for k in range(n):
@@ -168,6 +165,14 @@ def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
     out *= p
     out -= p / 2
     return out
+
+
+def same_as_below(mask: Any) -> np.ndarray:
+    """Per layer of ``mask``, whether it equals the layer below (host bool; layer 0: False)."""
+    same = np.zeros(mask.shape[0], dtype=bool)
+    if mask.shape[0] > 1:
+        same[1:] = to_numpy((mask[1:] == mask[:-1]).all(axis=(1, 2)))
+    return same
 
 
 def _edt(ndi: Any, xp: Any, m: Any) -> Any:

@@ -32,16 +32,18 @@ DEFAULT_MACHINE = "prusa-mk3s"
 DEFAULT_CELL_BUDGET = 5e6
 MIN_PITCH_MM = 0.1
 MAX_PITCH_MM = 0.7
+MAX_CELLS = 1.2e8  # about 1 GB peak (measured on the 197 x 188 x 150 mm vase at 0.7 mm)
+# Peak memory of voxelising and decomposing: grid-sized arrays, and feature slabs of up to
+# 512 MB (measured: 260 MB for 5e6 cells, 650 MB for 1.5e7, 620 MB for 5e7).
+FDM_COST = GridCost(12.0, work_per_cell=40.0, work_cap=512 * 2**20)
+# Said with an estimate whose preset slices classic perimeters (measured with Debian's
+# prusa-slicer 2.5 on the made gyroid sheet, MK3S 0.20 mm QUALITY, --perimeter-generator).
 CLASSIC_WARNING = (
     "the preset's perimeter generator is classic, but the model lays perimeters as Arachne "
     "does (PrusaSlicer 2.5's default): thin walls, which classic fills with slow gap fill, can "
     "take much longer (PrusaSlicer's own estimate for a 1.2 mm gyroid sheet: 2 h 19 min "
     "classic, 1 h 24 min Arachne)"
 )
-MAX_CELLS = 1.2e8  # about 1 GB peak (measured on the 197 x 188 x 150 mm vase at 0.7 mm)
-# Peak memory of voxelising and decomposing: grid-sized arrays, and feature slabs of up to
-# 512 MB (measured: 260 MB for 5e6 cells, 650 MB for 1.5e7, 620 MB for 5e7).
-FDM_COST = GridCost(12.0, work_per_cell=40.0, work_cap=512 * 2**20)
 # PrusaSlicer's MK3S start G-code extrudes a 100 mm intro line (G1 X60 E9, G1 X100 E12.5)
 # that its "filament used" does not count; the energy timeline does not either.
 

@@ -114,7 +114,7 @@ def measure_layers(
     SciPy's distance transforms and labelling and NumPy's array operations release the GIL.
     With ``repeats``, long runs of identical layers are measured once (:mod:`.repeats`).
     """
-    keep = kept_layers(grid.occupancy, _halo(s)) if repeats else None
+    keep = kept_layers(grid.occupancy, halo_layers(s)) if repeats else None
     if keep is None:
         return _measure(grid.occupancy, grid.pitch_xy, grid.pitch_z, s, memory_budget_mb, threads)
     occ = grid.occupancy[grid.xp.asarray(keep)]
@@ -122,7 +122,7 @@ def measure_layers(
     return expand(out, keep, grid.shape[0])
 
 
-def _halo(s: PrintSettings) -> int:
+def halo_layers(s: PrintSettings) -> int:
     """Layers on either side of a layer that its measures read (the vertical shells' reach)."""
     return max(s.top_layers_eff, s.bottom_layers_eff) + 1
 
@@ -150,13 +150,14 @@ def _measure(
         perimeters=s.perimeters,
         central_slope=central_slope(s),
     )
-    halo = _halo(s)
+    halo = halo_layers(s)
     workers = max(1, threads if threads is not None else slab_threads(xp))
     budget = memory_budget_mb / workers
     slab = int(max(1, (budget * 2**20) // (_BYTES_PER_CELL * (ny + 2) * (nx + 2))))
     slab = max(1, min(nz, slab - 2 * halo if slab > 4 * halo else slab))
-    if workers > 1 and nz >= 2 * workers:  # one slab per thread at least
-        slab = min(slab, math.ceil(nz / workers))
+    per_thread = min(workers, nz // 2)  # one slab per thread, of two layers at least
+    if per_thread > 1:
+        slab = min(slab, math.ceil(nz / per_thread))
     n_slabs = math.ceil(nz / slab)
     out = LayerMeasures(
         area={k: np.zeros(nz) for k in ("external_perimeter", "perimeter", *FILL_REGIONS)},

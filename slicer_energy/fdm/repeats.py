@@ -2,13 +2,14 @@
 
 A layer's measures depend only on the layers within the slab pass's halo ``r`` of it
 (:func:`.regions.measure_layers` cuts its slabs on that promise, and
-``tests/fdm/test_fdm_slabs.py`` holds it), on whether it is the first layer and on how far
-it is from the grid's ends. In a run of identical layers longer than ``2 r + 2``, every
-layer more than ``r + 1`` from both ends of the run sees the same neighbours, so the same
-measures, as the run's layer ``r + 1``: those layers are dropped before the pass and take
-that layer's measures after it. What is kept of each run is still a run ``2 r + 2`` long
-at the same height above the plate, so no kept layer sees anything different. A calibration
-cube keeps 16 of its 100 layers, the vases all of theirs.
+``tests/fdm/test_fdm_slabs.py`` holds it), on whether it is the first layer and on whether
+it lies within the shells of the plate or of the grid's top. In a run of identical layers
+longer than ``2 r + 2``, every layer at least ``r + 2`` above the run's first layer and
+``r`` below its last sees the same neighbours, so the same measures, as the run's layer
+``r + 1``: those layers are dropped before the pass and take that layer's measures after
+it. What is kept of each run is still a run ``2 r + 2`` long, its lower part at the same
+layer index, so no kept layer sees anything different. A calibration cube keeps 16 of its
+100 layers, the vases all of theirs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import to_numpy
+from .masks import same_as_below
 
 
 def kept_layers(occ: Any, r: int) -> np.ndarray | None:
@@ -27,9 +28,7 @@ def kept_layers(occ: Any, r: int) -> np.ndarray | None:
     nz = occ.shape[0]
     if nz <= 2 * r + 2:
         return None
-    same = np.zeros(nz, dtype=bool)
-    same[1:] = to_numpy((occ[1:] == occ[:-1]).all(axis=(1, 2)))
-    start = np.flatnonzero(~same)  # each run's first layer
+    start = np.flatnonzero(~same_as_below(occ))  # each run's first layer
     length = np.diff(np.append(start, nz))
     if not (length > 2 * r + 2).any():
         return None

@@ -107,14 +107,21 @@ _STRINGS = {
     "perimeter_generator": ("shell", "perimeter_generator"),
 }
 PERIMETER_GENERATORS = ("arachne", "classic")
-# Arachne's parameters, which a preset may leave out: field -> ([shell] key, lo, hi, and
-# PrusaSlicer 2.5's default (PrintConfig.cpp): min_bead_width 85 % and min_feature_size 25 %
-# of the nozzle, wall_transition_angle 10°).
-ARACHNE: dict[str, tuple[str, float, float, float]] = {
-    "min_bead_width_mm": ("min_bead_width_mm", 0.0, 5.0, 0.85),
-    "min_feature_size_mm": ("min_feature_size_mm", 0.0, 5.0, 0.25),
-    "wall_transition_angle_deg": ("wall_transition_angle_deg", 1.0, 59.0, 10.0),
+# Arachne's parameters, which a preset may leave out: [shell] key -> (lo, hi, PrusaSlicer
+# 2.5's default (PrintConfig.cpp), whether that default is a fraction of the nozzle):
+# min_bead_width 85 % and min_feature_size 25 % of the nozzle, wall_transition_angle 10°.
+ARACHNE: dict[str, tuple[float, float, float, bool]] = {
+    "min_bead_width_mm": (0.0, 5.0, 0.85, True),
+    "min_feature_size_mm": (0.0, 5.0, 0.25, True),
+    "wall_transition_angle_deg": (1.0, 59.0, 10.0, False),
 }
+
+
+def arachne_default(key: str, nozzle_mm: float) -> float:
+    """PrusaSlicer 2.5's default of Arachne parameter ``key`` (:data:`ARACHNE`) for a nozzle,
+    rounded to the nm as a preset writes it (85 % of 0.4 mm is 0.34 mm)."""
+    _lo, _hi, default, of_nozzle = ARACHNE[key]
+    return round(default * nozzle_mm, 6) if of_nozzle else default
 
 
 @dataclass(frozen=True)
@@ -236,7 +243,7 @@ def validate(s: PrintSettings) -> None:
                 f"{f.replace('_mm', '')} {h} mm is above 80 % of the {s.nozzle_mm} mm nozzle "
                 f"({0.8 * s.nozzle_mm:.2f} mm): the bead would not be pressed onto the layer below"
             )
-    for f, (_k, lo, hi, _d) in ARACHNE.items():
+    for f, (lo, hi, _d, _n) in ARACHNE.items():
         if not (lo <= getattr(s, f) <= hi):
             raise SettingsError(f"{s.name}: {f} = {getattr(s, f)} is outside [{lo}, {hi}]")
     if s.perimeter_generator not in PERIMETER_GENERATORS:
@@ -280,7 +287,7 @@ def preset_from_profile(prof: SourcedProfile) -> PrintSettings:
         tables.setdefault(t, set()).add(k)
     for t, k in list(_BOOLS.values()) + list(_STRINGS.values()):
         tables.setdefault(t, set()).add(k)
-    tables["shell"] |= {k for k, *_ in ARACHNE.values()}
+    tables["shell"] |= set(ARACHNE)
     check_known_keys(where, v, set(tables) | {"name", "aliases", "description", "mirrors"})
     kw: dict[str, Any] = {}
     for t, keys in tables.items():
@@ -299,13 +306,13 @@ def preset_from_profile(prof: SourcedProfile) -> PrintSettings:
     for f, (t, k) in _STRINGS.items():
         kw[f] = str(v[t].get(k, ""))
     kw["perimeter_generator"] = kw["perimeter_generator"] or "arachne"
-    for f, (k, _lo, _hi, default) in ARACHNE.items():
+    for k in ARACHNE:
         x = v["shell"].get(k)
         if x is None:
-            x = default if f == "wall_transition_angle_deg" else round(default * kw["nozzle_mm"], 6)
+            x = arachne_default(k, kw["nozzle_mm"])
         elif isinstance(x, bool) or not isinstance(x, (int, float)):
             raise SettingsError(f"{where}: shell.{k} must be a number, got {x!r}")
-        kw[f] = float(x)
+        kw[k] = float(x)
     s = PrintSettings(name=str(v.get("name", Path(where).stem)), path=where, **kw)
     validate(s)
     return s

@@ -17,13 +17,14 @@ from .slab import Pass, Slab
 # that (steep slopes, and the voxel staircase of vertical walls) stay sparse.
 SHELL_OPENING_SPACINGS = 1.05
 # Where a cell is wider than that opening, the voxel staircase of a sloped or curved wall
-# moves the interior's edge by whole cells from layer to layer, and the band test reads the
+# moves the interior's edge by whole cells from layer to layer, and the shell test reads the
 # steps as bands wider than the opening that PrusaSlicer's exact offsets do not have. There
-# the distances are first blurred in-plane by this sigma (cells), so that a shift reads as
-# its mean over the neighbouring rows. Chosen from 1, 1.5 and 2 on the two training parts
-# whose pitch exceeds the opening (vase_robotsupc, bracket_bionic: the largest error of the
-# two 10.0 % unblurred, 8.4, 5.7 and 8.1 %); vase_12across, engine_bracket and bracket,
-# the other such parts, are held out.
+# the whole test (is a neighbour's cell interior, how wide is the band) reads distances
+# blurred in-plane by this sigma (cells), so that a shift reads as its mean over the
+# neighbouring rows. Chosen from 1, 1.5 and 2 on the two training parts whose pitch exceeds
+# the opening (vase_robotsupc, bracket_bionic: the larger time error of the two 10.0 %
+# unblurred, 8.4, 5.7 and 8.1 %); vase_12across, engine_bracket and bracket, the other such
+# parts, are held out.
 STAIRCASE_SIGMA_CELLS = 1.5
 
 
@@ -36,8 +37,8 @@ def vertical_shells(g: Pass, sb: Slab, core: Any) -> Any:
     ``nb`` below (layers outside the grid are air above, plate below, so a layer within
     ``nb`` of the plate or ``nt`` of the top is solid throughout). The band that makes it
     solid is d_here - d_there wide; PrusaSlicer's opening drops bands narrower than
-    ``w_open`` (measured on blurred distances where cells are wider than that,
-    ``STAIRCASE_SIGMA_CELLS``).
+    ``w_open``. Where cells are wider than that, both tests read distances blurred in-plane
+    (``STAIRCASE_SIGMA_CELLS``).
     """
     xp, nt, nb = g.xp, g.nt, g.nb
     n = sb.a1 - sb.a0

@@ -23,9 +23,9 @@ class Pass:
     a_fill_min: float  # smallest fill area counted as one to travel to, mm²
     struct: Any
     supports: bool
-    beads: tuple[Any, Any] = ((), ())  # Arachne's transition widths, first layer and others
-    perimeters: int = 2
-    central_slope: float = 0.0  # Arachne's central-edge slope (arachne.central_slope)
+    beads: tuple[Any, Any]  # Arachne's transition widths, first layer and others
+    perimeters: int
+    central_slope: float  # Arachne's central-edge slope (arachne.central_slope)
 
     @property
     def cell_a(self) -> float:

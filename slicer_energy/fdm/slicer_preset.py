@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import SettingsError
 from ..profiles import SourcedProfile, find_profile, load_sourced_toml
 from ..slicer_config import SlicerConfig, read_slicer_config, split_spec
-from .settings import ARACHNE
+from .settings import arachne_default
 
 # (table, key) <- slicer key; "% of" speeds name the key the percentage applies to
 # (PrusaSlicer 2.5 PrintConfig.cpp option tooltips: "If expressed as percentage ...").
@@ -221,25 +221,22 @@ def _pattern(v: dict, src: dict, cfg: SlicerConfig) -> None:
 
 
 def _arachne(v: dict, src: dict, cfg: SlicerConfig) -> None:
-    """The perimeter generator (unset: the preset's, Arachne as in PrusaSlicer 2.5), and
-    Arachne's bead and feature minima (mm or % of the nozzle; unset: PrusaSlicer 2.5's
-    default fraction of the file's nozzle)."""
+    """The perimeter generator (Orca's ``wall_generator``; unset: the preset's, Arachne as
+    in PrusaSlicer 2.5, although a PrusaSlicer 2.4 file, which has no such key, was sliced
+    classic), and Arachne's bead and feature minima (mm or % of the nozzle; unset:
+    PrusaSlicer 2.5's defaults for the file's nozzle)."""
     raw = cfg.get("perimeter_generator")
     if raw is not None:
-        _put(
-            v, src, "shell", "perimeter_generator", raw.strip().lower(), cfg, "perimeter_generator"
-        )
+        key = "perimeter_generator"
+        _put(v, src, "shell", key, raw.strip().lower(), cfg, key)
     nozzle = float(v["width"]["nozzle_mm"])
     for k, key in (
         ("min_bead_width_mm", "min_bead_width"),
         ("min_feature_size_mm", "min_feature_size"),
     ):
-        x = _number(cfg, key, of=nozzle)  # rounded to the nm, as a preset writes it (85 % of 0.4)
+        x = _number(cfg, key, of=nozzle)
         if x is not None:
-            _put(v, src, "shell", k, round(x, 6), cfg, key)
+            _put(v, src, "shell", k, round(x, 6), cfg, key)  # to the nm, as presets write it
         else:
-            v["shell"][k] = round(ARACHNE[k][3] * nozzle, 6)
-            src[f"shell.{k}"] = (
-                f"{cfg.where}: {key} not set: PrusaSlicer 2.5's default, "
-                f"{100 * ARACHNE[k][3]:.0f} % of nozzle_diameter"
-            )
+            v["shell"][k] = arachne_default(k, nozzle)
+            src[f"shell.{k}"] = f"{cfg.where}: {key} not set: PrusaSlicer 2.5's default"

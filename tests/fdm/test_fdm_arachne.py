@@ -11,7 +11,7 @@ import pytest
 import trimesh
 
 from slicer_energy.fdm import prusaslicer
-from slicer_energy.fdm.arachne import bead_count, transition_widths
+from slicer_energy.fdm.arachne import bead_count, central_slope, transition_widths
 from slicer_energy.fdm.features import decompose
 from slicer_energy.fdm.settings import load_preset
 from slicer_energy.voxelize import voxelize
@@ -83,24 +83,46 @@ def test_steep_elliptic_section_keeps_its_middle_beads_to_the_ends():
     assert (f.inner_paths[mid] == 1).all()
 
 
+def _inner_mm(s, width_mm: float = 1.2) -> np.ndarray:
+    """Inner-bead length per layer (middle layers) of a 30 mm wall under settings ``s``."""
+    s = s.with_overrides(skirt_loops=0)
+    return decompose(voxelize(_wall(width_mm), 0.05, s.layer_height_mm), s).length_mm["perimeter"][
+        5:15
+    ]
+
+
+def test_preset_arachne_parameters_reach_the_bead_counts():
+    """A 1.2 mm wall (1.157 mm to Arachne) has 3 beads at min_bead_width 0.34 mm and 2 at
+    0.48 mm (add = min(0.48 / 0.45, 0.99): the 2 -> 3 step at 2.99 spacings, 1.217 mm);
+    min_feature_size is the 0 -> 1 step; wall_transition_angle sets the central slope."""
+    s = load_preset("0.20mm-quality")
+    wide = s.with_overrides(min_bead_width_mm=0.48)
+    assert bead_count(1.2, transition_widths(s, 0.2)) == 3
+    assert bead_count(1.2, transition_widths(wide, 0.2)) == 2
+    assert (_inner_mm(s) > 20.0).all() and (_inner_mm(wide) < 1.0).all()
+    fine = s.with_overrides(min_feature_size_mm=0.2)
+    assert transition_widths(fine, 0.2)[0] - transition_widths(s, 0.2)[0] == pytest.approx(0.1)
+    steeper = s.with_overrides(wall_transition_angle_deg=30.0)
+    assert central_slope(steeper) == pytest.approx(math.sin(math.radians(15.0)))
+    assert central_slope(s) == pytest.approx(math.sin(math.radians(5.0)))
+
+
 @pytest.mark.parametrize("min_bead_width,inner", [("85%", True), ("120%", False)])
 def test_preset_min_bead_width_moves_the_bead_count_as_in_prusaslicer(
     tmp_path, min_bead_width, inner
 ):
-    """A 1.2 mm wall has 3 beads (one inner) at PrusaSlicer's 85 % min_bead_width and 2 at
-    120 %, where add = min(0.48 / 0.45, 0.99) puts the 2 -> 3 step at 2.99 spacings (1.217 mm)
-    above the wall's 1.157 mm: PrusaSlicer 2.5 slicing the wall with each .ini, and our
-    prediction from the same .ini, both have inner perimeters only at 85 %."""
+    """The same wall sliced by PrusaSlicer 2.5 with the MK3S .ini at min_bead_width 85 % and
+    120 %, and predicted from the same .ini: both have inner perimeters only at 85 %."""
     if prusaslicer.executable() is None:
         pytest.skip("prusa-slicer not installed")
     ref = need_shared("reference", "prusaslicer", "mk3s_pla_020.ini").read_text()
+    text, n = re.subn(r"(?m)^min_bead_width = .*$", f"min_bead_width = {min_bead_width}", ref)
+    assert n == 1
     ini = tmp_path / "wall.ini"
-    ini.write_text(re.sub(r"(?m)^min_bead_width = .*$", f"min_bead_width = {min_bead_width}", ref))
+    ini.write_text(text)
     stl = tmp_path / "wall.stl"
     _wall(1.2).export(stl)
     gcode = prusaslicer.slice_stl(stl, ini, tmp_path / "wall.gcode").gcode.read_text()
     assert (";TYPE:Perimeter" in gcode) == inner
-    s = load_preset(ini).with_overrides(skirt_loops=0)
-    f = decompose(voxelize(_wall(1.2), 0.05, s.layer_height_mm), s)
-    ours = f.length_mm["perimeter"][5:15]
+    ours = _inner_mm(load_preset(ini))
     assert (ours > 20.0).all() if inner else (ours < 1.0).all(), ours

@@ -16,7 +16,7 @@ import pytest
 
 from slicer_energy.fdm import prusaslicer
 from slicer_energy.fdm.predict import predict_fdm
-from slicer_energy.fdm.reference_parts import reference_parts
+from slicer_energy.fdm.reference_parts import FILAMENT_TARGET, TIME_TARGET, reference_parts
 from slicer_energy.geometry import load_mesh
 
 from conftest import CORPUS, SHARED
@@ -97,10 +97,12 @@ def _param(name):
 @pytest.mark.parametrize("name", [_param(n) for n in FAST + SLOW])
 def test_time_and_filament_match_prusaslicer(sliced, name):
     est, ref, t_err, f_err = _check(sliced, name)
-    assert abs(f_err) <= 0.05, (
+    assert abs(f_err) <= FILAMENT_TARGET, (
         f"{name}: filament {est.extra['filament_mm']:.0f} mm vs {ref.filament_mm:.0f}"
     )
-    assert abs(t_err) <= 0.10, f"{name}: time {est.extra['print_time_s']:.0f} s vs {ref.time_s:.0f}"
+    assert abs(t_err) <= TIME_TARGET, (
+        f"{name}: time {est.extra['print_time_s']:.0f} s vs {ref.time_s:.0f}"
+    )
 
 
 def test_energy_agrees_with_the_gcode_path_on_prusaslicers_gcode(sliced):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from slicer_energy.errors import SettingsError
-from slicer_energy.fdm.regions import THREADS_ENV, measure_layers, slab_threads
+from slicer_energy.fdm.regions import THREADS_ENV, halo_layers, measure_layers, slab_threads
 from slicer_energy.fdm.repeats import kept_layers
 from slicer_energy.fdm.settings import load_preset
 from slicer_energy.geometry import prepare_mesh
@@ -29,14 +29,14 @@ def _part(tower_mm: float = 9.0) -> Mesh:
     return Mesh(np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts))
 
 
-def _grid(tower_mm: float = 9.0):
+def _grid(tower_mm: float = 9.0, pitch: float = 0.2, mesh: Mesh | None = None):
     s = dataclasses.replace(load_preset("0.20mm-quality"), supports=True)
-    return voxelize(prepare_mesh(_part(tower_mm)), 0.2, s.layer_height_mm), s
+    part = prepare_mesh(mesh if mesh is not None else _part(tower_mm))
+    return voxelize(part, pitch, s.layer_height_mm), s
 
 
-def _measures(threads: int, budget_mb: float):
-    grid, s = _grid()
-    return measure_layers(grid, s, memory_budget_mb=budget_mb, threads=threads)
+# 0.5 mm cells are wider than the vertical shells' opening (0.43 mm): the staircase blur runs.
+PITCHES = (0.2, 0.5)
 
 
 def _assert_same(one, other) -> None:
@@ -52,24 +52,44 @@ def _assert_same(one, other) -> None:
             np.testing.assert_array_equal(a, b, f.name)
 
 
-def test_measures_do_not_depend_on_slab_cuts_or_threads():
-    one = _measures(threads=1, budget_mb=512.0)
+@pytest.mark.parametrize("pitch", PITCHES)
+def test_measures_do_not_depend_on_slab_cuts_or_threads(pitch):
+    grid, s = _grid(pitch=pitch)
+    one = measure_layers(grid, s, threads=1)
     assert one.slabs == 1
     for threads, budget in ((1, 0.05), (3, 512.0), (4, 0.05)):
-        other = _measures(threads, budget)
+        other = measure_layers(grid, s, memory_budget_mb=budget, threads=threads)
         assert other.slabs > 1
         _assert_same(one, other)
 
 
-def test_repeated_layers_measured_once_give_every_layer_its_measures():
+def test_a_part_of_few_layers_is_cut_into_one_slab_per_thread():
+    """A 2 mm plate (10 layers, fewer than four halos) still runs one slab per thread, with
+    the measures of one slab."""
+    plate = mf.Manifold.cube([30.0, 20.0, 2.0]) - mf.Manifold.cylinder(5, 4, 4, 48).translate(
+        [8.0, 10.0, -1.0]
+    )
+    m = plate.to_mesh()
+    grid, s = _grid(mesh=Mesh(np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts)))
+    assert grid.shape[0] == 10 < 4 * halo_layers(s)
+    one = measure_layers(grid, s, threads=1)
+    for threads in (2, 8):
+        other = measure_layers(grid, s, threads=threads)
+        assert other.slabs == min(threads, 5)
+        _assert_same(one, other)
+
+
+@pytest.mark.parametrize("pitch", PITCHES)
+def test_repeated_layers_measured_once_give_every_layer_its_measures(pitch):
     """A 20 mm tower repeats its section for ~100 layers between the plate's top skin and
     the bridge's: measuring 2 r + 2 of them gives every layer what measuring all gives,
     with the slab cuts and threads of either."""
-    grid, s = _grid(tower_mm=20.0)
-    r = max(s.top_layers_eff, s.bottom_layers_eff) + 1
+    grid, s = _grid(tower_mm=20.0, pitch=pitch)
+    r = halo_layers(s)
     keep = kept_layers(grid.occupancy, r)
     assert keep is not None and keep.size < grid.shape[0] - 60
-    assert kept_layers(grid.occupancy, 200) is None  # runs shorter than 2 r + 2 stay whole
+    # no run as long as 2 r + 2 = 122 layers of the 125: nothing to drop
+    assert 2 * 60 + 2 < grid.shape[0] and kept_layers(grid.occupancy, 60) is None
     every = measure_layers(grid, s, threads=1, repeats=False)
     for threads, budget in ((1, 512.0), (3, 0.05)):
         _assert_same(every, measure_layers(grid, s, memory_budget_mb=budget, threads=threads))
