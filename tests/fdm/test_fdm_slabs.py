@@ -18,15 +18,22 @@ from slicer_energy.mesh import Mesh
 from slicer_energy.voxelize import voxelize
 
 
+def _plate(thickness_mm: float) -> mf.Manifold:
+    """A 30 x 20 mm plate with a through hole."""
+    hole = mf.Manifold.cylinder(5, 4, 4, 48).translate([8.0, 10.0, -1.0])
+    return mf.Manifold.cube([30.0, 20.0, thickness_mm]) - hole
+
+
+def _mesh(part: mf.Manifold) -> Mesh:
+    m = part.to_mesh()
+    return Mesh(np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts))
+
+
 def _part(tower_mm: float = 9.0) -> Mesh:
     """A plate with a through hole, a tower and a bridge (top skins, holes, overhangs)."""
-    plate = mf.Manifold.cube([30.0, 20.0, 3.0]) - mf.Manifold.cylinder(5, 4, 4, 48).translate(
-        [8.0, 10.0, -1.0]
-    )
     tower = mf.Manifold.cube([6.0, 6.0, tower_mm]).translate([20.0, 7.0, 3.0])
     bridge = mf.Manifold.cube([16.0, 4.0, 2.0]).translate([10.0, 8.0, tower_mm + 3.0])
-    m = (plate + tower + bridge).to_mesh()
-    return Mesh(np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts))
+    return _mesh(_plate(3.0) + tower + bridge)
 
 
 def _grid(tower_mm: float = 9.0, pitch: float = 0.2, mesh: Mesh | None = None):
@@ -66,11 +73,7 @@ def test_measures_do_not_depend_on_slab_cuts_or_threads(pitch):
 def test_a_part_of_few_layers_is_cut_into_one_slab_per_thread():
     """A 2 mm plate (10 layers, fewer than four halos) still runs one slab per thread, with
     the measures of one slab."""
-    plate = mf.Manifold.cube([30.0, 20.0, 2.0]) - mf.Manifold.cylinder(5, 4, 4, 48).translate(
-        [8.0, 10.0, -1.0]
-    )
-    m = plate.to_mesh()
-    grid, s = _grid(mesh=Mesh(np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts)))
+    grid, s = _grid(mesh=_mesh(_plate(2.0)))
     assert grid.shape[0] == 10 < 4 * halo_layers(s)
     one = measure_layers(grid, s, threads=1)
     for threads in (2, 8):
