@@ -1,6 +1,7 @@
 """``predict`` imports only what it uses (issue 17 item 4): the CLI registers the command it
-runs, so a prediction never loads the G-code, LCA, batch or plotting code, nor trimesh or
-scipy.spatial for a clean STL (slicer_energy.mesh reads and checks it in NumPy)."""
+runs, so a prediction never loads the G-code, LCA, batch or plotting code, nor trimesh for a
+clean STL (slicer_energy.mesh reads and checks it in NumPy), nor SciPy (the feature model's
+per-layer transforms are OpenCV's, slicer_energy.fdm.grid_ops)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from conftest import need_shared
 
 HEAVY = ("slicer_energy.gcode", "slicer_energy.lca", "slicer_energy.batch", "pandas", "dask")
 HEAVY += ("matplotlib", "numba", "jsonschema")
-# a clean STL is read and checked in NumPy: trimesh (~0.6 s) and scipy.spatial (~0.17 s) stay out
-HEAVY += ("trimesh", "scipy.spatial")
+# a clean STL is read and checked in NumPy: trimesh (~0.6 s) stays out; so does SciPy
+# (scipy.ndimage ~0.15 s, scipy.spatial ~0.17 s)
+HEAVY += ("trimesh", "scipy")
 
 
 def _modules_after(code: str) -> set[str]:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_numpy
+from .grid_ops import GridOps
 from .settings import PrintSettings
 
 
@@ -79,12 +80,11 @@ def bead_count(width_mm: np.ndarray | float, widths: np.ndarray) -> np.ndarray:
 
 def carried_beads(
     xp: Any,
-    ndi: Any,
+    ops: GridOps,
     d: Any,
     on: Any,
     cell: tuple[Any, float, Any, Any],
     widths: list,
-    struct: Any,
     slope: float,
 ) -> tuple[Any, Any]:
     """Inner beads of the cells ``on`` (flat indices into ``d``) that their thin section's
@@ -97,7 +97,7 @@ def carried_beads(
     (``propagateBeadingsDownward``): each bead keeps its distance from the outline and ends
     only where the section gets narrower than that (``generateJunctions``), so the ends
     keep the middle's inner beads as offset paths where the local width would give fewer.
-    Here a section is one connected region of ``d > t1 - p / 2`` (per layer, ``struct``;
+    Here a section is one connected region of ``d > t1 - p / 2`` (per layer, 8-connected;
     ``d`` the distance to the outline, mm; ``cell = (t1, p, ridge, local)``: the external
     band's limit per cell ``on``, the pitch, the ridge length and the local counts' bead
     length per cell area), ``R`` its largest ``d``, ``widths`` the transition widths per
@@ -120,12 +120,11 @@ def carried_beads(
     # Cells deeper than the widest thin section (plus two cells: their neighbours keep a
     # wide region's count at walls and infill) change no count: left out of the labels.
     deep = float(xp.max(widths[-1])) / 2 + 2 * p if t1.size else 0.0
-    lab, n_lab = ndi.label((d > t_lo - p / 2) & (d < deep), structure=struct)
-    n_lab = int(n_lab)
+    lab, n_lab = ops.label((d > t_lo - p / 2) & (d < deep))
     if not n_lab:
         return zero, zero
     lab_on, d_on = lab.ravel()[on], d.ravel()[on]  # ``on``: flat indices into d
-    r = _label_max(xp, ndi, d, lab, n_lab)
+    r = ops.label_max(d, lab, n_lab)
     r_on = r[lab_on]
     n_top = sum((2 * r_on >= t).astype(xp.int8) for t in widths)
     # Steep: the ridge falls from R to t1 on either side faster than the transitioning
@@ -145,15 +144,3 @@ def carried_beads(
     more = xp.bincount(lab_on, weights=length - local, minlength=n_lab + 1) > 0
     m = xp.where(more[lab_on], m, 0)
     return m, xp.where(m >= 2, length, 0).astype(xp.float32)
-
-
-def _label_max(xp: Any, ndi: Any, d: Any, lab: Any, n_lab: int) -> Any:
-    """Largest ``d`` of each label ``1..n_lab`` (index 0: 0): ``np.maximum.at`` on NumPy
-    (``ndi.maximum`` sorts every cell, several times slower), ``ndi.maximum`` elsewhere."""
-    r = xp.zeros(n_lab + 1, dtype=xp.float64)
-    if xp is np:
-        sel = lab > 0
-        np.maximum.at(r, lab[sel], d[sel].astype(np.float64))
-    else:
-        r[1:] = xp.asarray(ndi.maximum(d, lab, xp.arange(1, n_lab + 1)), dtype=xp.float64)
-    return r

@@ -1,7 +1,7 @@
 """Per-layer feature decomposition of a voxelised part: what a slicer would extrude where.
 
 Works on a :class:`~slicer_energy.voxelize.LayerGrid` whose z pitch is the layer height,
-with one code path for NumPy and CuPy (``scipy.ndimage`` / ``cupyx.scipy.ndimage``).
+with one code path for NumPy and CuPy (per-layer transforms from :mod:`.grid_ops`).
 For every layer it finds the regions PrusaSlicer fills and how:
 
 * **perimeters** from an in-plane Euclidean distance transform ``d`` (distance of each

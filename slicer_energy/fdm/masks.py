@@ -1,8 +1,8 @@
 """Per-layer mask and distance primitives of the feature decomposition (NumPy or CuPy).
 
 Masks are boolean arrays ``[layer, row, column]`` (or one layer, ``[row, column]``); nothing
-here connects cells across layers. ``ndi`` is ``scipy.ndimage`` or ``cupyx.scipy.ndimage``
-(:func:`._ndi.ndimage_for`), ``p`` the cell pitch in mm.
+here connects cells across layers. ``ops`` are the labelling and distance transforms for the
+array module (:func:`.grid_ops.ops_for`), ``p`` the cell pitch in mm.
 """
 
 from __future__ import annotations
@@ -14,21 +14,15 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, to_numpy
-
-
-def inplane_structure(xp: Any) -> Any:
-    """Labelling structure for ``[layer, row, column]`` masks: components never span layers."""
-    st = np.zeros((3, 3, 3), dtype=bool)
-    st[1] = True  # 8-connected within a layer, never across layers
-    return xp.asarray(st)
+from .grid_ops import GridOps
 
 
 def layer_bounds(labels: Any) -> np.ndarray:
     """Per layer of ``labels``, the largest label in it or in any layer below (host int64).
 
-    SciPy and CuPy number components in raster order and ours never span layers, so the
-    labels of layer ``k`` are ``hi[k-1] + 1 .. hi[k]``: one max per layer gives every
-    label's layer, with no grid-sized scatter or index arrays.
+    :meth:`.grid_ops.GridOps.label` numbers components in raster order and never across
+    layers, so the labels of layer ``k`` are ``hi[k-1] + 1 .. hi[k]``: one max per layer
+    gives every label's layer, with no grid-sized scatter or index arrays.
     """
     n = labels.shape[0]
     if labels.size == 0:
@@ -60,14 +54,14 @@ class Labels:
         return self.layers[label_layers(layer_bounds(self.lab), self.n)]
 
 
-def label_compact(ndi: Any, xp: Any, mask: Any, struct: Any, y0: int = 0, x0: int = 0) -> Labels:
+def label_compact(ops: GridOps, xp: Any, mask: Any, y0: int = 0, x0: int = 0) -> Labels:
     """:class:`Labels` of ``mask`` (itself a window from row ``y0``, column ``x0``); no
     cells, no labels."""
     layers, sub, (ys, xs) = _compact(xp, mask)
     if layers.size == 0:
         return Labels(xp.zeros((0,) + mask.shape[1:], dtype=xp.int32), 0, layers)
-    lab, n = ndi.label(sub[:, ys, xs], structure=struct)
-    return Labels(lab, int(n), layers, y0 + ys.start, x0 + xs.start)
+    lab, n = ops.label(sub[:, ys, xs])
+    return Labels(lab, n, layers, y0 + ys.start, x0 + xs.start)
 
 
 def _compact(xp: Any, mask: Any) -> tuple[np.ndarray, Any, tuple[slice, slice]]:
@@ -136,7 +130,7 @@ def components(xp: Any, c: Labels, k0: int, p: float) -> list[tuple[int, Any]]:
     return [(k0 + int(lk[0]), xyk) for lk, xyk in parts]
 
 
-def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
+def edt_layers(ops: GridOps, xp: Any, mask: Any, p: float) -> Any:
     """In-plane distance (mm) from each cell centre to the layer's contour, layer by layer.
 
     The EDT gives the distance to the nearest empty cell centre; the contour lies about
@@ -159,9 +153,9 @@ def edt_layers(ndi: Any, xp: Any, mask: Any, p: float) -> Any:
             out[k] = 0.0
             win = _box(rows[k], cols[k], 1)
             if win is not None:
-                out[k][win] = _edt(ndi, xp, mask[k][win])
+                out[k][win] = ops.edt(mask[k][win])
         else:
-            out[k] = _edt(ndi, xp, mask[k])
+            out[k] = ops.edt(mask[k])
     out *= p
     out -= p / 2
     return out
@@ -173,19 +167,6 @@ def same_as_below(mask: Any) -> np.ndarray:
     if mask.shape[0] > 1:
         same[1:] = to_numpy((mask[1:] == mask[:-1]).all(axis=(1, 2)))
     return same
-
-
-def _edt(ndi: Any, xp: Any, m: Any) -> Any:
-    """``ndi.distance_transform_edt(m)`` (float64) from its feature transform: the squared
-    distances are whole numbers, summed in int32 rather than in float64 arrays."""
-    ft = ndi.distance_transform_edt(m, return_distances=False, return_indices=True)
-    ft = ft.astype(xp.int32, copy=False)  # CuPy may return narrower indices
-    dy = ft[0] - xp.arange(m.shape[0], dtype=ft.dtype)[:, None]
-    dx = ft[1] - xp.arange(m.shape[1], dtype=ft.dtype)
-    dy *= dy
-    dx *= dx
-    dy += dx
-    return xp.sqrt(dy, dtype=xp.float64)
 
 
 def beyond(xp: Any, d: Any, t: Any, p: float) -> np.ndarray:
@@ -228,7 +209,7 @@ def runs(mask: Any, axis: int = 2) -> Any:
     return (mask > before).sum(axis=(1, 2))
 
 
-def count_holes(ndi: Any, xp: Any, mask: Any, struct: Any) -> np.ndarray:
+def count_holes(ops: GridOps, xp: Any, mask: Any) -> np.ndarray:
     """The number of in-plane holes per layer of ``mask``: background not connected to the
     border of its layer.
 
@@ -239,8 +220,7 @@ def count_holes(ndi: Any, xp: Any, mask: Any, struct: Any) -> np.ndarray:
     layers, sub, (ys, xs) = _compact(xp, mask)
     if layers.size == 0:
         return np.zeros(mask.shape[0], dtype=np.int64)
-    lab, n = ndi.label(~sub[:, ys, xs], structure=struct)
-    n = int(n)
+    lab, n = ops.label(~sub[:, ys, xs])
     border = xp.zeros(n + 1, dtype=bool)
     for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
         border[edge.ravel()] = True
@@ -268,19 +248,19 @@ def _box(row_any: Any, col_any: Any, r: int) -> tuple[slice, slice] | None:
     return ys, xs
 
 
-def dilate(ndi: Any, mask: Any, r_mm: float, p: float) -> Any:
+def dilate(ops: GridOps, mask: Any, r_mm: float, p: float) -> Any:
     """``mask`` (2-D) grown by ``r_mm`` (Euclidean), computed on its bounding box plus r."""
     out = array_module(mask).zeros_like(mask)
     win = _window(mask, r_mm, p)
     if win is None:
         return out
     ys, xs = win
-    out[ys, xs] = ndi.distance_transform_edt(~mask[ys, xs]) * p <= r_mm + 1e-9
+    out[ys, xs] = ops.edt(~mask[ys, xs]).astype(np.float64) * p <= r_mm + 1e-9
     return out
 
 
 def grow_into(
-    ndi: Any, seed: Any, target: Any, internal: tuple[Any, ...], p: float, margin_mm: float
+    ops: GridOps, seed: Any, target: Any, internal: tuple[Any, ...], p: float, margin_mm: float
 ) -> None:
     """``target`` takes the internal infill within ``margin_mm`` of ``seed`` (in place, per layer).
 
@@ -292,7 +272,7 @@ def grow_into(
     for i in np.flatnonzero(to_numpy(seed.any(axis=(1, 2)))):
         t = seed[i]
         ys, xs = _window(t, margin_mm, p)
-        near = ndi.distance_transform_edt(~t[ys, xs]) * p <= margin_mm + p / 2
+        near = ops.edt(~t[ys, xs]).astype(np.float64) * p <= margin_mm + p / 2
         for m in internal:
             g = m[i, ys, xs] & near
             m[i, ys, xs] &= ~g

@@ -21,8 +21,8 @@ import numpy as np
 from ..backend import array_module, to_numpy
 from ..errors import SettingsError
 from ..voxelize import LayerGrid
-from ._ndi import ndimage_for
 from .arachne import carried_beads, central_slope, transition_widths
+from .grid_ops import ops_for
 from .masks import (
     beyond,
     components,
@@ -30,7 +30,6 @@ from .masks import (
     edt_layers,
     fraction_beyond,
     grow_into,
-    inplane_structure,
     label_cells,
     label_compact,
     runs,
@@ -111,7 +110,8 @@ def measure_layers(
     Slabs are independent (each reads its halo of neighbouring layers and writes only its own
     layers), and their results do not depend on where the slabs are cut, so on the CPU
     ``threads`` slabs (default :func:`slab_threads`) run at once, sharing the memory budget:
-    SciPy's distance transforms and labelling and NumPy's array operations release the GIL.
+    OpenCV's transforms and labelling (:mod:`.grid_ops`) and NumPy's array operations
+    release the GIL.
     With ``repeats``, long runs of identical layers are measured once (:mod:`.repeats`).
     """
     keep = kept_layers(grid.occupancy, halo_layers(s)) if repeats else None
@@ -135,7 +135,7 @@ def _measure(
     nz, ny, nx = occ.shape
     g = Pass(
         xp=xp,
-        ndi=ndimage_for(xp),
+        ops=ops_for(xp),
         nz=nz,
         p=p,
         nt=s.top_layers_eff,
@@ -144,7 +144,6 @@ def _measure(
         lim=band_limits(s, h, False),
         w_open=SHELL_OPENING_SPACINGS * s.spacing_mm(s.w_solid_infill_mm, h),
         a_fill_min=(FILL_PART_MIN_SPACINGS * s.spacing_mm(s.w_solid_infill_mm, h)) ** 2,
-        struct=inplane_structure(xp),
         supports=s.supports,
         beads=(transition_widths(s, s.first_layer_height_mm, True), transition_widths(s, h)),
         perimeters=s.perimeters,
@@ -209,7 +208,7 @@ def _measure_slab(g: Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMeas
     a0, a1 = max(0, k0 - halo), min(g.nz, k1 + halo)
     ys, xs = _occupied(occ[a0:a1])
     S = xp.pad(occ[a0:a1, ys, xs], ((0, 0), (1, 1), (1, 1)))
-    dw = edt_layers(g.ndi, xp, S, g.p)
+    dw = edt_layers(g.ops, xp, S, g.p)
     xp.copyto(dw, -g.p / 2, where=~S)
     d = xp.full((a1 - a0, occ.shape[1] + 2, occ.shape[2] + 2), -g.p / 2, dtype=dw.dtype)
     d[:, ys.start : ys.stop + 2, xs.start : xs.stop + 2] = dw
@@ -233,7 +232,7 @@ def _measure_slab(g: Pass, occ: Any, k0: int, k1: int, halo: int, out: LayerMeas
     _region_areas_and_chords(g, sb, regions, scale, out)
     if g.supports:
         Sk = xp.pad(occ[k0:k1], ((0, 0), (1, 1), (1, 1)))
-        dout = edt_layers(g.ndi, xp, ~Sk, g.p).astype(xp.float32)
+        dout = edt_layers(g.ops, xp, ~Sk, g.p).astype(xp.float32)
         for i, k in enumerate(range(k0, k1)):
             out.d_out[k] = dout[i]
 
@@ -274,8 +273,8 @@ def _fill_regions(g: Pass, sb: Slab, solid: Any, sparse_all: Any) -> dict[str, A
     sparse = sparse_all[sb.k0 - sb.j0 :].copy()
     # Bridges over air and top surfaces take the internal infill within the margin.
     m_ext = EXTERNAL_INFILL_MARGIN_MM
-    grow_into(g.ndi, bridge & below_air, bridge, (solid_int, sparse), g.p, m_ext)
-    grow_into(g.ndi, top, top, (solid_int, sparse), g.p, m_ext)
+    grow_into(g.ops, bridge & below_air, bridge, (solid_int, sparse), g.p, m_ext)
+    grow_into(g.ops, top, top, (solid_int, sparse), g.p, m_ext)
     return dict(zip(FILL_REGIONS, (solid_int, top, bridge, sparse), strict=True))
 
 
@@ -284,12 +283,12 @@ def _islands_and_loops(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     loops' cells in loops shorter than SMALL_PERIMETER_MM."""
     xp, nz, k0, k1 = g.xp, g.nz, sb.k0, sb.k1
     Sc = sb.S[sb.here]
-    isl = label_compact(g.ndi, xp, Sc, g.struct, sb.y0, sb.x0)
+    isl = label_compact(g.ops, xp, Sc, sb.y0, sb.x0)
     out.islands[k0:k1] = np.bincount(isl.layer_of(), minlength=k1 - k0)
     out.islands_at.update(components(xp, isl, k0, g.p))
     del isl
     ext = Sc & (sb.dw[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
-    ring = label_compact(g.ndi, xp, ext, g.struct)
+    ring = label_compact(g.ops, xp, ext)
     n_ring = ring.n
     if not n_ring:
         return
@@ -333,7 +332,7 @@ def _arachne_inner(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     (:func:`.arachne.carried_beads`). Each connected
     region of inner beads is a path of its own.
     """
-    xp, ndi, p, k0, k1 = g.xp, g.ndi, g.p, sb.k0, sb.k1
+    xp, ops, p, k0, k1 = g.xp, g.ops, g.p, sb.k0, sb.k1
     n_in = max(g.perimeters - 1, 0)
     if not n_in:
         return
@@ -345,9 +344,9 @@ def _arachne_inner(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     yy, xx = np.mgrid[-m : m + 1, -m : m + 1]
     fp = np.hypot(yy, xx) * p <= sigma + 1e-9
     beyond_t1 = fraction_beyond(xp, dc, t1, p)
-    blur = ndi.gaussian_filter(beyond_t1, (0, sigma / p, sigma / p), mode="constant")
+    blur = ops.blur(beyond_t1, sigma / p, mode="constant")
     if fp.sum() > 1:  # a footprint of one cell (σ under the pitch) leaves the blur as it is
-        blur = ndi.grey_dilation(blur, footprint=xp.asarray(fp[None]), mode="constant")
+        blur = ops.dilate(blur, fp)
     # The rest only on the inner band's cells; those beyond it are walls around infill.
     beyond_ts = fraction_beyond(xp, dc, sb.tshell[sb.here], p)
     beyond_t1 -= beyond_ts
@@ -369,9 +368,7 @@ def _arachne_inner(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     ridge = band / xp.maximum(across, p / 4)
     length = xp.where(full, band * n_in / (ts_c - t1_c), ridge * beads_in)
     # The beads a thin section's widest point hands down to its ends (.arachne).
-    m, l_car = carried_beads(
-        xp, ndi, dc, on, (t1_c, p, ridge, length), thr, g.struct, g.central_slope
-    )
+    m, l_car = carried_beads(xp, ops, dc, on, (t1_c, p, ridge, length), thr, g.central_slope)
     length, beads_in = xp.where(m >= 2, l_car, length), xp.maximum(beads_in, m)
     nl_k = k1 - k0
     per_layer = xp.bincount(kk, weights=length, minlength=nl_k)
@@ -382,11 +379,11 @@ def _arachne_inner(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     zone.ravel()[on] |= beads_in > 0
     zone &= dc > t1
     del on, kk, band, cover, beads_in, length, beyond_ts
-    c = label_compact(ndi, xp, zone, g.struct)
+    c = label_compact(ops, xp, zone)
     if c.n:
         out.inner_paths[k0:k1] = np.bincount(c.layer_of(), minlength=nl_k)
     del c, zone
-    out.holes[k0:k1] = count_holes(ndi, xp, sb.S[sb.here], g.struct)
+    out.holes[k0:k1] = count_holes(ops, xp, sb.S[sb.here])
 
 
 def _fill_parts(g: Pass, sb: Slab, regions: dict[str, Any], out: LayerMeasures) -> None:
@@ -394,9 +391,9 @@ def _fill_parts(g: Pass, sb: Slab, regions: dict[str, Any], out: LayerMeasures) 
     fills each area of each region on its own, reached by a travel)."""
     k0, k1, xp = sb.k0, sb.k1, g.xp
     filled = regions["solid_infill"] | regions["top_solid_infill"] | regions["bridge_infill"]
-    out.fill_holes[k0:k1] = count_holes(g.ndi, xp, filled, g.struct)
+    out.fill_holes[k0:k1] = count_holes(g.ops, xp, filled)
     for m in regions.values():
-        c = label_compact(g.ndi, xp, m, g.struct)
+        c = label_compact(g.ops, xp, m)
         if not c.n:
             continue
         cnt = to_numpy(label_cells(xp, c))

@@ -59,8 +59,7 @@ def vertical_shells(g: Pass, sb: Slab, core: Any) -> Any:
     b0 = lo - nb  # rows b0 .. hi + nt - 1 of the slab are all the windows read
     dw = sb.dw[b0 : hi + nt]
     if g.p > g.w_open:  # cells wider than the opening: read the staircase's mean shift
-        sig = (0.0, STAIRCASE_SIGMA_CELLS, STAIRCASE_SIGMA_CELLS)
-        dw = g.ndi.gaussian_filter(dw, sig, mode="nearest")
+        dw = g.ops.blur(dw, STAIRCASE_SIGMA_CELLS, mode="nearest")
     dd = dw.reshape(dw.shape[0], -1)[:, cols] - sb.tshell[b0 : hi + nt, :, 0]
     mins = _window_mins(xp, dd, max(nt, nb))
     above = _window_min(xp, mins, nt, lo + 1 - b0, hi + 1 - b0) if nt else None
@@ -118,7 +117,7 @@ def grown_surface_shells(g: Pass, sb: Slab, interior: Any, r_mm: float) -> Any:
         key = (kind, j)
         if key not in grown:
             m = (top if kind == "t" else bottom)[j]
-            grown[key] = dilate(g.ndi, m, r_mm, g.p) if bool(m.any()) else None
+            grown[key] = dilate(g.ops, m, r_mm, g.p) if bool(m.any()) else None
         return grown[key]
 
     out = xp.zeros((sb.k1 - sb.j0,) + S.shape[1:], dtype=bool)

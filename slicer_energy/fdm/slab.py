@@ -6,13 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .grid_ops import GridOps
+
 
 @dataclass(frozen=True)
 class Pass:
     """What every slab of one decomposition shares."""
 
     xp: Any
-    ndi: Any
+    ops: GridOps  # labelling, distance transforms, blur (grid_ops.ops_for)
     nz: int
     p: float  # cell pitch in xy, mm
     nt: int  # top and bottom solid layers
@@ -21,7 +23,6 @@ class Pass:
     lim: tuple[float, float]
     w_open: float  # narrowest vertical-shell band kept solid, mm
     a_fill_min: float  # smallest fill area counted as one to travel to, mm²
-    struct: Any
     supports: bool
     beads: tuple[Any, Any]  # Arachne's transition widths, first layer and others
     perimeters: int

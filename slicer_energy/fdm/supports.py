@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..voxelize import LayerGrid
-from ._ndi import ndimage_for
+from .grid_ops import ops_for
 from .masks import Labels, components, dilate, runs
 from .settings import PrintSettings
 
@@ -91,7 +91,7 @@ def _contacts(
 ) -> dict[int, Any]:
     """Contact area under each layer k ≥ 1: its solid cells farther than ``r_thr`` from the
     solid of layer k-1, and the mesh's overhang cells, grown by the contact growth."""
-    xp, ndi = grid.xp, ndimage_for(grid.xp)
+    xp, ops = grid.xp, ops_for(grid.xp)
     h, p = grid.pitch_z, grid.pitch_xy
     r_thr = h / math.tan(math.radians(max(s.support_threshold_deg, 1e-3)))
     grow = SUPPORT_CONTACT_GROWTH_MM
@@ -102,7 +102,7 @@ def _contacts(
             jj, ii = extra_contacts[k]
             c[xp.asarray(jj), xp.asarray(ii)] = True
         if grow > 0 and bool(c.any()):
-            c = dilate(ndi, c, grow, p)
+            c = dilate(ops, c, grow, p)
         contact_at[k] = c
     return contact_at
 
@@ -114,7 +114,7 @@ def _columns(
     (:func:`.masks.components`), from
     the contacts projected down (``support_contact_distance`` below them) to the plate or
     the part."""
-    xp, ndi = grid.xp, ndimage_for(grid.xp)
+    xp, ops = grid.xp, ops_for(grid.xp)
     nz, ny, nx = grid.shape
     h, p = grid.pitch_z, grid.pitch_xy
     gap = max(0, round(s.support_contact_distance_mm / h))
@@ -140,12 +140,12 @@ def _columns(
         if k == 0 and s.support_first_layer_expansion_mm > 0 and bool(region.any()):
             # The first support layer is widened for adhesion (raft_first_layer_expansion),
             # still kept xy_gap from the part.
-            region = dilate(ndi, region, s.support_first_layer_expansion_mm, p)
+            region = dilate(ops, region, s.support_first_layer_expansion_mm, p)
             region &= d_out[0] > xy_gap
         a_if[k] = float(iface.sum()) * p * p
         if bool(region.any()):
-            lab, n = ndi.label(region, structure=xp.ones((3, 3), dtype=bool))
-            islands.update(components(xp, Labels(lab[None], int(n), np.zeros(1, int)), k, p))
+            lab, n = ops.label(region[None])
+            islands.update(components(xp, Labels(lab, n, np.zeros(1, int)), k, p))
         base = region & ~iface
         a_base[k] = float(base.sum()) * p * p
         runs_base[k] = float(runs(base[None])[0]) * p

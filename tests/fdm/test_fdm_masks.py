@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage as ndi
 
+from slicer_energy.fdm.grid_ops import ops_for
 from slicer_energy.fdm.masks import (
     count_holes,
     edt_layers,
-    inplane_structure,
     label_cells,
     label_compact,
     label_layers,
@@ -18,6 +18,10 @@ from slicer_energy.fdm.masks import (
     layer_bounds,
     runs,
 )
+
+OPS = ops_for(np)
+INPLANE = np.zeros((3, 3, 3), dtype=bool)
+INPLANE[1] = True  # SciPy's structure for 8-connected within a layer, never across
 
 
 def _masks() -> np.ndarray:
@@ -33,27 +37,27 @@ def _masks() -> np.ndarray:
 def test_cropped_distance_transform_equals_the_whole_layers():
     m = _masks()
     ref = np.stack([ndi.distance_transform_edt(layer) for layer in m]) * 0.3 - 0.15
-    np.testing.assert_allclose(edt_layers(ndi, np, m, 0.3), ref, atol=1e-5)
+    np.testing.assert_allclose(edt_layers(OPS, np, m, 0.3), ref, atol=1e-5)
 
 
 def test_component_and_hole_counts_per_layer():
     m = _masks()
     eight = np.ones((3, 3), dtype=bool)
     islands = [ndi.label(layer, structure=eight)[1] for layer in m]
-    c = label_compact(ndi, np, m, inplane_structure(np))
+    c = label_compact(OPS, np, m)
     np.testing.assert_array_equal(np.bincount(c.layer_of(), minlength=6), islands)
     holes = []
     for layer in m:
         bg, nb = ndi.label(~layer, structure=eight)
         edge = set(np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]]).tolist())
         holes.append(len(set(range(1, nb + 1)) - edge))
-    np.testing.assert_array_equal(count_holes(ndi, np, m, inplane_structure(np)), holes)
+    np.testing.assert_array_equal(count_holes(OPS, np, m), holes)
 
 
 def test_labels_layer_from_per_layer_maxima():
     """Every label's layer, read off the per-layer maxima, is the layer its cells are in."""
     m = _masks()
-    lab, n = ndi.label(m, structure=inplane_structure(np))
+    lab, n = ndi.label(m, structure=INPLANE)
     kk = np.nonzero(lab)[0]
     truth = np.zeros(int(n) + 1, dtype=int)
     truth[lab[lab > 0]] = kk
@@ -78,7 +82,7 @@ def test_run_starts_along_rows_and_columns():
 def test_label_sums_from_row_runs_equal_the_cell_sums():
     """Cells and index sums per label from row runs, on a window offset in the grid."""
     m = _masks()
-    c = label_compact(ndi, np, m, inplane_structure(np), y0=7, x0=3)
+    c = label_compact(OPS, np, m, y0=7, x0=3)
     cnt, sx, sy = label_sums(np, c)
     for lab in range(1, c.n + 1):
         _, jj, ii = np.nonzero(c.lab == lab)
@@ -90,7 +94,7 @@ def test_label_sums_from_row_runs_equal_the_cell_sums():
 def test_label_cells_counts_each_labels_cells():
     """Cells per label, against counting each label's cells one by one."""
     m = _masks()
-    c = label_compact(ndi, np, m, inplane_structure(np))
+    c = label_compact(OPS, np, m)
     cnt = label_cells(np, c)
     assert cnt.shape == (c.n,) and c.n > 3
     for lab in range(1, c.n + 1):
