@@ -160,16 +160,23 @@ def find_profile(folder: str, name: str, under: str | None = None) -> Path:
 
 def find_in(roots: Sequence[tuple[str, Path]], name: str, hint: str = "") -> Path:
     """The profile ``name`` (file stem or one of its ``aliases``, case and punctuation
-    ignored) in the first of ``roots`` (label, folder) that has it; an existing .toml path
-    as is. Raises :class:`ProfileError` naming the path or the folders tried and the names
-    in each, then ``hint``."""
+    ignored; a stem before an alias) in the first of ``roots`` (label, folder) that has it;
+    an existing .toml path as is. Raises :class:`ProfileError` naming the path or the
+    folders tried and the names in each, then ``hint``."""
     p = Path(name)
     if p.suffix.lower() == ".toml" or len(p.parts) > 1:
         if p.is_file():
             return p
         raise ProfileError(f"{p}: no such file")
     listing = []
+    key = profile_key(name)
     for label, root in roots:
+        # A file named so is found without parsing every profile for its aliases (the
+        # machine profiles take about 13 ms to parse, a tenth of a small part's prediction).
+        named = sorted(root.rglob("*.toml")) if root.is_dir() else []
+        hit_path = next((q for q in named if profile_key(q.stem) == key), None)
+        if hit_path is not None:
+            return hit_path
         entries = profile_index(root)
         hit = find_entry(entries, name)
         if hit is not None:

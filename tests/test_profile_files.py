@@ -61,6 +61,27 @@ def test_names_and_aliases_find_the_shipped_printers():
     assert load_machine("voron").firmware == "klipper"
 
 
+def test_a_profile_file_named_so_comes_before_another_files_alias(tmp_path):
+    """find_in: a stem match returns without parsing the folder; an alias still finds its
+    file; the first folder that has the name wins; a miss lists every folder's names."""
+    from slicer_energy.errors import ProfileError
+    from slicer_energy.profiles import find_in
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+    (a / "aa-first.toml").write_text('aliases = ["Mini"]\n')
+    (a / "mini.toml").write_text("")
+    (a / "broken.toml").write_text("not = [valid")  # a stem match never reads it
+    (b / "other.toml").write_text('aliases = ["Other Alias"]\n')
+    roots = [("a/", a), ("b/", b)]
+    assert find_in(roots, "MINI") == a / "mini.toml"
+    assert find_in(roots, "other-alias") == b / "other.toml"
+    assert find_in([("b/", b), ("a/", a)], "aa_first") == a / "aa-first.toml"
+    with pytest.raises(ProfileError, match=r"a/: aa-first, broken, mini; b/: other"):
+        find_in(roots, "nothing")
+
+
 def test_vendor_bundle_printer_matches_the_shipped_profile():
     """The MK3S from PrusaSlicer's bundle: its limits equal the hand-sourced prusa-mk3s
     profile's (PrusaResearch.ini of PrusaSlicer@69c8e56), heaters from that profile."""
