@@ -217,13 +217,12 @@ def profile_index(root: Path) -> list[ProfileEntry]:
 
 
 def find_entry(entries: Sequence[ProfileEntry], name: str) -> ProfileEntry | None:
-    """The entry whose name or one of whose aliases is ``name``, ignoring case and
+    """The entry named ``name``, else the first with it among its aliases, ignoring case and
     punctuation (``Ender-3`` finds ``ender3``), or None."""
     key = profile_key(name)
-    for e in entries:
-        if key == profile_key(e.name) or key in {profile_key(a) for a in e.aliases}:
-            return e
-    return None
+    named = (e for e in entries if key == profile_key(e.name))
+    aliased = (e for e in entries if key in {profile_key(a) for a in e.aliases})
+    return next(named, None) or next(aliased, None)
 
 
 def profile_key(name: str) -> str:

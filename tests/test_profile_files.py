@@ -61,25 +61,38 @@ def test_names_and_aliases_find_the_shipped_printers():
     assert load_machine("voron").firmware == "klipper"
 
 
-def test_a_profile_file_named_so_comes_before_another_files_alias(tmp_path):
-    """find_in: a stem match returns without parsing the folder; an alias still finds its
-    file; the first folder that has the name wins; a miss lists every folder's names."""
+def test_a_profile_file_named_so_comes_before_another_files_alias(tmp_path, monkeypatch):
+    """find_in: a file named as asked returns without parsing the folder (before another
+    file's alias, as find_entry ranks them); an alias still finds its file; the first folder
+    that has the name either way wins; a miss lists every folder's names."""
+    from slicer_energy import profiles
     from slicer_energy.errors import ProfileError
-    from slicer_energy.profiles import find_in
+    from slicer_energy.profiles import ProfileEntry, find_entry, find_in
 
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         d.mkdir()
     (a / "aa-first.toml").write_text('aliases = ["Mini"]\n')
     (a / "mini.toml").write_text("")
-    (a / "broken.toml").write_text("not = [valid")  # a stem match never reads it
     (b / "other.toml").write_text('aliases = ["Other Alias"]\n')
+    (b / "aa-first.toml").write_text("")
     roots = [("a/", a), ("b/", b)]
+    index = profiles.profile_index
+
+    def no_parsing(root):
+        raise AssertionError(f"{root} parsed for a name that a file has")
+
+    monkeypatch.setattr(profiles, "profile_index", no_parsing)
     assert find_in(roots, "MINI") == a / "mini.toml"
+    assert find_in([("b/", b), ("a/", a)], "aa_first") == b / "aa-first.toml"
+    monkeypatch.setattr(profiles, "profile_index", index)
     assert find_in(roots, "other-alias") == b / "other.toml"
-    assert find_in([("b/", b), ("a/", a)], "aa_first") == a / "aa-first.toml"
-    with pytest.raises(ProfileError, match=r"a/: aa-first, broken, mini; b/: other"):
+    (a / "x.toml").write_text('aliases = ["other"]\n')  # an alias in an earlier folder wins
+    assert find_in(roots, "other") == a / "x.toml"
+    with pytest.raises(ProfileError, match=r"a/: aa-first, mini, x; b/: aa-first, other"):
         find_in(roots, "nothing")
+    entries = [ProfileEntry("aa-first", a / "aa-first.toml", ("Mini",)), ProfileEntry("mini", a)]
+    assert find_entry(entries, "mini").name == "mini"
 
 
 def test_vendor_bundle_printer_matches_the_shipped_profile():

@@ -11,8 +11,9 @@ Why OpenCV on the CPU and not ``scipy.ndimage``: it imports in about 15 ms where
 its exact distance transform runs about 3x faster than SciPy's and its labelling about 1.5x,
 and it releases the GIL, so slabs still run in parallel. Both give SciPy's results (see
 ``tests/fdm/test_fdm_grid_ops.py``, which checks them against ``scipy.ndimage``): the same
-labels in the same raster order, the same distances to float32 rounding, the same blur to
-float32 rounding (SciPy's kernel, summed in float64), the same dilation.
+labels in the same raster order, the float32 rounding of the exact distances, the same
+blur to float32 rounding (SciPy's kernel, summed in float64), the same dilation. None
+depends on the window it runs on, so where slabs are cut changes no result.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ import numpy as np
 # scipy.ndimage.gaussian_filter's default: the kernel reaches 4 standard deviations.
 GAUSS_TRUNCATE = 4.0
 BLUR_MODES = ("constant", "nearest")  # zero beyond the layer, or its edge cell repeated
-# Squared distances (cells²) below which a float32 square of OpenCV's distance (within
-# 2 units in the last place) rounds to the right whole number: 3e-7 relative error < 0.5.
-_F32_EXACT_D2 = 1_600_000
+# Squared distances (cells², whole numbers D) up to which OpenCV's float32 distance, squared
+# in float32, lies within 0.15 of D (measured: ≤ 0.1 below 783 225 = 885², where it jumps to
+# 1 on rows or columns without an empty cell), so that rounding recovers D exactly. A window
+# with farther distances (800 cells: 80 mm of solid on 0.1 mm cells, which the cell budget
+# makes rare) takes SciPy's exact transform instead.
+OPENCV_EXACT_D2 = 640_000
 
 
 class GridOps(Protocol):
-    """What :mod:`.regions`, :mod:`.masks`, :mod:`.arachne` and :mod:`.supports` use."""
+    """What :mod:`.regions`, :mod:`.masks`, :mod:`.shells`, :mod:`.arachne` and
+    :mod:`.supports` use."""
 
     def label(self, mask: Any) -> tuple[Any, int]:
         """Components of a ``[layer, row, column]`` bool mask, 8-connected within each layer
@@ -39,12 +44,14 @@ class GridOps(Protocol):
         there is no cell."""
 
     def edt(self, mask: Any) -> Any:
-        """Per cell of a 2-D bool mask, the distance (in cells) from its centre to the
-        nearest empty cell's centre; 0 on empty cells. The mask must have an empty cell."""
+        """Per cell of a 2-D bool mask, the distance (in cells, float32) from its centre to
+        the nearest empty cell's centre; 0 on empty cells, infinite everywhere where the
+        mask has no empty cell."""
 
     def blur(self, x: Any, sigma_cells: float, mode: str) -> Any:
         """Each layer of a float32 ``[layer, row, column]`` array blurred in-plane by a
-        Gaussian of ``sigma_cells``; ``mode`` (:data:`BLUR_MODES`) says what lies beyond."""
+        Gaussian of ``sigma_cells`` (none: a copy); ``mode`` (:data:`BLUR_MODES`) says what
+        lies beyond."""
 
     def dilate(self, x: Any, footprint: np.ndarray) -> Any:
         """Each layer's largest value over the 2-D bool ``footprint`` (odd, symmetric)
@@ -97,22 +104,27 @@ class CpuOps:
 
     def edt(self, mask: np.ndarray) -> np.ndarray:
         cv2 = self.cv2
+        if mask.size == 0 or mask.all():
+            return np.full(mask.shape, np.inf, dtype=np.float32)
         d = cv2.distanceTransform(mask.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        # OpenCV's float32 result is one unit in the last place off on a few cells, and which
-        # cells depends on the window it runs on; the squared distance is a whole number, so
-        # rounding it and taking the root again gives SciPy's values (float32) everywhere,
+        # OpenCV's float32 result is a unit or so in the last place off on a few cells, and
+        # which cells depends on the window it runs on; the squared distance is a whole
+        # number, so rounding it and taking the root again gives SciPy's values everywhere,
         # and results that do not depend on where slabs are cut.
-        if mask.shape[0] ** 2 + mask.shape[1] ** 2 < _F32_EXACT_D2:
-            np.multiply(d, d, out=d)
-            np.rint(d, out=d)
-            return np.sqrt(d, out=d)
-        d2 = np.square(d, dtype=np.float64)
-        np.rint(d2, out=d2)
-        return np.sqrt(d2, out=d2).astype(np.float32)
+        far = float(d.max())
+        if far * far > OPENCV_EXACT_D2:
+            from scipy.ndimage import distance_transform_edt  # ~0.15 s, for such windows only
+
+            return distance_transform_edt(mask).astype(np.float32)
+        np.multiply(d, d, out=d)
+        np.rint(d, out=d)
+        return np.sqrt(d, out=d)
 
     def blur(self, x: np.ndarray, sigma_cells: float, mode: str) -> np.ndarray:
         cv2 = self.cv2
         border = _border(cv2, mode)
+        if sigma_cells <= 0:
+            return x.copy()
         kernel = gauss_kernel(sigma_cells)
         out = np.empty_like(x)
         for k in range(x.shape[0]):
@@ -126,7 +138,7 @@ class CpuOps:
         kernel = np.ascontiguousarray(footprint, dtype=np.uint8)
         out = np.empty_like(x)
         for k in range(x.shape[0]):
-            self.cv2.dilate(x[k], kernel, dst=out[k])
+            out[k] = self.cv2.dilate(x[k], kernel)
         return out
 
     def label_max(self, d: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
@@ -163,6 +175,8 @@ class GpuOps:
         # From the feature transform: the squared distances are whole numbers, summed in
         # int32 rather than in float64 arrays.
         cp = self.cp
+        if mask.size == 0 or bool(mask.all()):
+            return cp.full(mask.shape, cp.inf, dtype=cp.float32)
         ft = self.ndi.distance_transform_edt(mask, return_distances=False, return_indices=True)
         ft = ft.astype(cp.int32, copy=False)  # CuPy may return narrower indices
         dy = ft[0] - cp.arange(mask.shape[0], dtype=ft.dtype)[:, None]
@@ -170,13 +184,18 @@ class GpuOps:
         dy *= dy
         dx *= dx
         dy += dx
-        return cp.sqrt(dy, dtype=cp.float32)
+        return cp.sqrt(dy.astype(cp.float64)).astype(cp.float32)
 
     def blur(self, x: Any, sigma_cells: float, mode: str) -> Any:
         if mode not in BLUR_MODES:
             raise ValueError(f"blur mode {mode!r} is not one of {BLUR_MODES}")
+        if sigma_cells <= 0:
+            return x.copy()
         sig = (0.0, sigma_cells, sigma_cells)
-        return self.ndi.gaussian_filter(x, sig, mode=mode, truncate=GAUSS_TRUNCATE)
+        x64 = x.astype(self.cp.float64)  # summed in float64, as on the CPU
+        return self.ndi.gaussian_filter(x64, sig, mode=mode, truncate=GAUSS_TRUNCATE).astype(
+            x.dtype
+        )
 
     def dilate(self, x: Any, footprint: np.ndarray) -> Any:
         fp = self.cp.asarray(footprint[None])
