@@ -22,7 +22,9 @@ layer's mean fill area's equivalent radius (an assumption: from the seam or the 
 the next fill's nearest end), and a zig-zag
 fill around a hole one more (its lines on the two sides of the hole are chained apart,
 ``FillRectilinear``'s monotonic regions). The loops of one contour are joined by a short
-travel of one perimeter spacing, which never retracts.
+travel of one perimeter spacing, which never retracts, and with more than one perimeter
+every contour's external loop ends with a travel of one nozzle diameter into the part
+(``GCode::extrude_loop``, "move inwards before travel"; it never retracts either).
 
 Every move is the planner's trapezoid at the configured speed, acceleration and jerk.
 """
@@ -154,7 +156,8 @@ def layer_travels(feat: LayerFeatures, s: PrintSettings) -> tuple[np.ndarray, np
                 np.full(int(n_short), sp),
             ]
         )
-        here = np.concatenate([jumps, inner])
+        inward = np.full(int(feat.loops[k]) if s.perimeters > 1 else 0, s.nozzle_mm)
+        here = np.concatenate([jumps, inner, inward])
         layers.append(np.full(len(here), k))
         lengths.append(here)
     if not layers:

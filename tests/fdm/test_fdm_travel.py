@@ -61,13 +61,15 @@ def test_a_layer_of_posts_travels_to_each_post_and_into_its_fill():
     r = math.sqrt(16 / math.pi)
     assert np.sort(jumps)[:8] == pytest.approx(math.hypot(10, r), rel=0.03)
     assert jumps[0] > 20
-    # each post: a jump to it, a short hop between its two loops (never retracting), and a
-    # travel from the loops into its fill area (retracting: the 2.2 mm fill square's
-    # equivalent radius is over retract_before_travel's 1 mm)
+    # each post: a jump to it, a short hop between its two loops and a nozzle diameter into
+    # the part after the external loop (neither retracting), and a travel from the loops
+    # into its fill area (retracting: the 2.2 mm fill square's equivalent radius is over
+    # retract_before_travel's 1 mm)
     tv = travel_s(f, s, MotionLimits())
     assert f.fill_parts[5] == 9
-    assert tv.travels[5] == 27
+    assert tv.travels[5] == 36
     assert tv.retractions[5] == 18
+    assert np.sort(length[k == 5])[:9] == pytest.approx(s.nozzle_mm)
 
 
 def test_short_travels_do_not_retract_and_long_ones_cost_a_cycle():
@@ -78,6 +80,34 @@ def test_short_travels_do_not_retract_and_long_ones_cost_a_cycle():
     prime = trapezoid_s(0.8, 35, 1250, 4.5)
     assert retraction_s(s, m) == pytest.approx(float(wipe + lift + prime), rel=1e-6)
     assert s.retract_min_travel_mm == 1.0  # retract_before_travel of the MK3S profile
+
+
+def _travels_per_layer(gcode) -> list[int]:
+    """XY moves without extrusion per layer of a PrusaSlicer G-code file (wipes extrude)."""
+    counts: list[int] = []
+    for line in gcode.open():
+        if line.startswith(";LAYER_CHANGE"):
+            counts.append(0)
+        elif line.startswith("G1 ") and counts:
+            words = {w[0] for w in line.split(";")[0].split()[1:]}
+            counts[-1] += bool(words & {"X", "Y"}) and "E" not in words
+    return counts
+
+
+@pytest.mark.skipif(prusaslicer.executable() is None, reason="prusa-slicer not installed")
+def test_travels_per_layer_match_prusaslicers_gcode_on_posts(tmp_path):
+    """Nine posts: every travel of a middle layer, moves inwards after the loops included."""
+    ini = SHARED / "reference" / "prusaslicer" / "mk3s_pla_020.ini"
+    if not ini.exists():
+        pytest.skip("../shared/reference not beside the checkout")
+    mesh = _posts(3, 6.0)
+    mesh.export(tmp_path / "posts.stl")
+    ref = prusaslicer.slice_stl(tmp_path / "posts.stl", ini, tmp_path / "posts.gcode")
+    want = _travels_per_layer(ref.gcode)
+    s = load_preset()
+    tv = travel_s(decompose(voxelize(mesh, 0.1, s.layer_height_mm), s), s, MotionLimits())
+    assert len(want) == len(tv.travels) == 10
+    assert tv.travels[3:9].tolist() == want[3:9]  # the first and last layers add a few of their own
 
 
 @pytest.mark.skipif(prusaslicer.executable() is None, reason="prusa-slicer not installed")
