@@ -104,9 +104,11 @@ class LayerFeatures:
     holes: np.ndarray  # holes of the section per layer (each a contour)
     support_islands: np.ndarray  # separate support areas per layer
     extent_mm: tuple[float, float, float]
-    # per layer, [[x, y, area], ...] (mm) of the part's islands and of the support areas
+    # per layer, [[x, y, area], ...] (mm) of the part's islands and of the support areas,
+    # and [[x, y, area, island], ...] of the holes (island: the row of islands_at around it)
     islands_at: dict[int, np.ndarray] = field(default_factory=dict)
     supports_at: dict[int, np.ndarray] = field(default_factory=dict)
+    holes_at: dict[int, np.ndarray] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -198,6 +200,7 @@ def decompose(
         extent_mm=(nx * p, ny * p, nz * h),
         islands_at=meas.islands_at,
         supports_at=sup_at,
+        holes_at=meas.holes_at,
         info={"slab_layers": meas.slab_layers, "slabs": meas.slabs},
     )
 

@@ -209,23 +209,83 @@ def runs(mask: Any, axis: int = 2) -> Any:
     return (mask > before).sum(axis=(1, 2))
 
 
-def count_holes(ops: GridOps, xp: Any, mask: Any) -> np.ndarray:
-    """The number of in-plane holes per layer of ``mask``: background not connected to the
-    border of its layer.
+@dataclass(frozen=True)
+class _Background:
+    """The background of a mask's compact part (:func:`_compact`) labelled, and which labels
+    are holes: not connected to the border of their layer (label 0, the mask's own cells,
+    counts as border)."""
 
-    Only layers with cells can have holes, and only inside their bounding box grown by one
-    cell: the background outside it all reaches the layer's border, so the crop's border
-    stands for the layer's.
-    """
+    layers: np.ndarray
+    lab: Any
+    n: int
+    is_border: Any  # per label 0..n
+    layer: np.ndarray  # per label 1..n, its index among ``layers``
+
+    @property
+    def hole(self) -> np.ndarray:
+        """Per label 1..n, whether it is a hole (host bool)."""
+        return ~to_numpy(self.is_border[1:])
+
+
+def _background(ops: GridOps, xp: Any, mask: Any) -> _Background | None:
+    """Only layers with cells can have holes, and only inside their bounding box grown by
+    one cell: the background outside it all reaches the layer's border, so the crop's border
+    stands for the layer's. None where ``mask`` has no cell."""
     layers, sub, (ys, xs) = _compact(xp, mask)
     if layers.size == 0:
-        return np.zeros(mask.shape[0], dtype=np.int64)
+        return None
     lab, n = ops.label(~sub[:, ys, xs])
     border = xp.zeros(n + 1, dtype=bool)
+    border[0] = True
     for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
         border[edge.ravel()] = True
-    lay = layers[label_layers(layer_bounds(lab), n)]
-    return np.bincount(lay[~to_numpy(border[1:])], minlength=mask.shape[0])
+    return _Background(layers, lab, n, border, label_layers(layer_bounds(lab), n))
+
+
+def count_holes(ops: GridOps, xp: Any, mask: Any) -> np.ndarray:
+    """The number of in-plane holes per layer of ``mask``: background not connected to the
+    border of its layer."""
+    bg = _background(ops, xp, mask)
+    if bg is None:
+        return np.zeros(mask.shape[0], dtype=np.int64)
+    return np.bincount(bg.layers[bg.layer[bg.hole]], minlength=mask.shape[0])
+
+
+def hole_components(
+    ops: GridOps, xp: Any, mask: Any, islands: Labels, k0: int, p: float
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """:func:`count_holes` of ``mask`` (a padded slab, its window from ``islands.y0``,
+    ``.x0``), and for every layer with any, ``[[x_mm, y_mm, area_mm2, island], ...]``: each
+    hole's centroid and area (as :func:`components`) and the index, among its layer's
+    islands in label order, of the island around it. ``islands`` are the components of the
+    same ``mask`` (:func:`label_compact`), so both share one compact frame.
+
+    A hole's first cell in raster order lies on its top row; the cell above it is the
+    island's, since any other background cell there would be part of the hole.
+    """
+    nz = mask.shape[0]
+    bg = _background(ops, xp, mask)
+    if bg is None:
+        return np.zeros(nz, dtype=np.int64), {}
+    keep = bg.hole
+    lay_h = bg.layer[keep]
+    counts = np.bincount(bg.layers[lay_h], minlength=nz)
+    if not keep.any():
+        return counts, {}
+    flat = bg.lab.ravel()
+    cells = xp.flatnonzero(~bg.is_border[flat])  # every hole cell, ascending
+    _, first = xp.unique(flat[cells], return_index=True)  # each hole's first cell
+    parent = to_numpy(islands.lab.ravel()[cells[first] - bg.lab.shape[2]])  # the cell above
+    hi = layer_bounds(islands.lab)  # island labels of compact layer j: hi[j-1]+1 .. hi[j]
+    index = parent.astype(np.int64) - 1 - np.where(lay_h > 0, hi[np.maximum(lay_h - 1, 0)], 0)
+    c = Labels(bg.lab, bg.n, bg.layers, islands.y0, islands.x0)
+    cnt, sx, sy = (to_numpy(v)[keep] for v in label_sums(xp, c))
+    xy = np.stack(
+        [(sx / cnt - 0.5) * p, (sy / cnt - 0.5) * p, cnt * p * p, index.astype(float)], axis=1
+    )
+    cuts = np.flatnonzero(np.diff(lay_h)) + 1
+    parts = zip(np.split(lay_h, cuts), np.split(xy, cuts), strict=True)
+    return counts, {k0 + int(bg.layers[lk[0]]): xyk for lk, xyk in parts}
 
 
 def _window(mask: Any, r_mm: float, p: float) -> tuple[slice, slice] | None:

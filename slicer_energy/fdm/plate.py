@@ -150,6 +150,7 @@ def plate_features(feat: LayerFeatures, plate: Plate, skirt_loops: int) -> Layer
         extent_mm=(*plate.size_mm, feat.extent_mm[2]),
         islands_at=_placed(feat.islands_at, plate),
         supports_at=_placed(feat.supports_at, plate),
+        holes_at=_placed_holes(feat.holes_at, feat.islands_at, plate),
     )
 
 
@@ -162,6 +163,19 @@ def _placed(at: dict[int, np.ndarray], plate: Plate) -> dict[int, np.ndarray]:
         copies = np.repeat(pts[None, :, :], len(shift), axis=0).copy()
         copies[:, :, :2] += shift[:, None, :]
         out[k] = copies.reshape(-1, pts.shape[1])
+    return out
+
+
+def _placed_holes(
+    holes_at: dict[int, np.ndarray], islands_at: dict[int, np.ndarray], plate: Plate
+) -> dict[int, np.ndarray]:
+    """Every copy's holes at its place, each still naming its own copy's island: copy ``c``
+    of a layer of ``n`` islands has them at rows ``c·n .. c·n + n - 1`` of the placed ones."""
+    out = _placed(holes_at, plate)
+    for k, pts in out.items():
+        per_copy = len(holes_at[k])
+        copy = np.arange(len(pts)) // per_copy
+        pts[:, 3] += copy * len(islands_at[k])
     return out
 
 

@@ -30,6 +30,7 @@ from .masks import (
     edt_layers,
     fraction_beyond,
     grow_into,
+    hole_components,
     label_cells,
     label_compact,
     runs,
@@ -87,12 +88,14 @@ class LayerMeasures:
     loops: np.ndarray
     islands_at: dict[int, np.ndarray] = field(default_factory=dict)  # [[x, y, area], ...] mm
     # Arachne's inner beads (:func:`_arachne_inner`): their length, the inner band area it
-    # gives to the external beads instead, its separate inner paths, and the holes of the
-    # section (each a contour of its own).
+    # gives to the external beads instead, and its separate inner paths.
     inner_bead_mm: np.ndarray = field(default_factory=lambda: np.zeros(0))
     inner_to_external_mm2: np.ndarray = field(default_factory=lambda: np.zeros(0))
     inner_paths: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # The holes of the section (each a contour of its own), and where: [[x, y, area, island
+    # index in islands_at], ...] mm (masks.hole_components).
     holes: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    holes_at: dict[int, np.ndarray] = field(default_factory=dict)
     d_out: dict[int, Any] = field(default_factory=dict)  # distance outside the part, per layer
     slab_layers: int = 0
     slabs: int = 0
@@ -286,6 +289,8 @@ def _islands_and_loops(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     isl = label_compact(g.ops, xp, Sc, sb.y0, sb.x0)
     out.islands[k0:k1] = np.bincount(isl.layer_of(), minlength=k1 - k0)
     out.islands_at.update(components(xp, isl, k0, g.p))
+    out.holes[k0:k1], holes_at = hole_components(g.ops, xp, Sc, isl, k0, g.p)
+    out.holes_at.update(holes_at)
     del isl
     ext = Sc & (sb.dw[sb.here] <= g.per_layer(xp.arange(k0, k1), 0))
     ring = label_compact(g.ops, xp, ext)
@@ -383,7 +388,6 @@ def _arachne_inner(g: Pass, sb: Slab, out: LayerMeasures) -> None:
     if c.n:
         out.inner_paths[k0:k1] = np.bincount(c.layer_of(), minlength=nl_k)
     del c, zone
-    out.holes[k0:k1] = count_holes(ops, xp, sb.S[sb.here])
 
 
 def _fill_parts(g: Pass, sb: Slab, regions: dict[str, Any], out: LayerMeasures) -> None:

@@ -17,9 +17,12 @@ a greedy chain's ends are its outliers). A jump from island A to island B moves 
 A's last fill ended to B's perimeter seam: modelled as ``hypot(d, r_B)`` (``d`` the centroid
 distance, ``r_B`` B's equivalent radius ``sqrt(area/π)``: an assumption, exact for neither
 but right when the islands are far apart and when they are the same island on the next
-layer). Inside an island, each hole's loops and each fill area cost one travel of the
-layer's mean fill area's equivalent radius (an assumption: from the seam or the last fill to
-the next fill's nearest end), and a zig-zag
+layer). An island's holes are points too, visited right after it, chained nearest-neighbour
+from it: a hop to a hole lands on its loop, ``hypot(d, r)``, the first one's ``R - r``
+inside the island's outline (``R`` the equivalent radius of the island with its holes: a
+tube's wall; an assumption like ``r_B``). Inside an island, each fill area costs one travel
+of the layer's mean fill area's equivalent radius (an assumption: from the seam or the last
+fill to the next fill's nearest end), and a zig-zag
 fill around a hole one more (its lines on the two sides of the hole are chained apart,
 ``FillRectilinear``'s monotonic regions). The loops of one contour are joined by a short
 travel of one perimeter spacing, which never retracts, and with more than one perimeter
@@ -126,16 +129,19 @@ def layer_travels(feat: LayerFeatures, s: PrintSettings) -> tuple[np.ndarray, np
     for k in range(feat.nz):
         isl = feat.islands_at.get(k, np.zeros((0, 3)))
         sup = feat.supports_at.get(k, np.zeros((0, 3)))
-        pts = np.concatenate([sup[chain(sup[:, :2])], isl[chain(isl[:, :2])]])
+        hol = feat.holes_at.get(k, np.zeros((0, 4)))
+        sup = sup[chain(sup[:, :2])]
+        sup = np.column_stack([sup[:, :2], np.sqrt(sup[:, 2] / math.pi)])
+        pts = np.concatenate([sup, _with_holes(isl, hol)])  # [[x, y, r], ...]
         if not len(pts):
             continue
-        r = np.sqrt(pts[:, 2] / math.pi)
+        r = pts[:, 2]
         prev = np.concatenate([pts[:1, :2] if last is None else last[None], pts[:-1, :2]])
         jumps = np.hypot(np.hypot(*(pts[:, :2] - prev).T), r)
         last = pts[-1, :2]
         r_in = math.sqrt(fill_area[k] / max(feat.fill_parts[k], 1) / math.pi)
         n_in = (
-            max(feat.loops[k] - feat.islands[k], feat.holes[k], 0)
+            max(feat.loops[k] - feat.islands[k] - len(hol), 0)
             + feat.fill_parts[k]
             + TRAVELS_PER_FILL_HOLE * feat.fill_holes[k]
         )
@@ -163,6 +169,34 @@ def layer_travels(feat: LayerFeatures, s: PrintSettings) -> tuple[np.ndarray, np
     if not layers:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     return np.concatenate(layers), np.concatenate(lengths)
+
+
+def _with_holes(isl: np.ndarray, hol: np.ndarray) -> np.ndarray:
+    """A layer's islands ``[[x, y, area], ...]`` in chain order, each followed by its holes
+    (``[[x, y, area, island], ...]``) chained from the island's point, as
+    ``[[x, y, r], ...]``: the radius term of the travel that lands there (:func:`layer_travels`).
+
+    PrusaSlicer prints an island's loops, its holes' among them, before it moves on. A
+    travel to an island or from hole to hole lands on a loop of the area's equivalent radius
+    ``r``; the first hole's loop lies ``R - r`` inside the island's outline (``R`` from the
+    island's and its holes' areas), where the island's seam is, as for a tube's wall."""
+    order = chain(isl[:, :2])
+    out = isl[order].copy()
+    out[:, 2] = np.sqrt(out[:, 2] / math.pi)
+    if not len(hol):
+        return out
+    owner = hol[:, 3].astype(np.int64)
+    parts = []
+    for j, i in enumerate(order):
+        parts.append(out[j : j + 1])
+        mine = hol[owner == i, :3]
+        if len(mine):
+            mine = mine[chain(mine[:, :2], start=isl[i, :2])].copy()
+            r_out = math.sqrt((isl[i, 2] + mine[:, 2].sum()) / math.pi)
+            mine[:, 2] = np.sqrt(mine[:, 2] / math.pi)
+            mine[0, 2] = max(r_out - mine[0, 2], 0.0)
+            parts.append(mine)
+    return np.concatenate(parts)
 
 
 def travel_s(feat: LayerFeatures, s: PrintSettings, m: MotionLimits) -> TravelResult:

@@ -5,12 +5,14 @@ starts, must give the same numbers)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.ndimage as ndi
 
 from slicer_energy.fdm.grid_ops import ops_for
 from slicer_energy.fdm.masks import (
     count_holes,
     edt_layers,
+    hole_components,
     label_cells,
     label_compact,
     label_layers,
@@ -99,3 +101,30 @@ def test_label_cells_counts_each_labels_cells():
     assert cnt.shape == (c.n,) and c.n > 3
     for lab in range(1, c.n + 1):
         assert cnt[lab - 1] == np.count_nonzero(c.lab == lab)
+
+
+def test_each_hole_where_it_is_and_in_the_island_around_it():
+    """Holes' centroids and areas against SciPy's labels layer by layer, and the island
+    named as around each one: that island, its own holes filled (SciPy), covers the hole."""
+    m = _masks()
+    p = 0.5
+    eight = np.ones((3, 3), dtype=bool)
+    isl = label_compact(OPS, np, m)
+    counts, at = hole_components(OPS, np, m, isl, 10, p)
+    np.testing.assert_array_equal(counts, count_holes(OPS, np, m))
+    assert sum(len(v) for v in at.values()) == counts.sum() > 10
+    for k, layer in enumerate(m):
+        bg, nb = ndi.label(~layer, structure=eight)
+        edge = set(np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]]).tolist())
+        holes = [h for h in range(1, nb + 1) if h not in edge]
+        if not holes:
+            assert k + 10 not in at
+            continue
+        lab, _ = ndi.label(layer, structure=eight)
+        assert len(at[k + 10]) == len(holes)
+        for (x, y, area, island), h in zip(at[k + 10], holes, strict=True):
+            jj, ii = np.nonzero(bg == h)
+            # centres as components(): cell (j, i) of the padded slab at ((i - 1/2) p, ...)
+            assert (x, y) == pytest.approx(((ii.mean() - 0.5) * p, (jj.mean() - 0.5) * p))
+            assert area == pytest.approx(jj.size * p * p)
+            assert ndi.binary_fill_holes(lab == int(island) + 1)[jj, ii].all()

@@ -67,3 +67,30 @@ def test_four_cubes_within_ten_percent_of_prusaslicer_duplicate(tmp_path):
     plate = est.extra["plate"]
     assert plate["job_print_time_s"] == pytest.approx(ref.time_s, rel=0.10)
     assert plate["job_filament_mm"] == pytest.approx(ref.filament_mm, rel=0.05)
+
+
+def test_each_copys_holes_name_that_copys_island():
+    """On a plate of copies every hole still names the island around it: the one of its own
+    copy, as far from it as on the single part."""
+    import trimesh
+
+    from slicer_energy.fdm.features import decompose
+    from slicer_energy.fdm.plate import plate_features
+    from slicer_energy.fdm.settings import load_preset
+    from slicer_energy.voxelize import voxelize
+
+    ring = trimesh.creation.annulus(r_min=3.0, r_max=6.0, height=1.0)
+    post = trimesh.creation.box((3.0, 3.0, 1.0))
+    post.apply_translation((10.0, 0.0, 0.0))
+    part = trimesh.util.concatenate([ring, post])
+    part.apply_translation(-part.bounds[0])
+    s = load_preset()
+    one = decompose(voxelize(part, 0.1, s.layer_height_mm), s)
+    plate = plate_features(one, arrange((17.5, 12.0), 4, (250.0, 210.0)), 1)
+
+    def offsets(f):
+        isl, hol = f.islands_at[2], f.holes_at[2]
+        return hol[:, :2] - isl[hol[:, 3].astype(int), :2]
+
+    assert len(plate.holes_at[2]) == 4 * len(one.holes_at[2]) == 4
+    np.testing.assert_allclose(offsets(plate), np.repeat(offsets(one), 4, axis=0), atol=1e-9)
