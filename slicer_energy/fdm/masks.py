@@ -272,10 +272,15 @@ def hole_components(
     counts = np.bincount(bg.layers[lay_h], minlength=nz)
     if not keep.any():
         return counts, {}
-    flat = bg.lab.ravel()
-    cells = xp.flatnonzero(~bg.is_border[flat])  # every hole cell, ascending
-    _, first = xp.unique(flat[cells], return_index=True)  # each hole's first cell
-    parent = to_numpy(islands.lab.ravel()[cells[first] - bg.lab.shape[2]])  # the cell above
+    # A label's first cell starts a row run: only the runs' starts are searched (ascending),
+    # and the first start of each hole label (a stable sort's first index) is its first cell.
+    L = bg.lab
+    starts = L > 0
+    starts[:, :, 1:] &= L[:, :, 1:] != L[:, :, :-1]
+    fs = xp.flatnonzero(starts)
+    fs = fs[~bg.is_border[L.ravel()[fs]]]
+    _, first = xp.unique(L.ravel()[fs], return_index=True)
+    parent = to_numpy(islands.lab.ravel()[fs[first] - L.shape[2]])  # the cell above
     hi = layer_bounds(islands.lab)  # island labels of compact layer j: hi[j-1]+1 .. hi[j]
     index = parent.astype(np.int64) - 1 - np.where(lay_h > 0, hi[np.maximum(lay_h - 1, 0)], 0)
     c = Labels(bg.lab, bg.n, bg.layers, islands.y0, islands.x0)

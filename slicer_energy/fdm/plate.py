@@ -171,6 +171,7 @@ def _placed_holes(
 ) -> dict[int, np.ndarray]:
     """Every copy's holes at its place, each still naming its own copy's island: copy ``c``
     of a layer of ``n`` islands has them at rows ``c·n .. c·n + n - 1`` of the placed ones."""
+    assert holes_at.keys() <= islands_at.keys(), "holes in a layer without islands"
     out = _placed(holes_at, plate)
     for k, pts in out.items():
         per_copy = len(holes_at[k])

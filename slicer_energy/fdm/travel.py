@@ -20,14 +20,16 @@ but right when the islands are far apart and when they are the same island on th
 layer). An island's holes are points too, visited right after it, chained nearest-neighbour
 from it: a hop to a hole lands on its loop, ``hypot(d, r)``, the first one's ``R - r``
 inside the island's outline (``R`` the equivalent radius of the island with its holes: a
-tube's wall; an assumption like ``r_B``). Inside an island, each fill area costs one travel
-of the layer's mean fill area's equivalent radius (an assumption: from the seam or the last
-fill to the next fill's nearest end), and a zig-zag
+tube's wall; an assumption like ``r_B``). Inside an island, each fill area, and each loop
+beyond the islands' and holes' contours, costs one travel of the layer's mean fill area's
+equivalent radius (an assumption: from the seam or the last fill to the next fill's nearest
+end), and a zig-zag
 fill around a hole one more (its lines on the two sides of the hole are chained apart,
 ``FillRectilinear``'s monotonic regions). The loops of one contour are joined by a short
 travel of one perimeter spacing, which never retracts, and with more than one perimeter
-every contour's external loop ends with a travel of one nozzle diameter into the part
-(``GCode::extrude_loop``, "move inwards before travel"; it never retracts either).
+every external loop (each separate external band of the grid) ends with a travel of one
+nozzle diameter into the part (``GCode::extrude_loop``, "move inwards before travel"; it
+never retracts either).
 
 Every move is the planner's trapezoid at the configured speed, acceleration and jerk.
 """
@@ -186,10 +188,13 @@ def _with_holes(isl: np.ndarray, hol: np.ndarray) -> np.ndarray:
     if not len(hol):
         return out
     owner = hol[:, 3].astype(np.int64)
+    assert ((owner >= 0) & (owner < len(isl))).all(), "a hole outside every island"
+    by = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[by], np.arange(len(isl) + 1))
     parts = []
     for j, i in enumerate(order):
         parts.append(out[j : j + 1])
-        mine = hol[owner == i, :3]
+        mine = hol[by[bounds[i] : bounds[i + 1]], :3]
         if len(mine):
             mine = mine[chain(mine[:, :2], start=isl[i, :2])].copy()
             r_out = math.sqrt((isl[i, 2] + mine[:, 2].sum()) / math.pi)

@@ -128,3 +128,24 @@ def test_each_hole_where_it_is_and_in_the_island_around_it():
             assert (x, y) == pytest.approx(((ii.mean() - 0.5) * p, (jj.mean() - 0.5) * p))
             assert area == pytest.approx(jj.size * p * p)
             assert ndi.binary_fill_holes(lab == int(island) + 1)[jj, ii].all()
+
+
+def test_a_hole_inside_a_ring_inside_a_hole_names_the_inner_ring():
+    """Nested squares: ring A (rows 2-37) holds ring B (rows 10-29) in its hole, B holds
+    its own hole, and a plain island C with a hole sits beside them. By construction A's
+    hole (the gap between the rings) belongs to A, B's to B, C's to C."""
+    m = np.zeros((2, 40, 70), dtype=bool)
+    m[:, 2:38, 2:38] = True
+    m[:, 6:34, 6:34] = False  # A's hole
+    m[:, 10:30, 10:30] = True  # B
+    m[:, 14:26, 14:26] = False  # B's hole
+    m[:, 5:20, 45:60] = True  # C
+    m[:, 9:15, 49:55] = False  # C's hole
+    isl = label_compact(OPS, np, m)
+    _, at = hole_components(OPS, np, m, isl, 0, 1.0)
+    names = {(2, 2): "A", (10, 10): "B", (5, 45): "C"}  # each island's first cell
+    lab, _ = ndi.label(m[0], structure=np.ones((3, 3), dtype=bool))
+    first = {int(lab[yx]) - 1: name for yx, name in names.items()}  # index in label order
+    # holes, in raster order of their first cells: A's gap (row 6), C's (row 9), B's (row 14)
+    assert [first[int(i)] for i in at[0][:, 3]] == ["A", "C", "B"]
+    assert at[0][:, 2].tolist() == [28 * 28 - 20 * 20, 36.0, 144.0]

@@ -82,15 +82,21 @@ def test_each_copys_holes_name_that_copys_island():
     ring = trimesh.creation.annulus(r_min=3.0, r_max=6.0, height=1.0)
     post = trimesh.creation.box((3.0, 3.0, 1.0))
     post.apply_translation((10.0, 0.0, 0.0))
-    part = trimesh.util.concatenate([ring, post])
+    slab = trimesh.creation.box((8.0, 4.0, 1.0)).difference(  # two holes of its own
+        trimesh.util.concatenate(
+            [trimesh.creation.box((2.0, 2.0, 3.0)).apply_translation((x, 0, 0)) for x in (-2, 2)]
+        )
+    )
+    slab.apply_translation((0.0, 10.0, 0.0))
+    part = trimesh.util.concatenate([ring, post, slab])
     part.apply_translation(-part.bounds[0])
     s = load_preset()
     one = decompose(voxelize(part, 0.1, s.layer_height_mm), s)
-    plate = plate_features(one, arrange((17.5, 12.0), 4, (250.0, 210.0)), 1)
+    plate = plate_features(one, arrange((17.5, 18.0), 4, (250.0, 210.0)), 1)
 
     def offsets(f):
         isl, hol = f.islands_at[2], f.holes_at[2]
         return hol[:, :2] - isl[hol[:, 3].astype(int), :2]
 
-    assert len(plate.holes_at[2]) == 4 * len(one.holes_at[2]) == 4
-    np.testing.assert_allclose(offsets(plate), np.repeat(offsets(one), 4, axis=0), atol=1e-9)
+    assert len(plate.holes_at[2]) == 4 * len(one.holes_at[2]) == 12
+    np.testing.assert_allclose(offsets(plate), np.tile(offsets(one), (4, 1)), atol=1e-9)
