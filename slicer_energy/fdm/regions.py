@@ -282,8 +282,9 @@ def _fill_regions(g: Pass, sb: Slab, solid: Any, sparse_all: Any) -> dict[str, A
 
 
 def _islands_and_loops(g: Pass, sb: Slab, out: LayerMeasures) -> None:
-    """Islands and contour loops (labelled external bands) per layer, and the share of the
-    loops' cells in loops shorter than SMALL_PERIMETER_MM."""
+    """Islands and their holes (each with where it lies), contour loops (labelled external
+    bands) per layer, and the share of the loops' cells in loops shorter than
+    SMALL_PERIMETER_MM."""
     xp, nz, k0, k1 = g.xp, g.nz, sb.k0, sb.k1
     Sc = sb.S[sb.here]
     isl = label_compact(g.ops, xp, Sc, sb.y0, sb.x0)
