@@ -114,20 +114,21 @@ def components(xp: Any, c: Labels, k0: int, p: float) -> list[tuple[int, Any]]:
     """
     if c.n == 0:
         return []
-    cnt, sx, sy = label_sums(xp, c)
+    return _by_layer(c.layer_of(), _centroids(xp, c, p), k0)
+
+
+def _centroids(xp: Any, c: Labels, p: float) -> np.ndarray:
+    """``[[x_mm, y_mm, area_mm2], ...]`` of labels ``1..n`` (host), as :func:`components`."""
+    cnt, sx, sy = (to_numpy(v) for v in label_sums(xp, c))
     # cell (j, i) of the padded slab has its centre at ((i - 1 + 0.5) p, (j - 1 + 0.5) p)
-    xy = np.stack(
-        [
-            to_numpy((sx / cnt - 0.5) * p),
-            to_numpy((sy / cnt - 0.5) * p),
-            to_numpy(cnt * p * p),
-        ],
-        axis=1,
-    )
-    lay = c.layer_of()  # ascending: labels follow the layers
+    return np.stack([(sx / cnt - 0.5) * p, (sy / cnt - 0.5) * p, cnt * p * p], axis=1)
+
+
+def _by_layer(lay: np.ndarray, rows: np.ndarray, k0: int) -> list[tuple[int, np.ndarray]]:
+    """``rows`` split by their (ascending) layer ``lay``, as ``(k0 + layer, rows)``."""
     cuts = np.flatnonzero(np.diff(lay)) + 1
-    parts = zip(np.split(lay, cuts), np.split(xy, cuts), strict=True)
-    return [(k0 + int(lk[0]), xyk) for lk, xyk in parts]
+    parts = zip(np.split(lay, cuts), np.split(rows, cuts), strict=True)
+    return [(k0 + int(lk[0]), part) for lk, part in parts]
 
 
 def edt_layers(ops: GridOps, xp: Any, mask: Any, p: float) -> Any:
@@ -284,13 +285,8 @@ def hole_components(
     hi = layer_bounds(islands.lab)  # island labels of compact layer j: hi[j-1]+1 .. hi[j]
     index = parent.astype(np.int64) - 1 - np.where(lay_h > 0, hi[np.maximum(lay_h - 1, 0)], 0)
     c = Labels(bg.lab, bg.n, bg.layers, islands.y0, islands.x0)
-    cnt, sx, sy = (to_numpy(v)[keep] for v in label_sums(xp, c))
-    xy = np.stack(
-        [(sx / cnt - 0.5) * p, (sy / cnt - 0.5) * p, cnt * p * p, index.astype(float)], axis=1
-    )
-    cuts = np.flatnonzero(np.diff(lay_h)) + 1
-    parts = zip(np.split(lay_h, cuts), np.split(xy, cuts), strict=True)
-    return counts, {k0 + int(bg.layers[lk[0]]): xyk for lk, xyk in parts}
+    rows = np.column_stack([_centroids(xp, c, p)[keep], index.astype(float)])
+    return counts, dict(_by_layer(bg.layers[lay_h], rows, k0))
 
 
 def _window(mask: Any, r_mm: float, p: float) -> tuple[slice, slice] | None:
